@@ -1,0 +1,7 @@
+"""``python -m orgguard``."""
+
+import sys
+
+from orgguard.cli import main
+
+sys.exit(main())

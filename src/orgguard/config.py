@@ -1,0 +1,346 @@
+"""``[tool.orgguard]`` settings: loading, validation and path matching.
+
+Every key is declared once in :data:`SCHEMA`; unknown keys and wrong types are errors that name the
+file, the key, what was expected and (for a misspelling) the closest valid key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DEFAULT_EXCLUDE: tuple[str, ...] = (
+    ".git/",
+    ".hg/",
+    ".svn/",
+    ".tox/",
+    ".nox/",
+    ".venv/",
+    "venv/",
+    ".eggs/",
+    "*.egg-info/",
+    "__pycache__/",
+    "node_modules/",
+    "site-packages/",
+    "build/",
+    "dist/",
+    ".mypy_cache/",
+    ".ruff_cache/",
+    ".pytest_cache/",
+    ".orgguard_cache/",
+    "migrations/",
+)
+
+DEFAULT_EXEMPT: tuple[str, ...] = (
+    "tests/",
+    "test/",
+    "test_*.py",
+    "*_test.py",
+    "tests.py",
+    "conftest.py",
+    "*seed*.py",
+)
+
+
+class ConfigError(Exception):
+    """A setting that cannot be used; the message is one line naming the file and the key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str
+    kind: str  # "str", "strlist", "str-or-strlist", "bool", "table-strlist"
+    default: Any
+    doc: str
+
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting(
+        "tenant-model",
+        "str-or-strlist",
+        ["Organization"],
+        "Class name(s) of the tenant model: Organization, Team, Workspace, Account, Project, User...",
+    ),
+    Setting(
+        "tenant-fields",
+        "strlist",
+        [],
+        "Field names that hold the tenant on a model even when no foreign key names the tenant model "
+        "(for example a bare `org_id` column).",
+    ),
+    Setting(
+        "membership-model",
+        "str-or-strlist",
+        ["Membership", "OrganizationMembership", "OrganizationUser"],
+        "Class name(s) of the model linking users to tenants.",
+    ),
+    Setting("select", "strlist", ["ORG"], "Rule codes or prefixes to enable."),
+    Setting("ignore", "strlist", [], "Rule codes or prefixes to disable."),
+    Setting(
+        "exclude",
+        "strlist",
+        list(DEFAULT_EXCLUDE),
+        "Path patterns never checked (replaces the defaults). Applies to paths passed explicitly too.",
+    ),
+    Setting("extend-exclude", "strlist", [], "Path patterns never checked, in addition to `exclude`."),
+    Setting(
+        "exempt-files",
+        "strlist",
+        list(DEFAULT_EXEMPT),
+        "Path patterns of tests and seed scripts: checked for syntax only, never reported.",
+    ),
+    Setting(
+        "per-file-ignores",
+        "table-strlist",
+        {},
+        "Map of path pattern to rule codes ignored in matching files.",
+    ),
+    Setting(
+        "extend-rules",
+        "strlist",
+        [],
+        "Extra knowledge packs (TOML, same shape as rules/frameworks/*.toml), relative to the config file.",
+    ),
+    Setting(
+        "require-suppression-reason",
+        "bool",
+        True,
+        "Whether `# orgguard: ignore[...]` needs a `-- reason`.",
+    ),
+)
+
+_BY_KEY = {s.key: s for s in SCHEMA}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings for one project."""
+
+    root: Path
+    source: Path | None = None
+    tenant_models: tuple[str, ...] = ("Organization",)
+    tenant_fields: tuple[str, ...] = ()
+    membership_models: tuple[str, ...] = ("Membership", "OrganizationMembership", "OrganizationUser")
+    select: tuple[str, ...] = ("ORG",)
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    exempt_files: tuple[str, ...] = DEFAULT_EXEMPT
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    extend_rules: tuple[Path, ...] = ()
+    require_suppression_reason: bool = True
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def fingerprint(self) -> str:
+        """A stable hash of everything that can change a finding (for the cache)."""
+        payload = {
+            "tenant_models": self.tenant_models,
+            "tenant_fields": self.tenant_fields,
+            "membership_models": self.membership_models,
+            "select": self.select,
+            "ignore": self.ignore,
+            "exempt": self.exempt_files,
+            "pfi": self.per_file_ignores,
+            "rules": [str(p) for p in self.extend_rules],
+            "reason": self.require_suppression_reason,
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_selection(self, select: Sequence[str] | None, ignore: Sequence[str] | None) -> Config:
+        """The same settings with command-line --select/--ignore applied (they replace the file's)."""
+        from dataclasses import replace
+
+        return replace(
+            self,
+            select=tuple(select) if select is not None else self.select,
+            ignore=tuple(ignore) if ignore is not None else self.ignore,
+        )
+
+    def relpath(self, path: Path) -> str:
+        """``path`` relative to the project root, POSIX style ("" when outside the root)."""
+        try:
+            return PurePosixPath(path.resolve().relative_to(self.root)).as_posix()
+        except ValueError:
+            return PurePosixPath(path.resolve()).as_posix().lstrip("/")
+
+    def is_excluded(self, path: Path) -> bool:
+        rel = self.relpath(path)
+        return any(path_matches(rel, pat) for pat in (*self.exclude, *self.extend_exclude))
+
+    def is_exempt(self, path: Path) -> bool:
+        rel = self.relpath(path)
+        return any(path_matches(rel, pat) for pat in self.exempt_files)
+
+    def ignored_codes_for(self, path: Path) -> frozenset[str]:
+        rel = self.relpath(path)
+        codes: set[str] = set()
+        for pattern, pattern_codes in self.per_file_ignores:
+            if path_matches(rel, pattern):
+                codes.update(pattern_codes)
+        return frozenset(codes)
+
+
+def path_matches(rel: str, pattern: str) -> bool:
+    """gitignore-flavoured matching of a root-relative POSIX path against one pattern.
+
+    ``name/`` matches a directory of that name anywhere (and everything under it); a pattern with a
+    slash is anchored at the root; any other pattern matches a file or directory name anywhere.
+    """
+    if not rel:
+        return False
+    parts = rel.split("/")
+    if pattern.endswith("/"):
+        pat = pattern.rstrip("/")
+        if "/" in pat:
+            return any(fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts) + 1))
+        return any(fnmatch.fnmatchcase(part, pat) for part in parts[:-1]) or (
+            # a directory path itself (discovery asks about directories too)
+            fnmatch.fnmatchcase(parts[-1], pat) and not parts[-1].endswith(".py")
+        )
+    if "/" in pattern:
+        pat = pattern.lstrip("/")
+        return fnmatch.fnmatchcase(rel, pat) or any(
+            fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts))
+        )
+    return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
+
+
+def find_root(start: Path) -> Path:
+    """Nearest ancestor of ``start`` (inclusive) holding a pyproject.toml or a .git; else ``start``."""
+    start = start.resolve()
+    here = start if start.is_dir() else start.parent
+    for candidate in (here, *here.parents):
+        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
+            return candidate
+    return here
+
+
+def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(
+            f"{source}: [tool.orgguard] key '{key}' must be {expected}, got {type(value).__name__} {value!r}"
+        )
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise fail("true or false")
+        return value
+    if kind == "str-or-strlist" and isinstance(value, str):
+        return [value]
+    if kind in ("strlist", "str-or-strlist"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail("a list of strings" if kind == "strlist" else "a string or a list of strings")
+        return value
+    if kind == "table-strlist":
+        if not isinstance(value, dict):
+            raise fail("a table of pattern = [codes]")
+        for pattern, codes in value.items():
+            if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+                raise ConfigError(
+                    f"{source}: [tool.orgguard] key '{key}' entry '{pattern}' must be a list of rule codes, "
+                    f"got {type(codes).__name__} {codes!r}"
+                )
+        return value
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def _check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[str]) -> None:
+    for code in codes:
+        if not any(k.startswith(code) for k in known) or not code.startswith("ORG"):
+            close = difflib.get_close_matches(code, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{source}: [tool.orgguard] key '{key}' names unknown rule code '{code}' "
+                f"(expected a code or prefix of {', '.join(known[:3])}, ...){hint}"
+            )
+
+
+def parse_settings(
+    table: Mapping[str, Any], *, root: Path, source: Path | None, known_codes: Sequence[str]
+) -> Config:
+    """Validate a ``[tool.orgguard]`` table and build a :class:`Config`."""
+    where = str(source) if source else "configuration"
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in _BY_KEY:
+            close = difflib.get_close_matches(key, list(_BY_KEY), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(_BY_KEY)}"
+            raise ConfigError(f"{where}: [tool.orgguard] unknown key '{key}'{hint}")
+        values[key] = _check_type(where, key, value, _BY_KEY[key].kind)
+
+    def get(key: str) -> Any:
+        return values.get(key, _BY_KEY[key].default)
+
+    for key in ("select", "ignore"):
+        _check_codes(where, key, get(key), known_codes)
+    pfi = get("per-file-ignores")
+    for codes in pfi.values():
+        _check_codes(where, "per-file-ignores", codes, known_codes)
+    base = source.parent if source else root
+    extend_rules = []
+    for raw in get("extend-rules"):
+        pack = (base / raw).resolve()
+        if not pack.is_file():
+            raise ConfigError(f"{where}: [tool.orgguard] key 'extend-rules' names a missing file '{raw}'")
+        extend_rules.append(pack)
+    return Config(
+        root=root,
+        source=source,
+        tenant_models=tuple(get("tenant-model")),
+        tenant_fields=tuple(get("tenant-fields")),
+        membership_models=tuple(get("membership-model")),
+        select=tuple(get("select")),
+        ignore=tuple(get("ignore")),
+        exclude=tuple(get("exclude")),
+        extend_exclude=tuple(get("extend-exclude")),
+        exempt_files=tuple(get("exempt-files")),
+        per_file_ignores=tuple((k, tuple(v)) for k, v in sorted(pfi.items())),
+        extend_rules=tuple(extend_rules),
+        require_suppression_reason=bool(get("require-suppression-reason")),
+    )
+
+
+def load_config(
+    *, start: Path, explicit: Path | None = None, known_codes: Sequence[str]
+) -> Config:
+    """Find and load the settings for the project that holds ``start``.
+
+    With ``explicit`` (``--config``), that file is read: a pyproject.toml (its ``[tool.orgguard]``
+    table) or an orgguard TOML file whose top level is the table itself.
+    """
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"{explicit}: config file not found")
+        source: Path | None = explicit.resolve()
+        root = find_root(start)
+    else:
+        root = find_root(start)
+        candidate = root / "pyproject.toml"
+        source = candidate if candidate.is_file() else None
+    if source is None:
+        return parse_settings({}, root=root, source=None, known_codes=known_codes)
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    if source.name == "pyproject.toml":
+        table = data.get("tool", {}).get("orgguard", {})
+    else:
+        table = data.get("tool", {}).get("orgguard", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [tool.orgguard] must be a table")
+    return parse_settings(table, root=root, source=source, known_codes=known_codes)

@@ -1,0 +1,166 @@
+"""Per-file context shared by every checker in the single batched traversal."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+
+from orgguard.config import Config
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+from orgguard.registry import Rule
+
+
+def dotted_name(node: cst.BaseExpression | None) -> str:
+    """``a.b.c`` for Name/Attribute chains, ``f()`` for a call of one, ``""`` for anything else."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        inner = dotted_name(node.value)
+        return f"{inner}.{node.attr.value}" if inner else ""
+    if isinstance(node, cst.Call):
+        inner = dotted_name(node.func)
+        return f"{inner}()" if inner else ""
+    return ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """A finding before positions are known: the node it sits on and the statement holding it."""
+
+    code: str
+    node: cst.CSTNode
+    statement: cst.CSTNode | None
+    values: Mapping[str, str]
+
+
+@dataclass
+class Frame:
+    node: cst.FunctionDef | cst.ClassDef
+    statement: cst.CSTNode | None = None
+
+
+class ScopeTracker:
+    """Where the traversal is: enclosing classes/functions and the current statement.
+
+    Driven by the engine's ``before_visit``/``after_leave`` hooks, so it is up to date before any
+    checker's ``visit_*`` and still valid in its ``leave_*``.
+    """
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.statements: list[cst.CSTNode] = []
+
+    def enter(self, node: cst.CSTNode) -> None:
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            self.statements.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self.frames.append(Frame(node))
+
+    def leave(self, node: cst.CSTNode) -> None:
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and self.frames and self.frames[-1].node is node:
+            self.frames.pop()
+        if self.statements and self.statements[-1] is node:
+            self.statements.pop()
+
+    @property
+    def function(self) -> cst.FunctionDef | None:
+        """The innermost enclosing function (methods included)."""
+        for frame in reversed(self.frames):
+            if isinstance(frame.node, cst.FunctionDef):
+                return frame.node
+        return None
+
+    @property
+    def outer_function(self) -> cst.FunctionDef | None:
+        """The outermost enclosing function (a nested helper belongs to its handler)."""
+        for frame in self.frames:
+            if isinstance(frame.node, cst.FunctionDef):
+                return frame.node
+        return None
+
+    def class_of(self, func: cst.FunctionDef | None) -> cst.ClassDef | None:
+        """The class whose body directly holds ``func`` (None for plain functions)."""
+        for i, frame in enumerate(self.frames):
+            if frame.node is func:
+                if i > 0 and isinstance(self.frames[i - 1].node, cst.ClassDef):
+                    parent = self.frames[i - 1].node
+                    assert isinstance(parent, cst.ClassDef)
+                    return parent
+                return None
+        return None
+
+    @property
+    def klass(self) -> cst.ClassDef | None:
+        for frame in reversed(self.frames):
+            if isinstance(frame.node, cst.ClassDef):
+                return frame.node
+        return None
+
+    @property
+    def statement(self) -> cst.CSTNode | None:
+        """The innermost simple statement, or the header of a compound one."""
+        return self.statements[-1] if self.statements else None
+
+
+@dataclass
+class FileContext:
+    """Everything a checker may read about the file being checked."""
+
+    path: Path
+    relpath: str
+    module: cst.Module
+    config: Config
+    index: ProjectIndex
+    knowledge: Knowledge
+    rules: Mapping[str, Rule]
+    imports: Mapping[str, str]
+    scope: ScopeTracker = field(default_factory=ScopeTracker)
+    reports: list[Report] = field(default_factory=list)
+
+    def report(self, code: str, node: cst.CSTNode, *, statement: cst.CSTNode | None = None, **values: str) -> None:
+        """Record a finding on ``node``; positions are computed later, only for reported nodes.
+
+        ``statement`` (default: the statement being traversed) is where suppression comments apply.
+        """
+        if code in self.rules:
+            self.reports.append(Report(code, node, statement or self.scope.statement, values))
+
+    def resolve(self, name: str) -> str:
+        """The imported origin of a local name (``Inv`` -> ``Invoice``), short form."""
+        origin = self.imports.get(name, name)
+        return origin.rsplit(".", 1)[-1]
+
+    def model_of(self, node: cst.BaseExpression) -> str | None:
+        """The project model a Name/Attribute refers to, or None."""
+        if isinstance(node, cst.Name):
+            candidate = self.resolve(node.value)
+        elif isinstance(node, cst.Attribute):
+            candidate = node.attr.value
+        else:
+            return None
+        return candidate if candidate in self.index.models else None
+
+
+def collect_imports(module: cst.Module) -> dict[str, str]:
+    """Local name -> dotted origin, from module-level imports (no metadata providers needed)."""
+    out: dict[str, str] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                base = dotted_name(small.module) if small.module else ""
+                for alias in small.names:
+                    name = dotted_name(alias.name)
+                    local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+                    out[local] = f"{base}.{name}" if base else name
+            elif isinstance(small, cst.Import):
+                for alias in small.names:
+                    name = dotted_name(alias.name)
+                    if alias.asname and isinstance(alias.asname.name, cst.Name):
+                        out[alias.asname.name.value] = name
+    return out

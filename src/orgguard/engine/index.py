@@ -1,0 +1,397 @@
+"""The project index: which models are tenant-owned, and how a query reaches the tenant.
+
+Built once per run over the whole project (root = nearest pyproject.toml or .git), whichever files are
+being checked, so that pre-commit's ten changed files are checked with the same knowledge as a full run.
+It reads every file with :mod:`ast` (far cheaper than LibCST; only names and calls are needed here).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orgguard.config import Config
+from orgguard.knowledge import Knowledge
+
+MAX_TENANT_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """An ORM model class found in the project."""
+
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    relations: tuple[tuple[str, str], ...]  # (field, target class name or "table:<name>")
+    columns: tuple[str, ...]  # every class-level field name
+    table: str
+    abstract: bool = False
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """Any class: its bases and the facts checkers ask about across files."""
+
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    methods: tuple[str, ...]
+    scoping_hooks: tuple[str, ...] = ()  # queryset hooks (get_queryset...) that narrow to a tenant
+    inheriting_hooks: tuple[str, ...] = ()  # hooks that build on the class queryset (super()/self.queryset)
+
+
+@dataclass(frozen=True)
+class ProjectIndex:
+    """Whole-project facts, immutable once built."""
+
+    root: str
+    models: Mapping[str, ModelInfo] = field(default_factory=dict)
+    tenant_paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    tenant_models: frozenset[str] = frozenset()
+    membership_models: frozenset[str] = frozenset()
+    classes: Mapping[str, tuple[ClassInfo, ...]] = field(default_factory=dict)
+    tables: Mapping[str, str] = field(default_factory=dict)  # table name -> model name
+    digest: str = ""
+
+    def is_tenant_owned(self, model: str) -> bool:
+        return model in self.tenant_paths
+
+    def primary_path(self, model: str) -> str:
+        paths = self.tenant_paths.get(model, ())
+        return paths[0] if paths else ""
+
+    def ancestors(self, name: str, _seen: frozenset[str] = frozenset()) -> Iterator[ClassInfo]:
+        """Every project class named ``name`` and, transitively, its project base classes."""
+        for info in self.classes.get(name, ()):
+            yield info
+            for base in info.bases:
+                short = base.rsplit(".", 1)[-1]
+                if short not in _seen and short != name:
+                    yield from self.ancestors(short, _seen | {name})
+
+    def base_names(self, name: str) -> set[str]:
+        """Short names of all bases of ``name`` reachable through project classes (external ones too)."""
+        out: set[str] = set()
+        for info in self.ancestors(name):
+            out.update(b.rsplit(".", 1)[-1] for b in info.bases)
+        return out
+
+
+def dotted(node: ast.AST) -> str:
+    """``a.b.c`` for Name/Attribute chains, ``f()`` for a call of such a chain, else ""."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    if isinstance(node, ast.Call):
+        inner = dotted(node.func)
+        return f"{inner}()" if inner else ""
+    return ""
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def iter_python_files(root: Path, config: Config) -> Iterator[Path]:
+    """Every .py file under ``root`` not excluded, never following symlinks out of the tree."""
+    root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not config.is_excluded(here / d))
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                path = here / name
+                if path.is_symlink():
+                    try:
+                        path.resolve().relative_to(root)
+                    except (ValueError, OSError):
+                        continue
+                if path.is_file() and not config.is_excluded(path):
+                    yield path
+
+
+@dataclass
+class _RawClass:
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    relations: list[tuple[str, str]]
+    columns: list[str]
+    methods: list[str]
+    table: str
+    abstract: bool
+    hooks: dict[str, ast.AST]
+
+
+class _Collector:
+    def __init__(self, knowledge: Knowledge) -> None:
+        self.k = knowledge
+        self.classes: list[_RawClass] = []
+
+    def _relation_target(self, call: ast.Call, owner: str) -> str | None:
+        """The model (or ``table:<name>``) a relation call points at, or None."""
+        func = _short(dotted(call.func).rstrip("()"))
+        if func in self.k.models_foreign_keys:
+            target: ast.AST | None = call.args[0] if call.args else None
+            for kw in call.keywords:
+                if kw.arg in ("to", "foreign_key", "argument"):
+                    target = kw.value
+            if target is None:
+                return None
+            if isinstance(target, ast.Constant) and isinstance(target.value, str):
+                text = target.value
+                if text == "self":
+                    return owner
+                if "." in text:
+                    head, tail = text.rsplit(".", 1)
+                    # "app.Model" names a class; "table.column" (SQLAlchemy, SQLModel) names a table
+                    return _short(tail) if tail[:1].isupper() else "table:" + head
+                return text
+            name = dotted(target)
+            if name in self.k.models_user_model_refs:
+                return "User"
+            if name:
+                return _short(name.rstrip("()"))
+            return None
+        # SQLAlchemy: Column(ForeignKey("orgs.id")) / mapped_column(...) / Field(foreign_key=...)
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            if isinstance(arg, ast.Call):
+                inner = self._relation_target(arg, owner)
+                if inner:
+                    return inner
+        return None
+
+    def visit_module(self, tree: ast.Module, rel: str) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef):
+                self.classes.append(self._class(node, rel))
+
+    def _class(self, node: ast.ClassDef, rel: str) -> _RawClass:
+        bases = tuple(d for d in (dotted(b) for b in node.bases) if d)
+        raw = _RawClass(node.name, rel, bases, [], [], [], "", False, {})
+        for stmt in node.body:
+            targets: list[ast.expr] = []
+            value: ast.AST | None = None
+            if isinstance(stmt, ast.Assign):
+                targets, value = list(stmt.targets), stmt.value
+            elif isinstance(stmt, ast.AnnAssign):
+                targets, value = [stmt.target], stmt.value
+            if targets:
+                for target in targets:
+                    if not isinstance(target, ast.Name):
+                        continue
+                    if target.id == "__tablename__" and isinstance(value, ast.Constant):
+                        raw.table = str(value.value)
+                        continue
+                    raw.columns.append(target.id)
+                    if isinstance(value, ast.Call):
+                        rel_target = self._relation_target(value, node.name)
+                        if rel_target:
+                            raw.relations.append((target.id, rel_target))
+            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                raw.methods.append(stmt.name)
+                if stmt.name in self.k.requests_queryset_hooks:
+                    raw.hooks[stmt.name] = stmt
+            elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+                for meta in stmt.body:
+                    if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
+                        for t in meta.targets:
+                            if isinstance(t, ast.Name) and t.id == "db_table":
+                                raw.table = str(meta.value.value)
+                            if t.id == "abstract" if isinstance(t, ast.Name) else False:
+                                raw.abstract = bool(meta.value.value)
+        return raw
+
+
+def _hook_scopes(hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge) -> bool:
+    """Whether a get_queryset-style hook narrows to a tenant (lookup on a tenant path, trusted source)."""
+    trusted = trusted_patterns(knowledge)
+    for node in ast.walk(hook):
+        if isinstance(node, ast.Call):
+            name = _short(dotted(node.func).rstrip("()"))
+            if name in knowledge.queries_scoping_methods:
+                return True
+            for kw in node.keywords:
+                if kw.arg and any(
+                    kw.arg == p or kw.arg == p + "_id" or kw.arg.startswith(p + "__") for p in tenant_prefixes
+                ):
+                    return True
+                if is_trusted_expr(dotted(kw.value), trusted):
+                    return True
+        if isinstance(node, ast.Attribute):
+            text = dotted(node)
+            if text and is_trusted_expr(text, trusted) and not text.endswith((".user", ".user.id")):
+                # reaching rows through the verified org or the user's own relations
+                return True
+    return False
+
+
+def _hook_inherits(hook: ast.AST) -> bool:
+    """Whether a queryset hook starts from the class queryset (``super().get_queryset()``...)."""
+    for node in ast.walk(hook):
+        text = dotted(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
+        if text.startswith("super()") or text in ("self.queryset", "self.model", "self.get_queryset"):
+            return True
+    return False
+
+
+def trusted_patterns(knowledge: Knowledge) -> frozenset[str]:
+    return knowledge.trusted_org_sources
+
+
+def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
+    """Whether a dotted expression starts at a trusted org/user source (``self.`` optional)."""
+    if not text:
+        return False
+    for candidate in (text, text[5:] if text.startswith("self.") else ""):
+        if not candidate:
+            continue
+        for pattern in trusted:
+            if candidate == pattern or candidate.startswith(pattern + "."):
+                return True
+    return False
+
+
+def build_index(root: Path, config: Config, knowledge: Knowledge, files: Iterable[Path] | None = None) -> ProjectIndex:
+    """Scan the project and compute tenant ownership (direct and transitive)."""
+    collector = _Collector(knowledge)
+    digest = hashlib.sha256()
+    for path in files if files is not None else iter_python_files(root, config):
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if b"class " not in data:
+            continue
+        digest.update(str(path).encode())
+        digest.update(hashlib.sha256(data).digest())
+        try:
+            tree = ast.parse(data, filename=str(path))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        collector.visit_module(tree, config.relpath(path))
+    return _finish(root, config, knowledge, collector.classes, digest.hexdigest()[:16])
+
+
+def _finish(
+    root: Path, config: Config, knowledge: Knowledge, raw_classes: list[_RawClass], digest: str
+) -> ProjectIndex:
+    by_name: dict[str, list[_RawClass]] = {}
+    for raw in raw_classes:
+        by_name.setdefault(raw.name, []).append(raw)
+
+    # Which classes are models: a known model base, or a project model as base (fixpoint).
+    model_names: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for raw in raw_classes:
+            if raw.name in model_names:
+                continue
+            shorts = {_short(b) for b in raw.bases}
+            if shorts & knowledge.models_bases or shorts & model_names:
+                model_names.add(raw.name)
+                changed = True
+
+    tenant_models = frozenset(config.tenant_models)
+    models: dict[str, ModelInfo] = {}
+    tables: dict[str, str] = {}
+    for name in sorted(model_names):
+        rels: list[tuple[str, str]] = []
+        cols: list[str] = []
+        table = ""
+        abstract = False
+        bases: tuple[str, ...] = ()
+        path = ""
+        # merge same-named classes and inherited fields from project model bases
+        seen: set[str] = set()
+        queue = deque([name])
+        while queue:
+            current = queue.popleft()
+            if current in seen:
+                continue
+            seen.add(current)
+            for raw in by_name.get(current, []):
+                rels.extend(raw.relations)
+                cols.extend(raw.columns)
+                if current == name:
+                    table = table or raw.table
+                    abstract = abstract or raw.abstract
+                    bases = bases or raw.bases
+                    path = path or raw.path
+                for b in raw.bases:
+                    if _short(b) in model_names:
+                        queue.append(_short(b))
+        if not table:
+            app = path.rsplit("/", 2)[-2] if path.count("/") >= 1 else ""
+            table = f"{app}_{name.lower()}" if app else name.lower()
+            tables.setdefault(name.lower(), name)
+        tables.setdefault(table, name)
+        models[name] = ModelInfo(name, path, bases, tuple(dict.fromkeys(rels)), tuple(dict.fromkeys(cols)), table, abstract)
+
+    def target_model(target: str) -> str:
+        if target.startswith("table:"):
+            return tables.get(target[6:], target)
+        return target
+
+    # SQLAlchemy: a column FK to the tenant table plus a relationship(...) of the same target.
+    tenant_paths: dict[str, list[str]] = {}
+    for name, info in models.items():
+        if name in tenant_models:
+            continue
+        direct = [f for f, t in info.relations if target_model(t) in tenant_models]
+        direct += [c for c in info.columns if c in config.tenant_fields and c not in direct]
+        if direct:
+            tenant_paths[name] = sorted(direct, key=lambda f: (f.endswith("_id"), len(f)))
+    for _ in range(MAX_TENANT_DEPTH - 1):
+        grew = False
+        for name, info in models.items():
+            if name in tenant_models:
+                continue
+            current = tenant_paths.get(name, [])
+            for f, t in info.relations:
+                target = target_model(t)
+                if target == name or target not in tenant_paths:
+                    continue
+                for p in tenant_paths[target][:2]:
+                    candidate = f"{f}__{p}"
+                    if candidate.count("__") < MAX_TENANT_DEPTH and candidate not in current:
+                        current.append(candidate)
+                        grew = True
+            if current:
+                tenant_paths[name] = current
+        if not grew:
+            break
+
+    prefixes = {p for paths in tenant_paths.values() for p in paths}
+    classes: dict[str, list[ClassInfo]] = {}
+    for raw in raw_classes:
+        scoping = tuple(
+            hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge)
+        )
+        inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
+        classes.setdefault(raw.name, []).append(
+            ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting)
+        )
+    summary = json.dumps(
+        {"digest": digest, "tenant": sorted(tenant_models), "paths": tenant_paths}, sort_keys=True
+    )
+    return ProjectIndex(
+        root=str(root),
+        models=models,
+        tenant_paths={k: tuple(v) for k, v in tenant_paths.items()},
+        tenant_models=tenant_models,
+        membership_models=frozenset(config.membership_models),
+        classes={k: tuple(v) for k, v in classes.items()},
+        tables=tables,
+        digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
+    )
