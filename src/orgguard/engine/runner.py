@@ -84,7 +84,9 @@ def _load_checker(spec: str) -> type[Checker]:
     return cls
 
 
-def _decode_lines(source: bytes, module: cst.Module | None) -> list[str]:
+def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
+    if isinstance(source, str):
+        return source.splitlines()
     encoding = module.encoding if module is not None else "utf-8"
     try:
         text = source.decode(encoding)
@@ -139,8 +141,10 @@ def _statement_span(stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cs
     return srng.start.line, srng.end.line
 
 
-def check_source(project: Project, path: Path, source: bytes, *, display: str, noqa: bool = True) -> FileResult:
-    """Check one file's bytes. Never raises: anything unexpected becomes a finding or an error."""
+def check_source(
+    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool = True
+) -> FileResult:
+    """Check one file's source (bytes as read from disk, or text as flake8 hands it over). Never raises: anything unexpected becomes a finding or an error."""
     result = FileResult()
     config = project.config
     exempt = config.is_exempt(path)
@@ -224,10 +228,10 @@ def check_source(project: Project, path: Path, source: bytes, *, display: str, n
     return result
 
 
-def _may_match(project: Project, source: bytes) -> bool:
-    """Cheap pre-check: could any enabled checker find anything in these bytes?"""
-    tokens = project_tokens(project)
-    return any(tok in source for tok in tokens)
+def _may_match(project: Project, source: bytes | str) -> bool:
+    """Cheap pre-check: could any enabled checker find anything in this source?"""
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    return any(tok in data for tok in project_tokens(project))
 
 
 def project_tokens(project: Project) -> tuple[bytes, ...]:

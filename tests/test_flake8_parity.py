@@ -1,0 +1,79 @@
+"""The flake8 plugin reports exactly what `orgguard check` reports (real flake8, in a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import fixture_apps, run_cli, write_tree
+
+LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>ORG\d{3}) (?P<msg>.*)$")
+
+
+def flake8(app: Path, *extra: str) -> set[tuple[str, int, int, str, str]]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select", "ORG", *extra, "."],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    out = set()
+    for line in proc.stdout.splitlines():
+        m = LINE.match(line)
+        assert m, f"unexpected flake8 output: {line!r}"
+        path = m["path"][2:] if m["path"].startswith("./") else m["path"]
+        out.add((path, int(m["line"]), int(m["col"]), m["code"], m["msg"]))
+    return out
+
+
+def cli(app: Path) -> set[tuple[str, int, int, str, str]]:
+    proc = run_cli("check", "--format", "json", ".", cwd=app)
+    assert proc.returncode in (0, 1), proc.stderr
+    doc = json.loads(proc.stdout)
+    return {(f["path"], f["line"], f["column"], f["code"], f["message"]) for f in doc["findings"]}
+
+
+@pytest.mark.parametrize("app", fixture_apps(), ids=lambda p: p.name)
+def test_flake8_and_cli_agree_on_every_fixture(app: Path) -> None:
+    from_cli = cli(app)
+    assert from_cli, "the fixture app should have findings"
+    assert flake8(app) == from_cli
+
+
+def test_flake8_noqa_applies(project: Path) -> None:
+    write_tree(
+        project,
+        {
+            "app/models.py": "from django.db import models\n\n"
+            "class Organization(models.Model):\n    pass\n\n"
+            "class Invoice(models.Model):\n"
+            "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n",
+            "app/views.py": "from app.models import Invoice\n\n"
+            "def a(request, pk):\n    return Invoice.objects.get(pk=pk)  # noqa: ORG101\n\n"
+            "def b(request, pk):\n    return Invoice.objects.get(pk=pk)\n",
+        },
+    )
+    found = flake8(project)
+    assert {(p, line, code) for p, line, _, code, _ in found} == {("app/views.py", 7, "ORG101")}
+    # and flake8's own --disable-noqa brings the suppressed one back
+    assert len(flake8(project, "--disable-noqa")) == 2
+
+
+def test_flake8_plugin_survives_a_file_that_does_not_parse(project: Path) -> None:
+    write_tree(project, {"bad.py": "def broken(:\n    pass\n", "good.py": "x = 1\n"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "flake8", "--select", "ORG,E999", "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 1
