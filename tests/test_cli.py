@@ -43,7 +43,16 @@ def test_json_format_is_the_documented_shape(project: Path) -> None:
     assert set(doc) == {"version", "findings", "errors"}
     (finding,) = doc["findings"]
     assert set(finding) == {
-        "path", "line", "column", "end_line", "end_column", "code", "name", "message", "severity", "path_class",
+        "path",
+        "line",
+        "column",
+        "end_line",
+        "end_column",
+        "code",
+        "name",
+        "message",
+        "severity",
+        "path_class",
     }
     assert finding["path"] == "app/views.py"
     assert (finding["line"], finding["column"], finding["end_line"]) == (4, 12, 4)

@@ -267,9 +267,7 @@ def _check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[st
             )
 
 
-def parse_settings(
-    table: Mapping[str, Any], *, root: Path, source: Path | None, known_codes: Sequence[str]
-) -> Config:
+def parse_settings(table: Mapping[str, Any], *, root: Path, source: Path | None, known_codes: Sequence[str]) -> Config:
     """Validate a ``[tool.orgguard]`` table and build a :class:`Config`."""
     where = str(source) if source else "configuration"
     values: dict[str, Any] = {}
@@ -312,9 +310,7 @@ def parse_settings(
     )
 
 
-def load_config(
-    *, start: Path, explicit: Path | None = None, known_codes: Sequence[str]
-) -> Config:
+def load_config(*, start: Path, explicit: Path | None = None, known_codes: Sequence[str]) -> Config:
     """Find and load the settings for the project that holds ``start``.
 
     With ``explicit`` (``--config``), that file is read: a pyproject.toml (its ``[tool.orgguard]``

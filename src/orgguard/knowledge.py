@@ -35,8 +35,7 @@ PACK_SCHEMA: Mapping[str, Mapping[str, str]] = {
     "queries": {
         "methods": "Query-building or evaluating methods that continue a query chain.",
         "lookup_methods": "Methods whose keyword arguments are field lookups (`filter(organization=...)`).",
-        "shortcuts": "Functions whose first argument is a model or query and the rest lookups "
-        "(get_object_or_404).",
+        "shortcuts": "Functions whose first argument is a model or query and the rest lookups (get_object_or_404).",
         "scoping_methods": "Methods that scope a query to one tenant by themselves (`for_org`).",
         "predicate_builders": "Calls that wrap lookups (`Q(...)`); their keywords count as lookups.",
     },

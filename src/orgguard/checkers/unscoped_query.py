@@ -51,9 +51,7 @@ class UnscopedQueryChecker(Checker):
         hooks = self.ctx.knowledge.requests_queryset_hooks
         infos = list(self.ctx.index.ancestors(node.name.value))
         defined = {m for info in infos for m in info.methods if m in hooks}
-        defined |= {
-            s.name.value for s in node.body.body if isinstance(s, cst.FunctionDef) and s.name.value in hooks
-        }
+        defined |= {s.name.value for s in node.body.body if isinstance(s, cst.FunctionDef) and s.name.value in hooks}
         scoping = {h for info in infos for h in info.scoping_hooks}
         inheriting = {h for info in infos for h in info.inheriting_hooks}
         if defined & scoping or (defined and not defined & inheriting):

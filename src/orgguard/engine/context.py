@@ -156,7 +156,9 @@ def collect_imports(module: cst.Module) -> dict[str, str]:
                 base = dotted_name(small.module) if small.module else ""
                 for alias in small.names:
                     name = dotted_name(alias.name)
-                    local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+                    local = (
+                        alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+                    )
                     out[local] = f"{base}.{name}" if base else name
             elif isinstance(small, cst.Import):
                 for alias in small.names:

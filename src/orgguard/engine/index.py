@@ -336,7 +336,9 @@ def _finish(
             table = f"{app}_{name.lower()}" if app else name.lower()
             tables.setdefault(name.lower(), name)
         tables.setdefault(table, name)
-        models[name] = ModelInfo(name, path, bases, tuple(dict.fromkeys(rels)), tuple(dict.fromkeys(cols)), table, abstract)
+        models[name] = ModelInfo(
+            name, path, bases, tuple(dict.fromkeys(rels)), tuple(dict.fromkeys(cols)), table, abstract
+        )
 
     def target_model(target: str) -> str:
         if target.startswith("table:"):
@@ -344,51 +346,47 @@ def _finish(
         return target
 
     # SQLAlchemy: a column FK to the tenant table plus a relationship(...) of the same target.
-    tenant_paths: dict[str, list[str]] = {}
+    paths_of: dict[str, list[str]] = {}
     for name, info in models.items():
         if name in tenant_models:
             continue
         direct = [f for f, t in info.relations if target_model(t) in tenant_models]
         direct += [c for c in info.columns if c in config.tenant_fields and c not in direct]
         if direct:
-            tenant_paths[name] = sorted(direct, key=lambda f: (f.endswith("_id"), len(f)))
+            paths_of[name] = sorted(direct, key=lambda f: (f.endswith("_id"), len(f)))
     for _ in range(MAX_TENANT_DEPTH - 1):
         grew = False
         for name, info in models.items():
             if name in tenant_models:
                 continue
-            current = tenant_paths.get(name, [])
+            known = list(paths_of.get(name, []))
             for f, t in info.relations:
                 target = target_model(t)
-                if target == name or target not in tenant_paths:
+                if target == name or target not in paths_of:
                     continue
-                for p in tenant_paths[target][:2]:
+                for p in paths_of[target][:2]:
                     candidate = f"{f}__{p}"
-                    if candidate.count("__") < MAX_TENANT_DEPTH and candidate not in current:
-                        current.append(candidate)
+                    if candidate.count("__") < MAX_TENANT_DEPTH and candidate not in known:
+                        known.append(candidate)
                         grew = True
-            if current:
-                tenant_paths[name] = current
+            if known:
+                paths_of[name] = known
         if not grew:
             break
 
-    prefixes = {p for paths in tenant_paths.values() for p in paths}
+    prefixes = {p for paths in paths_of.values() for p in paths}
     classes: dict[str, list[ClassInfo]] = {}
     for raw in raw_classes:
-        scoping = tuple(
-            hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge)
-        )
+        scoping = tuple(hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge))
         inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
         classes.setdefault(raw.name, []).append(
             ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting)
         )
-    summary = json.dumps(
-        {"digest": digest, "tenant": sorted(tenant_models), "paths": tenant_paths}, sort_keys=True
-    )
+    summary = json.dumps({"digest": digest, "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True)
     return ProjectIndex(
         root=str(root),
         models=models,
-        tenant_paths={k: tuple(v) for k, v in tenant_paths.items()},
+        tenant_paths={k: tuple(v) for k, v in paths_of.items()},
         tenant_models=tenant_models,
         membership_models=frozenset(config.membership_models),
         classes={k: tuple(v) for k, v in classes.items()},

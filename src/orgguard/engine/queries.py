@@ -51,7 +51,7 @@ class QueryChain:
 def lookup_key_scopes(key: str, paths: Sequence[str]) -> bool:
     """Whether a lookup keyword (``organization_id``, ``invoice__organization__in``) hits a tenant path."""
     for path in paths:
-        if key == path or key == f"{path}_id" or key.startswith(f"{path}__"):
+        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
             return True
         if path.endswith("_id") and key.startswith(path[:-3] + "__"):
             return True
@@ -95,10 +95,10 @@ class QueryModel:
         model = self.ctx.model_of(base.value)
         if model is None:
             return None
-        if not all(link.name in self.k.queries_methods or link.call is None for link in links):
+        custom = not all(link.name in self.k.queries_methods or link.call is None for link in links)
+        if custom and not any(link.name in self.k.queries_scoping_methods for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
-            if not any(link.name in self.k.queries_scoping_methods for link in links):
-                return None
+            return None
         for link in links:
             if link.call is not None:
                 self._seen.add(id(link.call))
@@ -119,7 +119,11 @@ class QueryModel:
             model, links = inner.model, inner.links
         self._seen.add(id(call))
         return QueryChain(
-            top=call, model=model, links=(*links, Link("get", call)), via="shortcut", shortcut=name,
+            top=call,
+            model=model,
+            links=(*links, Link("get", call)),
+            via="shortcut",
+            shortcut=name,
             shortcut_call=call,
         )
 

@@ -132,7 +132,9 @@ def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNod
     return {node: positions[node] for node in wanted if node in positions}
 
 
-def _statement_span(stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cst.CSTNode, CodeRange]) -> tuple[int, int]:
+def _statement_span(
+    stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cst.CSTNode, CodeRange]
+) -> tuple[int, int]:
     if stmt is None or stmt not in positions:
         return rng.start.line, rng.end.line
     srng = positions[stmt]
@@ -141,10 +143,11 @@ def _statement_span(stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cs
     return srng.start.line, srng.end.line
 
 
-def check_source(
-    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool = True
-) -> FileResult:
-    """Check one file's source (bytes as read from disk, or text as flake8 hands it over). Never raises: anything unexpected becomes a finding or an error."""
+def check_source(project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool = True) -> FileResult:
+    """Check one file's source (bytes as read from disk, or text as flake8 hands it over).
+
+    Never raises: anything unexpected becomes a finding or an error.
+    """
     result = FileResult()
     config = project.config
     exempt = config.is_exempt(path)
@@ -298,7 +301,7 @@ def run(project: Project, paths: Sequence[Path], *, jobs: int = 0, cwd: Path | N
         result.findings.extend(chunk.findings)
         result.errors.extend(chunk.errors)
     else:
-        chunks = [names[i::jobs * 4] for i in range(jobs * 4)]
+        chunks = [names[i :: jobs * 4] for i in range(jobs * 4)]
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(_check_chunk, project, str(cwd), True, c) for c in chunks if c]
             for fut in futures:
