@@ -256,7 +256,7 @@ def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
     raise AssertionError(kind)  # pragma: no cover
 
 
-def _check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[str]) -> None:
+def check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[str]) -> None:
     for code in codes:
         if not any(k.startswith(code) for k in known) or not code.startswith("ORG"):
             close = difflib.get_close_matches(code, known, n=1)
@@ -282,10 +282,10 @@ def parse_settings(table: Mapping[str, Any], *, root: Path, source: Path | None,
         return values.get(key, _BY_KEY[key].default)
 
     for key in ("select", "ignore"):
-        _check_codes(where, key, get(key), known_codes)
+        check_codes(where, key, get(key), known_codes)
     pfi = get("per-file-ignores")
     for codes in pfi.values():
-        _check_codes(where, "per-file-ignores", codes, known_codes)
+        check_codes(where, "per-file-ignores", codes, known_codes)
     base = source.parent if source else root
     extend_rules = []
     for raw in get("extend-rules"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -9,7 +10,9 @@ import libcst as cst
 
 from orgguard.engine.context import FileContext
 from orgguard.engine.facts import FactsCache, FunctionFacts
+from orgguard.engine.index import ProjectIndex
 from orgguard.engine.queries import QueryModel
+from orgguard.knowledge import Knowledge
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,23 @@ class Analysis:
 
 
 class Checker(cst.BatchableCSTVisitor):
-    """Base of all checkers. ``codes`` lists the rules a checker may report."""
+    """Base of all checkers. ``codes`` lists the rules a checker may report.
+
+    A checker is a LibCST batchable visitor: define ``visit_<Node>``/``leave_<Node>`` methods, read the
+    shared models through ``self.analysis`` (query chains, per-function facts) and ``self.ctx``
+    (config, project index, knowledge, imports, the scope tracker), and call ``self.ctx.report``.
+    """
 
     codes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str] | None:
+        """Substrings one of which must occur in a file for this checker to report anything in it.
+
+        The engine skips the LibCST parse of a file that holds none of the enabled checkers' triggers.
+        ``None`` means "always run" (use sparingly: it costs a parse of every file).
+        """
+        return None
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__()

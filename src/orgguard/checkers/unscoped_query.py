@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.facts import Surface, is_view_class
+from orgguard.engine.index import ProjectIndex
 from orgguard.engine.queries import QueryChain, Scoping
+from orgguard.knowledge import Knowledge
 
 FIX = "filter by the verified org (e.g. organization=request.organization) or use .for_org(current_org())"
 
@@ -15,6 +19,10 @@ class UnscopedQueryChecker(Checker):
     """Flags queries in request handlers that reach tenant-owned rows without narrowing to one tenant."""
 
     codes = ("ORG101",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return [*index.tenant_paths, *knowledge.queries_shortcuts]
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()

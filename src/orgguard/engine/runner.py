@@ -13,7 +13,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from orgguard.checkers.base import Analysis, Checker
-from orgguard.config import Config, load_config
+from orgguard.config import Config, check_codes, load_config
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.index import ProjectIndex, build_index, iter_python_files
@@ -33,6 +33,7 @@ class Project:
     index: ProjectIndex
     rules: dict[str, Rule]
     checkers: tuple[str, ...]  # "module:Class" of every checker with an enabled rule
+    tokens: tuple[bytes, ...] | None  # pre-check: one must occur for any checker to report; None = always
 
 
 @dataclass
@@ -61,18 +62,26 @@ def load_project(
     """
     config = load_config(start=start, explicit=config_path, known_codes=known_codes())
     if select is not None or ignore is not None:
-        from orgguard.config import _check_codes
-
         for key, codes in (("--select", select), ("--ignore", ignore)):
             if codes:
-                _check_codes("command line", key, codes, known_codes())
+                check_codes("command line", key, codes, known_codes())
         config = config.with_selection(select, ignore)
     knowledge = load_knowledge(config.extend_rules)
     index = build_index(config.root, config, knowledge)
     enabled = enabled_codes(config.select, config.ignore)
     rules = {code: rule for code, rule in all_rules().items() if code in enabled}
     checkers = tuple(sorted({rule.checker for rule in rules.values() if ":" in rule.checker}))
-    return Project(config, knowledge, index, rules, checkers)
+    return Project(config, knowledge, index, rules, checkers, _tokens(checkers, knowledge, index))
+
+
+def _tokens(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
+    tokens: set[bytes] = set()
+    for spec in checkers:
+        triggers = _load_checker(spec).triggers(knowledge, index)
+        if triggers is None:
+            return None
+        tokens.update(t.encode() for t in triggers if t)
+    return tuple(sorted(tokens))
 
 
 def _load_checker(spec: str) -> type[Checker]:
@@ -233,16 +242,10 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
 
 def _may_match(project: Project, source: bytes | str) -> bool:
     """Cheap pre-check: could any enabled checker find anything in this source?"""
+    if project.tokens is None:
+        return True
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    return any(tok in data for tok in project_tokens(project))
-
-
-def project_tokens(project: Project) -> tuple[bytes, ...]:
-    """Byte strings one of which must occur in a file for any checker to report in it."""
-    k = project.knowledge
-    names: set[str] = set(project.index.models)
-    names |= k.queries_shortcuts
-    return tuple(sorted(n.encode() for n in names if n)) or (b"",)
+    return any(tok in data for tok in project.tokens)
 
 
 def display_path(path: Path, cwd: Path) -> str:
