@@ -173,9 +173,7 @@ def _set_for_current_context(ctx: OrgContext) -> None:
     _CURRENT.set(ctx)
 
 
-def _call_bound(
-    ctx: OrgContext, fn: Callable[..., _R], args: tuple[object, ...], kwargs: dict[str, object]
-) -> _R:
+def _call_bound(ctx: OrgContext, fn: Callable[..., _R], args: tuple[object, ...], kwargs: dict[str, object]) -> _R:
     _CURRENT.set(ctx)
     return fn(*args, **kwargs)
 

@@ -55,9 +55,7 @@ def _role_from(result: object) -> str:
         return result.strip()
     if result is None or result is False or isinstance(result, str):
         raise NotAMember("not a member of the requested organization")
-    raise TypeError(
-        f"a membership check must return a role (str), True, False or None, not {type(result).__name__}"
-    )
+    raise TypeError(f"a membership check must return a role (str), True, False or None, not {type(result).__name__}")
 
 
 def _org_from_session(session: SessionLike, key: str) -> OrgId:

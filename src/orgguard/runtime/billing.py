@@ -122,16 +122,12 @@ def customer_for(
     existing = store.customer_id(ctx.org_id)
     if existing:
         if not existing.startswith("cus_"):
-            raise BillableUnresolved(
-                f"the stored customer id for org {ctx.org_id!r} is not a Stripe customer"
-            )
+            raise BillableUnresolved(f"the stored customer id for org {ctx.org_id!r} is not a Stripe customer")
         return existing
     extra = dict(params or {})
     metadata = dict(extra.pop("metadata", None) or {})
     if DEFAULT_METADATA_KEY in metadata and not ctx.same_org(metadata[DEFAULT_METADATA_KEY]):
-        raise CrossOrgAccess(
-            f"customer metadata names org {metadata[DEFAULT_METADATA_KEY]!r}, not {ctx.org_id!r}"
-        )
+        raise CrossOrgAccess(f"customer metadata names org {metadata[DEFAULT_METADATA_KEY]!r}, not {ctx.org_id!r}")
     metadata.update(org_metadata(ctx))
     customer = client.v1.customers.create(
         params=cast("CustomerCreateParams", {**extra, "metadata": metadata}),

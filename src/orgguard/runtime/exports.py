@@ -21,9 +21,7 @@ def _row_org(row: object, org_attr: str) -> object:
     return getattr(row, org_attr, _MISSING)
 
 
-def export_rows(
-    rows: Iterable[_Row], *, org: OrgContext | OrgId, org_attr: str = "organization_id"
-) -> Iterator[_Row]:
+def export_rows(rows: Iterable[_Row], *, org: OrgContext | OrgId, org_attr: str = "organization_id") -> Iterator[_Row]:
     """Yield ``rows`` unchanged, raising :class:`CrossOrgAccess` at the first foreign row.
 
     Each row (a mapping or an object) must carry ``org_attr`` equal to ``org``'s id.
@@ -49,9 +47,7 @@ def _checked(rows: Iterable[_Row], ctx_org: OrgId, org_attr: str) -> Iterator[_R
     for index, row in enumerate(rows):
         value = _row_org(row, org_attr)
         if value is _MISSING:
-            raise CrossOrgAccess(
-                f"export row {index} has no {org_attr!r}; cannot prove it belongs to org {ctx_org!r}"
-            )
+            raise CrossOrgAccess(f"export row {index} has no {org_attr!r}; cannot prove it belongs to org {ctx_org!r}")
         pk = getattr(value, "pk", value)
         if pk is None or isinstance(pk, bool) or str(pk) != expected:
             raise CrossOrgAccess(f"export row {index} belongs to org {pk!r}, not {ctx_org!r}")
