@@ -77,4 +77,4 @@ def test_rule_pages_do_not_drift_from_rules() -> None:
 def test_framework_packs_load() -> None:
     k = load_knowledge()
     assert {"django", "drf", "orgguard"} <= set(k.packs)
-    assert "objects" in k.models_managers and "get_object_or_404" in k.queries_shortcuts
+    assert "objects" in k["models.managers"] and "get_object_or_404" in k["queries.shortcuts"]

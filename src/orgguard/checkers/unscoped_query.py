@@ -22,7 +22,7 @@ class UnscopedQueryChecker(Checker):
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        return [*index.tenant_paths, *knowledge.queries_shortcuts]
+        return [*index.tenant_paths, *knowledge["queries.shortcuts"]]
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
@@ -55,8 +55,8 @@ class UnscopedQueryChecker(Checker):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not is_view_class(self.ctx, node):
             return
-        attrs = self.ctx.knowledge.requests_class_query_attrs
-        hooks = self.ctx.knowledge.requests_queryset_hooks
+        attrs = self.ctx.knowledge["requests.class_query_attrs"]
+        hooks = self.ctx.knowledge["requests.queryset_hooks"]
         infos = list(self.ctx.index.ancestors(node.name.value))
         defined = {m for info in infos for m in info.methods if m in hooks}
         defined |= {s.name.value for s in node.body.body if isinstance(s, cst.FunctionDef) and s.name.value in hooks}

@@ -70,9 +70,9 @@ class _VarScan(cst.CSTVisitor):
         # qs.filter(organization=org) / qs = qs.filter(...)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var = func.value.value
-            if func.attr.value in self.ctx.knowledge.queries_scoping_methods:
+            if func.attr.value in self.ctx.knowledge["queries.scoping_methods"]:
                 self.scoped.add(var)
-            elif func.attr.value in self.ctx.knowledge.queries_lookup_methods:
+            elif func.attr.value in self.ctx.knowledge["queries.lookup_methods"]:
                 for arg in node.args:
                     if arg.keyword and (
                         arg.keyword.value in self.tenant_attrs
@@ -109,7 +109,7 @@ def is_view_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
     bases = {dotted_name(b.value).rsplit(".", 1)[-1] for b in klass.bases}
     for base in list(bases):
         bases |= ctx.index.base_names(base)
-    return bool(bases & ctx.knowledge.requests_view_bases)
+    return bool(bases & ctx.knowledge["requests.view_bases"])
 
 
 def classify(ctx: FileContext, func: cst.FunctionDef) -> Surface:
@@ -118,10 +118,10 @@ def classify(ctx: FileContext, func: cst.FunctionDef) -> Surface:
     klass = ctx.scope.class_of(outer)
     if klass is not None and is_view_class(ctx, klass):
         return Surface.REQUEST
-    if _decorator_names(outer) & ctx.knowledge.requests_view_decorators:
+    if _decorator_names(outer) & ctx.knowledge["requests.view_decorators"]:
         return Surface.REQUEST
     params = _param_names(outer)
-    if klass is None and params and set(params[:2]) & ctx.knowledge.requests_handler_params:
+    if klass is None and params and set(params[:2]) & ctx.knowledge["requests.handler_params"]:
         return Surface.REQUEST
     return Surface.OTHER
 

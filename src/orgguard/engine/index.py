@@ -140,7 +140,7 @@ class _Collector:
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
         func = _short(dotted(call.func).rstrip("()"))
-        if func in self.k.models_foreign_keys:
+        if func in self.k["models.foreign_keys"]:
             target: ast.AST | None = call.args[0] if call.args else None
             for kw in call.keywords:
                 if kw.arg in ("to", "foreign_key", "argument"):
@@ -157,7 +157,7 @@ class _Collector:
                     return _short(tail) if tail[:1].isupper() else "table:" + head
                 return text
             name = dotted(target)
-            if name in self.k.models_user_model_refs:
+            if name in self.k["models.user_model_refs"]:
                 return "User"
             if name:
                 return _short(name.rstrip("()"))
@@ -199,7 +199,7 @@ class _Collector:
                             raw.relations.append((target.id, rel_target))
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 raw.methods.append(stmt.name)
-                if stmt.name in self.k.requests_queryset_hooks:
+                if stmt.name in self.k["requests.queryset_hooks"]:
                     raw.hooks[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
                 for meta in stmt.body:
@@ -218,7 +218,7 @@ def _hook_scopes(hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge)
     for node in ast.walk(hook):
         if isinstance(node, ast.Call):
             name = _short(dotted(node.func).rstrip("()"))
-            if name in knowledge.queries_scoping_methods:
+            if name in knowledge["queries.scoping_methods"]:
                 return True
             for kw in node.keywords:
                 if kw.arg and any(
@@ -245,7 +245,7 @@ def _hook_inherits(hook: ast.AST) -> bool:
 
 
 def trusted_patterns(knowledge: Knowledge) -> frozenset[str]:
-    return knowledge.trusted_org_sources
+    return knowledge["trusted.org_sources"]
 
 
 def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
@@ -298,7 +298,7 @@ def _finish(
             if raw.name in model_names:
                 continue
             shorts = {_short(b) for b in raw.bases}
-            if shorts & knowledge.models_bases or shorts & model_names:
+            if shorts & knowledge["models.bases"] or shorts & model_names:
                 model_names.add(raw.name)
                 changed = True
 

@@ -90,13 +90,13 @@ class QueryModel:
         base, links = self._split(node)
         if not links or not isinstance(base, cst.Attribute):
             return None
-        if base.attr.value not in self.k.models_managers:
+        if base.attr.value not in self.k["models.managers"]:
             return None
         model = self.ctx.model_of(base.value)
         if model is None:
             return None
-        custom = not all(link.name in self.k.queries_methods or link.call is None for link in links)
-        if custom and not any(link.name in self.k.queries_scoping_methods for link in links):
+        custom = not all(link.name in self.k["queries.methods"] or link.call is None for link in links)
+        if custom and not any(link.name in self.k["queries.scoping_methods"] for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
             return None
         for link in links:
@@ -107,7 +107,7 @@ class QueryModel:
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
         assert isinstance(call.func, cst.Name)
         name = self.ctx.resolve(call.func.value)
-        if name not in self.k.queries_shortcuts or not call.args:
+        if name not in self.k["queries.shortcuts"] or not call.args:
             return None
         first = call.args[0].value
         model = self.ctx.model_of(first)
@@ -132,7 +132,7 @@ class QueryModel:
         for link in chain.links:
             if link.call is None:
                 continue
-            if link.name in self.k.queries_lookup_methods or link.call is chain.shortcut_call:
+            if link.name in self.k["queries.lookup_methods"] or link.call is chain.shortcut_call:
                 args = link.call.args[1:] if link.call is chain.shortcut_call else link.call.args
                 yield link.call, args
 
@@ -143,7 +143,7 @@ class QueryModel:
         paths = self.ctx.index.tenant_paths.get(chain.model, ())
         unknown = False
         for link in chain.links:
-            if link.name in self.k.queries_scoping_methods or link.name == "none":
+            if link.name in self.k["queries.scoping_methods"] or link.name == "none":
                 return Scoping.SCOPED
         for _call, args in self._lookup_args(chain):
             for arg in args:
@@ -175,7 +175,10 @@ class QueryModel:
             elif left is right:
                 return left
             return Scoping.UNKNOWN if Scoping.UNKNOWN in (left, right) else Scoping.UNSCOPED
-        if isinstance(expr, cst.Call) and self.ctx.resolve(dotted_name(expr.func)) in self.k.queries_predicate_builders:
+        if (
+            isinstance(expr, cst.Call)
+            and self.ctx.resolve(dotted_name(expr.func)) in self.k["queries.predicate_builders"]
+        ):
             verdicts = [self._arg_scoping(a, paths) for a in expr.args]
             if Scoping.SCOPED in verdicts:
                 return Scoping.SCOPED
@@ -187,4 +190,4 @@ class QueryModel:
     def is_trusted(self, expr: cst.BaseExpression) -> bool:
         """Whether ``expr`` is a membership-verified org or the signed-in user (or reached from one)."""
         text = dotted_name(expr)
-        return is_trusted_expr(text, self.k.trusted_org_sources)
+        return is_trusted_expr(text, self.k["trusted.org_sources"])

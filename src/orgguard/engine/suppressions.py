@@ -19,7 +19,7 @@ IGNORE = re.compile(
 @dataclass(frozen=True)
 class Suppression:
     line: int
-    codes: tuple[str, ...]  # empty = every code (bare # noqa)
+    codes: tuple[str, ...]  # empty = every code (a bare noqa comment)
     reason: str
     kind: str  # "noqa" or "orgguard"
 
