@@ -1,0 +1,1 @@
+"""A minimal multi-tenant Django app used by the orgguard.runtime tests."""
