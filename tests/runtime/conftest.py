@@ -135,8 +135,19 @@ def _start_cluster(bindir: Path) -> PgCluster:
         )
         try:
             _run(
-                [str(bindir / "pg_ctl"), "-D", str(cluster.datadir), "-l", str(root / "server.log"), "-w", "-t", "60",
-                 "-o", options, "start"],
+                [
+                    str(bindir / "pg_ctl"),
+                    "-D",
+                    str(cluster.datadir),
+                    "-l",
+                    str(root / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "-o",
+                    options,
+                    "start",
+                ],
                 what="pg_ctl start",
             )
             break
@@ -163,8 +174,10 @@ def _start_cluster(bindir: Path) -> PgCluster:
 def _stop_cluster(cluster: PgCluster) -> None:
     if cluster.datadir.exists():
         with contextlib.suppress(Exception):
-            _run([str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-m", "immediate", "-w", "stop"],
-                 what="pg_ctl stop")
+            _run(
+                [str(cluster.bindir / "pg_ctl"), "-D", str(cluster.datadir), "-m", "immediate", "-w", "stop"],
+                what="pg_ctl stop",
+            )
     shutil.rmtree(cluster.root, ignore_errors=True)
 
 

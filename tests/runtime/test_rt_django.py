@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from rt_support import make_ctx
 
 from orgguard.runtime import (
     CrossOrgAccess,
@@ -19,7 +20,6 @@ from orgguard.runtime import (
     current_org,
     run_with_org,
 )
-from rt_support import make_ctx
 
 pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("django_db")]
 
@@ -32,7 +32,6 @@ def world(django_db):
     """200 orgs with two invoices each, a project and a task each; two users with memberships."""
     from django.contrib.auth.models import User
     from django.db import connections
-
     from rt_djapp.models import Invoice, Membership, Organization, Project, Task
 
     orgs = Organization.objects.bulk_create([Organization(name=f"org-{i}") for i in range(N_ORGS)])
@@ -63,7 +62,6 @@ def _invoice_model():
 
 def _terminals() -> dict[str, Callable[[Any], Any]]:
     from django.db.models import Sum
-
     from rt_djapp.models import Invoice, Organization
 
     def make(org):
@@ -225,7 +223,6 @@ def test_unscoped_requires_a_reason_and_is_audited(world, caplog):
 
 def test_scoped_writes_fill_and_check_the_org(world):
     from django.db.models import F
-
     from rt_djapp.models import Invoice, Organization
 
     org = Organization.objects.create(name="writes")
@@ -265,9 +262,7 @@ def test_raw_rows_are_checked_against_the_org(world):
 
     org = world["orgs"][10]
     with bind(make_ctx(org.pk)):
-        own = list(
-            Invoice.objects.raw("SELECT * FROM rt_djapp_invoice WHERE organization_id = %s", [org.pk])
-        )
+        own = list(Invoice.objects.raw("SELECT * FROM rt_djapp_invoice WHERE organization_id = %s", [org.pk]))
         assert len(own) == INVOICES_PER_ORG
         with pytest.raises(CrossOrgAccess):
             list(Invoice.objects.raw("SELECT * FROM rt_djapp_invoice ORDER BY id"))
@@ -281,7 +276,6 @@ def test_raw_rows_are_checked_against_the_org(world):
 def test_50_threads_each_see_only_their_own_org(world):
     from django.db import connections
     from django.db.models import Sum
-
     from rt_djapp.models import Invoice
 
     orgs = world["orgs"][:50]
@@ -312,7 +306,6 @@ def test_50_threads_each_see_only_their_own_org(world):
 def test_200_asyncio_tasks_each_see_only_their_own_org(world):
     from asgiref.sync import sync_to_async
     from django.db import connections
-
     from rt_djapp.models import Invoice
 
     orgs = world["orgs"][:N_ORGS]
@@ -390,7 +383,6 @@ def test_switch_org_rechecks_membership(client, world):
 
 def test_revoked_membership_takes_effect_on_the_next_request(client, world):
     from django.contrib.auth.models import User
-
     from rt_djapp.models import Membership
 
     carol = User.objects.create_user("carol", password="pw")

@@ -412,7 +412,11 @@ def org_session(session_factory: sessionmaker[Any] | async_sessionmaker[Any], ct
 def _set_pg_setting(connection: Connection, value: str) -> None:
     if connection.dialect.name != "postgresql":
         raise RuntimeError(f"row-level security settings need PostgreSQL, not {connection.dialect.name}")
-    if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+    dbapi_connection = connection.connection.dbapi_connection
+    if (
+        connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
+        or getattr(dbapi_connection, "autocommit", False) is True
+    ):
         raise RuntimeError("a transaction-local org setting is lost immediately under AUTOCOMMIT")
     connection.execute(text("SELECT set_config(:name, :value, true)"), {"name": PG_SETTING, "value": value})
 

@@ -20,7 +20,7 @@ class Membership(models.Model):
 
     class Meta:
         app_label = "rt_djapp"
-        unique_together = [("user", "organization")]
+        unique_together = (("user", "organization"),)
 
 
 class Invoice(models.Model):

@@ -10,6 +10,4 @@ def membership(user, org_id):
         org_pk = int(org_id)
     except (TypeError, ValueError):
         return None
-    return (
-        Membership.objects.filter(user=user, organization_id=org_pk).values_list("role", flat=True).first()
-    )
+    return Membership.objects.filter(user=user, organization_id=org_pk).values_list("role", flat=True).first()
