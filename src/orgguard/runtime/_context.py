@@ -173,6 +173,19 @@ def _set_for_current_context(ctx: OrgContext) -> None:
     _CURRENT.set(ctx)
 
 
+def _push(ctx: OrgContext | None) -> contextvars.Token[OrgContext | None]:
+    """Bind ``ctx`` (or explicitly nothing) until :func:`_pop` (internal: framework hooks)."""
+    return _CURRENT.set(ctx)
+
+
+def _pop(token: contextvars.Token[OrgContext | None]) -> None:
+    """Undo :func:`_push`; if the hook runs in another context, just clear the binding there."""
+    try:
+        _CURRENT.reset(token)
+    except ValueError:
+        _CURRENT.set(None)
+
+
 def _call_bound(ctx: OrgContext, fn: Callable[..., _R], args: tuple[object, ...], kwargs: dict[str, object]) -> _R:
     _CURRENT.set(ctx)
     return fn(*args, **kwargs)

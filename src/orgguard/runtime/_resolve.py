@@ -41,8 +41,8 @@ AsyncMembershipCheck: TypeAlias = Callable[[Any, OrgId], Awaitable[MembershipRes
 class SessionLike(Protocol):
     """The part of a session mapping used here (Django, Flask and Starlette sessions all fit)."""
 
-    def get(self, key: str, default: Any = None, /) -> Any:
-        """Return the value stored under ``key``, or ``default``."""
+    def get(self, key: str, /) -> Any:
+        """Return the value stored under ``key``, or None."""
 
     def __setitem__(self, key: str, value: Any, /) -> None:
         """Store ``value`` under ``key``."""
