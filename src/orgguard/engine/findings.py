@@ -26,6 +26,9 @@ class Finding:
     path_class: str = field(default="", compare=False)
     stmt_start: int = field(default=0, compare=False)
     stmt_end: int = field(default=0, compare=False)
+    # None: reported. A string: suppressed in source, with the comment's justification ("" for none);
+    # suppressed findings are kept only for SARIF (``RunResult.suppressed``).
+    suppression: str | None = field(default=None, compare=False)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)

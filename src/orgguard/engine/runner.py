@@ -12,11 +12,13 @@ from pathlib import Path
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from orgguard.checkers.base import Analysis, Checker
+from orgguard.checkers.base import Checker
 from orgguard.config import Config, check_codes, load_config
+from orgguard.engine.analysis import Analysis
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.index import ProjectIndex, build_index, iter_python_files
+from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
@@ -40,6 +42,7 @@ class Project:
 class FileResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class RunResult:
     findings: list[Finding] = field(default_factory=list)
     errors: list[RunError] = field(default_factory=list)
     files: int = 0
+    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
 
 
 def load_project(
@@ -157,6 +161,30 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
 
     Never raises: anything unexpected becomes a finding or an error.
     """
+    result = _check_source(project, path, source, display=display, noqa=noqa)
+    if result.errors or any(f.code == PARSE_ERROR for f in result.findings) or project.config.is_exempt(path):
+        return result
+    ignored = project.config.ignored_codes_for(path)
+    try:
+        audited = audit_suppressions(
+            source,
+            display=display,
+            findings=[*result.findings, *result.suppressed],
+            rules={c: r for c, r in project.rules.items() if not any(c.startswith(i) for i in ignored)},
+            known_codes=known_codes(),
+            require_reason=project.config.require_suppression_reason,
+            noqa=noqa,
+        )
+    except Exception as exc:  # the audit must not stop the run either
+        result.errors.append(RunError(display, f"internal error auditing suppressions ({type(exc).__name__}: {exc})"))
+        return result
+    if audited:
+        result.findings.extend(audited)
+        result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _check_source(project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool) -> FileResult:
     result = FileResult()
     config = project.config
     exempt = config.is_exempt(path)
@@ -213,14 +241,13 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
             continue
         seen.add(key)
         first, last = _statement_span(report.statement, rng, positions)
-        if find_suppression(lines, first, last, report.code, noqa=noqa) is not None:
-            continue
+        suppression = find_suppression(lines, first, last, report.code, noqa=noqa)
         rule = project.rules[report.code]
         try:
             message = rule.format(**report.values)
         except (KeyError, IndexError, ValueError) as exc:
             message = f"{rule.summary} (message template error: {exc})"
-        result.findings.append(
+        (result.findings if suppression is None else result.suppressed).append(
             Finding(
                 path=display,
                 line=rng.start.line,
@@ -234,6 +261,7 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
                 path_class=rule.path_class,
                 stmt_start=first,
                 stmt_end=last,
+                suppression=None if suppression is None else suppression.reason,
             )
         )
     result.findings.sort(key=Finding.sort_key)
@@ -289,6 +317,7 @@ def _check_chunk(project: Project, cwd: str, noqa: bool, paths: Sequence[str]) -
         res = check_source(project, path, source, display=display, noqa=noqa)
         out.findings.extend(res.findings)
         out.errors.extend(res.errors)
+        out.suppressed.extend(res.suppressed)
     return out
 
 
@@ -303,6 +332,7 @@ def run(project: Project, paths: Sequence[Path], *, jobs: int = 0, cwd: Path | N
         chunk = _check_chunk(project, str(cwd), True, names)
         result.findings.extend(chunk.findings)
         result.errors.extend(chunk.errors)
+        result.suppressed.extend(chunk.suppressed)
     else:
         chunks = [names[i :: jobs * 4] for i in range(jobs * 4)]
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -311,6 +341,8 @@ def run(project: Project, paths: Sequence[Path], *, jobs: int = 0, cwd: Path | N
                 chunk = fut.result()
                 result.findings.extend(chunk.findings)
                 result.errors.extend(chunk.errors)
+                result.suppressed.extend(chunk.suppressed)
     result.findings.sort(key=Finding.sort_key)
+    result.suppressed.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.message))
     return result

@@ -2,18 +2,41 @@
 
 A suppression comment applies to the whole statement holding the finding: any of its lines,
 including the closing line of a multi-line call.
+
+The suppressions are themselves checked (:func:`audit`):
+
+- ORG001 ``suppression-without-reason``: an ``# orgguard: ignore[...]`` with no ``-- reason`` (unless
+  ``require-suppression-reason = false``). A reasonless comment *still suppresses* the finding it
+  covers, so the finding is reported once, as ORG001 on the comment, and the run keeps failing until a
+  reason is written.
+- ORG002 ``unused-suppression``: an ``# orgguard: ignore[...]`` or a code-specific ``# noqa: ORGnnn``
+  that covers no finding of its statement, or names a rule that is unknown or not enabled (as Ruff's
+  RUF100 does). A bare ``# noqa`` and a ``# noqa`` naming only other tools' codes are never reported.
 """
 
 from __future__ import annotations
 
+import io
 import re
-from collections.abc import Sequence
+import tokenize
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+
+from orgguard.engine.findings import Finding
+from orgguard.registry import Rule
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 IGNORE = re.compile(
-    r"#\s*orgguard:\s*ignore\[(?P<codes>[A-Z0-9,\s]+)\](?:\s*--\s*(?P<reason>\S.*?))?\s*$", re.IGNORECASE
+    r"#\s*orgguard:\s*ignore\[(?P<codes>[A-Z0-9,\s]+)\](?P<rest>[^\n]*)$",
+    re.IGNORECASE,
 )
+_REASON = re.compile(r"^\s*--\s*(?P<reason>\S.*?)\s*$")
+# cheap pre-check before tokenizing a file for the audit: a comment that could be audited at all
+_AUDITABLE = re.compile(rb"(?i)orgguard\s*:\s*ignore|noqa\s*:[^\n]*ORG")
+
+SUPPRESSION_WITHOUT_REASON = "ORG001"
+UNUSED_SUPPRESSION = "ORG002"
+AUDIT_CODES = (SUPPRESSION_WITHOUT_REASON, UNUSED_SUPPRESSION)
 
 
 @dataclass(frozen=True)
@@ -22,6 +45,8 @@ class Suppression:
     codes: tuple[str, ...]  # empty = every code (a bare noqa comment)
     reason: str
     kind: str  # "noqa" or "orgguard"
+    column: int = 1  # 1-based column of the comment's "#"
+    text: str = ""  # the suppression comment itself, as written
 
     def covers(self, code: str) -> bool:
         return not self.codes or any(code.startswith(c) for c in self.codes)
@@ -33,17 +58,32 @@ def _codes(text: str | None) -> tuple[str, ...]:
     return tuple(c.upper() for c in re.split(r"[,\s]+", text.strip()) if c)
 
 
-def parse_line(lineno: int, text: str, *, noqa: bool) -> list[Suppression]:
+def _reason(rest: str) -> str:
+    m = _REASON.match(rest)
+    return m.group("reason") if m else ""
+
+
+def parse_line(lineno: int, text: str, *, noqa: bool, offset: int = 0) -> list[Suppression]:
+    """The suppressions in one line of source (or one comment, ``offset`` being its column)."""
     if "#" not in text:
         return []
     found = []
     m = IGNORE.search(text)
     if m:
-        found.append(Suppression(lineno, _codes(m.group("codes")), (m.group("reason") or "").strip(), "orgguard"))
+        found.append(
+            Suppression(
+                lineno,
+                _codes(m.group("codes")),
+                _reason(m.group("rest")),
+                "orgguard",
+                offset + m.start() + 1,
+                text[m.start() : m.end("codes") + 1],
+            )
+        )
     if noqa:
         n = NOQA.search(text)
         if n:
-            found.append(Suppression(lineno, _codes(n.group("codes")), "", "noqa"))
+            found.append(Suppression(lineno, _codes(n.group("codes")), "", "noqa", offset + n.start() + 1, n.group(0)))
     return found
 
 
@@ -56,3 +96,109 @@ def find_suppression(
             if sup.covers(code):
                 return sup
     return None
+
+
+def iter_comment_suppressions(source: bytes | str) -> Iterator[Suppression]:
+    """Every suppression written in a real comment (not in a string) of ``source``.
+
+    Yields nothing for source that does not tokenize (such a file is an ORG000 finding anyway).
+    """
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    if not _AUDITABLE.search(data):
+        return
+    try:
+        if isinstance(source, str):
+            tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+        else:
+            tokens = list(tokenize.tokenize(io.BytesIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError, LookupError):
+        return
+    for tok in tokens:
+        if tok.type == tokenize.COMMENT:
+            yield from parse_line(tok.start[0], tok.string, noqa=True, offset=tok.start[1])
+
+
+def _audited_codes(sup: Suppression) -> tuple[str, ...]:
+    if sup.kind == "orgguard":
+        return sup.codes
+    return tuple(c for c in sup.codes if c.startswith("ORG"))
+
+
+def audit(
+    source: bytes | str,
+    *,
+    display: str,
+    findings: Iterable[Finding],
+    rules: Mapping[str, Rule],
+    known_codes: Collection[str],
+    require_reason: bool,
+    noqa: bool,
+) -> list[Finding]:
+    """ORG001/ORG002 findings for the suppression comments of one file.
+
+    ``findings`` are the file's findings, reported and suppressed alike (a suppression is used when a
+    finding of a code it names sits on its statement). ``rules`` are the enabled rules. With ``noqa``
+    (the command line), a ``# noqa`` on the comment's line can silence these findings too; under flake8
+    (``noqa=False``) flake8 applies its own ``# noqa``.
+    """
+    if not any(code in rules for code in AUDIT_CODES):
+        return []
+    sups = list(iter_comment_suppressions(source))
+    if not sups:
+        return []
+    spans = [(f.stmt_start or f.line, max(f.stmt_end, f.line), f.code) for f in findings]
+    out: list[Finding] = []
+    for sup in sups:
+        silenced = {
+            code
+            for other in sups
+            if other.line == sup.line and other.kind == "noqa" and noqa and other is not sup
+            for code in AUDIT_CODES
+            if other.covers(code)
+        }
+        if sup.kind == "orgguard" and require_reason and not sup.reason:
+            code = SUPPRESSION_WITHOUT_REASON
+            if code in rules and code not in silenced:
+                out.append(_finding(rules[code], sup, display, codes=", ".join(sup.codes) or "?"))
+        codes = _audited_codes(sup)
+        if not codes or UNUSED_SUPPRESSION not in rules or UNUSED_SUPPRESSION in silenced:
+            continue
+        problems: list[str] = []
+        unused: list[str] = []
+        for code in codes:
+            if not any(k.startswith(code) for k in known_codes):
+                problems.append(f"{code} is not an orgguard rule")
+            elif not any(k.startswith(code) for k in rules):
+                problems.append(f"rule {code} is not enabled")
+            elif not any(first <= sup.line <= last and f_code.startswith(code) for first, last, f_code in spans):
+                problems.append(f"no {code} finding on this statement")
+            else:
+                continue
+            unused.append(code)
+        if problems:
+            fix = "remove it" if len(unused) == len(codes) else f"remove {', '.join(unused)} from it"
+            out.append(
+                _finding(rules[UNUSED_SUPPRESSION], sup, display, comment=sup.text, detail="; ".join(problems), fix=fix)
+            )
+    return out
+
+
+def _finding(rule: Rule, sup: Suppression, display: str, **values: str) -> Finding:
+    try:
+        message = rule.format(**values)
+    except (KeyError, IndexError, ValueError) as exc:
+        message = f"{rule.summary} (message template error: {exc})"
+    return Finding(
+        path=display,
+        line=sup.line,
+        column=sup.column,
+        code=rule.code,
+        message=message,
+        end_line=sup.line,
+        end_column=sup.column + len(sup.text),
+        name=rule.name,
+        severity=rule.severity,
+        path_class=rule.path_class,
+        stmt_start=sup.line,
+        stmt_end=sup.line,
+    )
