@@ -24,7 +24,13 @@ class UnscopedQueryChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return [*index.tenant_paths, *knowledge["queries.shortcuts"]]
 
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._check(node)
+
     def visit_Call(self, node: cst.Call) -> None:
+        self._check(node)
+
+    def _check(self, node: cst.BaseExpression) -> None:
         facts = self.analysis.current_facts()
         if facts is None or facts.surface is not Surface.REQUEST:
             return
@@ -34,8 +40,8 @@ class UnscopedQueryChecker(Checker):
         if self.analysis.queries.scoping(chain) is not Scoping.UNSCOPED:
             return
         var = self.analysis.assigned_name(node)
-        if var is not None and var in facts.scoped_vars:
-            return
+        if var is not None and (var in facts.scoped_vars or var in facts.conditional_vars):
+            return  # narrowed later (conditionally narrowed queries are ORG104's)
         func = self.ctx.scope.outer_function
         where = f"in request handler {func.name.value}()" if func is not None else ""
         self._report(node, chain, where)

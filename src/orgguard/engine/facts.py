@@ -1,8 +1,10 @@
 """Per-function facts, computed once per function on demand and shared by every checker.
 
-A function's *surface* (request handler, ...) decides which path class, hence which rule, a finding
-in it belongs to. The variable facts let a query built first and narrowed later, or an object fetched
-and then checked against the tenant, count as scoped.
+A function's *surface* (request handler, ...) decides which path class, hence which rule, a finding in
+it belongs to. Its *parameters* say which values arrive from the client (URL kwargs, FastAPI query and
+header parameters) and which from a trusted resolver (``Depends(get_current_org)``). The variable facts
+let a query built first and narrowed later, or an object fetched and then checked against the tenant,
+count as scoped; a narrowing applied only under a condition on the org is remembered for ORG104.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.queries import QueryModel, Scoping
+from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow
+from orgguard.engine.queries import QueryModel
 
 
 class Surface(enum.Enum):
@@ -23,12 +26,25 @@ class Surface(enum.Enum):
 
 @dataclass
 class FunctionFacts:
+    func: cst.FunctionDef
     surface: Surface
+    params: dict[str, Value]
+    # an object-level membership check guards the whole handler (decorator, class dispatch, permission)
+    guarded: str = ""
+    route: str = ""  # the route path when a decorator registers one
     # variables that get a tenant predicate, or a post-fetch tenant check, somewhere in the function
     scoped_vars: set[str] = field(default_factory=set)
+    # variables narrowed to the tenant only under a condition on the org value (ORG104)
+    conditional_vars: dict[str, str] = field(default_factory=dict)
+    _flow: FunctionFlow | None = None
+
+    def flow(self, ctx: FileContext, queries: QueryModel) -> FunctionFlow:
+        if self._flow is None:
+            self._flow = build_flow(ctx, queries, self.func, self.params)
+        return self._flow
 
 
-def _decorator_names(func: cst.FunctionDef) -> set[str]:
+def decorator_names(func: cst.FunctionDef) -> set[str]:
     names = set()
     for dec in func.decorators:
         expr = dec.decorator
@@ -40,19 +56,106 @@ def _decorator_names(func: cst.FunctionDef) -> set[str]:
     return names
 
 
-def _param_names(func: cst.FunctionDef) -> list[str]:
-    params = func.params
-    return [p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
+def route_of(ctx: FileContext, func: cst.FunctionDef) -> str | None:
+    """The path of ``@app.route("/x")`` / ``@router.get("/x")``-style decorators, if any."""
+    for dec in func.decorators:
+        expr = dec.decorator
+        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)):
+            continue
+        if expr.func.attr.value not in ctx.knowledge["requests.route_decorators"]:
+            continue
+        for arg in expr.args:
+            if (arg.keyword is None or arg.keyword.value in ("path", "rule")) and isinstance(
+                arg.value, cst.SimpleString
+            ):
+                value = arg.value.evaluated_value
+                if isinstance(value, str):
+                    return value
+        if not expr.args:
+            return ""
+    return None
+
+
+def _all_params(func: cst.FunctionDef) -> list[cst.Param]:
+    p = func.params
+    out = [*p.posonly_params, *p.params, *p.kwonly_params]
+    if isinstance(p.star_arg, cst.Param):
+        out.append(p.star_arg)
+    if p.star_kwarg is not None:
+        out.append(p.star_kwarg)
+    return out
+
+
+def _marker(ctx: FileContext, param: cst.Param) -> str:
+    """``Depends``/``Query``/... used as the default or inside ``Annotated[...]``, by short name."""
+    candidates: list[cst.BaseExpression] = []
+    if param.default is not None:
+        candidates.append(param.default)
+    if param.annotation is not None:
+        ann = param.annotation.annotation
+        if isinstance(ann, cst.Subscript):
+            candidates.extend(el.slice.value for el in ann.slice if isinstance(el.slice, cst.Index))
+    for expr in candidates:
+        if isinstance(expr, cst.Call):
+            name = ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1])
+            if name in ctx.knowledge["trusted.dependency_markers"] or name in ctx.knowledge["sources.param_markers"]:
+                return name
+    return ""
+
+
+def _annotation_name(param: cst.Param) -> str:
+    if param.annotation is None:
+        return ""
+    ann = param.annotation.annotation
+    if isinstance(ann, cst.Subscript):
+        ann = ann.value
+    return dotted_name(ann).rsplit(".", 1)[-1]
+
+
+def initial_params(
+    ctx: FileContext, func: cst.FunctionDef, klass: cst.ClassDef | None, routed: bool, view: bool
+) -> dict[str, Value]:
+    """Parameters that arrive from the client are tainted; dependency-injected orgs are trusted."""
+    k = ctx.knowledge
+    out: dict[str, Value] = {}
+    params = _all_params(func)
+    handler_params = k["requests.handler_params"]
+    after_request = False
+    for index, param in enumerate(params):
+        name = param.name.value
+        marker = _marker(ctx, param)
+        if marker in k["trusted.dependency_markers"]:
+            out[name] = TRUSTED
+            continue
+        if marker in k["sources.param_markers"]:
+            out[name] = Value(taints=frozenset({Taint(f"{marker.lower()} parameter {name}", REQUEST)}))
+            continue
+        if name in handler_params or (index == 0 and name in ("self", "cls")):
+            after_request = after_request or name in handler_params
+            out[name] = CLEAN
+            continue
+        if _annotation_name(param) in k["sources.neutral_param_types"]:
+            out[name] = CLEAN
+            continue
+        if view and after_request:
+            out[name] = Value(taints=frozenset({Taint(f"URL parameter {name}", REQUEST)}))
+        elif routed:
+            out[name] = Value(taints=frozenset({Taint(f"route parameter {name}", REQUEST)}))
+        else:
+            out[name] = CLEAN
+    return out
 
 
 class _VarScan(cst.CSTVisitor):
-    """Finds variables narrowed to the tenant after the fact."""
+    """Finds variables narrowed to the tenant after the fact, and whether only under a condition."""
 
     def __init__(self, ctx: FileContext, queries: QueryModel) -> None:
         self.ctx = ctx
         self.queries = queries
         self.tenant_attrs = self._tenant_attrs()
         self.scoped: set[str] = set()
+        self.conditional: dict[str, str] = {}
+        self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
 
     def _tenant_attrs(self) -> set[str]:
         attrs: set[str] = set(self.ctx.config.tenant_fields)
@@ -65,21 +168,48 @@ class _VarScan(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return True
 
+    def visit_If(self, node: cst.If) -> None:
+        self.conditions.append(_names(node.test))
+
+    def leave_If(self, original_node: cst.If) -> None:
+        self.conditions.pop()
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self.conditions.append(_names(node.test))
+
+    def leave_IfExp(self, original_node: cst.IfExp) -> None:
+        self.conditions.pop()
+
+    def _narrowed(self, var: str, values: list[cst.BaseExpression]) -> None:
+        used = set().union(*(_names(v) for v in values)) if values else set()
+        tested = set().union(*self.conditions) if self.conditions else set()
+        if used & tested:
+            # `if org: qs = qs.filter(organization=org)`: skipped when the org is missing
+            self.conditional.setdefault(var, sorted(used & tested)[0])
+        else:
+            self.scoped.add(var)
+
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        k = self.ctx.knowledge
         # qs.filter(organization=org) / qs = qs.filter(...)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var = func.value.value
-            if func.attr.value in self.ctx.knowledge["queries.scoping_methods"]:
-                self.scoped.add(var)
-            elif func.attr.value in self.ctx.knowledge["queries.lookup_methods"]:
-                for arg in node.args:
-                    if arg.keyword and (
+            if func.attr.value in k["queries.scoping_methods"]:
+                self._narrowed(var, [a.value for a in node.args])
+            elif func.attr.value in k["queries.lookup_methods"]:
+                hits = [
+                    arg.value
+                    for arg in node.args
+                    if arg.keyword
+                    and (
                         arg.keyword.value in self.tenant_attrs
                         or any(arg.keyword.value.startswith(a + "__") for a in self.tenant_attrs)
                         or self.queries.is_trusted(arg.value)
-                    ):
-                        self.scoped.add(var)
+                    )
+                ]
+                if hits:
+                    self._narrowed(var, hits)
         # DRF: self.check_object_permissions(request, obj)
         if dotted_name(func).endswith("check_object_permissions") and len(node.args) >= 2:
             target = node.args[1].value
@@ -98,32 +228,110 @@ class _VarScan(cst.CSTVisitor):
                     self.scoped.add(base.value)
 
 
-def compute_facts(ctx: FileContext, queries: QueryModel, func: cst.FunctionDef) -> FunctionFacts:
-    surface = classify(ctx, func)
-    scan = _VarScan(ctx, queries)
-    func.body.visit(scan)
-    return FunctionFacts(surface=surface, scoped_vars=scan.scoped)
+def _names(node: cst.CSTNode) -> set[str]:
+    out: set[str] = set()
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            out.add(current.value)
+        elif isinstance(current, cst.Attribute):
+            stack.append(current.value)  # `org.id` names `org`, not `id`
+            continue
+        stack.extend(current.children)
+    return out
 
 
-def is_view_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
+def class_bases(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
+    """Short names of a class's bases, transitively through project classes."""
     bases = {dotted_name(b.value).rsplit(".", 1)[-1] for b in klass.bases}
     for base in list(bases):
         bases |= ctx.index.base_names(base)
-    return bool(bases & ctx.knowledge["requests.view_bases"])
+    return bases
 
 
-def classify(ctx: FileContext, func: cst.FunctionDef) -> Surface:
-    """Which surface a function is (its outermost enclosing function decides for nested ones)."""
-    outer = ctx.scope.outer_function or func
-    klass = ctx.scope.class_of(outer)
-    if klass is not None and is_view_class(ctx, klass):
-        return Surface.REQUEST
-    if _decorator_names(outer) & ctx.knowledge["requests.view_decorators"]:
-        return Surface.REQUEST
-    params = _param_names(outer)
-    if klass is None and params and set(params[:2]) & ctx.knowledge["requests.handler_params"]:
-        return Surface.REQUEST
-    return Surface.OTHER
+def is_view_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    return bool(class_bases(ctx, klass) & ctx.knowledge["requests.view_bases"])
+
+
+def class_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
+    """Why every handler of a view class is membership-checked ("" when it is not)."""
+    k = ctx.knowledge
+    bases = class_bases(ctx, klass)
+    mixin = bases & k["guards.mixins"]
+    if mixin:
+        return f"mixin {sorted(mixin)[0]}"
+    for stmt in klass.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == "permission_classes" for t in small.targets
+                ):
+                    names = {n.rsplit(".", 1)[-1] for n in _dotted_leaves(small.value)}
+                    hit = names & k["guards.permission_classes"]
+                    if hit:
+                        return f"permission class {sorted(hit)[0]}"
+    for info in ctx.index.ancestors(klass.name.value):
+        for hook in k["requests.object_hooks"]:
+            summary = ctx.index.summary(f"{info.name}.{hook}")
+            if summary is not None and summary.verifies and hook in info.methods:
+                return f"{info.name}.{hook}()"
+    return ""
+
+
+def _dotted_leaves(node: cst.CSTNode) -> list[str]:
+    out = []
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, (cst.Name, cst.Attribute)):
+            out.append(dotted_name(current))
+            continue
+        stack.extend(current.children)
+    return out
+
+
+def compute_facts(
+    ctx: FileContext, queries: QueryModel, func: cst.FunctionDef, klass: cst.ClassDef | None
+) -> FunctionFacts:
+    k = ctx.knowledge
+    route = route_of(ctx, func)
+    view_class = klass is not None and is_view_class(ctx, klass)
+    decorators = decorator_names(func)
+    params = [p.name.value for p in _all_params(func)]
+    has_request_param = bool(set(params[:2]) & k["requests.handler_params"])
+    markers = any(_marker(ctx, p) in k["sources.param_markers"] for p in _all_params(func))
+    if (
+        view_class
+        or route is not None
+        or decorators & k["requests.view_decorators"]
+        or markers
+        or (klass is None and has_request_param)
+    ):
+        surface = Surface.REQUEST
+    else:
+        surface = Surface.OTHER
+    guarded = ""
+    own = ctx.index.summary(f"{klass.name.value}.{func.name.value}" if klass is not None else func.name.value)
+    if own is not None and own.verifies and own.path == ctx.relpath:
+        guarded = f"{func.name.value}() checks membership"
+    elif decorators & k["guards.decorators"]:
+        guarded = f"@{sorted(decorators & k['guards.decorators'])[0]}"
+    elif view_class and klass is not None:
+        guarded = class_guard(ctx, klass)
+    view = surface is Surface.REQUEST and (view_class or has_request_param)
+    facts = FunctionFacts(
+        func=func,
+        surface=surface,
+        params=initial_params(ctx, func, klass, routed=route is not None, view=view),
+        guarded=guarded,
+        route=route or "",
+    )
+    scan = _VarScan(ctx, queries)
+    func.body.visit(scan)
+    facts.scoped_vars = scan.scoped
+    facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
+    return facts
 
 
 class FactsCache:
@@ -137,8 +345,9 @@ class FactsCache:
     def of(self, func: cst.FunctionDef) -> FunctionFacts:
         key = id(func)
         if key not in self._facts:
-            self._facts[key] = compute_facts(self.ctx, self.queries, func)
+            klass = self.ctx.scope.class_of(func)
+            self._facts[key] = compute_facts(self.ctx, self.queries, func, klass)
         return self._facts[key]
 
 
-__all__ = ["FactsCache", "FunctionFacts", "Scoping", "Surface", "classify", "is_view_class"]
+__all__ = ["FactsCache", "FunctionFacts", "Surface", "class_guard", "is_view_class"]

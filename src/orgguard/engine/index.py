@@ -48,6 +48,18 @@ class ClassInfo:
 
 
 @dataclass(frozen=True)
+class FunctionSummary:
+    """What a project function does with the tenant, for its call sites in other functions and files."""
+
+    name: str
+    path: str
+    params: tuple[str, ...]
+    verifies: bool  # checks membership (directly, or through a guard or another verifying helper)
+    resolves_unverified: tuple[str, ...] = ()  # params used to look up the tenant with no membership check
+    reads_request: bool = False
+
+
+@dataclass(frozen=True)
 class ProjectIndex:
     """Whole-project facts, immutable once built."""
 
@@ -58,7 +70,11 @@ class ProjectIndex:
     membership_models: frozenset[str] = frozenset()
     classes: Mapping[str, tuple[ClassInfo, ...]] = field(default_factory=dict)
     tables: Mapping[str, str] = field(default_factory=dict)  # table name -> model name
+    functions: Mapping[str, FunctionSummary] = field(default_factory=dict)  # by simple name and Class.name
     digest: str = ""
+
+    def summary(self, name: str) -> FunctionSummary | None:
+        return self.functions.get(name)
 
     def is_tenant_owned(self, model: str) -> bool:
         return model in self.tenant_paths
@@ -132,10 +148,20 @@ class _RawClass:
     hooks: dict[str, ast.AST]
 
 
+@dataclass
+class _RawFunction:
+    name: str
+    qualname: str
+    path: str
+    params: tuple[str, ...]
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+
+
 class _Collector:
     def __init__(self, knowledge: Knowledge) -> None:
         self.k = knowledge
         self.classes: list[_RawClass] = []
+        self.functions: list[_RawFunction] = []
 
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
@@ -174,6 +200,17 @@ class _Collector:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
                 self.classes.append(self._class(node, rel))
+                for item in node.body:
+                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        self.functions.append(self._function(item, rel, f"{node.name}.{item.name}"))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                self.functions.append(self._function(node, rel, node.name))
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, rel: str, qualname: str) -> _RawFunction:
+        a = node.args
+        params = tuple(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+        return _RawFunction(node.name, qualname, rel, params, node)
 
     def _class(self, node: ast.ClassDef, rel: str) -> _RawClass:
         bases = tuple(d for d in (dotted(b) for b in node.bases) if d)
@@ -270,7 +307,7 @@ def build_index(root: Path, config: Config, knowledge: Knowledge, files: Iterabl
             data = path.read_bytes()
         except OSError:
             continue
-        if b"class " not in data:
+        if b"class " not in data and b"def " not in data:
             continue
         digest.update(str(path).encode())
         digest.update(hashlib.sha256(data).digest())
@@ -279,12 +316,11 @@ def build_index(root: Path, config: Config, knowledge: Knowledge, files: Iterabl
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         collector.visit_module(tree, config.relpath(path))
-    return _finish(root, config, knowledge, collector.classes, digest.hexdigest()[:16])
+    return _finish(root, config, knowledge, collector, digest.hexdigest()[:16])
 
 
-def _finish(
-    root: Path, config: Config, knowledge: Knowledge, raw_classes: list[_RawClass], digest: str
-) -> ProjectIndex:
+def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collector, digest: str) -> ProjectIndex:
+    raw_classes = collector.classes
     by_name: dict[str, list[_RawClass]] = {}
     for raw in raw_classes:
         by_name.setdefault(raw.name, []).append(raw)
@@ -382,6 +418,7 @@ def _finish(
         classes.setdefault(raw.name, []).append(
             ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting)
         )
+    functions = _summarise(collector.functions, config, knowledge, tenant_models)
     summary = json.dumps({"digest": digest, "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True)
     return ProjectIndex(
         root=str(root),
@@ -391,5 +428,100 @@ def _finish(
         membership_models=frozenset(config.membership_models),
         classes={k: tuple(v) for k, v in classes.items()},
         tables=tables,
+        functions=functions,
         digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
+
+
+USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor")
+
+
+def _is_userish(text: str) -> bool:
+    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
+    return text in USERISH or text.endswith((".user", "_user")) or text == "user_id"
+
+
+def _direct_verifies(node: ast.AST, config: Config, knowledge: Knowledge, tenant_models: frozenset[str]) -> bool:
+    """Whether a function body checks membership itself."""
+    membership = set(config.membership_models)
+    attrs = knowledge["guards.membership_attrs"]
+    guard_calls = knowledge["guards.functions"] | knowledge["trusted.resolvers"]
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id in membership:
+            return True
+        if isinstance(sub, ast.Attribute):
+            if sub.attr in membership:
+                return True
+            if sub.attr in attrs and _is_userish(dotted(sub.value)):
+                return True
+        if isinstance(sub, ast.Call):
+            name = dotted(sub.func).rstrip("()").rsplit(".", 1)[-1]
+            if name in guard_calls:
+                return True
+            for kw in sub.keywords:
+                key = kw.arg or ""
+                if _is_userish(dotted(kw.value)) and ("member" in key or "user" in key or key in attrs):
+                    return True
+    return False
+
+
+def _tenant_lookup_params(
+    node: ast.AST, params: tuple[str, ...], knowledge: Knowledge, tenant_models: frozenset[str]
+) -> tuple[str, ...]:
+    """Parameters used as lookup values in a query on the tenant model (``Organization.objects.get(pk=p)``)."""
+    found: list[str] = []
+    for sub in ast.walk(node):
+        if not isinstance(sub, ast.Call):
+            continue
+        text = dotted(sub.func)
+        hits_tenant = any(text.startswith(f"{t}.") or f"({t}" in text for t in tenant_models) or any(
+            isinstance(a, ast.Name) and a.id in tenant_models for a in sub.args[:1]
+        )
+        if not hits_tenant:
+            # the query chain may start further in: Organization.objects.filter(...).first()
+            inner = sub.func
+            while isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Call):
+                inner = inner.value.func
+            base = dotted(inner)
+            hits_tenant = any(base.startswith(f"{t}.") for t in tenant_models)
+        if not hits_tenant:
+            continue
+        values = [kw.value for kw in sub.keywords] + list(sub.args[1:] if sub.args else [])
+        for value in values:
+            for leaf in ast.walk(value):
+                if isinstance(leaf, ast.Name) and leaf.id in params and leaf.id not in ("self", "cls"):
+                    found.append(leaf.id)
+    return tuple(dict.fromkeys(found))
+
+
+def _summarise(
+    raw: list[_RawFunction], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+) -> dict[str, FunctionSummary]:
+    direct = {id(f): _direct_verifies(f.node, config, knowledge, tenant_models) for f in raw}
+    names_verifying = {f.name for f in raw if direct[id(f)]}
+    calls: dict[int, set[str]] = {}
+    for f in raw:
+        called = set()
+        for sub in ast.walk(f.node):
+            if isinstance(sub, ast.Call):
+                called.add(dotted(sub.func).rstrip("()").rsplit(".", 1)[-1])
+        calls[id(f)] = called
+    changed = True
+    while changed:  # verifying through another verifying project helper
+        changed = False
+        for f in raw:
+            if f.name not in names_verifying and calls[id(f)] & names_verifying and not direct[id(f)]:
+                direct[id(f)] = True
+                names_verifying.add(f.name)
+                changed = True
+    out: dict[str, FunctionSummary] = {}
+    for f in raw:
+        verifies = direct[id(f)]
+        resolves = () if verifies else _tenant_lookup_params(f.node, f.params, knowledge, tenant_models)
+        summary = FunctionSummary(f.name, f.path, f.params, verifies, resolves)
+        for key in {f.qualname, f.name}:
+            previous = out.get(key)
+            # ambiguous names: the verifying variant must not hide an unverified one, and vice versa
+            if previous is None or (previous.verifies and not verifies):
+                out[key] = summary
+    return out

@@ -64,7 +64,8 @@ class QueryModel:
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
         self.k = ctx.knowledge
-        self._seen: set[int] = set()
+        self._tops: dict[int, QueryChain] = {}
+        self._inner: set[int] = set()
 
     # -- recognition --------------------------------------------------------------------------
     def _split(self, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, list[Link]]:
@@ -82,9 +83,23 @@ class QueryModel:
         return expr, links
 
     def chain(self, node: cst.BaseExpression) -> QueryChain | None:
-        """The query chain whose outermost expression is ``node`` (each chain is returned once)."""
-        if id(node) in self._seen:
+        """The query chain whose outermost expression is ``node``; None for the inner links of a chain.
+
+        Every checker asking about the same node gets the same answer, whatever the order they ask in.
+        """
+        key = id(node)
+        if key in self._tops:
+            return self._tops[key]
+        if key in self._inner:
             return None
+        found = self.recognize(node)
+        if found is not None:
+            self._tops[key] = found
+            self._inner.update(id(link.call) for link in found.links if link.call is not None and link.call is not node)
+        return found
+
+    def recognize(self, node: cst.BaseExpression) -> QueryChain | None:
+        """The query chain ``node`` is the outermost expression of (no state; may be asked repeatedly)."""
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
             return self._shortcut(node)
         base, links = self._split(node)
@@ -99,9 +114,6 @@ class QueryModel:
         if custom and not any(link.name in self.k["queries.scoping_methods"] for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
             return None
-        for link in links:
-            if link.call is not None:
-                self._seen.add(id(link.call))
         return QueryChain(top=node, model=model, links=tuple(links), via="manager")
 
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
@@ -113,11 +125,10 @@ class QueryModel:
         model = self.ctx.model_of(first)
         links: tuple[Link, ...] = ()
         if model is None:
-            inner = self.chain(first)
+            inner = self.recognize(first)
             if inner is None:
                 return None
             model, links = inner.model, inner.links
-        self._seen.add(id(call))
         return QueryChain(
             top=call,
             model=model,
@@ -128,7 +139,7 @@ class QueryModel:
         )
 
     # -- judgement ----------------------------------------------------------------------------
-    def _lookup_args(self, chain: QueryChain) -> Iterator[tuple[cst.Call, Sequence[cst.Arg]]]:
+    def lookup_args(self, chain: QueryChain) -> Iterator[tuple[cst.Call, Sequence[cst.Arg]]]:
         for link in chain.links:
             if link.call is None:
                 continue
@@ -145,7 +156,7 @@ class QueryModel:
         for link in chain.links:
             if link.name in self.k["queries.scoping_methods"] or link.name == "none":
                 return Scoping.SCOPED
-        for _call, args in self._lookup_args(chain):
+        for _call, args in self.lookup_args(chain):
             for arg in args:
                 verdict = self._arg_scoping(arg, paths)
                 if verdict is Scoping.SCOPED:
@@ -186,6 +197,38 @@ class QueryModel:
         if isinstance(expr, cst.UnaryOperation):
             return Scoping.UNSCOPED
         return Scoping.UNKNOWN
+
+    def tenant_lookups(self, chain: QueryChain) -> list[cst.Arg]:
+        """The lookups that pick the tenant: every lookup on the tenant model itself, and the lookups
+        on a tenant path of a tenant-owned model (``organization=...``, ``invoice__organization_id=...``)."""
+        on_tenant = chain.model in self.ctx.index.tenant_models
+        paths = self.ctx.index.tenant_paths.get(chain.model, ())
+        out: list[cst.Arg] = []
+        for _call, args in self.lookup_args(chain):
+            for arg in args:
+                if arg.star:
+                    continue
+                if arg.keyword is None:
+                    out.extend(self._predicate_args(arg.value, paths, on_tenant))
+                elif on_tenant or lookup_key_scopes(arg.keyword.value, paths):
+                    out.append(arg)
+        return out
+
+    def _predicate_args(self, expr: cst.BaseExpression, paths: Sequence[str], on_tenant: bool) -> list[cst.Arg]:
+        if isinstance(expr, cst.BinaryOperation):
+            return self._predicate_args(expr.left, paths, on_tenant) + self._predicate_args(
+                expr.right, paths, on_tenant
+            )
+        if (
+            isinstance(expr, cst.Call)
+            and self.ctx.resolve(dotted_name(expr.func)) in self.k["queries.predicate_builders"]
+        ):
+            return [
+                a
+                for a in expr.args
+                if a.keyword is not None and (on_tenant or lookup_key_scopes(a.keyword.value, paths))
+            ]
+        return []
 
     def is_trusted(self, expr: cst.BaseExpression) -> bool:
         """Whether ``expr`` is a membership-verified org or the signed-in user (or reached from one)."""

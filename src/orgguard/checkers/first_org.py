@@ -1,0 +1,59 @@
+"""ORG103 first-org-fallback: "the first organization in the database" used as the request's tenant."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+from orgguard.checkers.base import Checker
+from orgguard.engine.facts import Surface
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+PICKS = frozenset({"first", "last", "earliest", "latest", "__getitem__"})
+FIX = "resolve the org from the signed-in user's membership (orgguard.runtime.resolve_active_org) and fail closed"
+
+
+class FirstOrgChecker(Checker):
+    """`Organization.objects.first()`, `.all()[0]`, `session.query(Org).first()` in request code."""
+
+    codes = ("ORG103",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return index.tenant_models
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._check(node)
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self._check(node)
+
+    def _check(self, node: cst.BaseExpression) -> None:
+        facts = self.analysis.current_facts()
+        if facts is None or facts.surface is not Surface.REQUEST:
+            return
+        chain = self.analysis.queries.chain(node)
+        if chain is None or chain.model not in self.ctx.index.tenant_models or chain.via == "shortcut":
+            return
+        if not chain.links or chain.links[-1].name not in PICKS:
+            return
+        if isinstance(node, cst.Call) and self._membership_joined(node):
+            return
+        for _call, args in self.analysis.queries.lookup_args(chain):
+            if args:
+                return  # a specific org was asked for (by input: ORG102), or the user's own first org
+        func = self.ctx.scope.outer_function
+        self.ctx.report(
+            "ORG103",
+            node,
+            query=chain.display if chain.links[-1].name != "__getitem__" else f"{chain.model}.objects...[0]",
+            model=chain.model,
+            where=f"in request handler {func.name.value}()" if func is not None else "",
+            fix=FIX,
+        )
+
+    def _membership_joined(self, node: cst.Call) -> bool:
+        flow = self.analysis.flow()
+        return flow is not None and flow.is_membership_query(node)

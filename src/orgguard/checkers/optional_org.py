@@ -1,0 +1,65 @@
+"""ORG104 optional-org-widening: a tenant filter applied only when an org happens to be given."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+from orgguard.checkers.base import Checker
+from orgguard.engine.facts import Surface
+from orgguard.engine.index import ProjectIndex
+from orgguard.engine.queries import Scoping
+from orgguard.knowledge import Knowledge
+
+FIX = "make the org required (orgguard.runtime.require_org(org)) and always filter by it"
+
+
+def _none_default_params(func: cst.FunctionDef) -> set[str]:
+    out = set()
+    p = func.params
+    for param in (*p.posonly_params, *p.params, *p.kwonly_params):
+        if isinstance(param.default, cst.Name) and param.default.value == "None":
+            out.add(param.name.value)
+        elif param.annotation is not None:
+            text = cst.Module([]).code_for_node(param.annotation.annotation)
+            if "Optional" in text or "None" in text:
+                out.add(param.name.value)
+    return out
+
+
+class OptionalOrgChecker(Checker):
+    """`qs = Invoice.objects.all(); if org: qs = qs.filter(organization=org)` widens when org is None."""
+
+    codes = ("ORG104",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return index.tenant_paths
+
+    def visit_Call(self, node: cst.Call) -> None:
+        facts = self.analysis.current_facts()
+        if facts is None or not facts.conditional_vars:
+            return
+        chain = self.analysis.queries.chain(node)
+        if chain is None or not self.ctx.index.is_tenant_owned(chain.model):
+            return
+        if self.analysis.queries.scoping(chain) is not Scoping.UNSCOPED:
+            return
+        var = self.analysis.assigned_name(node)
+        if var is None or var not in facts.conditional_vars:
+            return
+        org_var = facts.conditional_vars[var]
+        optional = _none_default_params(facts.func)
+        if facts.surface is not Surface.REQUEST and org_var not in optional:
+            return
+        field = self.ctx.index.primary_path(chain.model)
+        self.ctx.report(
+            "ORG104",
+            node,
+            query=chain.display,
+            model=chain.model,
+            field=field,
+            org=org_var,
+            fix=FIX,
+        )

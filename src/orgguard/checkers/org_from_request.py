@@ -1,0 +1,41 @@
+"""ORG102 org-id-from-request: the tenant picked by request input with no membership join."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+from orgguard.checkers.base import Checker
+from orgguard.engine.facts import Surface
+from orgguard.engine.flow import REQUEST
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+FIX = "use request.user.organizations.get(pk=...) or orgguard.runtime.resolve_active_org()"
+
+
+def sink_triggers(index: ProjectIndex) -> list[str]:
+    """Names that must occur for a tenant sink to exist: tenant(-owned) models and unverified resolvers."""
+    names = [*index.tenant_models, *index.tenant_paths]
+    names += [name for name, summary in index.functions.items() if summary.resolves_unverified and "." not in name]
+    return names
+
+
+class OrgFromRequestChecker(Checker):
+    """Request input (query, form, JSON, URL kwargs, headers, cookies, Host) that picks the tenant."""
+
+    codes = ("ORG102",)
+    kind = REQUEST
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return sink_triggers(index)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        facts = self.analysis.current_facts()
+        if facts is None or facts.surface is not Surface.REQUEST:
+            return
+        for sink in self.analysis.tenant_sinks(node):
+            if sink.taint.kind == self.kind:
+                self.ctx.report(self.codes[0], sink.node, source=sink.taint.source, sink=sink.sink, fix=FIX)

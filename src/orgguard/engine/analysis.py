@@ -1,0 +1,66 @@
+"""The shared per-file models every checker reads: query chains, function facts, data flow, sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from orgguard.engine.context import FileContext
+from orgguard.engine.facts import FactsCache, FunctionFacts
+from orgguard.engine.flow import CLEAN, FunctionFlow, Value
+from orgguard.engine.queries import QueryModel
+from orgguard.engine.sinks import TenantSink, find_tenant_sinks
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The shared per-file models checkers read (built once per file, before the traversal)."""
+
+    ctx: FileContext
+    queries: QueryModel
+    facts: FactsCache
+    _sinks: dict[int, list[TenantSink]] = field(default_factory=dict)
+
+    @classmethod
+    def for_file(cls, ctx: FileContext) -> Analysis:
+        queries = QueryModel(ctx)
+        return cls(ctx, queries, FactsCache(ctx, queries))
+
+    def tenant_sinks(self, call: cst.Call) -> list[TenantSink]:
+        """Untrusted values reaching a tenant sink at ``call`` (memoised: several rules ask)."""
+        key = id(call)
+        if key not in self._sinks:
+            self._sinks[key] = find_tenant_sinks(self, call)
+        return self._sinks[key]
+
+    def current_facts(self) -> FunctionFacts | None:
+        """Facts of the outermost function around the traversal point (None at module/class level)."""
+        outer = self.ctx.scope.outer_function
+        return self.facts.of(outer) if outer is not None else None
+
+    def flow(self) -> FunctionFlow | None:
+        """Data flow of the outermost function around the traversal point."""
+        facts = self.current_facts()
+        return facts.flow(self.ctx, self.queries) if facts is not None else None
+
+    def value(self, expr: cst.BaseExpression) -> Value:
+        """Where ``expr`` (at the current statement) came from."""
+        flow = self.flow()
+        if flow is None:
+            return CLEAN
+        return flow.value(expr, self.ctx.scope.statement)
+
+    def assigned_name(self, node: cst.BaseExpression) -> str | None:
+        """``x`` when the current statement is ``x = <node>`` (or ``x: T = <node>``)."""
+        stmt = self.ctx.scope.statement
+        if not isinstance(stmt, cst.SimpleStatementLine) or not stmt.body:
+            return None
+        small = stmt.body[0]
+        if isinstance(small, cst.Assign) and small.value is node and len(small.targets) == 1:
+            target = small.targets[0].target
+        elif isinstance(small, cst.AnnAssign) and small.value is node:
+            target = small.target
+        else:
+            return None
+        return target.value if isinstance(target, cst.Name) else None

@@ -1,0 +1,76 @@
+"""Where a tenant is picked: the sinks shared by the org-source rules (ORG102, ORG105, ORG201).
+
+A *tenant sink* is a lookup that selects the tenant: a lookup on the tenant model itself
+(``Organization.objects.get(pk=...)``), a tenant predicate on a tenant-owned model
+(``Invoice.objects.filter(organization_id=...)``), or a call to a project helper that looks the tenant
+up without checking membership. The rules differ only in the kind of source reaching the sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from orgguard.engine.context import dotted_name
+from orgguard.engine.flow import Taint
+
+if TYPE_CHECKING:
+    from orgguard.engine.analysis import Analysis
+
+
+@dataclass(frozen=True)
+class TenantSink:
+    node: cst.CSTNode
+    taint: Taint
+    sink: str  # what the input reaches, for the message
+    model: str
+
+
+def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
+    """Untrusted values reaching a tenant sink at ``call`` (empty inside membership-guarded handlers)."""
+    facts = analysis.current_facts()
+    if facts is None or facts.guarded:
+        return []
+    flow = facts.flow(analysis.ctx, analysis.queries)
+    stmt = analysis.ctx.scope.statement
+    out: list[TenantSink] = []
+    chain = analysis.queries.chain(call)
+    if chain is not None:
+        owned = analysis.ctx.index.is_tenant_owned(chain.model)
+        if (owned or chain.model in analysis.ctx.index.tenant_models) and not flow.is_membership_query(call):
+            for arg in analysis.queries.tenant_lookups(chain):
+                value = flow.value(arg.value, stmt)
+                taint = value.first() if value.tainted else None
+                if taint is not None:
+                    key = arg.keyword.value if arg.keyword else "lookup"
+                    out.append(TenantSink(call, taint, f"{chain.display} ({key}=...)", chain.model))
+                    break
+        return out
+    summary = flow.summary_for(call)
+    if summary is None or not summary.resolves_unverified:
+        return out
+    offset = 1 if isinstance(call.func, cst.Attribute) and summary.params[:1] in (("self",), ("cls",)) else 0
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            continue
+        param = (
+            arg.keyword.value
+            if arg.keyword
+            else (summary.params[index + offset] if index + offset < len(summary.params) else "")
+        )
+        if param not in summary.resolves_unverified:
+            continue
+        value = flow.value(arg.value, stmt)
+        taint = value.first() if value.tainted else None
+        if taint is not None:
+            tenant = sorted(analysis.ctx.index.tenant_models)[0] if analysis.ctx.index.tenant_models else "the tenant"
+            name = dotted_name(call.func) or summary.name
+            out.append(
+                TenantSink(
+                    call, taint, f"{name}(), which looks up {tenant} by {param} without a membership check", tenant
+                )
+            )
+            break
+    return out
