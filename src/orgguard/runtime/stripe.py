@@ -88,8 +88,8 @@ def verify_event(
         signed_at = _header_timestamp(sig_header)
     except stripe.SignatureVerificationError as exc:
         raise WebhookVerificationFailed(f"invalid Stripe signature: {exc.user_message or exc}") from None
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
-        raise WebhookVerificationFailed(f"malformed Stripe webhook: {exc}") from None
+    except Exception as exc:  # any other failure to build the event: malformed, never accepted
+        raise WebhookVerificationFailed(f"malformed Stripe webhook: {type(exc).__name__}: {exc}") from None
     if signed_at > time.time() + max_future_skew:
         raise WebhookVerificationFailed(f"Stripe event is dated in the future (t={signed_at})")
     if not isinstance(event, stripe.Event) or _as_mapping(event).get("object") != "event":
