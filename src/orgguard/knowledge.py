@@ -65,7 +65,7 @@ def _validate_pack(
         for key, value in body.items():
             if key not in schema[section]:
                 close = difflib.get_close_matches(key, list(schema[section]), n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
+                hint = f"; did you mean '{section}.{close[0]}'?" if close else ""
                 raise ConfigError(f"{path}: unknown key '{section}.{key}'{hint}")
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{path}: key '{section}.{key}' must be a list of strings")

@@ -269,6 +269,8 @@ def class_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
                 ):
                     names = {n.rsplit(".", 1)[-1] for n in _dotted_leaves(small.value)}
                     hit = names & k["guards.permission_classes"]
+                    # a project permission class whose has_permission() checks membership is a guard too
+                    hit |= {n for n in names if _verifying_permission(ctx, n)}
                     if hit:
                         return f"permission class {sorted(hit)[0]}"
     for info in ctx.index.ancestors(klass.name.value):
@@ -277,6 +279,15 @@ def class_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
             if summary is not None and summary.verifies and hook in info.methods:
                 return f"{info.name}.{hook}()"
     return ""
+
+
+def _verifying_permission(ctx: FileContext, name: str) -> bool:
+    for info in ctx.index.ancestors(name):
+        for method in ("has_permission", "has_object_permission"):
+            summary = ctx.index.summary(f"{info.name}.{method}")
+            if summary is not None and summary.verifies:
+                return True
+    return False
 
 
 def _dotted_leaves(node: cst.CSTNode) -> list[str]:

@@ -244,7 +244,6 @@ class FunctionFlow:
         ``Membership.objects.filter(user=request.user, ...)``, ``request.user.organizations.get(...)``,
         ``Organization.objects.get(pk=..., members=request.user)``, ``is_member(...)`` guards.
         """
-        k = self.ctx.knowledge
         membership = set(self.ctx.config.membership_models)
         node: cst.BaseExpression = call
         has_user_lookup = False
@@ -254,7 +253,7 @@ class FunctionFlow:
                 key = arg.keyword.value if arg.keyword else ""
                 value_text = dotted_name(arg.value)
                 if is_userish(value_text) and (
-                    not key or "user" in key or "member" in key or key in k["guards.membership_attrs"]
+                    not key or "user" in key or "member" in key or key in self.ctx.index.membership_attrs
                 ):
                     has_user_lookup = True
             func = node.func
@@ -262,7 +261,7 @@ class FunctionFlow:
                 text = dotted_name(func.value)
                 if func.attr.value in membership or _short(text) in membership:
                     touches_membership = True
-                if func.attr.value in k["guards.membership_attrs"] and is_userish(dotted_name(func.value)):
+                if func.attr.value in self.ctx.index.membership_attrs and is_userish(dotted_name(func.value)):
                     return True
                 node = func.value
             else:
@@ -270,7 +269,7 @@ class FunctionFlow:
                     touches_membership = True
                 break
         while isinstance(node, cst.Attribute):
-            if node.attr.value in k["guards.membership_attrs"] and is_userish(dotted_name(node.value)):
+            if node.attr.value in self.ctx.index.membership_attrs and is_userish(dotted_name(node.value)):
                 return True
             if node.attr.value in membership:
                 touches_membership = True

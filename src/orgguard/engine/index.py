@@ -70,6 +70,7 @@ class ProjectIndex:
     membership_models: frozenset[str] = frozenset()
     classes: Mapping[str, tuple[ClassInfo, ...]] = field(default_factory=dict)
     tables: Mapping[str, str] = field(default_factory=dict)  # table name -> model name
+    membership_attrs: frozenset[str] = frozenset()  # user -> tenant relations (user.organizations)
     functions: Mapping[str, FunctionSummary] = field(default_factory=dict)  # by simple name and Class.name
     digest: str = ""
 
@@ -146,6 +147,7 @@ class _RawClass:
     table: str
     abstract: bool
     hooks: dict[str, ast.AST]
+    related: list[tuple[str, str]] = field(default_factory=list)  # (target name, related_name)
 
 
 @dataclass
@@ -196,6 +198,18 @@ class _Collector:
                     return inner
         return None
 
+    def _related_name(self, call: ast.Call, raw: _RawClass) -> None:
+        """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
+        for kw in call.keywords:
+            if kw.arg in ("related_name", "backref", "back_populates") and isinstance(kw.value, ast.Constant):
+                first = call.args[0] if call.args else None
+                target = dotted(first) if first is not None else ""
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    target = first.value
+                if target in self.k["models.user_model_refs"] or _short(target) == "User":
+                    target = "User"
+                raw.related.append((_short(target), str(kw.value.value)))
+
     def visit_module(self, tree: ast.Module, rel: str) -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ClassDef):
@@ -234,6 +248,7 @@ class _Collector:
                         rel_target = self._relation_target(value, node.name)
                         if rel_target:
                             raw.relations.append((target.id, rel_target))
+                        self._related_name(value, raw)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 raw.methods.append(stmt.name)
                 if stmt.name in self.k["requests.queryset_hooks"]:
@@ -418,7 +433,8 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         classes.setdefault(raw.name, []).append(
             ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting)
         )
-    functions = _summarise(collector.functions, config, knowledge, tenant_models)
+    membership_attrs = _membership_attrs(raw_classes, config, knowledge, tenant_models)
+    functions = _summarise(collector.functions, config, knowledge, tenant_models, membership_attrs)
     summary = json.dumps({"digest": digest, "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True)
     return ProjectIndex(
         root=str(root),
@@ -429,6 +445,7 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         classes={k: tuple(v) for k, v in classes.items()},
         tables=tables,
         functions=functions,
+        membership_attrs=membership_attrs,
         digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
 
@@ -441,10 +458,28 @@ def _is_userish(text: str) -> bool:
     return text in USERISH or text.endswith((".user", "_user")) or text == "user_id"
 
 
-def _direct_verifies(node: ast.AST, config: Config, knowledge: Knowledge, tenant_models: frozenset[str]) -> bool:
+def _membership_attrs(
+    raw_classes: list[_RawClass], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+) -> frozenset[str]:
+    """Relations from the user to tenants: configured names, the tenant's plural, and related_names
+    declared on the tenant (``members = ManyToManyField(User, related_name="teams")``) and on the
+    membership model (``user = ForeignKey(User, related_name="memberships")``)."""
+    attrs = set(knowledge["guards.membership_attrs"])
+    for tenant in tenant_models:
+        low = tenant.lower()
+        attrs.update((f"{low}s", f"{low}_set"))
+    membership = set(config.membership_models)
+    for raw in raw_classes:
+        if raw.name in tenant_models or raw.name in membership:
+            attrs.update(name for target, name in raw.related if target == "User" and name != "+")
+    return frozenset(attrs)
+
+
+def _direct_verifies(
+    node: ast.AST, config: Config, knowledge: Knowledge, tenant_models: frozenset[str], attrs: frozenset[str]
+) -> bool:
     """Whether a function body checks membership itself."""
     membership = set(config.membership_models)
-    attrs = knowledge["guards.membership_attrs"]
     guard_calls = knowledge["guards.functions"] | knowledge["trusted.resolvers"]
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id in membership:
@@ -495,9 +530,9 @@ def _tenant_lookup_params(
 
 
 def _summarise(
-    raw: list[_RawFunction], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+    raw: list[_RawFunction], config: Config, knowledge: Knowledge, tenant_models: frozenset[str], attrs: frozenset[str]
 ) -> dict[str, FunctionSummary]:
-    direct = {id(f): _direct_verifies(f.node, config, knowledge, tenant_models) for f in raw}
+    direct = {id(f): _direct_verifies(f.node, config, knowledge, tenant_models, attrs) for f in raw}
     names_verifying = {f.name for f in raw if direct[id(f)]}
     calls: dict[int, set[str]] = {}
     for f in raw:
