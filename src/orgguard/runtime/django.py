@@ -226,7 +226,10 @@ class OrgScopedQuery(Query):
 
 
 if TYPE_CHECKING:
-    _RawQuerySetBase = RawQuerySet[Any]
+
+    class _RawQuerySetBase(RawQuerySet[Any]):
+        pass
+
 else:  # RawQuerySet is not subscriptable at run time
     _RawQuerySetBase = RawQuerySet
 
@@ -255,13 +258,7 @@ class _OrgCheckedRawQuerySet(_RawQuerySetBase):
         return clone
 
 
-if TYPE_CHECKING:
-    _QuerySetBase = models.QuerySet
-else:
-    _QuerySetBase = models.QuerySet
-
-
-class OrgScopedQuerySet(_QuerySetBase[_M], Generic[_M]):  # type: ignore[type-arg]
+class OrgScopedQuerySet(models.QuerySet[_M], Generic[_M]):
     """A queryset that is either scoped to one org, explicitly unscoped with a reason, or unusable.
 
     Querysets from :class:`OrgScopedManager` are scoped to the bound org when created
@@ -461,13 +458,7 @@ class OrgScopedQuerySet(_QuerySetBase[_M], Generic[_M]):  # type: ignore[type-ar
     as_manager.queryset_only = True  # type: ignore[attr-defined]
 
 
-if TYPE_CHECKING:
-    _ManagerBase = models.Manager
-else:
-    _ManagerBase = models.Manager
-
-
-class OrgScopedManager(_ManagerBase[_M], Generic[_M]):  # type: ignore[type-arg]
+class OrgScopedManager(models.Manager[_M], Generic[_M]):
     """Default manager for tenant-owned models: querysets scoped to the bound org, or unusable.
 
     ``org_field`` names the field holding the owning org (default: the queryset class's
