@@ -134,6 +134,14 @@ class FileContext:
         origin = self.imports.get(name, name)
         return origin.rsplit(".", 1)[-1]
 
+    def qualified(self, text: str) -> str:
+        """``current_org.org_id`` -> ``orgguard.runtime.flask.current_org.org_id`` through the imports."""
+        head, dot, rest = text.partition(".")
+        origin = self.imports.get(head.removesuffix("()"))
+        if origin is None:
+            return text
+        return origin + ("()" if head.endswith("()") else "") + dot + rest
+
     def model_of(self, node: cst.BaseExpression) -> str | None:
         """The project model a Name/Attribute refers to, or None."""
         if isinstance(node, cst.Name):

@@ -93,6 +93,9 @@ def _marker(ctx: FileContext, param: cst.Param) -> str:
         candidates.append(param.default)
     if param.annotation is not None:
         ann = param.annotation.annotation
+        alias = dotted_name(ann).rsplit(".", 1)[-1]
+        if alias in ctx.index.dependency_aliases or alias in ctx.knowledge["trusted.dependency_markers"]:
+            return "Depends"  # `org: ActiveOrg` where ActiveOrg = Annotated[OrgContext, Depends(...)]
         if isinstance(ann, cst.Subscript):
             candidates.extend(el.slice.value for el in ann.slice if isinstance(el.slice, cst.Index))
     for expr in candidates:
@@ -197,6 +200,10 @@ class _VarScan(cst.CSTVisitor):
             var = func.value.value
             if func.attr.value in k["queries.scoping_methods"]:
                 self._narrowed(var, [a.value for a in node.args])
+            elif func.attr.value in k["queries.where_methods"] and any(
+                a.keyword is None and self.queries.predicate_scopes(a.value) for a in node.args
+            ):
+                self._narrowed(var, [a.value for a in node.args if a.keyword is None])
             elif func.attr.value in k["queries.lookup_methods"]:
                 hits = [
                     arg.value
@@ -312,11 +319,13 @@ def compute_facts(
     params = [p.name.value for p in _all_params(func)]
     has_request_param = bool(set(params[:2]) & k["requests.handler_params"])
     markers = any(_marker(ctx, p) in k["sources.param_markers"] for p in _all_params(func))
+    dependency = klass is None and func.name.value in ctx.index.dependencies
     if (
         view_class
         or route is not None
         or decorators & k["requests.view_decorators"]
         or markers
+        or dependency
         or (klass is None and has_request_param)
     ):
         surface = Surface.REQUEST
@@ -334,7 +343,7 @@ def compute_facts(
     facts = FunctionFacts(
         func=func,
         surface=surface,
-        params=initial_params(ctx, func, klass, routed=route is not None, view=view),
+        params=initial_params(ctx, func, klass, routed=route is not None or dependency, view=view),
         guarded=guarded,
         route=route or "",
     )

@@ -122,11 +122,13 @@ class FunctionFlow:
                 return env[expr.value]
             # a module-level source imported by name (Flask's `session`, `request`)
             origin = self.ctx.imports.get(expr.value)
+            if self.queries.is_trusted(expr):
+                return TRUSTED
             src = self._source(origin) if origin else None
             return Value(taints=frozenset({Taint(expr.value, src.kind)})) if src else CLEAN
         if isinstance(expr, cst.Attribute):
             text = dotted_name(expr)
-            if is_trusted_expr(text, k["trusted.org_sources"]):
+            if self.queries.is_trusted(expr):
                 return TRUSTED
             src = self._source(text)
             if src is not None:
@@ -185,7 +187,10 @@ class FunctionFlow:
             if chain.model in self.ctx.index.tenant_models:
                 return RESOLVED
             return CLEAN
-        if func_text and is_trusted_expr(func_text + "()", k["trusted.org_sources"]):
+        if func_text and (
+            is_trusted_expr(func_text + "()", k["trusted.org_sources"])
+            or is_trusted_expr(self.ctx.qualified(func_text) + "()", k["trusted.org_sources"])
+        ):
             return TRUSTED
         if name in k["trusted.resolvers"] or name in k["guards.functions"]:
             return TRUSTED

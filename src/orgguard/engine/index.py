@@ -71,6 +71,8 @@ class ProjectIndex:
     classes: Mapping[str, tuple[ClassInfo, ...]] = field(default_factory=dict)
     tables: Mapping[str, str] = field(default_factory=dict)  # table name -> model name
     membership_attrs: frozenset[str] = frozenset()  # user -> tenant relations (user.organizations)
+    dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...) somewhere
+    dependency_aliases: frozenset[str] = frozenset()  # `ActiveOrg = Annotated[..., Depends(...)]`
     functions: Mapping[str, FunctionSummary] = field(default_factory=dict)  # by simple name and Class.name
     digest: str = ""
 
@@ -164,6 +166,8 @@ class _Collector:
         self.k = knowledge
         self.classes: list[_RawClass] = []
         self.functions: list[_RawFunction] = []
+        self.dependencies: set[str] = set()
+        self.dependency_aliases: set[str] = set()
 
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
@@ -211,7 +215,19 @@ class _Collector:
                 raw.related.append((_short(target), str(kw.value.value)))
 
     def visit_module(self, tree: ast.Module, rel: str) -> None:
+        markers = self.k["trusted.dependency_markers"]
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript):
+                if any(
+                    isinstance(n, ast.Call) and _short(dotted(n.func).rstrip("()")) in markers
+                    for n in ast.walk(stmt.value)
+                ):
+                    self.dependency_aliases.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args and _short(dotted(node.func).rstrip("()")) in markers:
+                name = dotted(node.args[0])
+                if name:
+                    self.dependencies.add(_short(name))
             if isinstance(node, ast.ClassDef):
                 self.classes.append(self._class(node, rel))
                 for item in node.body:
@@ -446,6 +462,8 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         tables=tables,
         functions=functions,
         membership_attrs=membership_attrs,
+        dependencies=frozenset(collector.dependencies),
+        dependency_aliases=frozenset(collector.dependency_aliases),
         digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
 
@@ -521,7 +539,8 @@ def _tenant_lookup_params(
             hits_tenant = any(base.startswith(f"{t}.") for t in tenant_models)
         if not hits_tenant:
             continue
-        values = [kw.value for kw in sub.keywords] + list(sub.args[1:] if sub.args else [])
+        model_first = bool(sub.args) and isinstance(sub.args[0], ast.Name) and sub.args[0].id in tenant_models
+        values = [kw.value for kw in sub.keywords] + list(sub.args[1:] if model_first else sub.args)
         for value in values:
             for leaf in ast.walk(value):
                 if isinstance(leaf, ast.Name) and leaf.id in params and leaf.id not in ("self", "cls"):

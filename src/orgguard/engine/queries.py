@@ -1,8 +1,11 @@
 """The shared query model: what a query chain is, which model it reads, and whether it is scoped.
 
-Framework-neutral: the method names, managers and shortcuts come from the knowledge packs; the
-tenant paths from the project index. Checkers ask :class:`QueryModel` and only decide which code a
-finding gets (the path class picks the code).
+Framework-neutral: the method names, managers, shortcuts and statement builders come from the
+knowledge packs; the tenant paths from the project index. One model covers the Django ORM
+(``Invoice.objects.filter(...)``, ``get_object_or_404(Invoice, ...)``), Flask-SQLAlchemy
+(``Invoice.query.filter_by(...)``, ``db.get_or_404(Invoice, id)``) and SQLAlchemy 2.0 / SQLModel
+(``session.query(Invoice)``, ``select(Invoice).where(...)``, ``session.get(Invoice, id)``).
+Checkers ask :class:`QueryModel` and only decide which code a finding gets.
 """
 
 from __future__ import annotations
@@ -30,22 +33,39 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Pred:
+    """One predicate of a query: a keyword lookup, a predicate expression, or something opaque."""
+
+    kind: str  # "kw", "expr", "opaque"
+    key: str
+    value: cst.BaseExpression | None
+
+
+@dataclass(frozen=True)
 class QueryChain:
-    """``Invoice.objects.filter(...).first()`` or ``get_object_or_404(Invoice, ...)``."""
+    """A query on one model, from its base (manager, shortcut, session call, statement) to its top."""
 
     top: cst.BaseExpression
     model: str
     links: tuple[Link, ...]
-    via: str  # "manager", "shortcut"
-    shortcut: str = ""
-    shortcut_call: cst.Call | None = None
+    via: str  # "manager", "shortcut", "session", "statement"
+    base_call: cst.Call | None = None  # get_object_or_404(...), session.get(...), select(...), session.query(...)
+    base_name: str = ""  # shortcut / builder / session method name, for messages
+    manager: str = "objects"
 
     @property
     def display(self) -> str:
+        named = [link.name for link in self.links if link.call is not None]
+        picks = [n for n in named if n in ("filter", "filter_by", "where", "exclude", "get")]
+        tail = (picks or named or [""])[0] if self.via != "manager" else (picks or named[-1:] or ["all"])[0]
         if self.via == "shortcut":
-            return f"{self.shortcut}({self.model}, ...)"
-        tail = next((link.name for link in reversed(self.links) if link.call is not None), "all")
-        return f"{self.model}.objects.{tail}()"
+            return f"{self.base_name}({self.model}, ...)"
+        if self.via == "session":
+            args = ", ..." if not self.base_name.endswith("query") else ""
+            return f"{self.base_name}({self.model}{args})" + (f".{tail}()" if tail else "")
+        if self.via == "statement":
+            return f"{self.base_name}({self.model})" + (f".{tail}()" if tail else "")
+        return f"{self.model}.{self.manager}.{tail}()"
 
 
 def lookup_key_scopes(key: str, paths: Sequence[str]) -> bool:
@@ -56,6 +76,11 @@ def lookup_key_scopes(key: str, paths: Sequence[str]) -> bool:
         if path.endswith("_id") and key.startswith(path[:-3] + "__"):
             return True
     return False
+
+
+def _is_session_receiver(text: str) -> bool:
+    last = text.rsplit(".", 1)[-1].lower()
+    return "session" in last or last in ("db", "s", "sess", "conn", "connection")
 
 
 class QueryModel:
@@ -72,6 +97,8 @@ class QueryModel:
         links: list[Link] = []
         while True:
             if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+                if self._base_call(expr) is not None:
+                    break
                 links.append(Link(expr.func.attr.value, expr))
                 expr = expr.func.value
             elif isinstance(expr, cst.Subscript):
@@ -81,6 +108,32 @@ class QueryModel:
                 break
         links.reverse()
         return expr, links
+
+    def _model_arg(self, call: cst.Call) -> str | None:
+        """The model named by a call's first argument (``Invoice`` or a column such as ``Invoice.id``)."""
+        if not call.args or call.args[0].keyword is not None or call.args[0].star:
+            return None
+        first = call.args[0].value
+        model = self.ctx.model_of(first)
+        if model is None and isinstance(first, cst.Attribute):
+            model = self.ctx.model_of(first.value)
+        return model
+
+    def _base_call(self, call: cst.Call) -> tuple[str, str, str] | None:
+        """(via, name, model) when ``call`` starts a query: session.query/get, select(), a shortcut."""
+        func = call.func
+        if isinstance(func, cst.Name):
+            name = self.ctx.resolve(func.value)
+            if name in self.k["queries.statement_builders"]:
+                model = self._model_arg(call)
+                return ("statement", name, model) if model else None
+            return None
+        if isinstance(func, cst.Attribute) and func.attr.value in self.k["queries.session_calls"]:
+            receiver = dotted_name(func.value)
+            if receiver and _is_session_receiver(receiver):
+                model = self._model_arg(call)
+                return ("session", f"{receiver}.{func.attr.value}", model) if model else None
+        return None
 
     def chain(self, node: cst.BaseExpression) -> QueryChain | None:
         """The query chain whose outermost expression is ``node``; None for the inner links of a chain.
@@ -95,26 +148,39 @@ class QueryModel:
         found = self.recognize(node)
         if found is not None:
             self._tops[key] = found
-            self._inner.update(id(link.call) for link in found.links if link.call is not None and link.call is not node)
+            inner = [link.call for link in found.links if link.call is not None]
+            if found.base_call is not None:
+                inner.append(found.base_call)
+            self._inner.update(id(c) for c in inner if c is not node)
         return found
 
     def recognize(self, node: cst.BaseExpression) -> QueryChain | None:
         """The query chain ``node`` is the outermost expression of (no state; may be asked repeatedly)."""
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
-            return self._shortcut(node)
+            shortcut = self._shortcut(node)
+            if shortcut is not None:
+                return shortcut
         base, links = self._split(node)
+        if isinstance(base, cst.Call):
+            start = self._base_call(base)
+            if start is None:
+                return None
+            via, name, model = start
+            if not all(link.name in self.k["queries.methods"] or link.call is None for link in links):
+                return None
+            return QueryChain(top=node, model=model, links=tuple(links), via=via, base_call=base, base_name=name)
         if not links or not isinstance(base, cst.Attribute):
             return None
         if base.attr.value not in self.k["models.managers"]:
             return None
-        model = self.ctx.model_of(base.value)
-        if model is None:
+        found_model = self.ctx.model_of(base.value)
+        if found_model is None:
             return None
         custom = not all(link.name in self.k["queries.methods"] or link.call is None for link in links)
         if custom and not any(link.name in self.k["queries.scoping_methods"] for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
             return None
-        return QueryChain(top=node, model=model, links=tuple(links), via="manager")
+        return QueryChain(top=node, model=found_model, links=tuple(links), via="manager", manager=base.attr.value)
 
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
         assert isinstance(call.func, cst.Name)
@@ -129,108 +195,202 @@ class QueryModel:
             if inner is None:
                 return None
             model, links = inner.model, inner.links
-        return QueryChain(
-            top=call,
-            model=model,
-            links=(*links, Link("get", call)),
-            via="shortcut",
-            shortcut=name,
-            shortcut_call=call,
-        )
+        return QueryChain(top=call, model=model, links=links, via="shortcut", base_call=call, base_name=name)
 
-    # -- judgement ----------------------------------------------------------------------------
-    def lookup_args(self, chain: QueryChain) -> Iterator[tuple[cst.Call, Sequence[cst.Arg]]]:
+    # -- predicates ---------------------------------------------------------------------------
+    def predicates(self, chain: QueryChain) -> Iterator[Pred]:
+        """Every predicate the chain applies, from its base call and its lookup/where links."""
+        base = chain.base_call
+        if base is not None and chain.via in ("shortcut", "session"):
+            rest = base.args[1:]
+            if chain.via == "session" and not chain.base_name.endswith(".query"):
+                for arg in rest[:1]:  # session.get(Model, ident)
+                    if arg.keyword is None and not arg.star:
+                        yield Pred("kw", "pk", arg.value)
+                rest = rest[1:]
+            if chain.via == "shortcut":
+                yield from self._arg_preds(rest)
         for link in chain.links:
             if link.call is None:
                 continue
-            if link.name in self.k["queries.lookup_methods"] or link.call is chain.shortcut_call:
-                args = link.call.args[1:] if link.call is chain.shortcut_call else link.call.args
-                yield link.call, args
+            if link.name in self.k["queries.lookup_methods"] or link.name in self.k["queries.where_methods"]:
+                yield from self._arg_preds(link.call.args, by_id=link.name in ("get", "get_or_404"))
 
+    def _arg_preds(self, args: Sequence[cst.Arg], *, by_id: bool = False) -> Iterator[Pred]:
+        for arg in args:
+            if arg.star == "**" or arg.star == "*":
+                yield Pred("opaque", "", arg.value)
+            elif arg.keyword is not None:
+                yield Pred("kw", arg.keyword.value, arg.value)
+            elif by_id and not self._is_predicate_expr(arg.value):
+                yield Pred("kw", "pk", arg.value)  # Query.get(ident) / Model.query.get_or_404(ident)
+            else:
+                yield Pred("expr", "", arg.value)
+
+    def _is_predicate_expr(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, (cst.Comparison, cst.BinaryOperation, cst.UnaryOperation)):
+            return True
+        return isinstance(expr, cst.Call) and (
+            self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1]) in self.k["queries.predicate_builders"]
+        )
+
+    def lookup_args(self, chain: QueryChain) -> Iterator[tuple[cst.Call, Sequence[cst.Arg]]]:
+        """(call, args) of the links and base that carry lookups (for checkers that only need args)."""
+        if chain.base_call is not None and chain.via == "shortcut":
+            yield chain.base_call, chain.base_call.args[1:]
+        if chain.base_call is not None and chain.via == "session" and not chain.base_name.endswith(".query"):
+            yield chain.base_call, chain.base_call.args[1:]
+        for link in chain.links:
+            if link.call is not None and (
+                link.name in self.k["queries.lookup_methods"] or link.name in self.k["queries.where_methods"]
+            ):
+                yield link.call, link.call.args
+
+    # -- judgement ----------------------------------------------------------------------------
     def scoping(self, chain: QueryChain) -> Scoping:
         """Whether the chain narrows to one tenant by itself."""
         if chain.model in self.ctx.index.tenant_models:
             return Scoping.UNKNOWN  # queries on the tenant itself are judged by the org rules
         paths = self.ctx.index.tenant_paths.get(chain.model, ())
-        unknown = False
         for link in chain.links:
             if link.name in self.k["queries.scoping_methods"] or link.name == "none":
                 return Scoping.SCOPED
-        for _call, args in self.lookup_args(chain):
-            for arg in args:
-                verdict = self._arg_scoping(arg, paths)
-                if verdict is Scoping.SCOPED:
-                    return Scoping.SCOPED
-                if verdict is Scoping.UNKNOWN:
-                    unknown = True
+        unknown = False
+        for pred in self.predicates(chain):
+            verdict = self._pred_scoping(pred, paths)
+            if verdict is Scoping.SCOPED:
+                return Scoping.SCOPED
+            if verdict is Scoping.UNKNOWN:
+                unknown = True
         return Scoping.UNKNOWN if unknown else Scoping.UNSCOPED
 
-    def _arg_scoping(self, arg: cst.Arg, paths: Sequence[str]) -> Scoping:
-        if arg.star == "**":
+    def _pred_scoping(self, pred: Pred, paths: Sequence[str]) -> Scoping:
+        if pred.kind == "opaque":
             return Scoping.UNKNOWN
-        if arg.keyword is not None:
-            if lookup_key_scopes(arg.keyword.value, paths):
+        if pred.kind == "kw":
+            if lookup_key_scopes(pred.key, paths):
                 return Scoping.SCOPED
-            if self.is_trusted(arg.value):
+            if pred.value is not None and self.is_trusted(pred.value):
                 return Scoping.SCOPED  # the signed-in user's own rows
             return Scoping.UNSCOPED
-        return self._predicate_scoping(arg.value, paths)
+        assert pred.value is not None
+        return self._expr_scoping(pred.value, paths)
 
-    def _predicate_scoping(self, expr: cst.BaseExpression, paths: Sequence[str]) -> Scoping:
+    def _column(self, expr: cst.BaseExpression) -> tuple[str, str] | None:
+        """(model, column) for ``Invoice.organization_id``-style column references."""
+        if isinstance(expr, cst.Attribute):
+            model = self.ctx.model_of(expr.value)
+            if model is not None:
+                return model, expr.attr.value
+        return None
+
+    def _is_tenant_column(self, expr: cst.BaseExpression) -> bool:
+        col = self._column(expr)
+        if col is None:
+            return False
+        model, name = col
+        if model in self.ctx.index.tenant_models:
+            return False
+        return lookup_key_scopes(name, [p for p in self.ctx.index.tenant_paths.get(model, ()) if "__" not in p])
+
+    def _expr_scoping(self, expr: cst.BaseExpression, paths: Sequence[str]) -> Scoping:
         if isinstance(expr, cst.BinaryOperation):
-            left = self._predicate_scoping(expr.left, paths)
-            right = self._predicate_scoping(expr.right, paths)
+            left = self._expr_scoping(expr.left, paths)
+            right = self._expr_scoping(expr.right, paths)
             if isinstance(expr.operator, cst.BitAnd):
                 if Scoping.SCOPED in (left, right):
                     return Scoping.SCOPED
             elif left is right:
                 return left
             return Scoping.UNKNOWN if Scoping.UNKNOWN in (left, right) else Scoping.UNSCOPED
-        if (
-            isinstance(expr, cst.Call)
-            and self.ctx.resolve(dotted_name(expr.func)) in self.k["queries.predicate_builders"]
-        ):
-            verdicts = [self._arg_scoping(a, paths) for a in expr.args]
-            if Scoping.SCOPED in verdicts:
+        if isinstance(expr, cst.Comparison):
+            operands = [expr.left, *(c.comparator for c in expr.comparisons)]
+            if any(self._is_tenant_column(op) for op in operands):
                 return Scoping.SCOPED
-            return Scoping.UNKNOWN if Scoping.UNKNOWN in verdicts else Scoping.UNSCOPED
+            if any(self._column(op) is not None for op in operands):
+                return Scoping.UNSCOPED
+            return Scoping.UNKNOWN
+        if isinstance(expr, cst.Call):
+            name = self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1])
+            if name in self.k["queries.predicate_builders"]:
+                verdicts = [
+                    self._pred_scoping(Pred("kw", a.keyword.value, a.value), paths)
+                    if a.keyword is not None
+                    else self._expr_scoping(a.value, paths)
+                    for a in expr.args
+                ]
+                if name in ("or_", "any_"):
+                    if verdicts and all(v is Scoping.SCOPED for v in verdicts):
+                        return Scoping.SCOPED
+                elif Scoping.SCOPED in verdicts:
+                    return Scoping.SCOPED
+                return Scoping.UNKNOWN if Scoping.UNKNOWN in verdicts else Scoping.UNSCOPED
+            # Invoice.organization_id.in_(ids) / .is_(...) on a tenant column
+            if isinstance(expr.func, cst.Attribute) and self._is_tenant_column(expr.func.value):
+                return Scoping.SCOPED
+            if isinstance(expr.func, cst.Attribute) and self._column(expr.func.value) is not None:
+                return Scoping.UNSCOPED
         if isinstance(expr, cst.UnaryOperation):
             return Scoping.UNSCOPED
         return Scoping.UNKNOWN
 
-    def tenant_lookups(self, chain: QueryChain) -> list[cst.Arg]:
-        """The lookups that pick the tenant: every lookup on the tenant model itself, and the lookups
-        on a tenant path of a tenant-owned model (``organization=...``, ``invoice__organization_id=...``)."""
+    def predicate_scopes(self, expr: cst.BaseExpression) -> bool:
+        """Whether a predicate expression (``Invoice.organization_id == x``, ``Q(organization=x)``) scopes."""
+        return self._expr_scoping(expr, ()) is Scoping.SCOPED
+
+    def tenant_lookups(self, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
+        """(key, value) of the lookups that pick the tenant: every lookup on the tenant model itself,
+        and the lookups on a tenant path of a tenant-owned model (``organization_id=...``)."""
         on_tenant = chain.model in self.ctx.index.tenant_models
         paths = self.ctx.index.tenant_paths.get(chain.model, ())
-        out: list[cst.Arg] = []
-        for _call, args in self.lookup_args(chain):
-            for arg in args:
-                if arg.star:
-                    continue
-                if arg.keyword is None:
-                    out.extend(self._predicate_args(arg.value, paths, on_tenant))
-                elif on_tenant or lookup_key_scopes(arg.keyword.value, paths):
-                    out.append(arg)
+        out: list[tuple[str, cst.BaseExpression]] = []
+        for pred in self.predicates(chain):
+            if pred.value is None or pred.kind == "opaque":
+                continue
+            if pred.kind == "kw":
+                if on_tenant or lookup_key_scopes(pred.key, paths):
+                    out.append((pred.key, pred.value))
+            else:
+                out.extend(self._expr_lookups(pred.value, paths, on_tenant))
         return out
 
-    def _predicate_args(self, expr: cst.BaseExpression, paths: Sequence[str], on_tenant: bool) -> list[cst.Arg]:
+    def _expr_lookups(
+        self, expr: cst.BaseExpression, paths: Sequence[str], on_tenant: bool
+    ) -> list[tuple[str, cst.BaseExpression]]:
         if isinstance(expr, cst.BinaryOperation):
-            return self._predicate_args(expr.left, paths, on_tenant) + self._predicate_args(
-                expr.right, paths, on_tenant
-            )
-        if (
-            isinstance(expr, cst.Call)
-            and self.ctx.resolve(dotted_name(expr.func)) in self.k["queries.predicate_builders"]
-        ):
-            return [
-                a
-                for a in expr.args
-                if a.keyword is not None and (on_tenant or lookup_key_scopes(a.keyword.value, paths))
-            ]
+            return self._expr_lookups(expr.left, paths, on_tenant) + self._expr_lookups(expr.right, paths, on_tenant)
+        if isinstance(expr, cst.Comparison):
+            operands = [expr.left, *(c.comparator for c in expr.comparisons)]
+            for i, op in enumerate(operands):
+                col = self._column(op)
+                if col is None:
+                    continue
+                hit = col[0] in self.ctx.index.tenant_models if on_tenant else self._is_tenant_column(op)
+                if hit:
+                    others = [o for j, o in enumerate(operands) if j != i]
+                    return [(col[1], others[0])] if others else []
+            return []
+        if isinstance(expr, cst.Call):
+            name = self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1])
+            if name in self.k["queries.predicate_builders"]:
+                out: list[tuple[str, cst.BaseExpression]] = []
+                for a in expr.args:
+                    if a.keyword is not None:
+                        if on_tenant or lookup_key_scopes(a.keyword.value, paths):
+                            out.append((a.keyword.value, a.value))
+                    else:
+                        out.extend(self._expr_lookups(a.value, paths, on_tenant))
+                return out
+            if isinstance(expr.func, cst.Attribute) and expr.args:
+                col = self._column(expr.func.value)
+                if col is not None and (
+                    col[0] in self.ctx.index.tenant_models if on_tenant else self._is_tenant_column(expr.func.value)
+                ):
+                    return [(col[1], expr.args[0].value)]
         return []
 
     def is_trusted(self, expr: cst.BaseExpression) -> bool:
         """Whether ``expr`` is a membership-verified org or the signed-in user (or reached from one)."""
         text = dotted_name(expr)
-        return is_trusted_expr(text, self.k["trusted.org_sources"])
+        trusted = self.k["trusted.org_sources"]
+        return is_trusted_expr(text, trusted) or is_trusted_expr(self.ctx.qualified(text), trusted)

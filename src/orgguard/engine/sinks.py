@@ -40,11 +40,10 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
     if chain is not None:
         owned = analysis.ctx.index.is_tenant_owned(chain.model)
         if (owned or chain.model in analysis.ctx.index.tenant_models) and not flow.is_membership_query(call):
-            for arg in analysis.queries.tenant_lookups(chain):
-                value = flow.value(arg.value, stmt)
+            for key, expr in analysis.queries.tenant_lookups(chain):
+                value = flow.value(expr, stmt)
                 taint = value.first() if value.tainted else None
                 if taint is not None:
-                    key = arg.keyword.value if arg.keyword else "lookup"
                     out.append(TenantSink(call, taint, f"{chain.display} ({key}=...)", chain.model))
                     break
         return out
