@@ -116,7 +116,6 @@ class FunctionFlow:
         return None
 
     def _eval(self, expr: cst.BaseExpression, env: Mapping[str, Value]) -> Value:
-        k = self.ctx.knowledge
         if isinstance(expr, cst.Name):
             if expr.value in env:
                 return env[expr.value]

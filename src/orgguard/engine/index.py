@@ -217,12 +217,15 @@ class _Collector:
     def visit_module(self, tree: ast.Module, rel: str) -> None:
         markers = self.k["trusted.dependency_markers"]
         for stmt in tree.body:
-            if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Subscript):
-                if any(
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Subscript)
+                and any(
                     isinstance(n, ast.Call) and _short(dotted(n.func).rstrip("()")) in markers
                     for n in ast.walk(stmt.value)
-                ):
-                    self.dependency_aliases.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+                )
+            ):
+                self.dependency_aliases.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.args and _short(dotted(node.func).rstrip("()")) in markers:
                 name = dotted(node.args[0])

@@ -218,7 +218,7 @@ class QueryModel:
 
     def _arg_preds(self, args: Sequence[cst.Arg], *, by_id: bool = False) -> Iterator[Pred]:
         for arg in args:
-            if arg.star == "**" or arg.star == "*":
+            if arg.star in ("**", "*"):
                 yield Pred("opaque", "", arg.value)
             elif arg.keyword is not None:
                 yield Pred("kw", arg.keyword.value, arg.value)
