@@ -1,0 +1,257 @@
+"""ORG502 permissive-default-auth: an allow-all / auth-off setting in non-test, non-dev configuration.
+
+Settings come from knowledge ``settings.permissive`` as ``NAME=value``: ``True``/``False``/``None`` (that
+literal, or a ``default=`` of an env/field reader), ``[]`` (an empty list or tuple), ``Class`` (a list,
+tuple or single value holding that class, by dotted string or name) or ``[Class]`` (a non-empty list
+holding only that class: for settings whose classes must all pass, as DRF permission classes). Names
+match case-insensitively, so Django/Flask constants and pydantic settings fields are both found.
+
+Where a setting is read: module- and class-level assignments, ``config["NAME"] = ...`` anywhere,
+string keys of dict literals (``REST_FRAMEWORK = {...}``), ``.update(NAME=...)``/``.from_mapping(...)``
+keywords and ``.setdefault("NAME", value)``. Local/dev/test settings are exempt
+(``settings.dev_markers`` in the module name, an enclosing class or function name, or the test of an
+enclosing ``if`` such as ``if DEBUG:``). The finding sits on the permissive value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+import libcst as cst
+
+from orgguard.checkers._names import ModuleConstants, name_tokens, string_value
+from orgguard.checkers.base import Analysis, Checker
+from orgguard.engine.context import dotted_name
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+CONFIG_CALLS = frozenset({"update", "from_mapping", "dict"})
+LITERALS = frozenset({"True", "False", "None"})
+FIX_DJANGO = (
+    "default to IsAuthenticated plus an org-membership check (orgguard.runtime.django.ActiveOrgMiddleware, "
+    "org_required), open single public views with their own permission_classes, and keep shortcuts in a "
+    "dev/local settings module"
+)
+FIX_FLASK = (
+    "remove it so @login_required is enforced, bind the verified org with orgguard.runtime's Flask OrgGuard, "
+    "and keep it only in a Testing/Development config"
+)
+FIX_OTHER = (
+    "require authentication by default (a Depends(...) on the app or router) and resolve the org with "
+    "orgguard.runtime's require_active_org dependency; keep the switch in local/test settings only"
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One ``NAME=value`` entry of ``settings.permissive``."""
+
+    name: str
+    value: str
+
+    @classmethod
+    def parse(cls, entry: str) -> Spec | None:
+        name, sep, value = entry.partition("=")
+        if not sep or not name.strip():
+            return None
+        return cls(name.strip(), value.strip())
+
+
+def _last_component(expr: cst.BaseExpression) -> str | None:
+    text = string_value(expr)
+    if text is None:
+        text = dotted_name(expr)
+    return text.rsplit(".", 1)[-1] if text else None
+
+
+def _elements(expr: cst.BaseExpression) -> list[cst.BaseExpression] | None:
+    """The items of a list/tuple/set literal, or None for anything else."""
+    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+        return [el.value for el in expr.elements]
+    return None
+
+
+class PermissiveAuthChecker(Checker):
+    """Flags app-wide settings that switch authentication off or allow every request."""
+
+    codes = ("ORG502",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        names = {spec.name for spec in map(Spec.parse, knowledge["settings.permissive"]) if spec is not None}
+        return sorted(names | {n.lower() for n in names})
+
+    def __init__(self, analysis: Analysis) -> None:
+        super().__init__(analysis)
+        knowledge = self.ctx.knowledge
+        self.specs: dict[str, list[Spec]] = {}
+        for entry in knowledge["settings.permissive"]:
+            spec = Spec.parse(entry)
+            if spec is not None:
+                self.specs.setdefault(spec.name.casefold(), []).append(spec)
+        self.dev_markers = {m.lower() for m in knowledge["settings.dev_markers"]}
+        self.constants = ModuleConstants(self.ctx.module)
+
+    def enabled(self) -> bool:
+        return super().enabled() and not self._dev_module()
+
+    def _dev_module(self) -> bool:
+        path = PurePosixPath(self.ctx.relpath)
+        stem = path.stem if path.stem != "__init__" else path.parent.name
+        return bool(set(name_tokens(stem)) & self.dev_markers)
+
+    # --- where a setting is assigned ------------------------------------------------------------
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._assignment(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._assignment(node.target, node.value)
+
+    def _assignment(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            if self.ctx.scope.function is None:  # module or class level: a setting, not a local variable
+                self._check(target.value, value)
+        elif isinstance(target, cst.Subscript) and len(target.slice) == 1:
+            index = target.slice[0].slice
+            key = string_value(index.value) if isinstance(index, cst.Index) else None
+            if key is not None:
+                self._check(key, value)
+
+    def visit_Dict(self, node: cst.Dict) -> None:
+        for element in node.elements:
+            if isinstance(element, cst.DictElement):
+                key = string_value(element.key)
+                if key is not None:
+                    self._check(key, element.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else dotted_name(func)
+        if method in CONFIG_CALLS:
+            for arg in node.args:
+                if arg.keyword is not None:
+                    self._check(arg.keyword.value, arg.value)
+        elif method == "setdefault" and len(node.args) == 2:
+            key = string_value(node.args[0].value)
+            if key is not None:
+                self._check(key, node.args[1].value)
+
+    # --- is the value permissive ----------------------------------------------------------------
+
+    def _check(self, name: str, value: cst.BaseExpression) -> None:
+        specs = self.specs.get(name.casefold())
+        if not specs:
+            return
+        for spec in specs:
+            hit = self._matches(spec, value)
+            if hit is not None and not self._dev_context():
+                self._report(name, spec, hit)
+                return
+
+    def _matches(self, spec: Spec, value: cst.BaseExpression) -> cst.BaseExpression | None:
+        """The node holding the permissive value, or None."""
+        want = spec.value
+        if want in LITERALS:
+            return self._literal(want, value)
+        items = _elements(value)
+        if want in ("[]", "()"):
+            return value if items == [] else None
+        if want.startswith("[") and want.endswith("]"):
+            cls = want[1:-1].strip()
+            if items and all(_last_component(item) == cls for item in items):
+                return items[0]
+            return None
+        if items is None:
+            return value if _last_component(value) == want else None
+        return next((item for item in items if _last_component(item) == want), None)
+
+    def _literal(self, want: str, value: cst.BaseExpression) -> cst.BaseExpression | None:
+        resolved = self.constants.resolve(value)
+        if isinstance(resolved, cst.Name) and resolved.value == want:
+            return value
+        if isinstance(value, cst.Call):
+            # env.bool("LOGIN_DISABLED", default=True), Field(default=True), config("X", True)
+            for arg in value.args:
+                if arg.keyword is not None and arg.keyword.value == "default":
+                    return self._literal(want, arg.value)
+            positional = [arg.value for arg in value.args if arg.keyword is None]
+            if len(positional) >= 2 and string_value(positional[0]) is not None:
+                return self._literal(want, positional[1])
+        return None
+
+    # --- exemptions -----------------------------------------------------------------------------
+
+    def _dev_context(self) -> bool:
+        """Inside a dev/test-named class or function, or the body of an ``if DEBUG:``-style branch."""
+        for frame in self.ctx.scope.frames:
+            if set(name_tokens(frame.node.name.value)) & self.dev_markers:
+                return True
+        statements = self.ctx.scope.statements
+        for i, stmt in enumerate(statements[:-1]):
+            if isinstance(stmt, cst.If) and self._dev_test(stmt.test):
+                child = statements[i + 1]
+                if any(child is s for s in stmt.body.body):
+                    return True
+        return False
+
+    def _dev_test(self, test: cst.BaseExpression) -> bool:
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            return False
+        if isinstance(test, cst.Comparison) and any(
+            isinstance(c.operator, (cst.NotEqual, cst.NotIn, cst.IsNot)) for c in test.comparisons
+        ):
+            return False
+        collector = _Words()
+        test.visit(collector)
+        return bool(collector.words & self.dev_markers)
+
+    # --- the finding ----------------------------------------------------------------------------
+
+    def _report(self, name: str, spec: Spec, hit: cst.BaseExpression) -> None:
+        if spec.value in LITERALS:
+            problem = "switches authentication off app-wide"
+        elif spec.value in ("[]", "()"):
+            problem = "leaves the app-wide default empty, so requests are not authenticated or checked"
+        elif spec.value.startswith("["):
+            cls = spec.value.strip("[]")
+            problem = f"makes {cls} the only app-wide default, so every view without its own check is open"
+        else:
+            problem = f"adds the allow-all {spec.value} to the app-wide defaults"
+        self.ctx.report(
+            "ORG502",
+            hit,
+            setting=name,
+            value=" ".join(self.ctx.module.code_for_node(hit).split())[:60],
+            problem=problem,
+            fix=self._fix(name),
+        )
+
+    def _fix(self, name: str) -> str:
+        upper = name.upper()
+        if upper.startswith("DEFAULT_") or upper == "AUTHENTICATION_BACKENDS":
+            return FIX_DJANGO
+        origins = [origin.split(".")[0] for origin in self.ctx.imports.values()]
+        if upper == "LOGIN_DISABLED" or "flask" in origins or "flask_login" in origins:
+            return FIX_FLASK
+        return FIX_OTHER
+
+
+class _Words(cst.CSTVisitor):
+    """Lower-case words of the names, attributes and strings in an expression."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words: set[str] = set()
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.words.update(name_tokens(node.value))
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        value = node.evaluated_value
+        if isinstance(value, str):
+            self.words.update(name_tokens(value))
