@@ -151,6 +151,40 @@ def test_bound_context_scopes_plain_sessions(factory):
         assert session.execute(update(Invoice).values(amount=Invoice.amount)).rowcount == PER_ORG
 
 
+def test_a_transaction_serves_one_org(factory):
+    with factory() as session:
+        with bind(make_ctx(20)):
+            own = session.get(Invoice, 200)
+            assert own is not None and own.org_id == 20
+        with bind(make_ctx(21)), pytest.raises(CrossOrgAccess):
+            session.scalars(select(Invoice)).all()
+        session.commit()  # ends the transaction: the session may now work for another org
+        with bind(make_ctx(21)):
+            assert session.scalars(select(Invoice.org_id)).all() == [21, 21]
+            # org 20's object is still in the identity map (expired); refreshing it by
+            # primary key for org 21 is refused
+            with pytest.raises(CrossOrgAccess):
+                session.get(Invoice, 200)
+
+
+def test_loaded_rows_are_checked_even_when_criteria_cannot_apply(factory):
+    with org_session(factory, make_ctx(22)) as session:
+        raw = select(Invoice).from_statement(text("SELECT * FROM sa_invoices WHERE org_id IN (22, 23)"))
+        with pytest.raises(CrossOrgAccess):
+            session.scalars(raw).all()
+        own = select(Invoice).from_statement(text("SELECT * FROM sa_invoices WHERE org_id = 22"))
+        assert [i.org_id for i in session.scalars(own)] == [22, 22]
+
+
+def test_objects_loaded_unscoped_stay_readable_after_commit(factory):
+    with factory() as session:
+        rows = session.scalars(
+            select(Invoice).order_by(Invoice.id).limit(3), execution_options=unscoped("report")
+        ).all()
+        session.commit()  # expires them; the refresh keeps the audited bypass
+        assert [r.org_id for r in rows] == [1, 1, 2]
+
+
 def test_org_session_refuses_a_different_bound_org(factory):
     with bind(make_ctx(6)), org_session(factory, make_ctx(7)) as session, pytest.raises(CrossOrgAccess):
         session.scalars(select(Invoice)).all()

@@ -20,6 +20,9 @@ session factory::
   running unfiltered.
 * ``before_flush`` refuses unit-of-work writes of rows belonging to another org
   (:class:`CrossOrgAccess`) and fills ``org_id`` on new rows.
+* A session's transaction serves one org: once it has worked for the org bound in the
+  ContextVar, using it for another org before commit/rollback/close raises
+  :class:`CrossOrgAccess` (its identity map still holds the first org's objects).
 * ``unscoped(reason)`` is the audited escape hatch (an execution option).
 
 ORM loader criteria cannot reach raw SQL (``text()``) or Core statements on bound
@@ -36,11 +39,13 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from sqlalchemy import Boolean, Integer, event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
+    QueryContext,
     Session,
     SessionTransaction,
     UOWTransaction,
@@ -86,6 +91,8 @@ PG_SETTING = "orgguard.org_id"
 """The PostgreSQL run-time setting read by the policies of :func:`rls_policy_ddl`."""
 
 _ORG_KEY = "org_id"
+_PIN_KEY = "orgguard.transaction_org"
+_MISSING = object()
 _S = TypeVar("_S", bound=Session)
 _AS = TypeVar("_AS", bound="AsyncSession")
 
@@ -155,6 +162,29 @@ def session_org(session: Session) -> OrgContext | None:
     if own is not None and ambient is not None and not own.same_org(ambient.org_id):
         raise CrossOrgAccess(f"session is scoped to org {own.org_id!r} but org {ambient.org_id!r} is bound")
     return own if own is not None else ambient
+
+
+def _effective_org(session: Session) -> OrgContext | None:
+    """:func:`session_org`, pinned for the session's transaction when it comes from the ContextVar.
+
+    Objects loaded for one org stay in the identity map until the transaction ends, so
+    the same transaction must not go on to serve another org.
+    """
+    ctx = session_org(session)
+    if ctx is not None and ORG_INFO_KEY not in session.info:
+        pinned = session.info.get(_PIN_KEY)
+        if isinstance(pinned, OrgContext) and not pinned.same_org(ctx.org_id):
+            raise CrossOrgAccess(
+                f"this session's transaction already serves org {pinned.org_id!r}; commit, roll back or "
+                f"close it before working for org {ctx.org_id!r}"
+            )
+        session.info[_PIN_KEY] = ctx
+    return ctx
+
+
+def _on_after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PIN_KEY, None)
 
 
 def _subclasses(cls: type) -> Iterator[type]:
@@ -248,6 +278,8 @@ def _check_dml_values(state: ORMExecuteState, ctx: OrgContext) -> None:
 def _on_do_orm_execute(state: ORMExecuteState) -> None:
     if not (state.is_select or state.is_update or state.is_delete or state.is_insert):
         return  # text(), DDL...: not reachable by loader criteria (see RLS helpers)
+    if state.is_column_load:
+        return  # refresh of an identity already loaded: loader criteria do not apply; _check_loaded does
     reason = state.execution_options.get(UNSCOPED_OPTION)
     if reason:
         if _involves_scoped(state):
@@ -258,7 +290,7 @@ def _on_do_orm_execute(state: ORMExecuteState) -> None:
                 mappers=[m.class_.__name__ for m in state.all_mappers],
             )
         return
-    ctx = session_org(state.session)
+    ctx = _effective_org(state.session)
     if ctx is None:
         if _involves_scoped(state):
             names = ", ".join(m.class_.__name__ for m in state.all_mappers) or "an org-scoped table"
@@ -287,8 +319,6 @@ def _on_do_orm_execute(state: ORMExecuteState) -> None:
 
 
 def _org_id_history(obj: OrgScoped) -> tuple[list[object], list[object]]:
-    from sqlalchemy import inspect as sa_inspect
-
     history = sa_inspect(obj).attrs[_ORG_KEY].history
     return list(history.added or ()), list(history.deleted or ())
 
@@ -299,7 +329,7 @@ def _on_before_flush(session: Session, flush_context: UOWTransaction, instances:
     scoped_deleted = [o for o in session.deleted if isinstance(o, OrgScoped)]
     if not (scoped_new or scoped_dirty or scoped_deleted):
         return
-    ctx = session_org(session)
+    ctx = _effective_org(session)
     if ctx is None:
         raise UnscopedQuery("flushing org-scoped rows with no organization bound")
     for obj in scoped_new:
@@ -317,35 +347,81 @@ def _on_before_flush(session: Session, flush_context: UOWTransaction, instances:
         _check_org_value(obj.org_id, ctx, f"delete of {type(obj).__name__}")
 
 
+def _check_loaded(target: object, context: QueryContext) -> None:
+    """Check each OrgScoped instance loaded or refreshed by an installed session.
+
+    Loader criteria do not reach every load (refreshing an expired object goes by primary
+    key alone), so the loaded row itself is verified as well.
+    """
+    session = context.session
+    if session is None or not _session_installed(session):
+        return
+    state = sa_inspect(target)
+    reason = context.execution_options.get(UNSCOPED_OPTION)
+    if reason:
+        state.info[UNSCOPED_OPTION] = reason  # later refreshes of this object stay unscoped
+        return
+    if state.info.get(UNSCOPED_OPTION):
+        return
+    ctx = _effective_org(session)
+    if ctx is None:
+        raise UnscopedQuery(f"loading org-scoped {type(target).__name__} with no organization bound")
+    value = state.dict.get(_ORG_KEY, _MISSING)
+    if value is not _MISSING and not ctx.same_org(value):
+        raise CrossOrgAccess(f"{type(target).__name__} of org {value!r} loaded while org {ctx.org_id!r} is bound")
+
+
+def _on_load(target: object, context: QueryContext) -> None:
+    _check_loaded(target, context)
+
+
+def _on_refresh(target: object, context: QueryContext, attrs: object) -> None:
+    _check_loaded(target, context)
+
+
 def _on_after_begin(session: Session, transaction: SessionTransaction, connection: Connection) -> None:
-    ctx = session_org(session)
+    ctx = _effective_org(session)
     _set_pg_setting(connection, "" if ctx is None else str(ctx.org_id))
 
 
 _HOOKS = (
     ("do_orm_execute", _on_do_orm_execute),
     ("before_flush", _on_before_flush),
+    ("after_transaction_end", _on_after_transaction_end),
 )
 
 
-def _event_target(session_factory: object) -> Any:
+_INSTALLED_ATTR = "_orgguard_installed"
+
+
+def _event_target(session_factory: object) -> tuple[Any, type[Session]]:
+    """Return (event target, session class whose sessions get the hooks)."""
     if _is_async_sessionmaker(session_factory):
         factory = cast("async_sessionmaker[Any]", session_factory)
-        sync_cls = factory.kw.get("sync_session_class") or factory.class_.sync_session_class
-        if not sync_cls.__dict__.get("_orgguard_installed", False):
-            sync_cls = type(f"OrgGuard{sync_cls.__name__}", (sync_cls,), {"_orgguard_installed": True})
+        sync_cls: type[Session] = factory.kw.get("sync_session_class") or factory.class_.sync_session_class
+        if not sync_cls.__dict__.get(_INSTALLED_ATTR, False):
+            sync_cls = type(f"OrgGuard{sync_cls.__name__}", (sync_cls,), {})
             factory.configure(sync_session_class=sync_cls)
-        return sync_cls
-    if isinstance(session_factory, (sessionmaker, scoped_session)):
-        return session_factory
+        return sync_cls, sync_cls
+    if isinstance(session_factory, scoped_session):
+        inner = session_factory.session_factory
+        if isinstance(inner, sessionmaker):
+            return session_factory, inner.class_
+        raise TypeError("install() needs a scoped_session built on a sessionmaker")
+    if isinstance(session_factory, sessionmaker):
+        return session_factory, session_factory.class_
     if isinstance(session_factory, type) and issubclass(session_factory, Session):
         if session_factory is Session:
             raise ValueError("install() on sqlalchemy.orm.Session itself would scope every session in the process")
-        return session_factory
+        return session_factory, session_factory
     raise TypeError(
         "install() needs a sessionmaker, async_sessionmaker, scoped_session or Session subclass, "
         f"not {type(session_factory).__name__}"
     )
+
+
+def _session_installed(session: Session) -> bool:
+    return bool(getattr(type(session), _INSTALLED_ATTR, False))
 
 
 _F = TypeVar("_F")
@@ -363,21 +439,29 @@ def install(session_factory: _F, *, rls: bool = False) -> _F:
     ``set_config('orgguard.org_id', <org>, true)`` (``''`` when no org is bound), for
     the PostgreSQL policies of :func:`rls_policy_ddl`.
     """
-    target = _event_target(session_factory)
+    target, session_class = _event_target(session_factory)
+    for identifier, fn in (("load", _on_load), ("refresh", _on_refresh)):
+        # Instance events on the mixin reach every OrgScoped model; they act only for
+        # sessions from installed factories.
+        if not event.contains(OrgScoped, identifier, fn):
+            event.listen(OrgScoped, identifier, fn, propagate=True)
     hooks: list[tuple[str, Any]] = list(_HOOKS)
     if rls:
         hooks.append(("after_begin", _on_after_begin))
     for identifier, fn in hooks:
         if not event.contains(target, identifier, fn):
             event.listen(target, identifier, fn)
+    setattr(session_class, _INSTALLED_ATTR, True)
     return session_factory
 
 
 def _installed(session_factory: object) -> bool:
     if _is_async_sessionmaker(session_factory):
         sync_cls = cast("async_sessionmaker[Any]", session_factory).kw.get("sync_session_class")
-        return sync_cls is not None and event.contains(sync_cls, "do_orm_execute", _on_do_orm_execute)
-    return event.contains(session_factory, "do_orm_execute", _on_do_orm_execute)
+        return bool(getattr(sync_cls, _INSTALLED_ATTR, False))
+    if isinstance(session_factory, sessionmaker):
+        return bool(getattr(session_factory.class_, _INSTALLED_ATTR, False))
+    return False
 
 
 @overload
