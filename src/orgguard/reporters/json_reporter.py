@@ -1,15 +1,23 @@
-"""The JSON document of DESIGN.md ("Interfaces users rely on")."""
+"""The JSON document of DESIGN.md ("Interfaces users rely on").
+
+With ``--baseline``, the document also has ``baseline_stale``: the baseline entries nothing matches
+any more (each with the number of findings that disappeared), so the baseline can shrink.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any
 
 from orgguard import __version__
 from orgguard.engine.runner import RunResult
 
+if TYPE_CHECKING:
+    from orgguard.reporters import ReportContext
 
-def render(result: RunResult) -> str:
-    doc = {
+
+def render(result: RunResult, ctx: ReportContext | None = None) -> str:
+    doc: dict[str, Any] = {
         "version": __version__,
         "findings": [
             {
@@ -28,4 +36,6 @@ def render(result: RunResult) -> str:
         ],
         "errors": [{"path": e.path, "message": e.message} for e in result.errors],
     }
+    if ctx is not None and ctx.baseline_stale is not None:
+        doc["baseline_stale"] = [dict(entry) for entry in ctx.baseline_stale]
     return json.dumps(doc, indent=2) + "\n"
