@@ -47,7 +47,7 @@ class FirstOrgChecker(Checker):
         func = self.ctx.scope.outer_function
         self.ctx.report(
             "ORG103",
-            node,
+            chain.anchor,
             query=chain.display if chain.links[-1].name != "__getitem__" else f"{chain.model}.objects...[0]",
             model=chain.model,
             where=f"in request handler {func.name.value}()" if func is not None else "",

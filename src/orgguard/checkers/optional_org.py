@@ -56,7 +56,7 @@ class OptionalOrgChecker(Checker):
         field = self.ctx.index.primary_path(chain.model)
         self.ctx.report(
             "ORG104",
-            node,
+            chain.anchor,
             query=chain.display,
             model=chain.model,
             field=field,

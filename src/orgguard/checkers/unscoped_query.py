@@ -44,7 +44,7 @@ class UnscopedQueryChecker(Checker):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
         func = self.ctx.scope.outer_function
         where = f"in request handler {func.name.value}()" if func is not None else ""
-        self._report(node, chain, where)
+        self._report(chain.anchor, chain, where)
 
     def _report(self, node: cst.CSTNode, chain: QueryChain, where: str) -> None:
         field = self.ctx.index.primary_path(chain.model)

@@ -116,7 +116,7 @@ def _annotation_name(param: cst.Param) -> str:
 
 
 def initial_params(
-    ctx: FileContext, func: cst.FunctionDef, klass: cst.ClassDef | None, routed: bool, view: bool
+    ctx: FileContext, func: cst.FunctionDef, *, routed: bool, view: bool, kind: str = "route"
 ) -> dict[str, Value]:
     """Parameters that arrive from the client are tainted; dependency-injected orgs are trusted."""
     k = ctx.knowledge
@@ -143,7 +143,7 @@ def initial_params(
         if view and after_request:
             out[name] = Value(taints=frozenset({Taint(f"URL parameter {name}", REQUEST)}))
         elif routed:
-            out[name] = Value(taints=frozenset({Taint(f"route parameter {name}", REQUEST)}))
+            out[name] = Value(taints=frozenset({Taint(f"{kind} parameter {name}", REQUEST)}))
         else:
             out[name] = CLEAN
     return out
@@ -340,10 +340,11 @@ def compute_facts(
     elif view_class and klass is not None:
         guarded = class_guard(ctx, klass)
     view = surface is Surface.REQUEST and (view_class or has_request_param)
+    kind = "query" if dependency and route is None else "route"
     facts = FunctionFacts(
         func=func,
         surface=surface,
-        params=initial_params(ctx, func, klass, routed=route is not None or dependency, view=view),
+        params=initial_params(ctx, func, routed=route is not None or dependency, view=view, kind=kind),
         guarded=guarded,
         route=route or "",
     )

@@ -132,7 +132,13 @@ class FunctionFlow:
             src = self._source(text)
             if src is not None:
                 return Value(taints=frozenset({src}))
-            return self._eval(expr.value, env)
+            base = self._eval(expr.value, env)
+            if isinstance(expr.value, cst.Name) and len(base.taints) == 1 and not base.trusted:
+                (taint,) = base.taints
+                if taint.source.endswith(f"parameter {expr.value.value}"):
+                    # body.organization_id of a pydantic body parameter
+                    return Value(taints=frozenset({Taint(f"{taint.source}.{expr.attr.value}", taint.kind)}))
+            return base
         if isinstance(expr, cst.Subscript):
             base = self._eval(expr.value, env)
             key = (

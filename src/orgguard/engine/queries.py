@@ -52,6 +52,12 @@ class QueryChain:
     base_call: cst.Call | None = None  # get_object_or_404(...), session.get(...), select(...), session.query(...)
     base_name: str = ""  # shortcut / builder / session method name, for messages
     manager: str = "objects"
+    statement: cst.BaseExpression | None = None  # the select()/update() chain when a session runs it
+
+    @property
+    def anchor(self) -> cst.BaseExpression:
+        """Where a finding about this query sits: the statement lacking the predicate, else the query."""
+        return self.statement if self.statement is not None else self.top
 
     @property
     def display(self) -> str:
@@ -132,7 +138,13 @@ class QueryModel:
             receiver = dotted_name(func.value)
             if receiver and _is_session_receiver(receiver):
                 model = self._model_arg(call)
-                return ("session", f"{receiver}.{func.attr.value}", model) if model else None
+                if model:
+                    return ("session", f"{receiver}.{func.attr.value}", model)
+                if call.args and call.args[0].keyword is None:
+                    inner = self.recognize(call.args[0].value)
+                    if inner is not None and inner.via == "statement":
+                        # session.scalars(select(M)...) : the statement runs here, its chain goes on
+                        return ("executed", f"{receiver}.{func.attr.value}", inner.model)
         return None
 
     def chain(self, node: cst.BaseExpression) -> QueryChain | None:
@@ -168,6 +180,18 @@ class QueryModel:
             via, name, model = start
             if not all(link.name in self.k["queries.methods"] or link.call is None for link in links):
                 return None
+            if via == "executed":
+                inner = self.recognize(base.args[0].value)
+                assert inner is not None
+                return QueryChain(
+                    top=node,
+                    model=model,
+                    links=(*inner.links, Link(name.rsplit(".", 1)[-1], base), *links),
+                    via="statement",
+                    base_call=inner.base_call,
+                    base_name=inner.base_name,
+                    statement=base.args[0].value,
+                )
             return QueryChain(top=node, model=model, links=tuple(links), via=via, base_call=base, base_name=name)
         if not links or not isinstance(base, cst.Attribute):
             return None

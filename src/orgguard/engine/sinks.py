@@ -44,7 +44,7 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
                 value = flow.value(expr, stmt)
                 taint = value.first() if value.tainted else None
                 if taint is not None:
-                    out.append(TenantSink(call, taint, f"{chain.display} ({key}=...)", chain.model))
+                    out.append(TenantSink(chain.anchor, taint, f"{chain.display} ({key}=...)", chain.model))
                     break
         return out
     summary = flow.summary_for(call)

@@ -893,6 +893,9 @@ class _Statement:
             if side.kind == "other":
                 # a fragment in an operand we could not read: it may hold anything, a predicate too
                 self._structural_fragments(part)
+        if left.kind == "value" and right.kind == "value":
+            # `{column} = %s`: a fragment compared with a value is most likely a column name
+            self._structural_fragments(items)
         if not binding:
             return set()
         return self._pair(left, right)
