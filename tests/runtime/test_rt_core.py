@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rt_support import make_ctx
 
@@ -107,6 +107,7 @@ def test_require_org_rejects_empty_values(value):
         require_org(value)
 
 
+@settings(database=None)  # leave no .hypothesis/ directory behind
 @given(st.one_of(st.integers().filter(bool), st.text().filter(str.strip), st.lists(st.integers(), min_size=1)))
 def test_require_org_returns_usable_values_unchanged(value):
     assert require_org(value) is value

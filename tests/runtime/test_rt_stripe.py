@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import stripe
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from rt_support import make_ctx
 
@@ -242,6 +242,7 @@ parts = st.lists(st.one_of(st.text(max_size=8), st.integers()), max_size=3)
 orgs = st.one_of(st.integers(min_value=1), st.text(min_size=1, max_size=8).filter(str.strip))
 
 
+@settings(database=None)  # leave no .hypothesis/ directory behind
 @given(org_a=orgs, org_b=orgs, parts_a=parts, parts_b=parts)
 def test_idempotency_keys_collide_only_for_equal_inputs(org_a, org_b, parts_a, parts_b):
     key_a = idempotency_key(org_a, "op", *parts_a)
