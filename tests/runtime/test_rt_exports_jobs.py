@@ -242,3 +242,21 @@ def test_worker_pool_runs_jobs_for_many_orgs():
 def test_job_kwargs_needs_a_context():
     with pytest.raises(TypeError):
         job_kwargs(10)
+
+
+def test_job_signature_advertises_the_org_keywords():
+    import inspect
+
+    @org_job
+    def job(report: int, *, days: int = 1) -> None:
+        pass
+
+    @org_job
+    def takes_org_id(*, org_id: int, **extra: object) -> None:
+        pass
+
+    params = inspect.signature(job).parameters
+    assert list(params) == ["report", "days", JOB_CTX_KWARG, "org_id"]
+    assert params[JOB_CTX_KWARG].kind is inspect.Parameter.KEYWORD_ONLY
+    assert list(inspect.signature(takes_org_id).parameters) == ["org_id", JOB_CTX_KWARG, "extra"]
+    inspect.signature(job).bind(1, days=2, **job_kwargs(make_ctx(1)))  # what a queue's argument check does

@@ -162,24 +162,50 @@ def org_job(
 
     def decorate(func: Callable[..., _R]) -> Callable[..., _R]:
         binder = _JobBinder(func, org_id_kwarg, verify)
-        if inspect.iscoroutinefunction(func):
-            async_func: Callable[..., Awaitable[Any]] = func
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                ctx = binder.context(kwargs)
-                with bind(ctx):
-                    return await async_func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]  # same awaitable result type
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> _R:
-            ctx = binder.context(kwargs)
-            return run_with_org(ctx, func, *args, **kwargs)
-
-        return wrapper
+        wrapped = _decorate(func, binder)
+        signature = _job_signature(func, org_id_kwarg)
+        if signature is not None:
+            # Queues that validate call arguments against inspect.signature() see the extra keywords.
+            setattr(wrapped, "__signature__", signature)  # noqa: B010
+        return wrapped
 
     if fn is not None:
         return decorate(fn)
     return decorate
+
+
+def _job_signature(func: Callable[..., Any], org_id_kwarg: str | None) -> inspect.Signature | None:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+    params = list(signature.parameters.values())
+    extra = [inspect.Parameter(JOB_CTX_KWARG, inspect.Parameter.KEYWORD_ONLY, default=None)]
+    if org_id_kwarg is not None and org_id_kwarg not in signature.parameters:
+        extra.append(inspect.Parameter(org_id_kwarg, inspect.Parameter.KEYWORD_ONLY, default=None))
+    head = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    tail = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    try:
+        return signature.replace(parameters=[*head, *extra, *tail])
+    except ValueError:  # e.g. a parameter already named like ours: keep the plain signature
+        return None
+
+
+def _decorate(func: Callable[..., _R], binder: _JobBinder) -> Callable[..., _R]:
+    if inspect.iscoroutinefunction(func):
+        async_func: Callable[..., Awaitable[Any]] = func
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            ctx = binder.context(kwargs)
+            with bind(ctx):
+                return await async_func(*args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]  # same awaitable result type
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> _R:
+        ctx = binder.context(kwargs)
+        return run_with_org(ctx, func, *args, **kwargs)
+
+    return wrapper
