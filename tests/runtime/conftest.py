@@ -51,12 +51,17 @@ def _version_key(path: str) -> tuple[int, ...]:
 
 
 def find_pg_bindir() -> Path | None:
-    """Directory holding initdb and pg_ctl: PATH first, then /usr/lib/postgresql/*/bin (newest)."""
+    """Directory holding initdb and pg_ctl: $ORGGUARD_PG_BINDIR if set (and only it), else PATH,
+    else /usr/lib/postgresql/*/bin (newest first)."""
     candidates: list[str] = []
-    on_path = shutil.which("initdb")
+    explicit = os.environ.get("ORGGUARD_PG_BINDIR")
+    if explicit:
+        candidates.append(explicit)
+    on_path = None if explicit else shutil.which("initdb")
     if on_path:
         candidates.append(os.path.dirname(os.path.realpath(on_path)))
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
+    if not explicit:
+        candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=_version_key, reverse=True)
     for directory in candidates:
         if all(os.access(os.path.join(directory, tool), os.X_OK) for tool in ("initdb", "pg_ctl", "postgres")):
             return Path(directory)
@@ -187,8 +192,13 @@ def pg() -> Iterator[PgCluster]:
     bindir = find_pg_bindir()
     if bindir is None:
         pytest.fail(
-            "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH or in "
-            "/usr/lib/postgresql/*/bin. Install Debian's `postgresql` package "
+            "PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found "
+            + (
+                f"in ORGGUARD_PG_BINDIR={os.environ['ORGGUARD_PG_BINDIR']}. "
+                if os.environ.get("ORGGUARD_PG_BINDIR")
+                else "on PATH or in /usr/lib/postgresql/*/bin. "
+            )
+            + "Install Debian's `postgresql` package "
             "(apt-get install -y postgresql) to run the orgguard.runtime database tests."
         )
     try:

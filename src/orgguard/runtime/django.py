@@ -130,6 +130,7 @@ class ActiveOrgMiddleware:
         self.membership = _membership()
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        """Resolve, store and bind the request's org, then call the rest of the chain."""
         session, user = _session_and_user(request)
         try:
             ctx: OrgContext | None = resolve_active_org(session, user, membership=self.membership)
