@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import os
@@ -378,3 +379,23 @@ def test_system_actor_accepts_real_job_names():
 def test_every_error_is_an_orgguard_error():
     for exc in (NoActiveOrg, NotAMember, CrossOrgAccess, UnscopedQuery, ActorRequired):
         assert issubclass(exc, OrgGuardError)
+
+
+_VETO: contextvars.ContextVar[bool] = contextvars.ContextVar("rt_test_veto", default=False)
+
+
+def _veto_hook(event: str, args: tuple) -> None:
+    if event == AUDIT_EVENT and _VETO.get():
+        raise PermissionError(f"vetoed {args[0]}")
+
+
+def test_an_audit_hook_can_veto_a_bypass():
+    sys.addaudithook(_veto_hook)  # permanent, but inert unless _VETO is set in this context
+    token = _VETO.set(True)
+    try:
+        with pytest.raises(PermissionError), staff_override(make_ctx(1), actor=Actor("user", 2), reason="r"):
+            raise AssertionError("the override must not start")
+    finally:
+        _VETO.reset(token)
+    with pytest.raises(NoActiveOrg):
+        current_org()
