@@ -232,18 +232,29 @@ def _find_rule(text: str, rules: Mapping[str, Rule]) -> Rule | None:
     return by_name.get(wanted.lower())
 
 
+def _closest(text: str, rules: Mapping[str, Rule]) -> str | None:
+    """The code closest to a mistyped code or name."""
+    wanted = text.strip()
+    if wanted.upper().startswith("ORG") or wanted.isdigit():
+        code = wanted.upper() if wanted.upper().startswith("ORG") else f"ORG{wanted}"
+        prefixed = sorted(c for c in rules if c.startswith(code))
+        if prefixed:
+            return prefixed[0]
+        close = difflib.get_close_matches(code, list(rules), n=1, cutoff=0.0)
+        return close[0] if close else None
+    by_name = {rule.name: code for code, rule in rules.items()}
+    close = difflib.get_close_matches(wanted.lower(), list(by_name), n=1, cutoff=0.0)
+    return by_name[close[0]] if close else None
+
+
 def _explain(args: argparse.Namespace) -> int:
     rules = all_rules()
     rule = _find_rule(args.code, rules)
     if rule is None:
-        choices = [*rules, *(r.name for r in rules.values())]
-        close = difflib.get_close_matches(args.code.upper(), list(rules), n=1, cutoff=0.0) or difflib.get_close_matches(
-            args.code.lower(), choices, n=1, cutoff=0.0
-        )
         hint = ""
-        if close:
-            match = _find_rule(close[0], rules)
-            hint = f"; did you mean '{match.code if match else close[0]}'?"
+        close = _closest(args.code, rules)
+        if close is not None:
+            hint = f"; did you mean '{close}'?"
         print(f"orgguard: error: unknown rule '{args.code}'{hint} (`orgguard rules` lists them)", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(rule_text(rule))

@@ -147,40 +147,64 @@ def audit(
     if not sups:
         return []
     spans = [(f.stmt_start or f.line, max(f.stmt_end, f.line), f.code) for f in findings]
+    reasonless = [s for s in sups if s.kind == "orgguard" and require_reason and not s.reason]
+    # every audit finding before any silencing, with the comment it is about: a noqa comment naming ORG001 next
+    # to a reasonless comment is used (it silences that finding), never by a finding about itself
+    candidates: list[tuple[Suppression, str, Finding]] = []
+    if SUPPRESSION_WITHOUT_REASON in rules:
+        for sup in reasonless:
+            rule = rules[SUPPRESSION_WITHOUT_REASON]
+            candidates.append((sup, rule.code, _finding(rule, sup, display, codes=", ".join(sup.codes) or "?")))
+    if UNUSED_SUPPRESSION in rules:
+        first_pass = {id(sup): _unused(sup, spans, rules, known_codes) for sup in sups}
+        own = [(sup, code) for sup, code, _f in candidates]
+        own += [(sup, UNUSED_SUPPRESSION) for sup in sups if first_pass[id(sup)] is not None]
+        for sup in sups:
+            others = [(o.line, o.line, code) for o, code in own if o is not sup]
+            problem = _unused(sup, [*spans, *others], rules, known_codes)
+            if problem is not None:
+                detail, fix = problem
+                rule = rules[UNUSED_SUPPRESSION]
+                candidates.append(
+                    (sup, rule.code, _finding(rule, sup, display, comment=sup.text, detail=detail, fix=fix))
+                )
     out: list[Finding] = []
-    for sup in sups:
-        silenced = {
-            code
+    for sup, code, finding in candidates:
+        silenced = noqa and any(
+            other.line == sup.line and other.kind == "noqa" and other is not sup and other.covers(code)
             for other in sups
-            if other.line == sup.line and other.kind == "noqa" and noqa and other is not sup
-            for code in AUDIT_CODES
-            if other.covers(code)
-        }
-        if sup.kind == "orgguard" and require_reason and not sup.reason:
-            code = SUPPRESSION_WITHOUT_REASON
-            if code in rules and code not in silenced:
-                out.append(_finding(rules[code], sup, display, codes=", ".join(sup.codes) or "?"))
-        codes = _audited_codes(sup)
-        if not codes or UNUSED_SUPPRESSION not in rules or UNUSED_SUPPRESSION in silenced:
-            continue
-        problems: list[str] = []
-        unused: list[str] = []
-        for code in codes:
-            if not any(k.startswith(code) for k in known_codes):
-                problems.append(f"{code} is not an orgguard rule")
-            elif not any(k.startswith(code) for k in rules):
-                problems.append(f"rule {code} is not enabled")
-            elif not any(first <= sup.line <= last and f_code.startswith(code) for first, last, f_code in spans):
-                problems.append(f"no {code} finding on this statement")
-            else:
-                continue
-            unused.append(code)
-        if problems:
-            fix = "remove it" if len(unused) == len(codes) else f"remove {', '.join(unused)} from it"
-            out.append(
-                _finding(rules[UNUSED_SUPPRESSION], sup, display, comment=sup.text, detail="; ".join(problems), fix=fix)
-            )
+        )
+        if not silenced:
+            out.append(finding)
     return out
+
+
+def _unused(
+    sup: Suppression,
+    spans: Sequence[tuple[int, int, str]],
+    rules: Mapping[str, Rule],
+    known_codes: Collection[str],
+) -> tuple[str, str] | None:
+    """(detail, fix) when some code the comment names suppresses nothing; None when all are used."""
+    codes = _audited_codes(sup)
+    if not codes:
+        return None
+    problems: list[str] = []
+    unused: list[str] = []
+    for code in codes:
+        if not any(k.startswith(code) for k in known_codes):
+            problems.append(f"{code} is not an orgguard rule")
+        elif not any(k.startswith(code) for k in rules):
+            problems.append(f"rule {code} is not enabled")
+        elif not any(first <= sup.line <= last and f_code.startswith(code) for first, last, f_code in spans):
+            problems.append(f"no {code} finding on this statement")
+        else:
+            continue
+        unused.append(code)
+    if not problems:
+        return None
+    fix = "remove it" if len(unused) == len(codes) else f"remove {', '.join(unused)} from it"
+    return "; ".join(problems), fix
 
 
 def _finding(rule: Rule, sup: Suppression, display: str, **values: str) -> Finding:
