@@ -15,6 +15,7 @@ from orgguard.engine.sql import (
     analyse,
     is_statement,
     normalise,
+    param_keys,
     param_style,
     tables,
     tokenize,
@@ -421,6 +422,35 @@ def test_assume_scoped_stands_for_an_orm_query() -> None:
     assert unscoped(sql, assume_scoped=["billing_invoice"]) == []
 
 
+@pytest.mark.parametrize(
+    ("sql", "held", "expected"),
+    [
+        ("SELECT * FROM billing_lineitem WHERE invoice_id = %s", ["0"], []),
+        ("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [], ["billing_lineitem"]),
+        ("SELECT * FROM billing_lineitem WHERE status = %s AND invoice_id = %s", ["0"], ["billing_lineitem"]),
+        ("SELECT * FROM billing_lineitem WHERE status = %s AND invoice_id = %s", ["1"], []),
+        ("SELECT * FROM billing_lineitem WHERE invoice_id = :inv", ["inv"], []),
+        ("SELECT * FROM billing_lineitem WHERE invoice_id = %(inv)s", ["inv"], []),
+        ("SELECT * FROM billing_lineitem WHERE invoice_id = $2 AND a = $1", ["1"], []),
+        ("UPDATE billing_invoice SET status = 'x' WHERE id = %s", ["0"], []),
+        ("UPDATE billing_invoice SET status = 'x' WHERE number = %s", ["0"], ["billing_invoice"]),
+        (
+            "SELECT r.* FROM billing_refund r JOIN billing_lineitem li ON li.id = r.line_item_id "
+            "WHERE li.invoice_id = %s",
+            ["0"],
+            [],
+        ),
+    ],
+)
+def test_ids_of_objects_in_hand(sql: str, held: list[str], expected: list[str]) -> None:
+    assert unscoped(sql, held_params=held) == expected
+
+
+def test_param_keys() -> None:
+    toks = tokenize("a = %s AND b = %(x)s AND c = ? AND d = :y AND e = $3 AND f = %s")
+    assert list(param_keys(toks).values()) == ["0", "x", "1", "y", "2", "2"]  # $3 is the third, 0-based
+
+
 def test_report_carries_the_rule() -> None:
     (use,) = analyse("DELETE FROM billing_lineitem WHERE id = %s", SCHEMA).unscoped
     assert use.operation == "delete" and use.rule is not None and use.rule.model == "LineItem"
@@ -625,6 +655,62 @@ def test_sqlalchemy_text_is_reported_where_it_is_built(project: Path) -> None:
     found = findings(project, {})
     messages = [m for _, line, m in found if line == 6]
     assert messages and 'add "AND org_id = :org_id"' in messages[0]
+
+
+def test_ids_of_objects_in_hand_are_relations(project: Path) -> None:
+    src = """
+    from sqlalchemy import text
+
+    from billing.models import Invoice
+
+
+    class Report:
+        def lines(self, cursor, invoice, invoice_id, request):
+            cursor.execute("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [invoice.id])
+            cursor.execute("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [str(invoice.pk)])
+            cursor.execute("UPDATE billing_invoice SET number = %s WHERE id = %s", (invoice.number, invoice.pk))
+            cursor.execute("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [invoice_id])
+            cursor.execute("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [request.GET.id])
+            cursor.execute("SELECT * FROM billing_lineitem WHERE invoice_id = %s", [self.request.id])
+            cursor.execute("UPDATE billing_invoice SET number = %s WHERE id = %s", (invoice.pk, invoice.number))
+
+        def by_text(self, session, invoice):
+            session.execute(text("SELECT * FROM billing_lineitem WHERE invoice_id = :i"), {"i": invoice.id})
+            session.execute(text("SELECT * FROM billing_lineitem WHERE invoice_id = :i"), {"j": invoice.id})
+    """
+    assert lines(project, src) == [11, 12, 13, 14, 18]
+
+
+def test_alembic_scripts_are_migrations(project: Path) -> None:
+    src = """
+    import sqlalchemy as sa
+    from alembic import op
+
+
+    def upgrade():
+        conn = op.get_bind()
+        conn.execute(sa.text("UPDATE projects SET name = lower(name)"))
+    """
+    assert lines(project, src, SA_MODELS, rel="alembic/versions/0001_names.py") == []
+
+
+def test_pathological_strings_do_not_hang_or_crash(project: Path) -> None:
+    chain = "\n".join(f"A{i} = A{i - 1} + A{i - 1}" for i in range(1, 60))
+    deep = "(" * 3000 + "1" + ")" * 3000
+    src = f"""
+A0 = "SELECT * FROM billing_invoice WHERE organization_id = %s "
+{chain}
+CYCLE_A = CYCLE_B
+CYCLE_B = CYCLE_A
+
+
+def f(c):
+    c.execute(A59)
+    c.execute(CYCLE_A)
+    c.execute("SELECT * FROM billing_invoice WHERE organization_id = %s AND x = {deep}")
+"""
+    found = findings(project, {"billing/__init__.py": "", "billing/models.py": DJANGO_MODELS, "billing/q.py": src})
+    assert [f for f in found if f[0] == "billing/q.py"] == []
 
 
 def test_text_not_from_sqlalchemy_is_not_sql(project: Path) -> None:

@@ -38,11 +38,14 @@ from orgguard.knowledge import Knowledge
 
 FRAG = sqlr.FRAGMENT
 SQL_KEYWORDS = ("sql", "query", "raw_query", "statement", "stmt", "operation", "sql_query")
+PARAM_KEYWORDS = ("params", "parameters", "args", "vars")
+ID_CASTS = frozenset({"str", "int", "UUID", "uuid.UUID"})
 MIGRATION_RECEIVERS = frozenset({"op"})  # alembic's op.execute: schema/data migrations
 METHOD_ONLY = frozenset({"execute", "executemany", "executescript", "exec_driver_sql", "raw", "extra"})
 STRING_HELPERS = frozenset({"dedent", "cleandoc", "str"})
 CASE_METHODS = frozenset({"strip", "lstrip", "rstrip", "upper", "lower"})
 MAX_DEPTH = 40
+MAX_SQL = 200_000  # characters: longer "SQL" is generated data, not a statement to judge
 ORG_ID = "current_org().org_id"
 ORM_FIX = "or use the ORM with .for_org(current_org())"
 
@@ -318,6 +321,7 @@ class _Strings:
     def __init__(self, module: cst.Module) -> None:
         self.module = module
         self.scans: dict[int, _Bindings] = {}
+        self.memo: dict[tuple[int, str, int, tuple[int, ...]], str | None] = {}
 
     def scan(self, node: cst.CSTNode) -> _Bindings:
         key = id(node)
@@ -347,7 +351,11 @@ class _Strings:
         while env is not None:
             found = env.scan.names.get(name)
             if found:
-                return self._from_bindings(found, env, depth)
+                key = (id(env.scan), name, env.at, env.chain)
+                if key not in self.memo:
+                    self.memo[key] = None  # a cycle resolves to nothing
+                    self.memo[key] = self._from_bindings(found, env, depth)
+                return self.memo[key]
             env = env.outer
         return None
 
@@ -387,6 +395,10 @@ class _Strings:
         """The text of ``node``; None when nothing of it is known."""
         if depth > MAX_DEPTH:
             return None
+        text = self._value(node, env, depth)
+        return text if text is None or len(text) <= MAX_SQL else None
+
+    def _value(self, node: cst.BaseExpression, env: _Env | None, depth: int) -> str | None:
         if isinstance(node, cst.SimpleString):
             try:
                 raw = node.evaluated_value
@@ -510,6 +522,10 @@ class RawSqlChecker(Checker):
         self._schema: sqlr.TenantSchema | None = None
         self._strings: _Strings | None = None
         self.calls = self.ctx.knowledge["queries.raw_sql_calls"]
+        self._request_names = {n.split(".")[-1] for n in self.ctx.knowledge["sources.request_names"]} | {"request"}
+        self._request_attrs = self.ctx.knowledge["sources.request_attrs"]
+        self._text_params: dict[int, cst.BaseExpression] = {}  # text(...) call -> the params it runs with
+        self._migration = False
 
     @property
     def schema(self) -> sqlr.TenantSchema:
@@ -555,6 +571,43 @@ class RawSqlChecker(Checker):
                 return arg.value
         return None
 
+    @staticmethod
+    def _params_arg(node: cst.Call) -> cst.BaseExpression | None:
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value in PARAM_KEYWORDS:
+                return arg.value
+        positional = [a for a in node.args if a.keyword is None and not a.star]
+        return positional[1].value if len(positional) >= 2 else None
+
+    def _held_id(self, expr: cst.BaseExpression) -> bool:
+        """``x.id``, ``self.pk``, ``task.project_id``: the id of an object the code already holds."""
+        if isinstance(expr, cst.Call) and len(expr.args) == 1 and dotted_name(expr.func) in ID_CASTS:
+            expr = expr.args[0].value
+        if not isinstance(expr, cst.Attribute):
+            return False
+        attr = expr.attr.value
+        if attr not in ("id", "pk") and not attr.endswith("_id"):
+            return False
+        parts = dotted_name(expr.value).split(".")
+        if not parts[0] or parts[0] in self._request_names or any(p in self._request_attrs for p in parts):
+            return False
+        return not (len(parts) >= 2 and parts[0] == "self" and parts[1] in self._request_names)
+
+    def _held_params(self, params: cst.BaseExpression | None) -> set[str]:
+        if isinstance(params, (cst.List, cst.Tuple)):
+            return {str(i) for i, e in enumerate(params.elements) if self._held_id(e.value)}
+        if isinstance(params, cst.Dict):
+            out = set()
+            for element in params.elements:
+                if isinstance(element, cst.DictElement) and isinstance(element.key, cst.SimpleString):
+                    key = element.key.evaluated_value
+                    if isinstance(key, str) and self._held_id(element.value):
+                        out.add(key)
+            return out
+        if isinstance(params, cst.Call) and dotted_name(params.func) == "dict":
+            return {a.keyword.value for a in params.args if a.keyword is not None and self._held_id(a.value)}
+        return set()
+
     def _env(self) -> _Env:
         scope = self.ctx.scope
         functions = [f.node for f in scope.frames if isinstance(f.node, cst.FunctionDef)]
@@ -565,8 +618,13 @@ class RawSqlChecker(Checker):
     def _resolve(self, expr: cst.BaseExpression) -> str | None:
         return self.strings.value(expr, self._env())
 
+    def visit_Module(self, node: cst.Module) -> bool:
+        # an Alembic migration script: whole-table data fixes are what migrations are for
+        self._migration = any(origin.split(".", 1)[0] == "alembic" for origin in self.ctx.imports.values())
+        return True
+
     def visit_Call(self, node: cst.Call) -> None:
-        if not self._is_sql_call(node):
+        if self._migration or not self._is_sql_call(node):
             return
         name, _receiver = self._call_name(node)
         if name == "extra":
@@ -575,13 +633,17 @@ class RawSqlChecker(Checker):
         arg = self._sql_arg(node)
         if arg is None:
             return
+        params = self._params_arg(node) if name != "text" else self._text_params.get(id(node))
         if isinstance(arg, cst.Call) and self._is_sql_call(arg):
-            return  # session.execute(text(...)): reported where the text() is built
+            # session.execute(text(...), params): reported where the text() is built, with these params
+            if params is not None:
+                self._text_params[id(arg)] = params
+            return
         text = self._resolve(arg)
         if text is None or not sqlr.is_statement(text):
             return
         default_style = ":org_id" if name in ("text", "exec_driver_sql") else "%s"
-        self._judge(node, text, (), default_style)
+        self._judge(node, text, (), default_style, self._held_params(params))
 
     def _extra(self, node: cst.Call) -> None:
         """Django ``.extra(select=..., where=[...], tables=[...])``: a statement around the ORM query."""
@@ -628,8 +690,13 @@ class RawSqlChecker(Checker):
                 return ""
 
     # ---- judgement -----------------------------------------------------------------------------
-    def _judge(self, node: cst.Call, text: str, assume: Sequence[str], default_style: str) -> None:
-        report = sqlr.analyse(text, self.schema, assume_scoped=assume)
+    def _judge(
+        self, node: cst.Call, text: str, assume: Sequence[str], default_style: str, held: Iterable[str] = ()
+    ) -> None:
+        try:
+            report = sqlr.analyse(text, self.schema, assume_scoped=assume, held_params=held)
+        except RecursionError:
+            return  # nested too deep to read: not judged
         unscoped = report.unscoped
         if not unscoped:
             return
@@ -657,7 +724,8 @@ class RawSqlChecker(Checker):
         assert rule is not None
         names = list(dict.fromkeys(f"{u.table} ({u.rule.model})" if u.rule else u.table for u in unscoped))
         tables = ", ".join(names)
-        qualifier = f"{first.alias}." if first.alias != first.table else ""
+        alias = first.written_alias or first.alias
+        qualifier = f"{alias}." if first.alias != first.table else ""
         if first.operation == "insert":
             column = rule.tenant_columns[0] if rule.tenant_columns else (rule.parents[0][0] if rule.parents else "")
             return _Finding(
@@ -674,7 +742,6 @@ class RawSqlChecker(Checker):
             fk, parent = rule.parents[0]
             parent_rule = self.schema.tables.get(parent)
             pcol = parent_rule.tenant_columns[0] if parent_rule and parent_rule.tenant_columns else "organization_id"
-            alias = first.alias
             missing = f"a join to a tenant-scoped {parent} (through {fk})"
             fix = (
                 f'join {parent} ON {parent}.id = {alias}.{fk} and add "{keyword} {parent}.{pcol} = {style}" '

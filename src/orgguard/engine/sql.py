@@ -320,6 +320,7 @@ class TableUse:
     tenant_owned: bool = False
     scoped: bool = True  # only meaningful for tenant-owned tables
     rule: TableRule | None = None
+    written_alias: str = ""  # the alias as written in the statement (for messages)
 
 
 @dataclass(frozen=True)
@@ -374,7 +375,7 @@ class _Occ:
 
 @dataclass(frozen=True)
 class _Fact:
-    kind: str  # "eq", "val", "sub", "ext"
+    kind: str  # "eq", "val", "sub", "ext", "held"
     a: Key
     b: Key | None = None
     sub: int = 0  # id() of the subquery's scope list
@@ -383,9 +384,12 @@ class _Fact:
 class _Statement:
     """Reads one statement into scopes and facts, then decides which tenant-owned occurrences are scoped."""
 
-    def __init__(self, schema: TenantSchema, assume_scoped: frozenset[str]) -> None:
+    def __init__(self, schema: TenantSchema, assume_scoped: frozenset[str], held: frozenset[int] = frozenset()) -> None:
         self.schema = schema
         self.assume = assume_scoped
+        self.held_tokens = held  # id() of parameter tokens bound to the id of an object in hand
+        self.held: set[Key] = set()
+        self.written: dict[str, str] = {}  # alias -> as written (a quoted "U0" stays quoted)
         self.occs: list[_Occ] = []
         self.edges: dict[Key, set[Key]] = {}
         self.values: set[Key] = set()
@@ -723,6 +727,7 @@ class _Statement:
             assert isinstance(tok, Token)
             if explicit or tok.kind == "ident" or tok.upper not in _ALIAS_STOP:
                 alias = tok.name
+                self.written[alias] = tok.text
                 i += 1
                 if i < n and isinstance(items[i], Group) and not _is_query_group(items[i]):
                     group = items[i]
@@ -916,12 +921,18 @@ class _Statement:
             left, right = right, left
         if left.kind != "col":
             return facts
+        if left.held:
+            if right.kind == "col":
+                facts.update(_Fact("held", k) for k in right.keys)
+            return facts
         if left.external:
             if right.kind == "col":
                 facts.update(_Fact("ext", k) for k in right.keys)
             return facts
         for k in left.keys:
-            if right.kind == "value":
+            if right.kind == "value" and right.held:
+                facts.add(_Fact("held", k))
+            elif right.kind == "value":
                 facts.add(_Fact("val", k))
             elif right.kind == "sub":
                 facts.add(_Fact("sub", k, sub=right.sub))
@@ -935,6 +946,8 @@ class _Statement:
         items = _strip_cast(items)
         if not items:
             return _Operand("other")
+        if len(items) == 1 and isinstance(items[0], Token) and id(items[0]) in self.held_tokens:
+            return _Operand("value", held=True)
         if len(items) == 1 and _is_query_group(items[0]):
             group = items[0]
             assert isinstance(group, Group)
@@ -1048,9 +1061,11 @@ class _Statement:
             elif self._receives(fact.a, scope, allowed):
                 if fact.kind == "val":
                     self.values.add(fact.a)
-                elif fact.kind == "ext":
+                elif fact.kind in ("ext", "held"):
                     self.values.add(fact.a)
                     self.external.add(fact.a)
+                    if fact.kind == "held":
+                        self.held.add(fact.a)
                 elif fact.kind == "sub":
                     self.values.add(fact.a)
                     self.subs.append((fact.a, self.sub_scopes.get(fact.sub, [])))
@@ -1075,6 +1090,7 @@ class _Statement:
     def scoped(self) -> dict[int, bool]:
         """occurrence id -> scoped, for tenant-owned occurrences."""
         bound = self._closure(self.values)
+        held = self._closure(self.held)
         scoped: dict[int, bool] = {}
         rules: dict[int, TableRule] = {}
         for occ in self.occs:
@@ -1111,7 +1127,8 @@ class _Statement:
                 if occ.op == "insert":
                     continue
                 if (
-                    any((occ_id, c) in bound or (occ_id, c) in tenant for c in rule.tenant_columns)
+                    (occ_id, rule.pk) in held
+                    or any((occ_id, c) in bound or (occ_id, c) in tenant for c in rule.tenant_columns)
                     or any((occ_id, fk) in tenant for fk, _ in rule.parents)
                     or any((occ_id, c) in bound for c in rule.owner_columns)
                 ):
@@ -1143,6 +1160,7 @@ class _Operand:
     kind: str  # "col", "value", "sub", "tuple", "other"
     keys: tuple[Key, ...] = ()
     external: bool = False  # a column of a table outside the string (a correlated RawSQL / .extra())
+    held: bool = False  # a parameter bound to the id of an object the code already holds
     sub: int = 0
     parts: tuple[_Operand, ...] = ()
 
@@ -1274,15 +1292,48 @@ def _is_value(items: Sequence[Item]) -> bool:
 # -- public entry point ---------------------------------------------------------------------------
 
 
-def analyse(sql: str, schema: TenantSchema | None = None, *, assume_scoped: Iterable[str] = ()) -> SqlReport:
+def param_keys(tokens: Iterable[Token]) -> dict[int, str]:
+    """id() of each parameter token -> its key: "0", "1"... for positional ones, the name for named ones."""
+    keys: dict[int, str] = {}
+    position = 0
+    for tok in tokens:
+        if tok.kind != "param":
+            continue
+        text = tok.text
+        if text.startswith("%("):
+            keys[id(tok)] = text[2 : text.index(")")]
+        elif text[0] in ":@":
+            keys[id(tok)] = text[1:]
+        elif text[0] in "$?" and text[1:].isdigit():
+            keys[id(tok)] = str(int(text[1:]) - 1)
+        else:
+            keys[id(tok)] = str(position)
+            position += 1
+    return keys
+
+
+def analyse(
+    sql: str,
+    schema: TenantSchema | None = None,
+    *,
+    assume_scoped: Iterable[str] = (),
+    held_params: Iterable[str] = (),
+) -> SqlReport:
     """Read ``sql`` (one or more statements) and judge every tenant-owned table it touches.
 
     ``assume_scoped`` names tables whose rows are narrowed outside the string (the model table of a
-    Django ``.extra()`` call, whose ORM query the query rules judge).
+    Django ``.extra()`` call, whose ORM query the query rules judge). ``held_params`` names the
+    parameters (positional index as a string, or name) bound to the id of an object the code already
+    holds (``[self.id]``, ``{"invoice": invoice.pk}``): a row reached from it is reached through a
+    relation, like ``invoice.line_items.all()``, and the object's own scoping was judged where it was
+    loaded.
     """
     schema = schema or TenantSchema()
     assume = frozenset(t.lower() for t in assume_scoped)
-    items, balanced = _nest(tokenize(sql))
+    tokens = tokenize(sql)
+    wanted = set(held_params)
+    held = frozenset(k for k, key in param_keys(tokens).items() if key in wanted) if wanted else frozenset()
+    items, balanced = _nest(tokens)
     uses: list[TableUse] = []
     opaque: list[int] = []
     statements = [part for part in _split(items, ";") if part]
@@ -1290,7 +1341,7 @@ def analyse(sql: str, schema: TenantSchema | None = None, *, assume_scoped: Iter
     for part in statements:
         if _first_word(part) not in _STATEMENT_WORDS:
             continue
-        reader = _Statement(schema, assume)
+        reader = _Statement(schema, assume, held)
         reader.read(part)
         verdicts = reader.scoped()
         if reader.opaque or not balanced:
@@ -1304,6 +1355,7 @@ def analyse(sql: str, schema: TenantSchema | None = None, *, assume_scoped: Iter
                     table=occ.table,
                     qualified=occ.qualified,
                     alias=occ.alias,
+                    written_alias=reader.written.get(occ.alias, occ.alias),
                     operation=occ.op,
                     statement=index,
                     tenant_owned=rule is not None,
@@ -1325,6 +1377,7 @@ __all__ = [
     "analyse",
     "is_statement",
     "normalise",
+    "param_keys",
     "param_style",
     "tables",
     "tokenize",
