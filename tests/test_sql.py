@@ -637,6 +637,25 @@ def test_django_raw_rawsql_and_extra(project: Path) -> None:
     assert lines(project, src) == [6, 10, 16]
 
 
+def test_raw_is_judged_by_its_sql_not_as_an_orm_query(project: Path) -> None:
+    src = """
+    from billing.models import Invoice
+
+
+    def invoice_detail(request, pk):
+        a = Invoice.objects.raw("SELECT * FROM billing_invoice WHERE organization_id = %s AND id = %s", [1, pk])
+        b = Invoice.objects.raw("SELECT * FROM billing_invoice WHERE id = %s", [pk])
+        return a, b
+    """
+    files = {"billing/__init__.py": "", "billing/models.py": DJANGO_MODELS, "billing/views.py": src}
+    for rel, text in files.items():
+        (project / rel).parent.mkdir(parents=True, exist_ok=True)
+        (project / rel).write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    loaded = load_project(project, select=["ORG101", "ORG601"])
+    got = [(f.line, f.code) for f in run(loaded, [project], jobs=1, cwd=project).findings]
+    assert got == [(6, "ORG601")]
+
+
 def test_sqlalchemy_text_is_reported_where_it_is_built(project: Path) -> None:
     src = """
     import sqlalchemy as sa
