@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.engine.facts import Surface, is_view_class
+from orgguard.engine.facts import Surface, is_list_view, is_view_class, object_permission_guard
 from orgguard.engine.index import ProjectIndex
 from orgguard.engine.queries import QueryChain, Scoping
 from orgguard.knowledge import Knowledge
@@ -37,16 +37,17 @@ class UnscopedQueryChecker(Checker):
         chain = self.analysis.queries.chain(node)
         if chain is None or not self.ctx.index.is_tenant_owned(chain.model):
             return
-        if self.analysis.queries.scoping(chain) is not Scoping.UNSCOPED:
+        unscoped, source = self.analysis.unscoped(chain)
+        if not unscoped:
             return
         var = self.analysis.assigned_name(node)
         if var is not None and (var in facts.scoped_vars or var in facts.conditional_vars):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
         func = self.ctx.scope.outer_function
         where = f"in request handler {func.name.value}()" if func is not None else ""
-        self._report(chain.anchor, chain, where)
+        self._report(chain.anchor, chain, where, f" (rows picked by {source.source})" if source else "")
 
-    def _report(self, node: cst.CSTNode, chain: QueryChain, where: str) -> None:
+    def _report(self, node: cst.CSTNode, chain: QueryChain, where: str, by: str) -> None:
         field = self.ctx.index.primary_path(chain.model)
         self.ctx.report(
             "ORG101",
@@ -54,6 +55,7 @@ class UnscopedQueryChecker(Checker):
             query=chain.display,
             model=chain.model,
             field=field,
+            by=by,
             where=where,
             fix=FIX.replace("organization=", f"{field}=") if field else FIX,
         )
@@ -70,6 +72,9 @@ class UnscopedQueryChecker(Checker):
         inheriting = {h for info in infos for h in info.inheriting_hooks}
         if defined & scoping or (defined and not defined & inheriting):
             # a hook narrows it, or replaces the class queryset altogether (judged on its own)
+            return
+        if not is_list_view(self.ctx, node) and object_permission_guard(self.ctx, node):
+            # a detail view: get_object() runs a permission class that checks the tenant of the object
             return
         for stmt in node.body.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
@@ -105,6 +110,7 @@ class UnscopedQueryChecker(Checker):
             query=query,
             model=model,
             field=field,
+            by="",
             where=f"on view {klass.name.value} ({reason})",
             fix=f"override get_queryset() to filter {field}=self.request.organization",
         )

@@ -8,8 +8,8 @@ import libcst as cst
 
 from orgguard.engine.context import FileContext
 from orgguard.engine.facts import FactsCache, FunctionFacts
-from orgguard.engine.flow import CLEAN, FunctionFlow, Value
-from orgguard.engine.queries import QueryModel
+from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value
+from orgguard.engine.queries import QueryChain, QueryModel, Scoping
 from orgguard.engine.sinks import TenantSink, find_tenant_sinks
 
 
@@ -26,6 +26,26 @@ class Analysis:
     def for_file(cls, ctx: FileContext) -> Analysis:
         queries = QueryModel(ctx)
         return cls(ctx, queries, FactsCache(ctx, queries))
+
+    def unscoped(self, chain: QueryChain) -> tuple[bool, Taint | None]:
+        """Whether a query on a tenant-owned model can reach other tenants' rows, and by which input.
+
+        A query with a tenant predicate, a scoping method or opaque arguments is not reported. A query
+        that picks rows by identity (``pk=``, a parent on the tenant path such as ``project=project``) is
+        safe when the identity is server-known — the parent object's own lookup is judged where it
+        happens — and unsafe when it comes from the request (an IDOR: reported with that source).
+        """
+        if self.queries.scoping(chain) is not Scoping.UNSCOPED:
+            return False, None
+        identities = self.queries.identity_lookups(chain)
+        if not identities:
+            return True, None
+        for _key, expr in identities:
+            value = self.value(expr)
+            if not value.tainted:
+                return False, None
+        first = self.value(identities[0][1]).first()
+        return True, first
 
     def tenant_sinks(self, call: cst.Call) -> list[TenantSink]:
         """Untrusted values reaching a tenant sink at ``call`` (memoised: several rules ask)."""

@@ -143,13 +143,19 @@ class FileContext:
         return origin + ("()" if head.endswith("()") else "") + dot + rest
 
     def model_of(self, node: cst.BaseExpression) -> str | None:
-        """The project model a Name/Attribute refers to, or None."""
-        if isinstance(node, cst.Name):
-            candidate = self.resolve(node.value)
-        elif isinstance(node, cst.Attribute):
-            candidate = node.attr.value
-        else:
+        """The project model a Name/Attribute refers to, or None.
+
+        ``self.org_model`` and ``self.get_org_model()`` resolve through the class hierarchy when the class
+        (or a project base) declares ``org_model = Organization``.
+        """
+        text = dotted_name(node)
+        if text.startswith("self.") and text.count(".") == 1 and self.scope.klass is not None:
+            target = self.index.class_alias(self.scope.klass.name.value, text[5:])
+            if target:
+                text = target
+        elif isinstance(node, cst.Call) or not text:
             return None
+        candidate = self.resolve(text) if "." not in text else text.rsplit(".", 1)[-1]
         return candidate if candidate in self.index.models else None
 
 

@@ -217,11 +217,13 @@ class _VarScan(cst.CSTVisitor):
                 ]
                 if hits:
                     self._narrowed(var, hits)
-        # DRF: self.check_object_permissions(request, obj)
-        if dotted_name(func).endswith("check_object_permissions") and len(node.args) >= 2:
-            target = node.args[1].value
-            if isinstance(target, cst.Name):
-                self.scoped.add(target.value)
+        # obj.has_permission(user) / self.check_object_permissions(request, obj) / user.has_perm(p, obj)
+        if isinstance(func, cst.Attribute) and func.attr.value in k["guards.object_checks"]:
+            if isinstance(func.value, cst.Name) and func.value.value not in ("self", "request", "user"):
+                self.scoped.add(func.value.value)
+            for arg in node.args:
+                if isinstance(arg.value, cst.Name) and arg.value.value not in ("self", "request", "user"):
+                    self.scoped.add(arg.value.value)
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
         # obj.organization_id != request.organization.id  -> obj is checked against the tenant
@@ -258,6 +260,9 @@ def class_bases(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
 
 
 def is_view_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """A view, or a project mixin that views are built from."""
+    if klass.name.value in ctx.index.view_mixins:
+        return True
     return bool(class_bases(ctx, klass) & ctx.knowledge["requests.view_bases"])
 
 
@@ -286,6 +291,31 @@ def class_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
             if summary is not None and summary.verifies and hook in info.methods:
                 return f"{info.name}.{hook}()"
     return ""
+
+
+def permission_classes(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
+    """The view's permission classes (its own attribute, else the project's DRF defaults)."""
+    for stmt in klass.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and any(
+                    isinstance(t.target, cst.Name) and t.target.value == "permission_classes" for t in small.targets
+                ):
+                    return {n.rsplit(".", 1)[-1] for n in _dotted_leaves(small.value)}
+    return set(ctx.index.default_permissions)
+
+
+def object_permission_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
+    """A permission class that checks every object get_object() returns against the user's tenant."""
+    for name in sorted(permission_classes(ctx, klass)):
+        if name in ctx.knowledge["guards.permission_classes"] or _verifying_permission(ctx, name):
+            return name
+    return ""
+
+
+def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """Whether the view lists its queryset (object permissions are not checked on lists)."""
+    return bool(class_bases(ctx, klass) & ctx.knowledge["requests.list_bases"])
 
 
 def _verifying_permission(ctx: FileContext, name: str) -> bool:

@@ -192,6 +192,8 @@ class FunctionFlow:
             if chain.model in self.ctx.index.tenant_models:
                 return RESOLVED
             return CLEAN
+        if self._from_manager(call):
+            return CLEAN  # a custom manager/queryset method: still rows from the database
         if func_text and (
             is_trusted_expr(func_text + "()", k["trusted.org_sources"])
             or is_trusted_expr(self.ctx.qualified(func_text) + "()", k["trusted.org_sources"])
@@ -222,6 +224,21 @@ class FunctionFlow:
         if summary is not None:
             return self._summary_value(summary, call, env)
         return union(self._eval(a.value, env) for a in call.args)
+
+    def _from_manager(self, call: cst.Call) -> bool:
+        node: cst.BaseExpression = call
+        while isinstance(node, cst.Call):
+            if isinstance(node.func, cst.Attribute):
+                node = node.func.value
+            elif node.args:  # get_object_or_404(Model.objects.custom(...), ...)
+                node = node.args[0].value
+            else:
+                return False
+        return (
+            isinstance(node, cst.Attribute)
+            and node.attr.value in self.ctx.knowledge["models.managers"]
+            and self.ctx.model_of(node.value) is not None
+        )
 
     def _summary_value(self, summary: FunctionSummary, call: cst.Call, env: Mapping[str, Value]) -> Value:
         if summary.verifies:

@@ -45,6 +45,9 @@ class ClassInfo:
     methods: tuple[str, ...]
     scoping_hooks: tuple[str, ...] = ()  # queryset hooks (get_queryset...) that narrow to a tenant
     inheriting_hooks: tuple[str, ...] = ()  # hooks that build on the class queryset (super()/self.queryset)
+    aliases: tuple[
+        tuple[str, str], ...
+    ] = ()  # `org_model = Organization`, `def get_org_model(): return self.org_model`
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,27 @@ class ProjectIndex:
     membership_attrs: frozenset[str] = frozenset()  # user -> tenant relations (user.organizations)
     dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...) somewhere
     dependency_aliases: frozenset[str] = frozenset()  # `ActiveOrg = Annotated[..., Depends(...)]`
+    default_permissions: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"], short names
+    scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
+    view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
+
+    def class_alias(self, klass: str, name: str) -> str | None:
+        """What ``self.<name>`` (or ``self.<name>()`` with name ending in ``()``) names in a class."""
+        for _ in range(4):
+            for info in self.ancestors(klass):
+                for alias, target in info.aliases:
+                    if alias == name:
+                        if name.endswith("()"):
+                            name = target  # a method returning self.<attr>: follow the attribute
+                            break
+                        return target
+                else:
+                    continue
+                break
+            else:
+                return None
+        return None
+
     functions: Mapping[str, FunctionSummary] = field(default_factory=dict)  # by simple name and Class.name
     digest: str = ""
 
@@ -150,6 +174,8 @@ class _RawClass:
     abstract: bool
     hooks: dict[str, ast.AST]
     related: list[tuple[str, str]] = field(default_factory=list)  # (target name, related_name)
+    method_nodes: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
+    aliases: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -168,6 +194,7 @@ class _Collector:
         self.functions: list[_RawFunction] = []
         self.dependencies: set[str] = set()
         self.dependency_aliases: set[str] = set()
+        self.default_permissions: list[str] = []
 
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
@@ -219,6 +246,16 @@ class _Collector:
         for stmt in tree.body:
             if (
                 isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "REST_FRAMEWORK" for t in stmt.targets)
+                and isinstance(stmt.value, ast.Dict)
+            ):
+                for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "DEFAULT_PERMISSION_CLASSES":
+                        for leaf in ast.walk(value):
+                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+                                self.default_permissions.append(_short(leaf.value))
+            if (
+                isinstance(stmt, ast.Assign)
                 and isinstance(stmt.value, ast.Subscript)
                 and any(
                     isinstance(n, ast.Call) and _short(dotted(n.func).rstrip("()")) in markers
@@ -246,8 +283,32 @@ class _Collector:
         return _RawFunction(node.name, qualname, rel, params, node)
 
     def _class(self, node: ast.ClassDef, rel: str) -> _RawClass:
-        bases = tuple(d for d in (dotted(b) for b in node.bases) if d)
+        base_nodes: list[ast.expr] = []
+        for b in node.bases:
+            # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
+            if isinstance(b, ast.Call) and _short(dotted(b.func).rstrip("()")) == "with_metaclass":
+                base_nodes.extend(b.args[1:])
+            else:
+                base_nodes.append(b)
+        bases = tuple(d for d in (dotted(b) for b in base_nodes) if d)
         raw = _RawClass(node.name, rel, bases, [], [], [], "", False, {})
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, (ast.Name, ast.Attribute))
+            ):
+                raw.aliases.append((stmt.targets[0].id, dotted(stmt.value)))
+            elif (
+                isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and len(stmt.body) == 1
+                and isinstance(stmt.body[0], ast.Return)
+                and stmt.body[0].value is not None
+            ):
+                returned = dotted(stmt.body[0].value)
+                if returned.startswith("self.") and returned.count(".") == 1:
+                    raw.aliases.append((f"{stmt.name}()", returned[5:]))
         for stmt in node.body:
             targets: list[ast.expr] = []
             value: ast.AST | None = None
@@ -270,6 +331,7 @@ class _Collector:
                         self._related_name(value, raw)
             elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 raw.methods.append(stmt.name)
+                raw.method_nodes.append(stmt)
                 if stmt.name in self.k["requests.queryset_hooks"]:
                     raw.hooks[stmt.name] = stmt
             elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
@@ -304,6 +366,29 @@ def _hook_scopes(hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge)
                 # reaching rows through the verified org or the user's own relations
                 return True
     return False
+
+
+MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
+
+
+def _scoping_methods(raw_classes: list[_RawClass], prefixes: set[str], knowledge: Knowledge) -> frozenset[str]:
+    """Methods of project managers/querysets that filter by the tenant (``for_user`` filtering on
+    ``organization=user.active_organization``): calling one scopes the query."""
+    found: set[str] = set()
+    for raw in raw_classes:
+        if not (raw.name.endswith(MANAGER_MARKERS) or any(_short(b).endswith(MANAGER_MARKERS) for b in raw.bases)):
+            continue
+        for method in raw.method_nodes:
+            if method.name.startswith("__") or len(method.args.args) < 2:
+                continue
+            for node in ast.walk(method):
+                if isinstance(node, ast.Call) and any(
+                    kw.arg and any(kw.arg == p or kw.arg.startswith((f"{p}__", f"{p}_id")) for p in prefixes)
+                    for kw in node.keywords
+                ):
+                    found.add(method.name)
+                    break
+    return frozenset(found)
 
 
 def _hook_inherits(hook: ast.AST) -> bool:
@@ -417,8 +502,12 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
 
     # SQLAlchemy: a column FK to the tenant table plus a relationship(...) of the same target.
     paths_of: dict[str, list[str]] = {}
+    user_models = {"User", "AbstractUser", "AbstractBaseUser"} | {
+        name for name, info in models.items() if {_short(b) for b in info.bases} & {"AbstractUser", "AbstractBaseUser"}
+    }
     for name, info in models.items():
-        if name in tenant_models:
+        if name in tenant_models or (name in user_models and name not in config.tenant_fields):
+            # users span tenants: a pointer such as `active_organization` is a selection, not ownership
             continue
         direct = [f for f, t in info.relations if target_model(t) in tenant_models]
         direct += [c for c in info.columns if c in config.tenant_fields and c not in direct]
@@ -428,6 +517,8 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         grew = False
         for name, info in models.items():
             if name in tenant_models:
+                continue
+            if name in user_models:
                 continue
             known = list(paths_of.get(name, []))
             for f, t in info.relations:
@@ -445,12 +536,19 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
             break
 
     prefixes = {p for paths in paths_of.values() for p in paths}
+    scoping_methods = _scoping_methods(raw_classes, prefixes, knowledge)
+    view_bases = knowledge["requests.view_bases"]
+    view_mixins: set[str] = set()
+    for raw in raw_classes:
+        base_shorts = [_short(b) for b in raw.bases]
+        if set(base_shorts) & view_bases:
+            view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
     classes: dict[str, list[ClassInfo]] = {}
     for raw in raw_classes:
         scoping = tuple(hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge))
         inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
         classes.setdefault(raw.name, []).append(
-            ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting)
+            ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting, tuple(raw.aliases))
         )
     membership_attrs = _membership_attrs(raw_classes, config, knowledge, tenant_models)
     functions = _summarise(collector.functions, config, knowledge, tenant_models, membership_attrs)
@@ -467,6 +565,9 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         membership_attrs=membership_attrs,
         dependencies=frozenset(collector.dependencies),
         dependency_aliases=frozenset(collector.dependency_aliases),
+        default_permissions=tuple(dict.fromkeys(collector.default_permissions)),
+        scoping_methods=scoping_methods,
+        view_mixins=frozenset(view_mixins),
         digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
 
@@ -502,6 +603,7 @@ def _direct_verifies(
     """Whether a function body checks membership itself."""
     membership = set(config.membership_models)
     guard_calls = knowledge["guards.functions"] | knowledge["trusted.resolvers"]
+    object_checks = knowledge["guards.object_checks"]
     for sub in ast.walk(node):
         if isinstance(sub, ast.Name) and sub.id in membership:
             return True
@@ -513,6 +615,11 @@ def _direct_verifies(
         if isinstance(sub, ast.Call):
             name = dotted(sub.func).rstrip("()").rsplit(".", 1)[-1]
             if name in guard_calls:
+                return True
+            # obj.has_permission(request.user): the object is checked against the user's tenant
+            if name in object_checks and any(
+                _is_userish(dotted(a)) for a in [*sub.args, *(k.value for k in sub.keywords)]
+            ):
                 return True
             for kw in sub.keywords:
                 key = kw.arg or ""

@@ -84,6 +84,14 @@ def lookup_key_scopes(key: str, paths: Sequence[str]) -> bool:
     return False
 
 
+def _is_identity_key(key: str, hops: set[str]) -> bool:
+    for hop in hops:
+        base = hop.removesuffix("_id")
+        if key in (hop, f"{base}_id", f"{hop}__in", f"{base}_id__in", f"{hop}__pk", f"{hop}__id", f"{hop}__pk__in"):
+            return True
+    return False
+
+
 def _is_session_receiver(text: str) -> bool:
     last = text.rsplit(".", 1)[-1].lower()
     return "session" in last or last in ("db", "s", "sess", "conn", "connection")
@@ -95,6 +103,7 @@ class QueryModel:
     def __init__(self, ctx: FileContext) -> None:
         self.ctx = ctx
         self.k = ctx.knowledge
+        self.scoping_methods = self.k["queries.scoping_methods"] | ctx.index.scoping_methods
         self._tops: dict[int, QueryChain] = {}
         self._inner: set[int] = set()
 
@@ -168,7 +177,10 @@ class QueryModel:
 
     def recognize(self, node: cst.BaseExpression) -> QueryChain | None:
         """The query chain ``node`` is the outermost expression of (no state; may be asked repeatedly)."""
-        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+        if isinstance(node, cst.Call) and (
+            isinstance(node.func, cst.Name)
+            or (isinstance(node.func, cst.Attribute) and node.func.attr.value in self.k["queries.shortcuts"])
+        ):
             shortcut = self._shortcut(node)
             if shortcut is not None:
                 return shortcut
@@ -201,14 +213,17 @@ class QueryModel:
         if found_model is None:
             return None
         custom = not all(link.name in self.k["queries.methods"] or link.call is None for link in links)
-        if custom and not any(link.name in self.k["queries.scoping_methods"] for link in links):
+        if custom and not any(link.name in self.scoping_methods for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
             return None
         return QueryChain(top=node, model=found_model, links=tuple(links), via="manager", manager=base.attr.value)
 
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
-        assert isinstance(call.func, cst.Name)
-        name = self.ctx.resolve(call.func.value)
+        name = (
+            self.ctx.resolve(call.func.value)
+            if isinstance(call.func, cst.Name)
+            else dotted_name(call.func).rsplit(".", 1)[-1]
+        )
         if name not in self.k["queries.shortcuts"] or not call.args:
             return None
         first = call.args[0].value
@@ -277,7 +292,7 @@ class QueryModel:
             return Scoping.UNKNOWN  # queries on the tenant itself are judged by the org rules
         paths = self.ctx.index.tenant_paths.get(chain.model, ())
         for link in chain.links:
-            if link.name in self.k["queries.scoping_methods"] or link.name == "none":
+            if link.name in self.scoping_methods or link.name == "none":
                 return Scoping.SCOPED
         unknown = False
         for pred in self.predicates(chain):
@@ -357,6 +372,47 @@ class QueryModel:
         if isinstance(expr, cst.UnaryOperation):
             return Scoping.UNSCOPED
         return Scoping.UNKNOWN
+
+    def identity_lookups(self, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
+        """Lookups that pick specific rows by identity: the primary key, or a parent on the tenant path.
+
+        ``pk=...``, ``id__in=...``, ``project=project``, ``invoice_id=...``, ``Invoice.id == x``. Whether such
+        a query is safe depends on where the value came from (a server-known object, or request input).
+        """
+        paths = self.ctx.index.tenant_paths.get(chain.model, ())
+        hops = {"pk", "id"}
+        for path in paths:
+            parts = path.split("__")
+            for i in range(1, len(parts)):
+                hops.add("__".join(parts[:i]))
+        out: list[tuple[str, cst.BaseExpression]] = []
+        for pred in self.predicates(chain):
+            if pred.value is None:
+                continue
+            if pred.kind == "kw" and _is_identity_key(pred.key, hops):
+                out.append((pred.key, pred.value))
+            elif pred.kind == "expr" and not isinstance(pred.value, cst.Comparison):
+                out.extend(
+                    (key, value) for key, value in self._builder_kwargs(pred.value) if _is_identity_key(key, hops)
+                )
+            elif pred.kind == "expr" and isinstance(pred.value, cst.Comparison):
+                operands = [pred.value.left, *(c.comparator for c in pred.value.comparisons)]
+                for i, op in enumerate(operands):
+                    col = self._column(op)
+                    if col is not None and col[0] == chain.model and _is_identity_key(col[1], hops):
+                        others = [o for j, o in enumerate(operands) if j != i]
+                        out.extend((col[1], o) for o in others[:1])
+        return out
+
+    def _builder_kwargs(self, expr: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
+        """Keyword lookups inside ``Q(...) & Q(...)`` predicate builders."""
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitAnd):
+            return self._builder_kwargs(expr.left) + self._builder_kwargs(expr.right)
+        if isinstance(expr, cst.Call) and (
+            self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1]) in self.k["queries.predicate_builders"]
+        ):
+            return [(a.keyword.value, a.value) for a in expr.args if a.keyword is not None]
+        return []
 
     def predicate_scopes(self, expr: cst.BaseExpression) -> bool:
         """Whether a predicate expression (``Invoice.organization_id == x``, ``Q(organization=x)``) scopes."""
