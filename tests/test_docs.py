@@ -133,3 +133,14 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         assert f"rules/{code}/" in nav_html, code
     if (REPO / "docs" / "runtime.md").is_file():
         assert "runtime/" in nav_html
+
+
+def test_the_knowledge_pack_example_in_the_reference_loads(tmp_path: Path) -> None:
+    from orgguard.knowledge import load_knowledge
+
+    page = gen_docs.configuration_page()
+    example = page.split("## Knowledge packs")[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    pack = tmp_path / "pack.toml"
+    pack.write_text(example, encoding="utf-8")
+    knowledge = load_knowledge([pack])
+    assert "current_workspace" in knowledge["trusted.resolvers"]
