@@ -86,7 +86,7 @@ def test_init_writes_a_detected_section_and_never_clobbers(project: Path) -> Non
     assert table["tenant-model"] == "Team"  # three models relate to Team, one to Project
     assert table["membership-model"] == ["TeamMember"]
     assert "Detected frameworks: Django, Django REST framework." in text
-    assert "Team (3 models relate to it), Project (1 model relate" in text
+    assert "Team (3 models relate to it), Project (1 model relates to it)" in text
     # the written configuration is accepted by the linter
     assert run_cli("check", cwd=project).returncode in (0, 1)
     assert "error" not in run_cli("check", cwd=project).stderr

@@ -182,3 +182,15 @@ def test_github_format_prints_workflow_commands(project: Path) -> None:
         "Invoice.objects.get() reads tenant-owned Invoice" in proc.stdout
     )
     assert all(line.startswith("::") for line in lines) and len(lines) == 3
+
+
+def test_with_a_baseline_only_new_results_are_left_and_marked_new(project: Path) -> None:
+    make_app(project)
+    run_cli("check", "--write-baseline", "baseline.json", cwd=project, check=True)
+    (project / "app/views.py").write_text(VIEWS + "\ndef more(request, pk):\n    return Invoice.objects.get(id=pk)\n")
+    doc = sarif(project, "--baseline", "baseline.json")
+    validate(doc)
+    results = [r for r in doc["runs"][0]["results"] if "suppressions" not in r]
+    assert [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["baselineState"]) for r in results] == [
+        (13, "new")
+    ]

@@ -176,7 +176,7 @@ def render(detection: Detection) -> str:
         lines.append("# No web framework detected in imports or dependencies.")
     if detection.tenant_candidates:
         found = ", ".join(
-            f"{m} ({n} model{'s' if n != 1 else ''} relate to it)" for m, n in detection.tenant_candidates
+            f"{m} ({n} {'models relate' if n != 1 else 'model relates'} to it)" for m, n in detection.tenant_candidates
         )
         lines.append(f"# Tenant model candidates: {found}.")
         lines.append(f'tenant-model = "{detection.tenant_model}"')

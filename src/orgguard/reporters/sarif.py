@@ -96,6 +96,8 @@ def _result(
     }
     if finding.code in index:
         out["ruleIndex"] = index[finding.code]
+    if ctx.baseline_stale is not None and finding.suppression is None:
+        out["baselineState"] = "new"  # with --baseline, only findings the baseline does not hold are left
     if finding.suppression is not None:
         suppression: dict[str, Any] = {"kind": "inSource", "status": "accepted"}
         if finding.suppression:
