@@ -19,7 +19,7 @@ from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.index import ProjectIndex, build_index, iter_python_files
 from orgguard.engine.suppressions import audit as audit_suppressions
-from orgguard.engine.suppressions import find_suppression
+from orgguard.engine.suppressions import find_suppression, may_have_suppressions
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
 
@@ -162,7 +162,9 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
     Never raises: anything unexpected becomes a finding or an error.
     """
     result = _check_source(project, path, source, display=display, noqa=noqa)
-    if result.errors or any(f.code == PARSE_ERROR for f in result.findings) or project.config.is_exempt(path):
+    if not may_have_suppressions(source) or result.errors or any(f.code == PARSE_ERROR for f in result.findings):
+        return result
+    if project.config.is_exempt(path):
         return result
     ignored = project.config.ignored_codes_for(path)
     try:
@@ -171,7 +173,6 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
             display=display,
             findings=[*result.findings, *result.suppressed],
             rules={c: r for c, r in project.rules.items() if not any(c.startswith(i) for i in ignored)},
-            known_codes=known_codes(),
             require_reason=project.config.require_suppression_reason,
             noqa=noqa,
         )

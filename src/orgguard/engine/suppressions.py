@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from orgguard.engine.findings import Finding
-from orgguard.registry import Rule
+from orgguard.registry import Rule, all_rules
 
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 IGNORE = re.compile(
@@ -98,13 +98,18 @@ def find_suppression(
     return None
 
 
+def may_have_suppressions(source: bytes | str) -> bool:
+    """Cheap pre-check: could ``source`` hold a comment :func:`audit` looks at?"""
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    return (b"orgguard" in data or b"noqa" in data or b"NOQA" in data) and _AUDITABLE.search(data) is not None
+
+
 def iter_comment_suppressions(source: bytes | str) -> Iterator[Suppression]:
     """Every suppression written in a real comment (not in a string) of ``source``.
 
     Yields nothing for source that does not tokenize (such a file is an ORG000 finding anyway).
     """
-    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    if not _AUDITABLE.search(data):
+    if not may_have_suppressions(source):
         return
     try:
         if isinstance(source, str):
@@ -130,9 +135,9 @@ def audit(
     display: str,
     findings: Iterable[Finding],
     rules: Mapping[str, Rule],
-    known_codes: Collection[str],
     require_reason: bool,
     noqa: bool,
+    known_codes: Collection[str] | None = None,
 ) -> list[Finding]:
     """ORG001/ORG002 findings for the suppression comments of one file.
 
@@ -146,6 +151,8 @@ def audit(
     sups = list(iter_comment_suppressions(source))
     if not sups:
         return []
+    if known_codes is None:
+        known_codes = all_rules()
     spans = [(f.stmt_start or f.line, max(f.stmt_end, f.line), f.code) for f in findings]
     reasonless = [s for s in sups if s.kind == "orgguard" and require_reason and not s.reason]
     # every audit finding before any silencing, with the comment it is about: a noqa comment naming ORG001 next
