@@ -160,9 +160,7 @@ class _Bindings(cst.CSTVisitor):
         return self
 
     def _bind(self, name: str, kind: str, value: cst.BaseExpression | None = None) -> None:
-        self.names.setdefault(name, []).append(
-            _Binding(self.current, self.blocks[-1], tuple(self.blocks), kind, value)
-        )
+        self.names.setdefault(name, []).append(_Binding(self.current, self.blocks[-1], tuple(self.blocks), kind, value))
 
     def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         if isinstance(target, cst.Name):

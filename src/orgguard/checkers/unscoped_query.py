@@ -70,6 +70,8 @@ class UnscopedQueryChecker(Checker):
         defined |= {s.name.value for s in node.body.body if isinstance(s, cst.FunctionDef) and s.name.value in hooks}
         scoping = {h for info in infos for h in info.scoping_hooks}
         inheriting = {h for info in infos for h in info.inheriting_hooks}
+        if any(info.narrows_queryset for info in infos):
+            return  # a mixin narrows self.queryset before any handler runs (restrict(user), for_org(...))
         if defined & scoping or (defined and not defined & inheriting):
             # a hook narrows it, or replaces the class queryset altogether (judged on its own)
             return

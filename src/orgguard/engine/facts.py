@@ -60,10 +60,13 @@ def route_of(ctx: FileContext, func: cst.FunctionDef) -> str | None:
     """The path of ``@app.route("/x")`` / ``@router.get("/x")``-style decorators, if any."""
     for dec in func.decorators:
         expr = dec.decorator
-        if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)):
+        if not isinstance(expr, cst.Call):
             continue
-        if expr.func.attr.value not in ctx.knowledge["requests.route_decorators"]:
+        name = dotted_name(expr.func).rsplit(".", 1)[-1]
+        if name not in ctx.knowledge["requests.route_decorators"]:
             continue
+        if isinstance(expr.func, cst.Name) and ctx.resolve(name) != name:
+            continue  # an imported alias of something else
         for arg in expr.args:
             if (arg.keyword is None or arg.keyword.value in ("path", "rule")) and isinstance(
                 arg.value, cst.SimpleString
@@ -369,7 +372,11 @@ def compute_facts(
         guarded = f"@{sorted(decorators & k['guards.decorators'])[0]}"
     elif view_class and klass is not None:
         guarded = class_guard(ctx, klass)
-    view = surface is Surface.REQUEST and (view_class or has_request_param)
+    # URL kwargs reach a view class only through its HTTP handlers (and @action methods), not helpers
+    handler = not view_class or func.name.value in k["requests.handler_methods"] or bool(
+        decorators & k["requests.view_decorators"]
+    )
+    view = surface is Surface.REQUEST and handler and (view_class or has_request_param)
     kind = "query" if dependency and route is None else "route"
     facts = FunctionFacts(
         func=func,

@@ -45,9 +45,9 @@ class ClassInfo:
     methods: tuple[str, ...]
     scoping_hooks: tuple[str, ...] = ()  # queryset hooks (get_queryset...) that narrow to a tenant
     inheriting_hooks: tuple[str, ...] = ()  # hooks that build on the class queryset (super()/self.queryset)
-    aliases: tuple[
-        tuple[str, str], ...
-    ] = ()  # `org_model = Organization`, `def get_org_model(): return self.org_model`
+    # `org_model = Organization`, `def get_org_model(): return self.org_model`
+    aliases: tuple[tuple[str, str], ...] = ()
+    narrows_queryset: bool = False  # a method reassigns self.queryset through a scoping call (restrict, for_org)
 
 
 @dataclass(frozen=True)
@@ -176,6 +176,7 @@ class _RawClass:
     related: list[tuple[str, str]] = field(default_factory=list)  # (target name, related_name)
     method_nodes: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
     aliases: list[tuple[str, str]] = field(default_factory=list)
+    table_declared: bool = False
 
 
 @dataclass
@@ -322,6 +323,7 @@ class _Collector:
                         continue
                     if target.id == "__tablename__" and isinstance(value, ast.Constant):
                         raw.table = str(value.value)
+                        raw.table_declared = True
                         continue
                     raw.columns.append(target.id)
                     if isinstance(value, ast.Call):
@@ -391,6 +393,23 @@ def _scoping_methods(raw_classes: list[_RawClass], prefixes: set[str], knowledge
     return frozenset(found)
 
 
+def _narrows_queryset(method: ast.AST, prefixes: set[str], knowledge: Knowledge, derived: frozenset[str]) -> bool:
+    """``self.queryset = self.queryset.restrict(user, action)`` in any method (a permission mixin)."""
+    scoping = knowledge["queries.scoping_methods"] | derived
+    for node in ast.walk(method):
+        if not isinstance(node, ast.Assign) or not any(dotted(t) == "self.queryset" for t in node.targets):
+            continue
+        for sub in ast.walk(node.value):
+            if isinstance(sub, ast.Call):
+                if _short(dotted(sub.func).rstrip("()")) in scoping:
+                    return True
+                if any(
+                    kw.arg and any(kw.arg == p or kw.arg.startswith(f"{p}__") for p in prefixes) for kw in sub.keywords
+                ):
+                    return True
+    return False
+
+
 def _hook_inherits(hook: ast.AST) -> bool:
     """Whether a queryset hook starts from the class queryset (``super().get_queryset()``...)."""
     for node in ast.walk(hook):
@@ -453,7 +472,8 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
             if raw.name in model_names:
                 continue
             shorts = {_short(b) for b in raw.bases}
-            if shorts & knowledge["models.bases"] or shorts & model_names:
+            # a declarative class names its table even when its base comes from another package
+            if shorts & knowledge["models.bases"] or shorts & model_names or raw.table_declared:
                 model_names.add(raw.name)
                 changed = True
 
@@ -547,8 +567,11 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
     for raw in raw_classes:
         scoping = tuple(hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge))
         inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
+        narrows = any(_narrows_queryset(m, prefixes, knowledge, scoping_methods) for m in raw.method_nodes)
         classes.setdefault(raw.name, []).append(
-            ClassInfo(raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting, tuple(raw.aliases))
+            ClassInfo(
+                raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting, tuple(raw.aliases), narrows
+            )
         )
     membership_attrs = _membership_attrs(raw_classes, config, knowledge, tenant_models)
     functions = _summarise(collector.functions, config, knowledge, tenant_models, membership_attrs)
