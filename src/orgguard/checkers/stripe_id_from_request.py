@@ -26,7 +26,7 @@ class StripeIdFromRequestChecker(Checker):
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
-        if facts is None or facts.surface is not Surface.REQUEST:
+        if facts is None or facts.surface not in (Surface.REQUEST, Surface.ADMIN, Surface.EXPORT):
             return
         k = self.ctx.knowledge
         name = dotted_name(node.func)

@@ -2,63 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import libcst as cst
 
-from orgguard.checkers.base import Checker
+from orgguard.checkers._surface import SurfaceQueryChecker
 from orgguard.engine.facts import Surface, is_list_view, is_view_class, object_permission_guard
-from orgguard.engine.index import ProjectIndex
-from orgguard.engine.queries import QueryChain, Scoping
-from orgguard.knowledge import Knowledge
-
-FIX = "filter by the verified org (e.g. organization=request.organization) or use .for_org(current_org())"
+from orgguard.engine.queries import Scoping
 
 
-class UnscopedQueryChecker(Checker):
+class UnscopedQueryChecker(SurfaceQueryChecker):
     """Flags queries in request handlers that reach tenant-owned rows without narrowing to one tenant."""
 
     codes = ("ORG101",)
-
-    @classmethod
-    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        return [*index.tenant_paths, *knowledge["queries.shortcuts"]]
-
-    def visit_Subscript(self, node: cst.Subscript) -> None:
-        self._check(node)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self._check(node)
-
-    def _check(self, node: cst.BaseExpression) -> None:
-        facts = self.analysis.current_facts()
-        if facts is None or facts.surface is not Surface.REQUEST:
-            return
-        chain = self.analysis.queries.chain(node)
-        if chain is None or not self.ctx.index.is_tenant_owned(chain.model):
-            return
-        unscoped, source = self.analysis.unscoped(chain)
-        if not unscoped:
-            return
-        var = self.analysis.assigned_name(node)
-        if var is not None and (var in facts.scoped_vars or var in facts.conditional_vars):
-            return  # narrowed later (conditionally narrowed queries are ORG104's)
-        func = self.ctx.scope.outer_function
-        where = f"in request handler {func.name.value}()" if func is not None else ""
-        self._report(chain.anchor, chain, where, f" (rows picked by {source.source})" if source else "")
-
-    def _report(self, node: cst.CSTNode, chain: QueryChain, where: str, by: str) -> None:
-        field = self.ctx.index.primary_path(chain.model)
-        self.ctx.report(
-            "ORG101",
-            node,
-            query=chain.display,
-            model=chain.model,
-            field=field,
-            by=by,
-            where=where,
-            fix=FIX.replace("organization=", f"{field}=") if field else FIX,
-        )
+    surface = Surface.REQUEST
+    where = "in request handler"
+    fix = "filter by the verified org (e.g. {field}=request.organization) or use .for_org(current_org())"
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not is_view_class(self.ctx, node):

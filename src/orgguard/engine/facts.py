@@ -20,7 +20,13 @@ from orgguard.engine.queries import QueryModel
 
 
 class Surface(enum.Enum):
+    """The path class of a function; it picks the rule a finding in it gets."""
+
     REQUEST = "public"
+    ADMIN = "admin"
+    WEBHOOK = "webhook"
+    JOB = "job"
+    EXPORT = "export"
     OTHER = "none"
 
 
@@ -162,6 +168,8 @@ class _VarScan(cst.CSTVisitor):
         self.scoped: set[str] = set()
         self.conditional: dict[str, str] = {}
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
+        self.calls: set[str] = set()  # dotted names of every call (surface detection)
+        self.staff_gate = False  # `if not request.user.is_staff: raise ...`
 
     def _tenant_attrs(self) -> set[str]:
         attrs: set[str] = set(self.ctx.config.tenant_fields)
@@ -176,6 +184,10 @@ class _VarScan(cst.CSTVisitor):
 
     def visit_If(self, node: cst.If) -> None:
         self.conditions.append(_names(node.test))
+        staff = self.ctx.knowledge["admin.staff_attrs"]
+        attrs = {n.attr.value for n in _attributes(node.test)}
+        if attrs & staff and _denies(node.body):
+            self.staff_gate = True
 
     def leave_If(self, original_node: cst.If) -> None:
         self.conditions.pop()
@@ -198,6 +210,9 @@ class _VarScan(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         k = self.ctx.knowledge
+        text = dotted_name(func)
+        if text:
+            self.calls.add(self.ctx.qualified(text))
         # qs.filter(organization=org) / qs = qs.filter(...)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var = func.value.value
@@ -238,6 +253,30 @@ class _VarScan(cst.CSTVisitor):
                     base = base.value
                 if isinstance(base, cst.Name):
                     self.scoped.add(base.value)
+
+
+def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
+    out: list[cst.Attribute] = []
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute):
+            out.append(current)
+        stack.extend(current.children)
+    return out
+
+
+def _denies(body: cst.BaseSuite) -> bool:
+    """Whether a block starts by refusing: ``raise``, ``abort(...)``, ``return HttpResponseForbidden()``."""
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for stmt in stmts[:1]:
+        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+        for small in smalls:
+            if isinstance(small, (cst.Raise, cst.Return)):
+                return True
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
+    return False
 
 
 def _names(node: cst.CSTNode) -> set[str]:
@@ -364,6 +403,11 @@ def compute_facts(
         surface = Surface.REQUEST
     else:
         surface = Surface.OTHER
+    scan = _VarScan(ctx, queries)
+    func.body.visit(scan)
+    special = _special_surface(ctx, func, klass, route=route, decorators=decorators, scan=scan)
+    if special is not None:
+        surface = special
     guarded = ""
     own = ctx.index.summary(f"{klass.name.value}.{func.name.value}" if klass is not None else func.name.value)
     if own is not None and own.verifies and own.path == ctx.relpath:
@@ -373,23 +417,114 @@ def compute_facts(
     elif view_class and klass is not None:
         guarded = class_guard(ctx, klass)
     # URL kwargs reach a view class only through its HTTP handlers (and @action methods), not helpers
-    handler = not view_class or func.name.value in k["requests.handler_methods"] or bool(
-        decorators & k["requests.view_decorators"]
+    handler = (
+        not view_class
+        or func.name.value in k["requests.handler_methods"]
+        or bool(decorators & k["requests.view_decorators"])
     )
-    view = surface is Surface.REQUEST and handler and (view_class or has_request_param)
+    requestish = surface in (Surface.REQUEST, Surface.ADMIN, Surface.EXPORT)
+    view = requestish and handler and (view_class or has_request_param)
     kind = "query" if dependency and route is None else "route"
+    values = initial_params(ctx, func, routed=route is not None or dependency, view=view, kind=kind)
+    if surface is Surface.WEBHOOK:
+        # a handler dispatched an event (`def handle_invoice_paid(event)`): its fields identify the billable
+        values.update({name: Value(event=name) for name in values if "event" in name.lower()})
     facts = FunctionFacts(
         func=func,
         surface=surface,
-        params=initial_params(ctx, func, routed=route is not None or dependency, view=view, kind=kind),
+        params=values,
         guarded=guarded,
         route=route or "",
     )
-    scan = _VarScan(ctx, queries)
-    func.body.visit(scan)
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     return facts
+
+
+def _matches(text: str, entries: frozenset[str]) -> bool:
+    short = text.rsplit(".", 1)[-1]
+    for entry in entries:
+        if entry.startswith("*"):
+            if short.endswith(entry[1:]):
+                return True
+        elif "." in entry:
+            if text == entry or text.endswith("." + entry):
+                return True
+        elif short == entry:
+            return True
+    return False
+
+
+def _special_surface(
+    ctx: FileContext,
+    func: cst.FunctionDef,
+    klass: cst.ClassDef | None,
+    *,
+    route: str | None,
+    decorators: set[str],
+    scan: _VarScan,
+) -> Surface | None:
+    """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102."""
+    k = ctx.knowledge
+    qualname = f"{klass.name.value}.{func.name.value}" if klass is not None else func.name.value
+    dotted_decorators = {ctx.qualified(d) for d in _decorator_texts(func)}
+    name = func.name.value.lower()
+    # webhook handlers, replay/catch-up functions, and what they dispatch to
+    if (
+        qualname in ctx.index.webhook_functions
+        or any(_matches(d, k["webhooks.decorators"]) for d in dotted_decorators)
+        or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
+        or any(m in name for m in k["webhooks.name_markers"])
+        or any(_matches(c, k["stripe.verify_calls"] | k["stripe.unverified_calls"]) for c in scan.calls)
+    ):
+        return Surface.WEBHOOK
+    # background jobs and commands
+    bases = class_bases(ctx, klass) if klass is not None else set()
+    if (
+        any(_matches(d, k["jobs.decorators"]) for d in dotted_decorators)
+        or (klass is None and func.name.value in ctx.index.job_functions)
+        or bases & k["jobs.command_bases"]
+        or any(d.rsplit(".", 1)[-1] in k["jobs.command_decorators"] and "." in d for d in dotted_decorators)
+    ):
+        return Surface.JOB
+    # exports and reports
+    module = ctx.relpath.rsplit("/", 1)[-1]
+    if (
+        any(name.startswith(p) for p in k["exports.name_prefixes"])
+        or any(module.startswith(p) for p in k["exports.name_prefixes"])
+        or any(_matches(c, k["exports.writer_calls"]) for c in scan.calls)
+    ):
+        return Surface.EXPORT
+    # staff-only surfaces
+    admin_bases = {b for b in k["admin.bases"] if b not in ("BaseView", "ModelView")}
+    if (
+        decorators & k["admin.decorators"]
+        or bases & admin_bases
+        or (route is not None and any(route.startswith(p) or f"/{p}" in route for p in k["admin.path_prefixes"]))
+        or scan.staff_gate
+        or (klass is not None and _flask_admin_view(ctx, klass))
+    ):
+        return Surface.ADMIN
+    return None
+
+
+def _decorator_texts(func: cst.FunctionDef) -> list[str]:
+    out = []
+    for dec in func.decorators:
+        expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+        text = dotted_name(expr)
+        if text:
+            out.append(text)
+    return out
+
+
+def _flask_admin_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """Flask-Admin's ModelView/BaseView (not Flask-AppBuilder's, which share the names)."""
+    for base in klass.bases:
+        text = ctx.qualified(dotted_name(base.value))
+        if text.startswith("flask_admin."):
+            return True
+    return False
 
 
 class FactsCache:

@@ -37,6 +37,7 @@ class Value:
     taints: frozenset[Taint] = frozenset()
     trusted: bool = False  # a membership-verified org, the signed-in user, or reached from one
     resolved: bool = False  # an org resolved from input whose missing check is reported where it happens
+    event: str = ""  # read from a verified webhook event: the attribute path (`event.data.object.customer`)
 
     @property
     def tainted(self) -> bool:
@@ -56,6 +57,9 @@ def union(values: Iterable[Value]) -> Value:
     taints = frozenset(t for v in vals for t in v.taints if not v.trusted)
     if taints:
         return Value(taints=taints)
+    event = next((v.event for v in vals if v.event), "")
+    if event:
+        return Value(event=event)
     if any(v.resolved for v in vals):
         return RESOLVED
     if vals and all(v.trusted for v in vals):
@@ -133,6 +137,8 @@ class FunctionFlow:
             if src is not None:
                 return Value(taints=frozenset({src}))
             base = self._eval(expr.value, env)
+            if base.event and not base.taints:
+                return Value(event=f"{base.event}.{expr.attr.value}")
             if isinstance(expr.value, cst.Name) and len(base.taints) == 1 and not base.trusted:
                 (taint,) = base.taints
                 if taint.source.endswith(f"parameter {expr.value.value}"):
@@ -141,6 +147,9 @@ class FunctionFlow:
             return base
         if isinstance(expr, cst.Subscript):
             base = self._eval(expr.value, env)
+            if base.event and not base.taints:
+                key = _literal_key(expr.slice[0].slice.value) if isinstance(expr.slice[0].slice, cst.Index) else None
+                return Value(event=f"{base.event}.{key}" if key is not None else base.event)
             key = (
                 _literal_key(expr.slice[0].slice.value)
                 if expr.slice and isinstance(expr.slice[0].slice, cst.Index)
@@ -194,6 +203,8 @@ class FunctionFlow:
             return CLEAN
         if self._from_manager(call):
             return CLEAN  # a custom manager/queryset method: still rows from the database
+        if func_text and self.is_verify_call(func_text):
+            return Value(event="event")  # a verified webhook event
         if func_text and (
             is_trusted_expr(func_text + "()", k["trusted.org_sources"])
             or is_trusted_expr(self.ctx.qualified(func_text) + "()", k["trusted.org_sources"])
@@ -208,6 +219,9 @@ class FunctionFlow:
             receiver = call.func.value
             method = call.func.attr.value
             recv = self._eval(receiver, env)
+            if recv.event and not recv.taints and method in ("get", "__getitem__", "to_dict", "copy"):
+                key = _literal_key(call.args[0].value) if call.args else None
+                return Value(event=f"{recv.event}.{key}" if key is not None else recv.event)
             if method in ("get", "getlist", "pop", "get_all") and recv.taints and not recv.trusted:
                 key = _literal_key(call.args[0].value) if call.args else None
                 return self._narrow(recv, receiver, f".{method}({key!r})" if key else f".{method}(...)")
@@ -224,6 +238,19 @@ class FunctionFlow:
         if summary is not None:
             return self._summary_value(summary, call, env)
         return union(self._eval(a.value, env) for a in call.args)
+
+    def is_verify_call(self, func_text: str) -> bool:
+        """``stripe.Webhook.construct_event(...)`` / ``verify_event(...)``: the result is a verified event."""
+        qualified = self.ctx.qualified(func_text)
+        for entry in self.ctx.knowledge["stripe.verify_calls"]:
+            if "*" in entry:
+                continue
+            if "." in entry:
+                if qualified.endswith(entry) or func_text.endswith(entry):
+                    return True
+            elif _short(func_text) == entry:
+                return True
+        return False
 
     def _from_manager(self, call: cst.Call) -> bool:
         node: cst.BaseExpression = call

@@ -79,6 +79,8 @@ class ProjectIndex:
     default_permissions: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"], short names
     scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
     view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
+    job_functions: frozenset[str] = frozenset()  # functions enqueued somewhere (`queue.enqueue(f)`, `f.delay()`)
+    webhook_functions: frozenset[str] = frozenset()  # webhook handlers and the functions they dispatch to
 
     def class_alias(self, klass: str, name: str) -> str | None:
         """What ``self.<name>`` (or ``self.<name>()`` with name ending in ``()``) names in a class."""
@@ -575,6 +577,7 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         )
     membership_attrs = _membership_attrs(raw_classes, config, knowledge, tenant_models)
     functions = _summarise(collector.functions, config, knowledge, tenant_models, membership_attrs)
+    job_functions, webhook_functions = _entry_points(collector.functions, knowledge)
     summary = json.dumps({"digest": digest, "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True)
     return ProjectIndex(
         root=str(root),
@@ -591,6 +594,8 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         default_permissions=tuple(dict.fromkeys(collector.default_permissions)),
         scoping_methods=scoping_methods,
         view_mixins=frozenset(view_mixins),
+        job_functions=job_functions,
+        webhook_functions=webhook_functions,
         digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
 
@@ -712,3 +717,79 @@ def _summarise(
             if previous is None or (previous.verifies and not verifies):
                 out[key] = summary
     return out
+
+
+def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            yield sub
+
+
+def _matches_entry(text: str, entries: Iterable[str]) -> bool:
+    short = _short(text.rstrip("()"))
+    for entry in entries:
+        if entry.startswith("*"):
+            if short.endswith(entry[1:]):
+                return True
+        elif "." in entry:
+            if text.endswith(entry):
+                return True
+        elif short == entry:
+            return True
+    return False
+
+
+def _is_webhook_root(f: _RawFunction, knowledge: Knowledge) -> bool:
+    markers = knowledge["webhooks.path_markers"]
+    for dec in f.node.decorator_list:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        if _matches_entry(dotted(target), knowledge["webhooks.decorators"]):
+            return True
+        if isinstance(dec, ast.Call):
+            for arg in dec.args[:1]:
+                if (
+                    isinstance(arg, ast.Constant)
+                    and isinstance(arg.value, str)
+                    and any(m in arg.value for m in markers)
+                ):
+                    return True
+    if any(m in f.name.lower() for m in knowledge["webhooks.name_markers"]):
+        return True
+    verify = knowledge["stripe.verify_calls"] | knowledge["stripe.unverified_calls"]
+    return any(_matches_entry(dotted(c.func), verify) for c in _calls_of(f.node))
+
+
+def _entry_points(raw: list[_RawFunction], knowledge: Knowledge) -> tuple[frozenset[str], frozenset[str]]:
+    """Functions enqueued as jobs anywhere, and functions reachable from webhook handlers."""
+    top_level = {f.name for f in raw if "." not in f.qualname}
+    enqueue = knowledge["jobs.enqueue_calls"]
+    jobs: set[str] = set()
+    calls: dict[str, set[str]] = {}
+    for f in raw:
+        for call in _calls_of(f.node):
+            func = call.func
+            short = _short(dotted(func).rstrip("()"))
+            if short in enqueue:
+                if isinstance(func, ast.Attribute) and short in (
+                    "delay",
+                    "apply_async",
+                    "send",
+                    "kiq",
+                    "send_with_options",
+                ):
+                    receiver = _short(dotted(func.value))
+                    if receiver in top_level:
+                        jobs.add(receiver)
+                elif call.args:
+                    target = _short(dotted(call.args[0]))
+                    if target in top_level:
+                        jobs.add(target)
+            if short in top_level:
+                calls.setdefault(f.qualname, set()).add(short)
+    webhook: set[str] = {f.qualname for f in raw if _is_webhook_root(f, knowledge)}
+    frontier = set(webhook)
+    for _ in range(3):  # the functions a handler dispatches to, and theirs
+        nxt = {callee for name in frontier for callee in calls.get(name, ())} - webhook
+        webhook |= nxt
+        frontier = nxt
+    return frozenset(jobs), frozenset(webhook)

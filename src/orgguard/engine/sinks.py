@@ -15,6 +15,7 @@ import libcst as cst
 
 from orgguard.engine.context import dotted_name
 from orgguard.engine.flow import Taint
+from orgguard.engine.queries import QueryChain, lookup_key_scopes
 
 if TYPE_CHECKING:
     from orgguard.engine.analysis import Analysis
@@ -28,6 +29,25 @@ class TenantSink:
     model: str
 
 
+def _tenant_writes(analysis: Analysis, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
+    """``update(organization_id=...)``, ``create(organization=...)``: the tenant a write puts rows in."""
+    paths = [p for p in analysis.ctx.index.tenant_paths.get(chain.model, ()) if "__" not in p]
+    out: list[tuple[str, cst.BaseExpression]] = []
+    for link in chain.links:
+        if link.call is None or link.name not in analysis.ctx.knowledge["queries.write_methods"]:
+            continue
+        for arg in link.call.args:
+            if arg.keyword is not None and lookup_key_scopes(arg.keyword.value, paths):
+                out.append((arg.keyword.value, arg.value))
+            elif arg.keyword is not None and arg.keyword.value == "defaults" and isinstance(arg.value, cst.Dict):
+                for el in arg.value.elements:
+                    if isinstance(el, cst.DictElement) and isinstance(el.key, cst.SimpleString):
+                        key = el.key.evaluated_value
+                        if isinstance(key, str) and lookup_key_scopes(key, paths):
+                            out.append((key, el.value))
+    return out
+
+
 def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
     """Untrusted values reaching a tenant sink at ``call`` (empty inside membership-guarded handlers)."""
     facts = analysis.current_facts()
@@ -38,6 +58,12 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
     out: list[TenantSink] = []
     chain = analysis.queries.chain(call)
     if chain is not None:
+        written = _tenant_writes(analysis, chain)
+        for key, expr in written:
+            value = flow.value(expr, stmt)
+            taint = value.first() if value.tainted else None
+            if taint is not None:
+                return [TenantSink(chain.anchor, taint, f"{chain.display} writing {key}=...", chain.model)]
         owned = analysis.ctx.index.is_tenant_owned(chain.model)
         if (owned or chain.model in analysis.ctx.index.tenant_models) and not flow.is_membership_query(call):
             for key, expr in analysis.queries.tenant_lookups(chain):

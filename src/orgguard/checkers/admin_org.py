@@ -1,0 +1,43 @@
+"""ORG201 admin-org-from-params: a staff-only surface that takes the org from params with no membership gate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import libcst as cst
+
+from orgguard.checkers.base import Checker
+from orgguard.checkers.org_from_request import sink_triggers
+from orgguard.engine.facts import Surface
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+FIX = (
+    "treat the param as a hint: check staff role and membership, and record the bypass "
+    "with orgguard.runtime.staff_override(ctx, actor=..., reason=...)"
+)
+
+
+class AdminOrgChecker(Checker):
+    """Staff tooling that acts on whichever org the URL or form names."""
+
+    codes = ("ORG201",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return sink_triggers(index)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        facts = self.analysis.current_facts()
+        if facts is None or facts.surface is not Surface.ADMIN:
+            return
+        func = self.ctx.scope.outer_function
+        for sink in self.analysis.tenant_sinks(node):
+            self.ctx.report(
+                "ORG201",
+                sink.node,
+                view=func.name.value if func is not None else "?",
+                source=sink.taint.source,
+                sink=sink.sink,
+                fix=FIX,
+            )

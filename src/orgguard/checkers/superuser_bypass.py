@@ -1,0 +1,143 @@
+"""ORG202 superuser-membership-bypass: a staff/superuser flag that grants access without membership.
+
+Each access condition that mentions both a staff flag (``is_superuser``, ``is_staff``) and a membership
+check is evaluated as a small boolean formula: it is a bypass when, with membership failing, the staff
+flag alone flips the decision to "allow". ``member or superuser`` is a bypass; ``member and staff``
+(staff *adds* to membership) is not.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+import libcst as cst
+
+from orgguard.checkers.base import Checker
+from orgguard.engine.context import dotted_name
+from orgguard.engine.index import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+FIX = (
+    "require membership for staff too, or make the bypass explicit and audited with "
+    "orgguard.runtime.staff_override(ctx, actor=..., reason=...)"
+)
+DECIDERS = ("has_permission", "has_object_permission", "test_func", "check_permissions", "can_access")
+MAX_OTHER_ATOMS = 6
+
+
+class SuperuserBypassChecker(Checker):
+    """``if not org.is_member(user) and not user.is_superuser: raise`` lets every superuser into every org."""
+
+    codes = ("ORG202",)
+
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return knowledge["admin.staff_attrs"]
+
+    def visit_If(self, node: cst.If) -> None:
+        self._judge(node.test, deny=_denies(node.body))
+
+    def visit_Return(self, node: cst.Return) -> None:
+        func = self.ctx.scope.function
+        if node.value is not None and func is not None and func.name.value in DECIDERS:
+            self._judge(node.value, deny=False)
+
+    def _judge(self, cond: cst.BaseExpression, *, deny: bool) -> None:
+        atoms: list[tuple[str, cst.BaseExpression]] = []
+        _collect(cond, atoms)
+        kinds = [self._kind(expr) for _, expr in atoms]
+        staff = [i for i, k in enumerate(kinds) if k == "staff"]
+        member = [i for i, k in enumerate(kinds) if k == "member"]
+        if not staff or not member:
+            return
+        others = [i for i, k in enumerate(kinds) if k == "other"][:MAX_OTHER_ATOMS]
+        for values in itertools.product((False, True), repeat=len(others)):
+            env = dict(zip(others, values, strict=True))
+            env.update({i: False for i in member})
+            with_staff = _allow(cond, atoms, {**env, **{i: True for i in staff}}, deny)
+            without = _allow(cond, atoms, {**env, **{i: False for i in staff}}, deny)
+            if with_staff and not without:
+                flag = atoms[staff[0]][1]
+                self.ctx.report(
+                    "ORG202",
+                    flag,
+                    flag=dotted_name(flag) or "the staff flag",
+                    check=self._describe(atoms, member),
+                    fix=FIX,
+                )
+                return
+
+    def _describe(self, atoms: list[tuple[str, cst.BaseExpression]], member: list[int]) -> str:
+        expr = atoms[member[0]][1]
+        return (dotted_name(expr.func) + "()") if isinstance(expr, cst.Call) else "the membership check"
+
+    def _kind(self, expr: cst.BaseExpression) -> str:
+        k = self.ctx.knowledge
+        if isinstance(expr, cst.Attribute) and expr.attr.value in k["admin.staff_attrs"]:
+            return "staff"
+        call = expr
+        if isinstance(call, cst.Call):
+            name = dotted_name(call.func).rsplit(".", 1)[-1]
+            if name in k["admin.membership_checks"] or name in k["guards.functions"]:
+                return "member"
+            summary = self.ctx.index.summary(name)
+            if summary is not None and summary.verifies:
+                return "member"
+            flow = self.analysis.flow()
+            inner = call.func.value if isinstance(call.func, cst.Attribute) and name == "exists" else call
+            if flow is not None and isinstance(inner, cst.Call) and flow.is_membership_query(inner):
+                return "member"
+        if isinstance(expr, cst.Comparison) and any(
+            isinstance(c.operator, (cst.In, cst.NotIn)) for c in expr.comparisons
+        ):
+            text = cst.Module([]).code_for_node(expr)
+            if any(f".{attr}" in text for attr in self.ctx.index.membership_attrs):
+                return "member"
+        return "other"
+
+
+def _denies(body: cst.BaseSuite) -> bool:
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for stmt in stmts[:1]:
+        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+        for small in smalls:
+            if isinstance(small, cst.Raise):
+                return True
+            if isinstance(small, cst.Return):
+                value = small.value
+                if value is None or (isinstance(value, cst.Name) and value.value in ("False", "None")):
+                    return True
+                text = dotted_name(value.func) if isinstance(value, cst.Call) else ""
+                return any(w in text for w in ("Forbidden", "NotFound", "Denied", "403", "404", "redirect"))
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
+    return False
+
+
+def _collect(expr: cst.BaseExpression, atoms: list[tuple[str, cst.BaseExpression]]) -> None:
+    if isinstance(expr, cst.BooleanOperation):
+        _collect(expr.left, atoms)
+        _collect(expr.right, atoms)
+    elif isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        _collect(expr.expression, atoms)
+    else:
+        atoms.append((str(len(atoms)), expr))
+
+
+def _allow(
+    cond: cst.BaseExpression, atoms: list[tuple[str, cst.BaseExpression]], env: dict[int, bool], deny: bool
+) -> bool:
+    index = {id(expr): i for i, (_, expr) in enumerate(atoms)}
+
+    def ev(expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.BooleanOperation):
+            if isinstance(expr.operator, cst.And):
+                return ev(expr.left) and ev(expr.right)
+            return ev(expr.left) or ev(expr.right)
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            return not ev(expr.expression)
+        return env.get(index[id(expr)], True)
+
+    value = ev(cond)
+    return not value if deny else value
