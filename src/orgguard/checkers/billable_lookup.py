@@ -49,10 +49,8 @@ class BillableLookupChecker(Checker):
         if not self._writes() or self.analysis.queries.scoping(chain) is Scoping.SCOPED:
             return
         ids = self.ctx.knowledge["stripe.event_id_attrs"]
-        for pred in self.analysis.queries.predicates(chain):
-            if pred.kind != "kw" or pred.value is None:
-                continue
-            value = self.analysis.value(pred.value)
+        for key, expr in self.analysis.queries.lookups(chain):
+            value = self.analysis.value(expr)
             if not value.event or value.taints:
                 continue
             parts = value.event.split(".")[1:]
@@ -61,7 +59,7 @@ class BillableLookupChecker(Checker):
                     "ORG304",
                     chain.anchor,
                     query=chain.display,
-                    key=pred.key,
+                    key=key,
                     path=value.event,
                     ids=", ".join(sorted(ids & {"customer", "subscription", "id", "metadata"})),
                     fix=FIX,

@@ -23,6 +23,7 @@ FIX = (
     "orgguard.runtime.staff_override(ctx, actor=..., reason=...)"
 )
 DECIDERS = ("has_permission", "has_object_permission", "test_func", "check_permissions", "can_access")
+DECIDER_PREFIXES = ("can_", "has_", "may_", "user_can", "is_allowed", "allowed_")
 MAX_OTHER_ATOMS = 6
 
 
@@ -40,7 +41,9 @@ class SuperuserBypassChecker(Checker):
 
     def visit_Return(self, node: cst.Return) -> None:
         func = self.ctx.scope.function
-        if node.value is not None and func is not None and func.name.value in DECIDERS:
+        if node.value is not None and func is not None and (
+            func.name.value in DECIDERS or func.name.value.startswith(DECIDER_PREFIXES)
+        ):
             self._judge(node.value, deny=False)
 
     def _judge(self, cond: cst.BaseExpression, *, deny: bool) -> None:
@@ -88,6 +91,10 @@ class SuperuserBypassChecker(Checker):
             inner = call.func.value if isinstance(call.func, cst.Attribute) and name == "exists" else call
             if flow is not None and isinstance(inner, cst.Call) and flow.is_membership_query(inner):
                 return "member"
+        # `membership is not None` / `membership` where membership came from a membership lookup
+        var = expr.left if isinstance(expr, cst.Comparison) else expr
+        if isinstance(var, cst.Name) and "member" in var.value.lower():
+            return "member"
         if isinstance(expr, cst.Comparison) and any(
             isinstance(c.operator, (cst.In, cst.NotIn)) for c in expr.comparisons
         ):

@@ -37,8 +37,8 @@ class Analysis:
         """
         if self.queries.scoping(chain) is not Scoping.UNSCOPED:
             return False, None
-        for pred in self.queries.predicates(chain):
-            if pred.kind == "kw" and pred.value is not None and self.value(pred.value).event:
+        for _key, expr in self.queries.lookups(chain):
+            if self.value(expr).event:
                 # picked by what a verified webhook event says: scoped by its processor ids, and a
                 # lookup by a forgeable field of the event is ORG304's root cause, not an unscoped query
                 return False, None

@@ -61,7 +61,11 @@ class QueryChain:
 
     @property
     def display(self) -> str:
-        named = [link.name for link in self.links if link.call is not None]
+        named = [
+            link.name
+            for link in self.links
+            if link.call is not None and link.name not in ("execute", "scalars", "scalar", "exec")
+        ]
         picks = [n for n in named if n in ("filter", "filter_by", "where", "exclude", "get")]
         tail = (picks or named or [""])[0] if self.via != "manager" else (picks or named[-1:] or ["all"])[0]
         if self.via == "shortcut":
@@ -413,6 +417,23 @@ class QueryModel:
         ):
             return [(a.keyword.value, a.value) for a in expr.args if a.keyword is not None]
         return []
+
+    def lookups(self, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
+        """Every (field, value) the chain matches on: keyword lookups and ``Model.col == value`` comparisons."""
+        out: list[tuple[str, cst.BaseExpression]] = []
+        for pred in self.predicates(chain):
+            if pred.value is None:
+                continue
+            if pred.kind == "kw":
+                out.append((pred.key, pred.value))
+            elif pred.kind == "expr" and isinstance(pred.value, cst.Comparison):
+                operands = [pred.value.left, *(c.comparator for c in pred.value.comparisons)]
+                for i, op in enumerate(operands):
+                    col = self._column(op)
+                    if col is not None:
+                        out.extend((col[1], o) for j, o in enumerate(operands) if j != i and self._column(o) is None)
+                        break
+        return out
 
     def predicate_scopes(self, expr: cst.BaseExpression) -> bool:
         """Whether a predicate expression (``Invoice.organization_id == x``, ``Q(organization=x)``) scopes."""
