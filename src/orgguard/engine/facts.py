@@ -38,6 +38,7 @@ class FunctionFacts:
     # an object-level membership check guards the whole handler (decorator, class dispatch, permission)
     guarded: str = ""
     route: str = ""  # the route path when a decorator registers one
+    command: bool = False  # an operator command (management/CLI): it reads across tenants by design
     # variables that get a tenant predicate, or a post-fetch tenant check, somewhere in the function
     scoped_vars: set[str] = field(default_factory=set)
     # variables narrowed to the tenant only under a condition on the org value (ORG104)
@@ -435,6 +436,7 @@ def compute_facts(
         params=values,
         guarded=guarded,
         route=route or "",
+        command=surface is Surface.JOB and _is_command(ctx, func, klass),
     )
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
@@ -506,6 +508,15 @@ def _special_surface(
     ):
         return Surface.ADMIN
     return None
+
+
+def _is_command(ctx: FileContext, func: cst.FunctionDef, klass: cst.ClassDef | None) -> bool:
+    if klass is not None and class_bases(ctx, klass) & ctx.knowledge["jobs.command_bases"]:
+        return True
+    return any(
+        d.rsplit(".", 1)[-1] in ctx.knowledge["jobs.command_decorators"] and "." in d
+        for d in (ctx.qualified(t) for t in _decorator_texts(func))
+    )
 
 
 def _decorator_texts(func: cst.FunctionDef) -> list[str]:
