@@ -78,3 +78,9 @@ def test_framework_packs_load() -> None:
     k = load_knowledge()
     assert {"django", "drf", "orgguard"} <= set(k.packs)
     assert "objects" in k["models.managers"] and "get_object_or_404" in k["queries.shortcuts"]
+
+
+def test_readme_lists_every_rule() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for rule in RULES:
+        assert f"| {rule.code} | {rule.name} |" in readme, f"README.md rules table lacks {rule.code}"
