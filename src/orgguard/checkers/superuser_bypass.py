@@ -41,8 +41,10 @@ class SuperuserBypassChecker(Checker):
 
     def visit_Return(self, node: cst.Return) -> None:
         func = self.ctx.scope.function
-        if node.value is not None and func is not None and (
-            func.name.value in DECIDERS or func.name.value.startswith(DECIDER_PREFIXES)
+        if (
+            node.value is not None
+            and func is not None
+            and (func.name.value in DECIDERS or func.name.value.startswith(DECIDER_PREFIXES))
         ):
             self._judge(node.value, deny=False)
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker
-from orgguard.engine.facts import Surface, is_list_view, is_view_class, object_permission_guard
+from orgguard.engine.context import FileContext
+from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
 from orgguard.engine.queries import Scoping
 
 
@@ -32,6 +33,8 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if defined & scoping or (defined and not defined & inheriting):
             # a hook narrows it, or replaces the class queryset altogether (judged on its own)
             return
+        if _create_only(self.ctx, node):
+            return  # the class queryset of a create-only view is never read
         if not is_list_view(self.ctx, node) and object_permission_guard(self.ctx, node):
             # a detail view: get_object() runs a permission class that checks the tenant of the object
             return
@@ -73,3 +76,31 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             where=f"on view {klass.name.value} ({reason})",
             fix=f"override get_queryset() to filter {field}=self.request.organization",
         )
+
+
+READERS = frozenset({"get", "list", "retrieve", "get_object", "get_context_data", "head"})
+
+
+def _create_only(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    bases = class_bases(ctx, klass)
+    if not bases & ctx.knowledge["requests.create_only_bases"] or is_list_view(ctx, klass):
+        return False
+    readers = {
+        "RetrieveAPIView",
+        "UpdateAPIView",
+        "DestroyAPIView",
+        "RetrieveModelMixin",
+        "UpdateModelMixin",
+        "DestroyModelMixin",
+        "DetailView",
+        "UpdateView",
+        "DeleteView",
+        "ModelViewSet",
+        "GenericViewSet",
+    }
+    if bases & readers:
+        return False
+    methods = {s.name.value for s in klass.body.body if isinstance(s, cst.FunctionDef)}
+    for info in ctx.index.ancestors(klass.name.value):
+        methods.update(info.methods)
+    return not methods & READERS

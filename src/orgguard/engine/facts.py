@@ -170,6 +170,7 @@ class _VarScan(cst.CSTVisitor):
         self.conditional: dict[str, str] = {}
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
         self.calls: set[str] = set()  # dotted names of every call (surface detection)
+        self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
         self.staff_gate = False  # `if not request.user.is_staff: raise ...`
 
     def _tenant_attrs(self) -> set[str]:
@@ -236,13 +237,34 @@ class _VarScan(cst.CSTVisitor):
                 ]
                 if hits:
                     self._narrowed(var, hits)
+        # Prefetch("x", queryset=qs): qs only covers the outer query's rows
+        if text and text.rsplit(".", 1)[-1] in k["queries.subquery_wrappers"]:
+            for arg in node.args:
+                if isinstance(arg.value, cst.Name):
+                    self.scoped.add(arg.value.value)
         # obj.has_permission(user) / self.check_object_permissions(request, obj) / user.has_perm(p, obj)
         if isinstance(func, cst.Attribute) and func.attr.value in k["guards.object_checks"]:
             if isinstance(func.value, cst.Name) and func.value.value not in ("self", "request", "user"):
-                self.scoped.add(func.value.value)
+                self._check(func.value.value)
             for arg in node.args:
                 if isinstance(arg.value, cst.Name) and arg.value.value not in ("self", "request", "user"):
-                    self.scoped.add(arg.value.value)
+                    self._check(arg.value.value)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and isinstance(value, cst.Attribute):
+            root: cst.BaseExpression = value
+            while isinstance(root, cst.Attribute):
+                root = root.value
+            if isinstance(root, cst.Name):
+                self.derived[node.targets[0].target.value] = root.value
+
+    def _check(self, var: str) -> None:
+        seen: set[str] = set()
+        while var and var not in seen:
+            seen.add(var)
+            self.scoped.add(var)
+            var = self.derived.get(var, "")
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
         # obj.organization_id != request.organization.id  -> obj is checked against the tenant

@@ -80,9 +80,12 @@ def _short(text: str) -> str:
 
 
 def is_userish(text: str) -> bool:
+    """The signed-in user or its id: ``request.user``, ``current_user.id``, ``get_user_id()``."""
     text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
-    return text in ("user", "current_user", "request.user", "self.request.user", "g.user") or text.endswith(
-        (".user", "_user")
+    return (
+        text in ("user", "current_user", "request.user", "self.request.user", "g.user")
+        or text.endswith((".user", "_user"))
+        or text.rsplit(".", 1)[-1] in ("get_user_id", "current_user_id", "get_current_user")
     )
 
 
@@ -203,6 +206,10 @@ class FunctionFlow:
             return CLEAN
         if self._from_manager(call):
             return CLEAN  # a custom manager/queryset method: still rows from the database
+        if name in self.ctx.knowledge["queries.shortcuts"]:
+            # get_object_or_404(self.get_queryset(), pk=pk): a row, fetched through whatever queryset the
+            # view scoped; the lookup itself is judged where it happens
+            return CLEAN
         if func_text and self.is_verify_call(func_text):
             return Value(event="event")  # a verified webhook event
         if func_text and (
@@ -355,6 +362,7 @@ class _FlowBuilder:
     def __init__(self, flow: FunctionFlow) -> None:
         self.flow = flow
         self.env: dict[str, Value] = dict(flow.params)
+        self.deps: dict[str, set[str]] = {}  # owner_id = _get_owner_id(tab_state_id): owner_id <- tab_state_id
 
     def run(self, body: cst.BaseSuite) -> None:
         self._suite(body)
@@ -386,6 +394,8 @@ class _FlowBuilder:
         if isinstance(stmt, cst.If):
             self._guards(stmt.test)
             self._suite(stmt.body)
+            if _refuses(stmt.body):
+                self._owner_checks(stmt.test)
             orelse = stmt.orelse
             while orelse is not None:
                 if isinstance(orelse, cst.If):
@@ -431,6 +441,8 @@ class _FlowBuilder:
             value = self.flow._eval(small.value, self.env)
             for target in small.targets:
                 self._bind(target.target, value)
+                if isinstance(target.target, cst.Name):
+                    self.deps[target.target.value] = _names_in(small.value)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self._bind(small.target, self.flow._eval(small.value, self.env))
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
@@ -455,6 +467,43 @@ class _FlowBuilder:
                     if (name in self.env and self.env[name].taints) or (name in self.env and self.env[name].resolved):
                         self.env[name] = TRUSTED
 
+    def _owner_checks(self, test: cst.BaseExpression) -> None:
+        """``if owner_id != get_user_id(): return 403``: after it, owner_id and what it was derived from
+        (the tab_state_id it was looked up by) are verified against the signed-in user or org."""
+        atoms: list[cst.BaseExpression] = []
+        stack: list[cst.BaseExpression] = [test]
+        while stack:
+            expr = stack.pop()
+            if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+                stack.extend((expr.left, expr.right))
+            else:
+                atoms.append(expr)
+        for atom in atoms:
+            if not isinstance(atom, cst.Comparison) or len(atom.comparisons) != 1:
+                continue
+            if not isinstance(atom.comparisons[0].operator, (cst.NotEqual, cst.IsNot)):
+                continue
+            left, right = atom.left, atom.comparisons[0].comparator
+            for mine, theirs in ((left, right), (right, left)):
+                if self._is_principal(mine) and not self._is_principal(theirs):
+                    self._verify(_names_in(theirs))
+
+    def _is_principal(self, expr: cst.BaseExpression) -> bool:
+        text = dotted_name(expr)
+        return bool(text) and (is_userish(text) or self.flow.queries.is_trusted(expr))
+
+    def _verify(self, names: set[str]) -> None:
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.env and (self.env[name].taints or self.env[name].resolved):
+                self.env[name] = TRUSTED
+            todo.extend(self.deps.get(name, ()))
+
     def _is_guard(self, call: cst.Call) -> bool:
         k = self.flow.ctx.knowledge
         name = _short(dotted_name(call.func))
@@ -464,6 +513,19 @@ class _FlowBuilder:
         if summary is not None and summary.verifies:
             return True
         return self.flow.is_membership_query(call, self.env)
+
+
+def _refuses(body: cst.BaseSuite) -> bool:
+    """Whether a block starts by refusing the request (raise, return, abort())."""
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for stmt in stmts[:1]:
+        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+        for small in smalls:
+            if isinstance(small, (cst.Raise, cst.Return)):
+                return True
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
+                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
+    return False
 
 
 def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:

@@ -349,13 +349,26 @@ class _Collector:
         return raw
 
 
-def _hook_scopes(hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge) -> bool:
-    """Whether a get_queryset-style hook narrows to a tenant (lookup on a tenant path, trusted source)."""
+def _hops(tenant_prefixes: set[str]) -> set[str]:
+    """Proper prefixes of tenant paths: the parents a row reaches its tenant through (``project``)."""
+    hops: set[str] = set()
+    for path in tenant_prefixes:
+        parts = path.split("__")
+        hops.update("__".join(parts[:i]) for i in range(1, len(parts)))
+    return hops
+
+
+def _hook_scopes(
+    hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge, derived: frozenset[str] = frozenset()
+) -> bool:
+    """Whether a get_queryset-style hook narrows to a tenant: a lookup on a tenant path, a trusted source,
+    a scoping method, or a filter by a parent object it holds (``filter(project=project)``)."""
     trusted = trusted_patterns(knowledge)
+    hops = _hops(tenant_prefixes)
     for node in ast.walk(hook):
         if isinstance(node, ast.Call):
             name = _short(dotted(node.func).rstrip("()"))
-            if name in knowledge["queries.scoping_methods"]:
+            if name in knowledge["queries.scoping_methods"] or name in derived:
                 return True
             for kw in node.keywords:
                 if kw.arg and any(
@@ -363,6 +376,14 @@ def _hook_scopes(hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge)
                 ):
                     return True
                 if is_trusted_expr(dotted(kw.value), trusted):
+                    return True
+                value = dotted(kw.value)
+                # a parent object the hook fetched (through its own scoped lookup): not a raw URL id
+                if (
+                    kw.arg in hops
+                    and isinstance(kw.value, (ast.Name, ast.Attribute))
+                    and not value.startswith(("self.kwargs", "self.request", "kwargs", "request."))
+                ):
                     return True
         if isinstance(node, ast.Attribute):
             text = dotted(node)
@@ -414,9 +435,13 @@ def _narrows_queryset(method: ast.AST, prefixes: set[str], knowledge: Knowledge,
 
 def _hook_inherits(hook: ast.AST) -> bool:
     """Whether a queryset hook starts from the class queryset (``super().get_queryset()``...)."""
+    params = {a.arg for a in hook.args.args} if isinstance(hook, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
     for node in ast.walk(hook):
         text = dotted(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
         if text.startswith("super()") or text in ("self.queryset", "self.model", "self.get_queryset"):
+            return True
+        # filter_queryset(self, queryset): building on the queryset it is handed
+        if isinstance(node, ast.Name) and node.id == "queryset" and "queryset" in params:
             return True
     return False
 
@@ -567,7 +592,9 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
             view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
     classes: dict[str, list[ClassInfo]] = {}
     for raw in raw_classes:
-        scoping = tuple(hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge))
+        scoping = tuple(
+            hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge, scoping_methods)
+        )
         inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
         narrows = any(_narrows_queryset(m, prefixes, knowledge, scoping_methods) for m in raw.method_nodes)
         classes.setdefault(raw.name, []).append(
@@ -690,21 +717,27 @@ def _summarise(
     raw: list[_RawFunction], config: Config, knowledge: Knowledge, tenant_models: frozenset[str], attrs: frozenset[str]
 ) -> dict[str, FunctionSummary]:
     direct = {id(f): _direct_verifies(f.node, config, knowledge, tenant_models, attrs) for f in raw}
-    names_verifying = {f.name for f in raw if direct[id(f)]}
+    # calls that name a project function unambiguously: `helper(...)` (a module-level function) or
+    # `self.helper(...)` (a method of the same class); `x.get(...)` names nothing in particular
     calls: dict[int, set[str]] = {}
     for f in raw:
+        owner = f.qualname.rsplit(".", 1)[0] if "." in f.qualname else ""
         called = set()
         for sub in ast.walk(f.node):
             if isinstance(sub, ast.Call):
-                called.add(dotted(sub.func).rstrip("()").rsplit(".", 1)[-1])
+                if isinstance(sub.func, ast.Name):
+                    called.add(sub.func.id)
+                elif owner and isinstance(sub.func, ast.Attribute) and dotted(sub.func.value) == "self":
+                    called.add(f"{owner}.{sub.func.attr}")
         calls[id(f)] = called
+    verifying = {f.qualname for f in raw if direct[id(f)]}
     changed = True
     while changed:  # verifying through another verifying project helper
         changed = False
         for f in raw:
-            if f.name not in names_verifying and calls[id(f)] & names_verifying and not direct[id(f)]:
+            if not direct[id(f)] and calls[id(f)] & verifying:
                 direct[id(f)] = True
-                names_verifying.add(f.name)
+                verifying.add(f.qualname)
                 changed = True
     out: dict[str, FunctionSummary] = {}
     for f in raw:

@@ -170,6 +170,13 @@ class QueryModel:
             return self._tops[key]
         if key in self._inner:
             return None
+        if (
+            isinstance(node, cst.Call)
+            and dotted_name(node.func).rsplit(".", 1)[-1] in self.k["queries.subquery_wrappers"]
+        ):
+            # Prefetch("tasks", queryset=Task.objects.all()) only covers the outer query's rows
+            self._inner.update(id(a.value) for a in node.args)
+            return None
         found = self.recognize(node)
         if found is not None:
             self._tops[key] = found
@@ -390,6 +397,11 @@ class QueryModel:
             for i in range(1, len(parts)):
                 hops.add("__".join(parts[:i]))
         out: list[tuple[str, cst.BaseExpression]] = []
+        for link in chain.links:
+            if link.name == "in_bulk" and link.call is not None:
+                for arg in link.call.args[:1]:
+                    if arg.keyword is None or arg.keyword.value == "id_list":
+                        out.append(("pk__in", arg.value))
         for pred in self.predicates(chain):
             if pred.value is None:
                 continue
