@@ -268,14 +268,18 @@ class _VarScan(cst.CSTVisitor):
 
     def visit_Comparison(self, node: cst.Comparison) -> None:
         # obj.organization_id != request.organization.id  -> obj is checked against the tenant
+        # view.project.pk != project.pk -> view is checked against a parent on its tenant path
+        if not all(isinstance(c.operator, (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot)) for c in node.comparisons):
+            return
         operands = [node.left, *(c.comparator for c in node.comparisons)]
         for operand in operands:
-            if isinstance(operand, cst.Attribute) and operand.attr.value in self.tenant_attrs:
-                base = operand.value
-                while isinstance(base, cst.Attribute):
-                    base = base.value
-                if isinstance(base, cst.Name):
-                    self.scoped.add(base.value)
+            attrs: list[str] = []
+            base: cst.BaseExpression = operand
+            while isinstance(base, cst.Attribute):
+                attrs.append(base.attr.value)
+                base = base.value
+            if isinstance(base, cst.Name) and len(attrs) <= 3 and set(attrs[-2:]) & self.tenant_attrs:
+                self._check(base.value)
 
 
 def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
