@@ -23,7 +23,15 @@ from orgguard import __version__
 from orgguard.config import ConfigError
 from orgguard.docs import rule_text
 from orgguard.engine.baseline import Baseline, BaselineError, compare, key_of
-from orgguard.engine.runner import Project, RunResult, discover, load_project, run
+from orgguard.engine.runner import (
+    DEFAULT_FILE_TIMEOUT,
+    DEFAULT_MAX_FILE_SIZE,
+    Project,
+    RunResult,
+    discover,
+    load_project,
+    run,
+)
 from orgguard.registry import Rule, all_rules
 from orgguard.reporters import FORMATS, ReportContext, render
 
@@ -34,6 +42,34 @@ PROGRESS_FILES = 2000  # or this many files: show progress at once
 
 def _codes(value: str) -> list[str]:
     return [c.strip().upper() for c in value.split(",") if c.strip()]
+
+
+def _number(value: str, what: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {value!r}")
+    return number
+
+
+def _jobs(value: str) -> int:
+    number = _number(value, "a number of processes (0: one per core)")
+    if number != int(number):
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {value!r}")
+    return int(number)
+
+
+def _seconds(value: str) -> float:
+    return _number(value, "a number of seconds (0: no limit)")
+
+
+def _megabytes(value: str) -> int:
+    number = _number(value, "a size in MB")
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size in MB above 0, got {value!r}")
+    return int(number * 1_000_000)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable")
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable")
     check.add_argument("--config", type=Path, help="settings file (pyproject.toml or orgguard.toml)")
-    check.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: all cores)")
+    check.add_argument("-j", "--jobs", type=_jobs, default=0, help="worker processes (default: all cores)")
+    check.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="neither read nor write the cache (.orgguard_cache/ at the project root)",
+    )
+    check.add_argument(
+        "--cache-dir", type=Path, metavar="DIR", help="cache directory (default: .orgguard_cache/ at the project root)"
+    )
+    check.add_argument(
+        "--file-timeout",
+        type=_seconds,
+        default=DEFAULT_FILE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"analysis time per file before it is reported as timed out (default: {DEFAULT_FILE_TIMEOUT:g}; 0: none)",
+    )
+    check.add_argument(
+        "--max-file-size",
+        type=_megabytes,
+        default=DEFAULT_MAX_FILE_SIZE,
+        metavar="MB",
+        help=f"files bigger than this are reported and skipped (default: {DEFAULT_MAX_FILE_SIZE / 1e6:g})",
+    )
     check.add_argument("--output", "-o", type=Path, help="write the report to this file")
     check.add_argument(
         "--baseline", type=Path, metavar="FILE", help="report only findings not recorded in this baseline file"
@@ -139,17 +197,25 @@ def _say(args: argparse.Namespace, message: str) -> None:
 
 
 def _run(project: Project, args: argparse.Namespace, paths: list[Path]) -> RunResult:
+    timeout = args.file_timeout or None
     if not progress_wanted(sys.stderr, os.environ, args.quiet):
-        return run(project, paths, jobs=args.jobs)
+        return run(project, paths, jobs=args.jobs, file_timeout=timeout)
     files, _ = discover(paths, project.config)
     with Progress(sys.stderr, len(files)):
-        return run(project, paths, jobs=args.jobs)
+        return run(project, paths, jobs=args.jobs, file_timeout=timeout)
 
 
 def _check(args: argparse.Namespace) -> int:
     paths: list[Path] = args.paths or [Path(".")]
     try:
-        project = load_project(paths[0], config_path=args.config, select=args.select, ignore=args.ignore)
+        project = load_project(
+            paths[0],
+            config_path=args.config,
+            select=args.select,
+            ignore=args.ignore,
+            cache=False if args.no_cache else (args.cache_dir or True),
+            max_file_size=args.max_file_size,
+        )
     except ConfigError as exc:
         print(f"orgguard: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -311,6 +377,20 @@ def _init(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except KeyboardInterrupt:
+        print("orgguard: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # last resort: one line, not a traceback (ORGGUARD_DEBUG=1 shows it)
+        if os.environ.get("ORGGUARD_DEBUG"):
+            raise
+        what = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        print(f"orgguard: internal error: {what} (set ORGGUARD_DEBUG=1 for the traceback)", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "check":
         return _check(args)
     if args.command == "explain":

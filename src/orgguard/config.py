@@ -10,6 +10,7 @@ import difflib
 import fnmatch
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -171,9 +172,13 @@ class Config:
     def relpath(self, path: Path) -> str:
         """``path`` relative to the project root, POSIX style ("" when outside the root)."""
         try:
-            return PurePosixPath(path.resolve().relative_to(self.root)).as_posix()
+            resolved = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: the path as written
+            resolved = Path(os.path.abspath(path))
+        try:
+            return PurePosixPath(resolved.relative_to(self.root)).as_posix()
         except ValueError:
-            return PurePosixPath(path.resolve()).as_posix().lstrip("/")
+            return PurePosixPath(resolved).as_posix().lstrip("/")
 
     def is_excluded(self, path: Path) -> bool:
         rel = self.relpath(path)

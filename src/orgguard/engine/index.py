@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from orgguard.config import Config
+from orgguard.config import Config, path_matches
 from orgguard.knowledge import Knowledge
 
 MAX_TENANT_DEPTH = 4
@@ -147,21 +147,62 @@ def _short(name: str) -> str:
 
 
 def iter_python_files(root: Path, config: Config) -> Iterator[Path]:
-    """Every .py file under ``root`` not excluded, never following symlinks out of the tree."""
-    root = root.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not config.is_excluded(here / d))
-        for name in sorted(filenames):
-            if name.endswith(".py"):
-                path = here / name
-                if path.is_symlink():
-                    try:
-                        path.resolve().relative_to(root)
-                    except (ValueError, OSError):
-                        continue
+    """Every .py file under ``root`` not excluded, never following symlinks out of the tree.
+
+    Files come in ``os.walk`` order (a directory's own files sorted, then its subdirectories sorted);
+    symlinked directories are not entered. One ``scandir`` per directory and no ``resolve()`` per file:
+    below the resolved root every path is already canonical, so its root-relative form is built as
+    the walk goes (only symlinked files take the slow path).
+    """
+    try:
+        root = root.resolve()
+    except (OSError, RuntimeError):  # a symlink loop given as the root
+        return
+    patterns = (*config.exclude, *config.extend_exclude)
+    top = config.relpath(root)
+    yield from _walk(root, root, "" if top == "." else top, patterns, config)
+
+
+def _walk(here: Path, root: Path, rel: str, patterns: tuple[str, ...], config: Config) -> Iterator[Path]:
+    try:
+        with os.scandir(here) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return  # unreadable directory: skipped, as os.walk does
+    subdirs: list[str] = []
+    for entry in entries:
+        name = entry.name
+        try:
+            is_dir = entry.is_dir()
+            is_link = entry.is_symlink()
+        except OSError:
+            continue
+        if is_dir:
+            if not is_link:
+                subdirs.append(name)
+            continue
+        if not name.endswith(".py"):
+            continue
+        path = here / name
+        if is_link:
+            try:
+                path.resolve().relative_to(root)
                 if path.is_file() and not config.is_excluded(path):
                     yield path
+            except (ValueError, OSError, RuntimeError):  # outside the tree, dangling or a loop
+                pass
+            continue
+        try:
+            regular = entry.is_file(follow_symlinks=False)
+        except OSError:
+            continue
+        child = f"{rel}/{name}" if rel else name
+        if regular and not any(path_matches(child, pat) for pat in patterns):
+            yield path
+    for name in subdirs:
+        child = f"{rel}/{name}" if rel else name
+        if not any(path_matches(child, pat) for pat in patterns):
+            yield from _walk(here / name, root, child, patterns, config)
 
 
 @dataclass
@@ -463,25 +504,74 @@ def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
     return False
 
 
-def build_index(root: Path, config: Config, knowledge: Knowledge, files: Iterable[Path] | None = None) -> ProjectIndex:
-    """Scan the project and compute tenant ownership (direct and transitive)."""
-    collector = _Collector(knowledge)
-    digest = hashlib.sha256()
+@dataclass
+class SourceFile:
+    """One project file as the index scan read it (shared with the runner, so nothing is read twice)."""
+
+    path: Path
+    data: bytes
+    sha: str  # sha256 of ``data``, hex
+    parsed: bool | None = None  # set by build_index: parsed by ast (True), did not parse (False), not parsed
+
+
+def read_sources(
+    root: Path, config: Config, files: Iterable[Path] | None = None, *, max_size: int | None = None
+) -> list[SourceFile]:
+    """The project's files and their bytes (unreadable files and files over ``max_size`` bytes left out)."""
+    out: list[SourceFile] = []
     for path in files if files is not None else iter_python_files(root, config):
         try:
-            data = path.read_bytes()
-        except OSError:
+            with open(path, "rb") as handle:
+                if max_size is not None and os.fstat(handle.fileno()).st_size > max_size:
+                    continue
+                data = handle.read()
+        except (OSError, MemoryError):
             continue
+        out.append(SourceFile(path, data, hashlib.sha256(data).hexdigest()))
+    return out
+
+
+def build_index(
+    root: Path,
+    config: Config,
+    knowledge: Knowledge,
+    files: Iterable[Path] | None = None,
+    *,
+    sources: Iterable[SourceFile] | None = None,
+) -> ProjectIndex:
+    """Scan the project and compute tenant ownership (direct and transitive).
+
+    ``sources`` (from :func:`read_sources`) saves reading the files again; each one's ``parsed`` is set.
+    """
+    collector = _Collector(knowledge)
+    digest = hashlib.sha256()
+    for src in sources if sources is not None else read_sources(root, config, files):
+        data = src.data
         if b"class " not in data and b"def " not in data:
             continue
-        digest.update(str(path).encode())
-        digest.update(hashlib.sha256(data).digest())
+        digest.update(str(src.path).encode())
+        digest.update(bytes.fromhex(src.sha))
         try:
-            tree = ast.parse(data, filename=str(path))
+            tree = ast.parse(data, filename=str(src.path))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
+            src.parsed = False
             continue
-        collector.visit_module(tree, config.relpath(path))
+        src.parsed = True
+        _visit_module(collector, tree, config.relpath(src.path))
     return _finish(root, config, knowledge, collector, digest.hexdigest()[:16])
+
+
+def _visit_module(collector: _Collector, tree: ast.Module, rel: str) -> None:
+    """``collector.visit_module``, undone if it fails on a pathological file (nesting too deep to walk)."""
+    lengths = {k: len(v) for k, v in vars(collector).items() if isinstance(v, list)}
+    copies = {k: v.copy() for k, v in vars(collector).items() if isinstance(v, (set, dict))}
+    try:
+        collector.visit_module(tree, rel)
+    except (RecursionError, MemoryError):
+        for key, n in lengths.items():
+            del getattr(collector, key)[n:]
+        for key, value in copies.items():
+            setattr(collector, key, value)
 
 
 def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collector, digest: str) -> ProjectIndex:

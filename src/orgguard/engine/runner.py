@@ -1,34 +1,74 @@
-"""files -> parse (LibCST) -> project index -> checks -> suppressions -> findings."""
+"""files -> parse (LibCST) -> project index -> checks -> suppressions -> findings.
+
+How a run stays fast (the numbers are in docs/performance.md):
+
+- the project index comes from one ``ast`` pass over the project, and is cached in ``.orgguard_cache/``
+  under the content of every project file;
+- a token pre-check skips the LibCST parse of files that cannot hold a candidate for any enabled rule;
+  they get a syntax check only, and not even that when the index pass has already parsed them;
+- the checkers run in one batched traversal whose visitor tables are built once per process;
+- positions are resolved only for files that have findings;
+- files are checked in worker processes that inherit the project when they are forked (only paths go
+  out and results come back), biggest files first;
+- per-file results are cached under the file's content, the settings, orgguard's code and the
+  *content* of the index (so an edit that changes no project facts keeps every other file's result).
+
+How a run stays alive: files are opened without blocking and only regular files are read (FIFOs,
+devices, directories are reported); files over the size limit are reported and skipped; a source the
+interpreter's own parser finds too deeply nested never reaches LibCST (whose native parser overflows
+its stack on such input); each file has a time budget (``SIGALRM`` in workers, plus a watchdog for
+native code); and a worker that dies is replaced, its files retried, the culprit reported by name.
+"""
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import hashlib
 import importlib
+import json
+import multiprocessing
 import os
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+import signal
+import stat
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from orgguard.checkers.base import Checker
 from orgguard.config import Config, check_codes, load_config
+from orgguard.engine import findings as findings_module
+from orgguard.engine import index as index_module
 from orgguard.engine.analysis import Analysis
+from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError
-from orgguard.engine.index import ProjectIndex, build_index, iter_python_files
+from orgguard.engine.index import ProjectIndex, build_index, iter_python_files, read_sources
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
 
 PARSE_ERROR = "ORG000"
+DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
+DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
+SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
+WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
+
+_ONLY_AST = ast.PyCF_ONLY_AST
 
 
 @dataclass(frozen=True)
 class Project:
-    """Everything that is the same for every file of a run (picklable, sent once per worker chunk)."""
+    """Everything that is the same for every file of a run (inherited by forked workers)."""
 
     config: Config
     knowledge: Knowledge
@@ -36,6 +76,12 @@ class Project:
     rules: dict[str, Rule]
     checkers: tuple[str, ...]  # "module:Class" of every checker with an enabled rule
     tokens: tuple[bytes, ...] | None  # pre-check: one must occur for any checker to report; None = always
+    # what every per-file result depends on besides the file itself ("" = results are not cached)
+    fingerprint: str = ""
+    cache_dir: Path | None = None  # .orgguard_cache/ (None: no cache)
+    parsed: frozenset[str] = frozenset()  # sha256 of sources the index pass parsed with ast (syntax known good)
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
 
 
 @dataclass
@@ -53,16 +99,28 @@ class RunResult:
     suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
 
 
+INDEX_RECORDS = records_of(index_module)
+RESULT_RECORDS = {**records_of(findings_module), "FileResult": FileResult}
+
+
+# ---------------------------------------------------------------------------------------------------
+# loading a project
+
+
 def load_project(
     start: Path,
     *,
     config_path: Path | None = None,
     select: Sequence[str] | None = None,
     ignore: Sequence[str] | None = None,
+    cache: bool | Path = False,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> Project:
     """Load config, knowledge and the whole-project index for the project holding ``start``.
 
-    Raises :class:`orgguard.config.ConfigError` for unusable settings.
+    With ``cache`` (True: ``.orgguard_cache/`` at the project root; or a directory), the index is read
+    from and written to the cache, and :func:`run` caches per-file results there. Raises
+    :class:`orgguard.config.ConfigError` for unusable settings.
     """
     config = load_config(start=start, explicit=config_path, known_codes=known_codes())
     if select is not None or ignore is not None:
@@ -71,11 +129,127 @@ def load_project(
                 check_codes("command line", key, codes, known_codes())
         config = config.with_selection(select, ignore)
     knowledge = load_knowledge(config.extend_rules)
-    index = build_index(config.root, config, knowledge)
+    cache_dir = None if cache is False else config.root / CACHE_DIR if cache is True else Path(cache)
+    store = Cache(cache_dir) if cache_dir is not None else None
+    loaded = _load_index(config, knowledge, store, max_file_size)
     enabled = enabled_codes(config.select, config.ignore)
     rules = {code: rule for code, rule in all_rules().items() if code in enabled}
     checkers = tuple(sorted({rule.checker for rule in rules.values() if ":" in rule.checker}))
-    return Project(config, knowledge, index, rules, checkers, _tokens(checkers, knowledge, index))
+    fingerprint = ""
+    if store is not None and loaded.digest and not loaded.errors:
+        fingerprint = digest_of(
+            "results",
+            code_digest(),
+            _config_key(config, selection=True),
+            knowledge.digest,
+            loaded.digest,
+            str(max_file_size),
+        )
+    return Project(
+        config,
+        knowledge,
+        loaded.index,
+        rules,
+        checkers,
+        _tokens(checkers, knowledge, loaded.index),
+        fingerprint=fingerprint,
+        cache_dir=cache_dir,
+        parsed=loaded.parsed,
+        max_file_size=max_file_size,
+        errors=loaded.errors,
+    )
+
+
+def _config_key(config: Config, *, selection: bool) -> str:
+    """Every setting, as text (the rule selection only when asked: the index does not depend on it)."""
+    skip = () if selection else ("select", "ignore")
+    return repr([(f.name, getattr(config, f.name)) for f in fields(config) if f.compare and f.name not in skip])
+
+
+@dataclass(frozen=True)
+class _LoadedIndex:
+    index: ProjectIndex
+    digest: str  # digest of the index's content ("" when it could not be computed)
+    parsed: frozenset[str]
+    errors: tuple[RunError, ...] = ()
+
+
+def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int) -> _LoadedIndex:
+    sources = read_sources(config.root, config, max_size=max_size)
+    key = ""
+    if store is not None:
+        key = digest_of(
+            "index",
+            code_digest(),
+            _config_key(config, selection=False),
+            knowledge.digest,
+            str(max_size),
+            *(f"{s.path}\0{s.sha}" for s in sources),
+        )
+        cached = _cached_index(store, key)
+        if cached is not None:
+            return cached
+    try:
+        index = _with_deep_stack(lambda: build_index(config.root, config, knowledge, sources=sources))
+    except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
+        message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
+        return _LoadedIndex(ProjectIndex(root=str(config.root)), "", frozenset(), (RunError(".", message),))
+    parsed = frozenset(s.sha for s in sources if s.parsed)
+    if store is None:
+        return _LoadedIndex(index, "", parsed)
+    try:
+        encoded = encode(index)
+    except CodecError:
+        return _LoadedIndex(index, "", parsed)
+    digest = digest_of(json.dumps(encoded, separators=(",", ":")))
+    store.write("index", key, {"index": encoded, "digest": digest, "parsed": sorted(parsed)}, fanout=False)
+    store.prune("index", keep=[key])
+    return _LoadedIndex(index, digest, parsed)
+
+
+def _cached_index(store: Cache, key: str) -> _LoadedIndex | None:
+    entry = store.read("index", key, fanout=False)
+    if not isinstance(entry, dict):
+        return None
+    try:
+        index = decode(entry["index"], INDEX_RECORDS)
+        digest, parsed = entry["digest"], entry["parsed"]
+    except (CodecError, KeyError, TypeError, ValueError, RecursionError):
+        return None
+    if not isinstance(index, ProjectIndex) or not isinstance(digest, str) or not isinstance(parsed, list):
+        return None
+    return _LoadedIndex(index, digest, frozenset(p for p in parsed if isinstance(p, str)))
+
+
+def _with_deep_stack(fn: Callable[[], ProjectIndex]) -> ProjectIndex:
+    """Run ``fn`` in a thread with a large stack and recursion limit (ast walks of deeply nested code)."""
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append(("ok", fn()))
+        except BaseException as exc:  # handed to the caller's thread
+            box.append(("error", exc))
+
+    old_limit = sys.getrecursionlimit()
+    try:
+        old_size = threading.stack_size(256 * 1024 * 1024)
+    except (ValueError, RuntimeError):  # pragma: no cover - platforms without stack sizes
+        old_size = None
+    try:
+        sys.setrecursionlimit(max(old_limit, 60_000))
+        thread = threading.Thread(target=target, name="orgguard-index")
+        thread.start()
+    finally:
+        if old_size is not None:
+            threading.stack_size(old_size)
+    thread.join()
+    sys.setrecursionlimit(old_limit)
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    result: ProjectIndex = value
+    return result
 
 
 def _tokens(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
@@ -97,6 +271,88 @@ def _load_checker(spec: str) -> type[Checker]:
     return cls
 
 
+# ---------------------------------------------------------------------------------------------------
+# one traversal for every checker
+
+
+VisitorMethod = Callable[[cst.CSTNode], Any]
+_VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _visitor_names(visitor: cst.BatchableCSTVisitor) -> tuple[str, ...]:
+    """The ``visit_*``/``leave_*`` methods a visitor class defines (what ``get_visitors()`` finds), once per class."""
+    cls = type(visitor)
+    names = _VISITOR_NAMES.get(cls)
+    if names is None:
+        names = tuple(sorted(visitor.get_visitors()))
+        _VISITOR_NAMES[cls] = names
+    return names
+
+
+class _BatchedVisitor(cst.CSTVisitor):
+    """What :func:`libcst.visit_batched` does, with the method tables built once per node type.
+
+    ``libcst.visit_batched`` looks every visitor's methods up with ``inspect.getmembers`` on every call
+    (a third of the traversal time on a large tree of small files); here each checker class is
+    inspected once per process and each node type's methods are looked up once per file.
+    """
+
+    def __init__(
+        self,
+        visitors: Sequence[cst.BatchableCSTVisitor],
+        before_visit: VisitorMethod,
+        after_leave: VisitorMethod,
+    ) -> None:
+        super().__init__()
+        methods: dict[str, list[VisitorMethod]] = {}
+        for visitor in visitors:
+            for name in _visitor_names(visitor):
+                methods.setdefault(name, []).append(getattr(visitor, name))
+        self._methods = methods
+        self._before = before_visit
+        self._after = after_leave
+        self._visit: dict[type, tuple[VisitorMethod, ...]] = {}
+        self._leave: dict[type, tuple[VisitorMethod, ...]] = {}
+        self._attr: dict[tuple[str, type, str], tuple[VisitorMethod, ...]] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self._before(node)
+        kind = type(node)
+        found = self._visit.get(kind)
+        if found is None:
+            found = self._visit[kind] = tuple(self._methods.get(f"visit_{kind.__name__}", ()))
+        for method in found:
+            method(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        kind = type(original_node)
+        found = self._leave.get(kind)
+        if found is None:
+            found = self._leave[kind] = tuple(self._methods.get(f"leave_{kind.__name__}", ()))
+        for method in found:
+            method(original_node)
+        self._after(original_node)
+
+    def _attribute(self, prefix: str, node: cst.CSTNode, attribute: str) -> None:
+        key = (prefix, type(node), attribute)
+        found = self._attr.get(key)
+        if found is None:
+            found = self._attr[key] = tuple(self._methods.get(f"{prefix}_{type(node).__name__}_{attribute}", ()))
+        for method in found:
+            method(node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        self._attribute("visit", node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        self._attribute("leave", original_node, attribute)
+
+
+# ---------------------------------------------------------------------------------------------------
+# checking one file
+
+
 def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
     if isinstance(source, str):
         return source.splitlines()
@@ -108,7 +364,7 @@ def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
     return text.splitlines()
 
 
-def _parse_error(project: Project, display: str, exc: Exception) -> Finding:
+def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     line, col = 1, 1
     if isinstance(exc, cst.ParserSyntaxError):
         line, col = exc.raw_line, exc.raw_column + 1
@@ -120,17 +376,28 @@ def _parse_error(project: Project, display: str, exc: Exception) -> Finding:
         message = "too deeply nested to analyse"
     else:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return _org000(display, line, col, f"cannot parse: {message}")
+
+
+def _org000(display: str, line: int, col: int, message: str) -> Finding:
     rule = all_rules().get(PARSE_ERROR)
     return Finding(
         path=display,
         line=max(line, 1),
         column=max(col, 1),
         code=PARSE_ERROR,
-        message=f"cannot parse: {message}",
+        message=message,
         name=rule.name if rule else "parse-error",
         severity="error",
         path_class="syntax",
     )
+
+
+def _too_deep(exc: BaseException) -> bool:
+    """Whether the interpreter's parser refused ``exc``'s source for its nesting (LibCST must not see it)."""
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return True
+    return isinstance(exc, SyntaxError) and "too many nested" in (exc.msg or "")
 
 
 def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
@@ -156,12 +423,21 @@ def _statement_span(
     return srng.start.line, srng.end.line
 
 
-def check_source(project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool = True) -> FileResult:
+def check_source(
+    project: Project,
+    path: Path,
+    source: bytes | str,
+    *,
+    display: str,
+    noqa: bool = True,
+    sha: str | None = None,
+) -> FileResult:
     """Check one file's source (bytes as read from disk, or text as flake8 hands it over).
 
-    Never raises: anything unexpected becomes a finding or an error.
+    ``sha`` (the sha256 of ``source``) lets the engine skip a syntax check the index pass already did.
+    Never raises (but a :class:`FileTimeout` from the caller's time guard passes through).
     """
-    result = _check_source(project, path, source, display=display, noqa=noqa)
+    result = _check_source(project, path, source, display=display, noqa=noqa, sha=sha)
     if not may_have_suppressions(source) or result.errors or any(f.code == PARSE_ERROR for f in result.findings):
         return result
     if project.config.is_exempt(path):
@@ -185,7 +461,9 @@ def check_source(project: Project, path: Path, source: bytes | str, *, display: 
     return result
 
 
-def _check_source(project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool) -> FileResult:
+def _check_source(
+    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool, sha: str | None
+) -> FileResult:
     result = FileResult()
     config = project.config
     exempt = config.is_exempt(path)
@@ -193,10 +471,16 @@ def _check_source(project: Project, path: Path, source: bytes | str, *, display:
     if checker_specs and not _may_match(project, source):
         checker_specs = ()
     try:
+        if sha is None or sha not in project.parsed:
+            try:
+                compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
+                # nothing to find here, or too deep for LibCST's native parser: the interpreter's error
+                # stands; any other syntax error is reported as LibCST words it, as it always was
+                if not checker_specs or _too_deep(exc):
+                    raise
         if not checker_specs:
-            # nothing can be found here: a cheap syntax check is all that is needed
-            compile(source, display, "exec", flags=0x400, dont_inherit=True)  # ast.PyCF_ONLY_AST
-            return result
+            return result  # nothing can be found here: the syntax check was all that was needed
         module = cst.parse_module(source)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
         if PARSE_ERROR in project.rules:
@@ -215,12 +499,7 @@ def _check_source(project: Project, path: Path, source: bytes | str, *, display:
         )
         analysis = Analysis.for_file(ctx)
         checkers = [_load_checker(spec)(analysis) for spec in checker_specs]
-        cst.visit_batched(
-            module,
-            [c for c in checkers if c.enabled()],
-            before_visit=ctx.scope.enter,
-            after_leave=ctx.scope.leave,
-        )
+        module.visit(_BatchedVisitor([c for c in checkers if c.enabled()], ctx.scope.enter, ctx.scope.leave))
         if not ctx.reports:
             return result
         positions = _positions(module, ctx.reports)
@@ -277,11 +556,69 @@ def _may_match(project: Project, source: bytes | str) -> bool:
     return any(tok in data for tok in project.tokens)
 
 
+# ---------------------------------------------------------------------------------------------------
+# the time guard
+
+
+class FileTimeout(BaseException):
+    """Raised by :func:`time_guard` when a file's analysis runs past its budget.
+
+    A ``BaseException``, so that no ``except Exception`` in a checker can swallow it.
+    """
+
+
+@contextlib.contextmanager
+def time_guard(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`FileTimeout` in the block after ``seconds`` (POSIX main thread only; else no guard).
+
+    The alarm interrupts Python code; code running inside a C extension is interrupted when it returns
+    to Python (the worker watchdog covers the rest).
+    """
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+
+    def alarm(signum: int, frame: object) -> None:
+        raise FileTimeout()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, float(seconds or 0))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _timed_out(project: Project, display: str, seconds: float) -> FileResult:
+    message = f"analysis timed out after {seconds:g} s; file not checked (see --file-timeout)"
+    if PARSE_ERROR in project.rules:
+        return FileResult(findings=[_org000(display, 1, 1, message)])
+    return FileResult(errors=[RunError(display, message)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# files
+
+
 def display_path(path: Path, cwd: Path) -> str:
     try:
         return os.path.relpath(path, cwd)
     except ValueError:  # pragma: no cover - other drive on Windows
         return str(path)
+
+
+def _resolve(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: the path as written
+        return Path(os.path.abspath(path))
 
 
 def discover(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[RunError]]:
@@ -294,56 +631,280 @@ def discover(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[Ru
             errors.append(RunError(str(raw), "no such file or directory"))
             continue
         if path.is_dir():
-            if config.is_excluded(path.resolve()):
+            if config.is_excluded(_resolve(path)):
                 continue
             files.extend(iter_python_files(path, config))
-        elif config.is_excluded(path.resolve()):
+        elif config.is_excluded(_resolve(path)):
             continue
         else:
             files.append(path)
-    unique = sorted({p.resolve(): p for p in files}.items())
+    unique = sorted({_resolve(p): p for p in files}.items())
     return [p for _, p in unique], errors
 
 
-def _check_chunk(project: Project, cwd: str, noqa: bool, paths: Sequence[str]) -> FileResult:
-    out = FileResult()
-    for raw in paths:
-        path = Path(raw)
-        display = display_path(path, Path(cwd))
+def _read_source(path: str, max_size: int) -> bytes | str:
+    """The file's bytes, or why they cannot be read (one line). Never blocks on a FIFO or a device."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        return f"cannot read: {exc.strerror or exc}"
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            return "cannot read: is a directory"
+        if not stat.S_ISREG(info.st_mode):
+            return "cannot read: not a regular file"
+        if max_size and info.st_size > max_size:
+            return (
+                f"not checked: {_size(info.st_size)} is over the {_size(max_size)} limit "
+                "(exclude it, or raise --max-file-size)"
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except (OSError, MemoryError) as exc:
+        return f"cannot read: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}"
+    finally:
+        os.close(fd)
+
+
+def _size(n: int) -> str:
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} kB"
+
+
+# ---------------------------------------------------------------------------------------------------
+# a run
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int
+    path: str  # resolved
+    display: str
+    size: int = 0
+
+
+class _FileWorker:
+    """Checks files for one run, in the main process or in a worker (where it is inherited or sent once)."""
+
+    def __init__(self, project: Project, noqa: bool, timeout: float | None) -> None:
+        self.project = project
+        self.noqa = noqa
+        self.timeout = timeout
+        self.store = Cache(project.cache_dir) if project.cache_dir is not None and project.fingerprint else None
+        self.kind = f"results/{project.fingerprint[:20]}"
+
+    def key(self, task: _Task, sha: str) -> str:
+        return digest_of(self.project.fingerprint, task.path, task.display, sha, "noqa" if self.noqa else "")
+
+    def cached(self, task: _Task) -> FileResult | None:
+        """The stored result for the file as it is now, if any."""
+        if self.store is None:
+            return None
+        source = _read_source(task.path, self.project.max_file_size)
+        if isinstance(source, str):
+            return None
+        entry = self.store.read(self.kind, self.key(task, hashlib.sha256(source).hexdigest()))
+        if entry is None:
+            return None
         try:
-            source = path.read_bytes()
-        except (OSError, MemoryError) as exc:
-            out.errors.append(RunError(display, f"cannot read: {getattr(exc, 'strerror', None) or exc}"))
-            continue
-        res = check_source(project, path, source, display=display, noqa=noqa)
-        out.findings.extend(res.findings)
-        out.errors.extend(res.errors)
-        out.suppressed.extend(res.suppressed)
-    return out
+            value = decode(entry, RESULT_RECORDS)
+        except (CodecError, TypeError, ValueError, RecursionError):
+            return None
+        return value if isinstance(value, FileResult) else None
+
+    def check(self, task: _Task) -> FileResult:
+        source = _read_source(task.path, self.project.max_file_size)
+        if isinstance(source, str):
+            return FileResult(errors=[RunError(task.display, source)])
+        sha = hashlib.sha256(source).hexdigest()
+        try:
+            with time_guard(self.timeout):
+                result = check_source(
+                    self.project, Path(task.path), source, display=task.display, noqa=self.noqa, sha=sha
+                )
+        except FileTimeout:
+            return _timed_out(self.project, task.display, self.timeout or 0)
+        if self.store is not None and not result.errors:
+            with contextlib.suppress(CodecError):
+                self.store.write(self.kind, self.key(task, sha), encode(result))
+        return result
 
 
-def run(project: Project, paths: Sequence[Path], *, jobs: int = 0, cwd: Path | None = None) -> RunResult:
-    """Check ``paths`` (files or directories) and return every finding, sorted."""
+def run(
+    project: Project,
+    paths: Sequence[Path],
+    *,
+    jobs: int = 0,
+    cwd: Path | None = None,
+    file_timeout: float | None = DEFAULT_FILE_TIMEOUT,
+) -> RunResult:
+    """Check ``paths`` (files or directories) and return every finding, sorted.
+
+    ``jobs``: worker processes (0: one per core). ``file_timeout``: seconds of analysis per file before
+    the file is reported as timed out (None or 0: no limit).
+    """
     cwd = cwd or Path.cwd()
     files, errors = discover(paths, project.config)
-    result = RunResult(errors=errors, files=len(files))
-    jobs = jobs or os.cpu_count() or 1
-    names = [str(p.resolve()) for p in files]
-    if jobs <= 1 or len(names) < 8:
-        chunk = _check_chunk(project, str(cwd), True, names)
-        result.findings.extend(chunk.findings)
-        result.errors.extend(chunk.errors)
-        result.suppressed.extend(chunk.suppressed)
+    result = RunResult(errors=[*project.errors, *errors], files=len(files))
+    worker = _FileWorker(project, True, file_timeout)
+    tasks = []
+    for i, path in enumerate(files):
+        resolved = _resolve(path)
+        tasks.append(_Task(i, str(resolved), display_path(resolved, cwd)))
+    results: dict[int, FileResult] = {}
+    pending: list[_Task] = []
+    for task in tasks:
+        hit = worker.cached(task)
+        if hit is not None:
+            results[task.index] = hit
+        else:
+            pending.append(task)
+    jobs = min(jobs or os.cpu_count() or 1, len(pending))
+    if jobs <= 1 or len(pending) < SMALL_RUN:
+        for task in pending:
+            results[task.index] = worker.check(task)
     else:
-        chunks = [names[i :: jobs * 4] for i in range(jobs * 4)]
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(_check_chunk, project, str(cwd), True, c) for c in chunks if c]
-            for fut in futures:
-                chunk = fut.result()
-                result.findings.extend(chunk.findings)
-                result.errors.extend(chunk.errors)
-                result.suppressed.extend(chunk.suppressed)
+        results.update(_run_pool(worker, pending, jobs))
+    if worker.store is not None:
+        worker.store.prune("results", keep=[worker.kind.split("/", 1)[1]])
+    for i in sorted(results):
+        res = results[i]
+        result.findings.extend(res.findings)
+        result.errors.extend(res.errors)
+        result.suppressed.extend(res.suppressed)
     result.findings.sort(key=Finding.sort_key)
     result.suppressed.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.message))
     return result
+
+
+# ---------------------------------------------------------------------------------------------------
+# worker processes
+
+
+_STATE: dict[str, Any] = {}  # this worker process's _FileWorker and progress slot
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """fork where it is safe (Linux): workers inherit the project instead of unpickling it."""
+    if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _init_worker(worker: _FileWorker, slots: Any, counter: Any) -> None:
+    with counter.get_lock():
+        slot = counter.value
+        counter.value += 1
+    _STATE.update(worker=worker, slots=slots, slot=slot % len(slots), started=0.0, current=-1)
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
+    if worker.timeout:
+        threading.Thread(target=_watchdog, args=(worker.timeout,), name="orgguard-watchdog", daemon=True).start()
+
+
+def _watchdog(timeout: float) -> None:
+    """Stop this worker if one file stays in native code well past its budget (SIGALRM cannot reach it)."""
+    limit = 2 * timeout + 5
+    while True:
+        time.sleep(min(1.0, timeout / 4))
+        if _STATE["current"] >= 0 and time.monotonic() - _STATE["started"] > limit:
+            os._exit(WATCHDOG_EXIT)
+
+
+def _work(chunk: Sequence[_Task]) -> list[tuple[int, FileResult]]:
+    worker: _FileWorker = _STATE["worker"]
+    slots, slot = _STATE["slots"], _STATE["slot"]
+    out = []
+    for task in chunk:
+        slots[slot] = task.index
+        _STATE["started"], _STATE["current"] = time.monotonic(), task.index
+        out.append((task.index, worker.check(task)))
+        _STATE["current"] = -1
+        slots[slot] = -1
+    return out
+
+
+def _chunks(tasks: Sequence[_Task], jobs: int) -> list[list[_Task]]:
+    """Biggest files first, in small chunks, so that no worker is left with the one huge file at the end."""
+    sized = []
+    for task in tasks:
+        try:
+            size = os.stat(task.path).st_size
+        except OSError:
+            size = 0
+        sized.append((size, task))
+    sized.sort(key=lambda st: (-st[0], st[1].index))
+    per_chunk = max(1, min(16, len(sized) // (jobs * 12)))
+    ordered = [t for _, t in sized]
+    return [ordered[i : i + per_chunk] for i in range(0, len(ordered), per_chunk)]
+
+
+def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[int, FileResult]:
+    """Check ``tasks`` in ``jobs`` processes; survive a worker that dies (its files are retried apart)."""
+    results: dict[int, FileResult] = {}
+    remaining = list(tasks)
+    context = _mp_context()
+    while remaining:
+        slots = context.Array("q", [-1] * jobs, lock=False)
+        counter = context.Value("i", 0)
+        failed: list[_Task] = []
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
+        ) as pool:
+            futures: list[tuple[Future[list[tuple[int, FileResult]]], list[_Task]]] = [
+                (pool.submit(_work, chunk), chunk) for chunk in _chunks(remaining, jobs)
+            ]
+            for future, chunk in futures:
+                try:
+                    for i, res in future.result():
+                        results[i] = res
+                except Exception:  # BrokenProcessPool: a worker died; find out which file it was on
+                    failed.extend(t for t in chunk if t.index not in results)
+        if not failed:
+            break
+        suspects = {int(s) for s in slots if s >= 0}
+        if not suspects:  # nothing to blame: check everything left one by one
+            suspects = {t.index for t in failed}
+        for task in failed:
+            if task.index in suspects:
+                results[task.index] = _isolated(worker, task, context)
+        remaining = [t for t in failed if t.index not in suspects]
+    return results
+
+
+def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context.BaseContext) -> FileResult:
+    """Check one file in a process of its own, to tell a crash or a hang apart from a transient failure."""
+    slots = context.Array("q", [-1], lock=False)
+    counter = context.Value("i", 0)
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
+    ) as pool:
+        try:
+            ((_, res),) = pool.submit(_work, [task]).result()
+            return res
+        except Exception:
+            pass
+    if worker.timeout:
+        why = f"analysis stopped: crashed or ran past {2 * worker.timeout + 5:g} s in native code; file not checked"
+    else:
+        why = "analysis crashed; file not checked"
+    return FileResult(errors=[RunError(task.display, why)])
+
+
+__all__ = [
+    "DEFAULT_FILE_TIMEOUT",
+    "DEFAULT_MAX_FILE_SIZE",
+    "PARSE_ERROR",
+    "FileResult",
+    "FileTimeout",
+    "Project",
+    "RunResult",
+    "check_source",
+    "discover",
+    "display_path",
+    "load_project",
+    "run",
+    "time_guard",
+]
