@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from orgguard.engine.context import FileContext
+from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FactsCache, FunctionFacts
 from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value
 from orgguard.engine.queries import QueryChain, QueryModel, Scoping
@@ -77,7 +77,7 @@ class Analysis:
         return flow.value(expr, self.ctx.scope.statement)
 
     def assigned_name(self, node: cst.BaseExpression) -> str | None:
-        """``x`` when the current statement is ``x = <node>`` (or ``x: T = <node>``)."""
+        """``x`` (or ``self._x``) when the current statement is ``x = <node>`` (or ``x: T = <node>``)."""
         stmt = self.ctx.scope.statement
         if not isinstance(stmt, cst.SimpleStatementLine) or not stmt.body:
             return None
@@ -88,4 +88,6 @@ class Analysis:
             target = small.target
         else:
             return None
-        return target.value if isinstance(target, cst.Name) else None
+        if isinstance(target, (cst.Name, cst.Attribute)):
+            return dotted_name(target) or None
+        return None

@@ -244,11 +244,10 @@ class _VarScan(cst.CSTVisitor):
                     self.scoped.add(arg.value.value)
         # obj.has_permission(user) / self.check_object_permissions(request, obj) / user.has_perm(p, obj)
         if isinstance(func, cst.Attribute) and func.attr.value in k["guards.object_checks"]:
-            if isinstance(func.value, cst.Name) and func.value.value not in ("self", "request", "user"):
-                self._check(func.value.value)
-            for arg in node.args:
-                if isinstance(arg.value, cst.Name) and arg.value.value not in ("self", "request", "user"):
-                    self._check(arg.value.value)
+            for target in (func.value, *(a.value for a in node.args)):
+                name = dotted_name(target) if isinstance(target, (cst.Name, cst.Attribute)) else ""
+                if name and name not in ("self", "request", "user") and name.count(".") <= 1:
+                    self._check(name)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -511,7 +510,7 @@ def _special_surface(
     if (
         any(_matches(d, k["jobs.decorators"]) for d in dotted_decorators)
         or (klass is None and func.name.value in ctx.index.job_functions)
-        or bases & k["jobs.command_bases"]
+        or (klass is not None and _command_class(ctx, klass))
         or any(d.rsplit(".", 1)[-1] in k["jobs.command_decorators"] and "." in d for d in dotted_decorators)
     ):
         return Surface.JOB
@@ -536,8 +535,25 @@ def _special_surface(
     return None
 
 
+def _command_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """A management command: a command base imported from a command module, or living in one."""
+    k = ctx.knowledge
+    if not class_bases(ctx, klass) & k["jobs.command_bases"]:
+        return False
+    modules = k["jobs.command_modules"]
+    if any(m in ctx.relpath for m in modules if "/" in m):
+        return True
+    for base in klass.bases:
+        text = ctx.qualified(dotted_name(base.value))
+        if any(text.startswith(m) for m in modules if "/" not in m):
+            return True
+    return any(
+        any(m in info.path for m in modules if "/" in m) for info in ctx.index.ancestors(klass.name.value)
+    )
+
+
 def _is_command(ctx: FileContext, func: cst.FunctionDef, klass: cst.ClassDef | None) -> bool:
-    if klass is not None and class_bases(ctx, klass) & ctx.knowledge["jobs.command_bases"]:
+    if klass is not None and _command_class(ctx, klass):
         return True
     return any(
         d.rsplit(".", 1)[-1] in ctx.knowledge["jobs.command_decorators"] and "." in d
