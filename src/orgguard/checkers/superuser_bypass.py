@@ -15,6 +15,7 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.context import dotted_name
+from orgguard.engine.flow import is_signed_in_user
 from orgguard.engine.index import ProjectIndex
 from orgguard.knowledge import Knowledge
 
@@ -53,13 +54,14 @@ class SuperuserBypassChecker(Checker):
         _collect(cond, atoms)
         kinds = [self._kind(expr) for _, expr in atoms]
         staff = [i for i, k in enumerate(kinds) if k == "staff"]
-        member = [i for i, k in enumerate(kinds) if k == "member"]
+        member = [i for i, k in enumerate(kinds) if k in ("member", "member-neg")]
+        failed = {i: kinds[i] == "member-neg" for i in member}  # the atom's value when membership fails
         if not staff or not member:
             return
         others = [i for i, k in enumerate(kinds) if k == "other"][:MAX_OTHER_ATOMS]
         for values in itertools.product((False, True), repeat=len(others)):
             env = dict(zip(others, values, strict=True))
-            env.update({i: False for i in member})
+            env.update(failed)
             with_staff = _allow(cond, atoms, {**env, **{i: True for i in staff}}, deny)
             without = _allow(cond, atoms, {**env, **{i: False for i in staff}}, deny)
             if with_staff and not without:
@@ -93,9 +95,21 @@ class SuperuserBypassChecker(Checker):
             inner = call.func.value if isinstance(call.func, cst.Attribute) and name == "exists" else call
             if flow is not None and isinstance(inner, cst.Call) and flow.is_membership_query(inner):
                 return "member"
+        # an ownership check: `org.owner.user != request.user`
+        if isinstance(expr, cst.Comparison) and all(
+            isinstance(c.operator, (cst.Equal, cst.NotEqual)) for c in expr.comparisons
+        ):
+            operands = [expr.left, *(c.comparator for c in expr.comparisons)]
+            if any(is_signed_in_user(dotted_name(op)) for op in operands) and not all(
+                is_signed_in_user(dotted_name(op)) for op in operands
+            ):
+                # `!=` holds when the user is NOT the owner: the check passes when the atom is false
+                return "member-neg" if isinstance(expr.comparisons[0].operator, cst.NotEqual) else "member"
         # `membership is not None` / `membership` where membership came from a membership lookup
         var = expr.left if isinstance(expr, cst.Comparison) else expr
         if isinstance(var, cst.Name) and "member" in var.value.lower():
+            if isinstance(expr, cst.Comparison) and isinstance(expr.comparisons[0].operator, (cst.Is, cst.Equal)):
+                return "member-neg"  # `membership is None`
             return "member"
         if isinstance(expr, cst.Comparison) and any(
             isinstance(c.operator, (cst.In, cst.NotIn)) for c in expr.comparisons

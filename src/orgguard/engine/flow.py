@@ -79,6 +79,15 @@ def _short(text: str) -> str:
     return text.rstrip("()").rsplit(".", 1)[-1]
 
 
+SIGNED_IN = ("request.user", "self.request.user", "current_user", "g.user", "flask_login.current_user")
+
+
+def is_signed_in_user(text: str) -> bool:
+    """Strictly the signed-in user (or its id): ``request.user``, ``current_user.id``, ``get_user_id()``."""
+    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
+    return text in SIGNED_IN or text.rsplit(".", 1)[-1] in ("get_user_id", "current_user_id", "get_current_user")
+
+
 def is_userish(text: str) -> bool:
     """The signed-in user or its id: ``request.user``, ``current_user.id``, ``get_user_id()``."""
     text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
@@ -490,7 +499,7 @@ class _FlowBuilder:
 
     def _is_principal(self, expr: cst.BaseExpression) -> bool:
         text = dotted_name(expr)
-        return bool(text) and (is_userish(text) or self.flow.queries.is_trusted(expr))
+        return bool(text) and (is_signed_in_user(text) or self.flow.queries.is_trusted(expr))
 
     def _verify(self, names: set[str]) -> None:
         seen: set[str] = set()
