@@ -422,6 +422,102 @@ def test_assume_scoped_stands_for_an_orm_query() -> None:
     assert unscoped(sql, assume_scoped=["billing_invoice"]) == []
 
 
+# a fragment of an ORM query (RawSQL, .extra()) compared with a column of the outer query's row
+CORRELATED = [
+    # the outer table is named nowhere in the fragment: a containment test, not a foreign key
+    "SELECT COUNT(*) FROM billing_invoice WHERE billing_invoice.number <<= billing_plan.prefix",
+    "SELECT COUNT(*) FROM billing_invoice WHERE number <<= billing_plan.prefix",
+    "SELECT COUNT(*) FROM billing_invoice i WHERE i.number LIKE billing_plan.pattern",
+    "SELECT COUNT(*) FROM billing_invoice i WHERE i.created_at BETWEEN billing_plan.start AND billing_plan.stop",
+    "SELECT COUNT(*) FROM billing_invoice i WHERE i.total_cents > billing_plan.monthly_cents AND i.status = 'paid'",
+    "SELECT COUNT(*) FROM billing_invoice i WHERE i.number <<= billing_plan.prefix OR i.number = billing_plan.prefix",
+    "(SELECT COUNT(*) FROM billing_invoice WHERE billing_invoice.number <<= billing_plan.prefix)",
+    # Django's U0 alias hides the table's own name: "billing_invoice"."number" is the outer row
+    'SELECT COUNT(DISTINCT U0."number") AS "c" FROM "billing_invoice" U0 '
+    'WHERE (U0."number" >> "billing_invoice"."number" '
+    'AND COALESCE(U0."status", 0) = COALESCE("billing_invoice"."status", 0))',
+    # correlated in an EXISTS that narrows the fragment's table
+    "SELECT COUNT(*) FROM billing_invoice i WHERE EXISTS "
+    "(SELECT 1 FROM plans p WHERE p.id = i.plan_id AND i.number <<= billing_plan.prefix)",
+    # rows joined to the correlated row by its id are that row's share
+    "SELECT SUM(li.amount_cents) FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id "
+    "WHERE i.number <<= billing_plan.prefix",
+]
+
+NOT_CORRELATED = [
+    # no outer column at all, or not in a narrowing position
+    ("SELECT COUNT(*) FROM billing_invoice WHERE status = 'paid'", ["billing_invoice"]),
+    ("SELECT billing_plan.name, COUNT(*) FROM billing_invoice", ["billing_invoice"]),
+    (
+        "SELECT COUNT(*) FROM billing_invoice i WHERE i.number <<= billing_plan.prefix OR i.status = 'x'",
+        ["billing_invoice"],
+    ),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE NOT (i.number <<= billing_plan.prefix)", ["billing_invoice"]),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE i.number <> billing_plan.prefix", ["billing_invoice"]),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE i.number != billing_plan.prefix", ["billing_invoice"]),
+    (
+        "SELECT COUNT(*) FROM billing_invoice i WHERE i.number NOT IN (billing_plan.a, billing_plan.b)",
+        ["billing_invoice"],
+    ),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE i.number NOT LIKE billing_plan.pattern", ["billing_invoice"]),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE i.number IS DISTINCT FROM billing_plan.n", ["billing_invoice"]),
+    ("SELECT COUNT(*) FROM billing_invoice i WHERE lower(billing_plan.name) = 'x'", ["billing_invoice"]),
+    # only the compared table is the outer row's share: a cross-joined table is every tenant's
+    (
+        "SELECT COUNT(*) FROM billing_invoice i, billing_subscription s WHERE i.number <<= billing_plan.prefix",
+        ["billing_subscription"],
+    ),
+    # a LEFT JOIN's ON narrows the joined table only
+    (
+        "SELECT COUNT(*) FROM billing_invoice i LEFT JOIN billing_subscription s ON s.number <<= billing_plan.prefix",
+        ["billing_invoice"],
+    ),
+    # correlated with a table of the fragment itself is not the outer row
+    (
+        "SELECT COUNT(*) FROM billing_invoice i WHERE i.id IN "
+        "(SELECT invoice_id FROM billing_lineitem li WHERE li.amount_cents > i.total_cents)",
+        ["billing_invoice", "billing_lineitem"],
+    ),
+    # a qualifier naming a table of the fragment, in its FROM: no outer row
+    (
+        "SELECT COUNT(*) FROM billing_invoice, plans WHERE billing_invoice.number <<= plans.prefix",
+        ["billing_invoice"],
+    ),
+]
+
+
+@pytest.mark.parametrize("sql", CORRELATED)
+def test_correlated_fragments_of_an_orm_query_are_the_outer_rows_share(sql: str) -> None:
+    assert unscoped(sql, embedded=True) == []
+    # the same text run on its own (cursor.execute): the unknown qualifier is no outer row
+    assert unscoped(sql) != []
+
+
+@pytest.mark.parametrize(("sql", "expected"), NOT_CORRELATED)
+def test_uncorrelated_fragments_stay_judged(sql: str, expected: list[str]) -> None:
+    assert unscoped(sql, embedded=True) == expected
+    assert set(expected) <= set(unscoped(sql))  # run on its own, nothing is correlated
+
+
+def test_extra_select_is_correlated_with_the_orm_querys_table() -> None:
+    # the SQL orgguard builds for Invoice.objects.extra(select={"n": ...}): the model table is outside the string
+    inner = "SELECT COUNT(*) FROM billing_subscription s WHERE s.number <<= billing_invoice.number"
+    sql = f"SELECT ({inner}) FROM billing_invoice"
+    assert unscoped(sql, assume_scoped=["billing_invoice"]) == ["billing_subscription"]
+    assert unscoped(sql, assume_scoped=["billing_invoice"], embedded=True) == []
+    # not the model table, and not an enclosing scope: the tables= and where= of .extra() are judged
+    sql = "SELECT * FROM billing_invoice, billing_subscription s WHERE s.number <<= billing_invoice.number"
+    assert unscoped(sql, assume_scoped=["billing_invoice"], embedded=True) == ["billing_subscription"]
+    inner = "SELECT COUNT(*) FROM billing_lineitem li WHERE li.amount_cents > s.monthly_cents"
+    sql = f"SELECT ({inner}) FROM billing_invoice, billing_subscription s WHERE s.organization_id = %s"
+    assert unscoped(sql, assume_scoped=["billing_invoice"], embedded=True) == ["billing_lineitem"]
+
+
+def test_containment_operators_are_one_token() -> None:
+    assert [t.text for t in tokenize("a <<= b >>= c << d >> e")] == ["a", "<<=", "b", ">>=", "c", "<<", "d", ">>", "e"]
+    assert normalise("SELECT 1 FROM t WHERE p <<= q") == "SELECT 1 FROM t WHERE p <<= q"
+
+
 @pytest.mark.parametrize(
     ("sql", "held", "expected"),
     [
@@ -635,6 +731,29 @@ def test_django_raw_rawsql_and_extra(project: Path) -> None:
         return a, b, c, d, e
     """
     assert lines(project, src) == [6, 10, 16]
+
+
+def test_correlated_rawsql_and_extra_are_not_reported_but_the_same_text_run_alone_is(project: Path) -> None:
+    src = """
+    from django.db import connection
+    from django.db.models.expressions import RawSQL
+
+    from billing.models import Invoice, Organization
+
+    NEAR = RawSQL("SELECT COUNT(*) FROM billing_invoice WHERE billing_invoice.number LIKE billing_organization.name || '%%'", ())
+    COUNT = "SELECT COUNT(*) FROM billing_invoice i WHERE i.number <<= billing_organization.name"
+
+
+    def f(org):
+        a = Organization.objects.filter(pk=org.pk).annotate(n=RawSQL(COUNT, ()))
+        b = Organization.objects.filter(pk=org.pk).extra(select={"n": COUNT})
+        c = Organization.objects.extra(select={"n": "SELECT COUNT(*) FROM billing_invoice WHERE status = 'x'"})
+        d = Invoice.objects.raw(COUNT)
+        with connection.cursor() as cursor:
+            cursor.execute(COUNT)
+        return a, b, c, d
+    """
+    assert lines(project, src) == [13, 14, 16]
 
 
 def test_raw_is_judged_by_its_sql_not_as_an_orm_query(project: Path) -> None:

@@ -19,6 +19,12 @@ a local variable (its one reaching assignment plus straight-line ``+=``), a modu
 Parts that do not resolve are fragments (see :mod:`orgguard.engine.sql`): a fragment in a value
 position is fine, anywhere else the statement is not judged. SQL that does not resolve at all is
 never reported (precision first).
+
+Fragments of an ORM query: ``RawSQL(...)`` and ``.extra(select=..., where=...)`` are read as embedded
+(``embedded=True``): a table compared with a column of the outer query's row (``WHERE
+ipam_prefix.prefix <<= ipam_aggregate.prefix``, the outer table named nowhere in the fragment) is
+correlated and not reported, like the same count written as ``Subquery(... OuterRef(...))``. Text run
+on its own (``cursor.execute``, ``.raw``, ``text``) never is: there an unknown qualifier is no outer row.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ SQL_KEYWORDS = ("sql", "query", "raw_query", "statement", "stmt", "operation", "
 PARAM_KEYWORDS = ("params", "parameters", "args", "vars")
 ID_CASTS = frozenset({"str", "int", "UUID", "uuid.UUID"})
 MIGRATION_RECEIVERS = frozenset({"op"})  # alembic's op.execute: schema/data migrations
+EMBEDDED = frozenset({"RawSQL"})  # SQL fragments of an ORM query (with .extra(select=/where=))
 METHOD_ONLY = frozenset({"execute", "executemany", "executescript", "exec_driver_sql", "raw", "extra"})
 STRING_HELPERS = frozenset({"dedent", "cleandoc", "str"})
 CASE_METHODS = frozenset({"strip", "lstrip", "rstrip", "upper", "lower"})
@@ -641,7 +648,8 @@ class RawSqlChecker(Checker):
         if text is None or not sqlr.is_statement(text):
             return
         default_style = ":org_id" if name in ("text", "exec_driver_sql") else "%s"
-        self._judge(node, text, (), default_style, self._held_params(params))
+        # RawSQL is an expression of an ORM query: it may be correlated with the outer query's row
+        self._judge(node, text, (), default_style, self._held_params(params), embedded=name in EMBEDDED)
 
     def _extra(self, node: cst.Call) -> None:
         """Django ``.extra(select=..., where=[...], tables=[...])``: a statement around the ORM query."""
@@ -670,7 +678,7 @@ class RawSqlChecker(Checker):
         sql = f"SELECT {', '.join(f'({s})' for s in selects) or '*'} FROM {', '.join(sources)}"
         if where:
             sql += " WHERE " + " AND ".join(f"({w})" for w in where)
-        self._judge(node, sql, (base or "orgguard_orm_query",), "%s")
+        self._judge(node, sql, (base or "orgguard_orm_query",), "%s", embedded=True)
 
     def _extra_base(self, node: cst.Call) -> str:
         """The table of the model the ``.extra()`` query starts from (``Invoice.objects...``)."""
@@ -689,10 +697,17 @@ class RawSqlChecker(Checker):
 
     # ---- judgement -----------------------------------------------------------------------------
     def _judge(
-        self, node: cst.Call, text: str, assume: Sequence[str], default_style: str, held: Iterable[str] = ()
+        self,
+        node: cst.Call,
+        text: str,
+        assume: Sequence[str],
+        default_style: str,
+        held: Iterable[str] = (),
+        *,
+        embedded: bool = False,
     ) -> None:
         try:
-            report = sqlr.analyse(text, self.schema, assume_scoped=assume, held_params=held)
+            report = sqlr.analyse(text, self.schema, assume_scoped=assume, held_params=held, embedded=embedded)
         except RecursionError:
             return  # nested too deep to read: not judged
         unscoped = report.unscoped

@@ -17,6 +17,11 @@ subquery narrows its outer query only under ``EXISTS``/``IN`` in a conjunct). A 
 is then scoped when its tenant column is bound, or when the column pointing at its owning parent is
 equal to the primary key of a scoped parent row.
 
+A fragment embedded in an ORM query (``RawSQL``, ``.extra()``) may be *correlated*: compared with a
+column of the outer query's row, a table it names nowhere (``WHERE ipam_prefix.prefix <<=
+ipam_aggregate.prefix``). Such a table yields one outer row's share and is not judged here, like an
+ORM ``Subquery`` over ``OuterRef``: the outer query is judged where it is built.
+
 Parts of the Python string that could not be resolved are passed in as :data:`FRAGMENT`. A fragment
 in a value position (``id = {pk}``) is just a value; anywhere else (``FROM {table}``, ``WHERE {cond}``)
 the statement is *opaque*: nothing is reported about it, because the missing part may be the predicate.
@@ -43,7 +48,7 @@ _TOKEN = re.compile(
   | (?P<frag>\ue000)
   | (?P<number>(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<word>[^\W\d][\w$]*)
-  | (?P<op>::|<=>|<>|<=|>=|!=|==|\|\||->>|->|\#>>|\#>|@>|<@|&&|[-+*/%<>=~!@#^&|])
+  | (?P<op>::|<=>|<<=|>>=|<<|>>|<>|<=|>=|!=|==|\|\||->>|->|\#>>|\#>|@>|<@|&&|[-+*/%<>=~!@#^&|])
   | (?P<punct>[(),.;\[\]{}])
   | (?P<other>.)
     """,
@@ -375,7 +380,7 @@ class _Occ:
 
 @dataclass(frozen=True)
 class _Fact:
-    kind: str  # "eq", "val", "sub", "ext", "held"
+    kind: str  # "eq", "val", "sub", "ext", "held", "cor"
     a: Key
     b: Key | None = None
     sub: int = 0  # id() of the subquery's scope list
@@ -384,9 +389,17 @@ class _Fact:
 class _Statement:
     """Reads one statement into scopes and facts, then decides which tenant-owned occurrences are scoped."""
 
-    def __init__(self, schema: TenantSchema, assume_scoped: frozenset[str], held: frozenset[int] = frozenset()) -> None:
+    def __init__(
+        self,
+        schema: TenantSchema,
+        assume_scoped: frozenset[str],
+        held: frozenset[int] = frozenset(),
+        embedded: bool = False,
+    ) -> None:
         self.schema = schema
         self.assume = assume_scoped
+        self.embedded = embedded  # the string is a fragment of an outer (ORM) query
+        self.correlated: set[int] = set()  # occurrences narrowed to the outer query's current row
         self.held_tokens = held  # id() of parameter tokens bound to the id of an object in hand
         self.held: set[Key] = set()
         self.written: dict[str, str] = {}  # alias -> as written (a quoted "U0" stays quoted)
@@ -901,9 +914,86 @@ class _Statement:
         if left.kind == "value" and right.kind == "value":
             # `{column} = %s`: a fragment compared with a value is most likely a column name
             self._structural_fragments(items)
+        facts: set[_Fact] = set()
+        if self.embedded and _narrows(items, op_at, op_len):
+            facts = self._correlation((left_items, left), (right_items, right), scope)
         if not binding:
-            return set()
-        return self._pair(left, right)
+            return facts
+        return facts | self._pair(left, right)
+
+    # ---- correlation with the outer query (a fragment embedded in an ORM query) -----------------
+    def _correlation(
+        self, left: tuple[Sequence[Item], _Operand], right: tuple[Sequence[Item], _Operand], scope: _Scope
+    ) -> set[_Fact]:
+        """``cor`` facts for the columns compared with a column of the outer query's current row.
+
+        Only for a fragment embedded in an ORM query (``RawSQL``, ``.extra(select=/where=)``): a
+        qualifier naming no table in sight (``ipam_aggregate.prefix`` in ``SELECT COUNT(*) FROM
+        ipam_prefix WHERE ipam_prefix.prefix <<= ipam_aggregate.prefix``), or a table narrowed outside
+        the string (the model table of ``.extra()``) in an enclosing scope, is the outer row. Any
+        narrowing comparison with it (``=``, ``<``, ``<<=``, ``LIKE``...) restricts the compared table
+        to that one row's share, as ``OuterRef`` does in an ORM ``Subquery``.
+        """
+        sides = [self._column_refs(items, operand, scope) for items, operand in (left, right)]
+        facts: set[_Fact] = set()
+        for mine, theirs in ((sides[0], sides[1]), (sides[1], sides[0])):
+            for ref in mine:
+                for key in ref.keys:
+                    if any(self._outer_to(other, key) for other in theirs):
+                        facts.add(_Fact("cor", key))
+        return facts
+
+    def _outer_to(self, ref: _Operand, key: Key) -> bool:
+        """Whether ``ref`` is a column of the outer query's row, seen from the occurrence of ``key``."""
+        if ref.external:
+            return True
+        inner = self.occs[key[0]].scope
+        for other in ref.keys:
+            occ = self.occs[other[0]]
+            if not occ.assumed or occ.id == key[0]:
+                continue
+            s = inner.parent
+            while s is not None and s is not occ.scope:
+                s = s.parent
+            if s is not None:
+                return True
+        return False
+
+    def _column_refs(self, items: Sequence[Item], operand: _Operand, scope: _Scope) -> list[_Operand]:
+        """The column references an operand holds: itself, or those inside an expression (``COALESCE(t.a, 0)``)."""
+        if operand.kind == "col":
+            return [operand]
+        if operand.kind in ("value", "sub"):
+            return []
+        out: list[_Operand] = []
+        n = len(items)
+        i = 0
+        while i < n:
+            item = items[i]
+            if isinstance(item, Group):
+                if not _is_query_group(item):
+                    out.extend(self._column_refs(item.items, _Operand("other"), scope))
+                i += 1
+                continue
+            if not _is_name(item):
+                i += 1
+                continue
+            j = i + 1
+            while j + 1 < n and _is_punct(items[j], ".") and _is_name(items[j + 1]):
+                j += 2
+            prev = items[i - 1] if i > 0 else None
+            nxt = items[j] if j < n else None
+            ref = _column_ref(items[i:j])
+            if (
+                ref is not None
+                and not isinstance(nxt, Group)  # a function: lower(...), schema.fn(...)
+                and not _is_punct(nxt, ".")
+                and not _is_op(prev, "::")  # a type: x::pg_catalog.text
+                and not _is_word(prev, "AS")  # CAST(x AS schema.type)
+            ):
+                out.append(self._resolve(ref, scope))
+            i = j
+        return out
 
     def _pair(self, left: _Operand, right: _Operand) -> set[_Fact]:
         facts: set[_Fact] = set()
@@ -1069,6 +1159,8 @@ class _Statement:
                 elif fact.kind == "sub":
                     self.values.add(fact.a)
                     self.subs.append((fact.a, self.sub_scopes.get(fact.sub, [])))
+                elif fact.kind == "cor":
+                    self.correlated.add(fact.a[0])
 
     # ---- judgement ---------------------------------------------------------------------------
     def _closure(self, seeds: Iterable[Key]) -> set[Key]:
@@ -1109,6 +1201,10 @@ class _Statement:
                 if scoped.get(occ.id):
                     rule = rules[occ.id]
                     seeds.update((occ.id, c) for c in (*rule.tenant_columns, rule.pk))
+                elif occ.id in self.correlated and occ.id in rules:
+                    # rows reached from the outer row's share (children joined by its id) are its share too;
+                    # its tenant column is not pinned: the outer row may be any tenant's
+                    seeds.add((occ.id, rules[occ.id].pk))
                 elif occ.table in self.schema.tenant_tables and any(k[0] == occ.id for k in bound):
                     seeds.add((occ.id, self.schema.tenant_pk))  # the tenant row itself is pinned
             for key in bound:
@@ -1134,6 +1230,9 @@ class _Statement:
                 ):
                     scoped[occ_id] = True
                     changed = True
+        for occ_id in self.correlated:
+            if occ_id in scoped:
+                scoped[occ_id] = True  # restricted to the outer query's row, which is judged where it is built
         return scoped
 
     @staticmethod
@@ -1192,6 +1291,9 @@ def _split_and(items: Sequence[Item]) -> list[list[Item]]:
 _NEGATED = ("NOT", "!")
 
 
+_COMPARISON_OPS = frozenset({"<>", "!=", "<", ">", "<=", ">=", "~", "@>", "<@", "&&", "<<", ">>", "<<=", ">>="})
+
+
 def _comparison(items: Sequence[Item]) -> tuple[int, int, bool]:
     """(index, length, binds) of the top-level comparison operator; binds: it pins a column to values."""
     for i, item in enumerate(items):
@@ -1199,7 +1301,7 @@ def _comparison(items: Sequence[Item]) -> tuple[int, int, bool]:
             continue
         if item.kind == "op" and item.text in ("=", "==", "<=>"):
             return i, 1, True
-        if item.kind == "op" and item.text in ("<>", "!=", "<", ">", "<=", ">=", "~", "@>", "<@", "&&"):
+        if item.kind == "op" and item.text in _COMPARISON_OPS:
             return i, 1, False
         word = item.upper
         if word == "IN":
@@ -1215,6 +1317,18 @@ def _comparison(items: Sequence[Item]) -> tuple[int, int, bool]:
         if word in ("LIKE", "ILIKE", "BETWEEN", "SIMILAR", "REGEXP", "RLIKE", "GLOB", "MATCH"):
             return i, 1, False
     return -1, 0, False
+
+
+def _narrows(items: Sequence[Item], op_at: int, op_len: int) -> bool:
+    """Whether the comparison at ``op_at`` keeps only rows that match (not ``<>``, ``NOT IN``, ``IS NOT NULL``...)."""
+    op = items[op_at]
+    if not isinstance(op, Token) or op_len == 2:
+        return False  # NOT IN
+    if op.kind == "op":
+        return op.text not in ("<>", "!=")
+    if op.upper == "IS":
+        return op_len == 4  # IS NOT DISTINCT FROM; IS [NOT] NULL compares with nothing
+    return not (op_at > 0 and _is_word(items[op_at - 1], "NOT"))  # NOT LIKE, NOT BETWEEN
 
 
 def _strip_cast(items: list[Item]) -> list[Item]:
@@ -1318,6 +1432,7 @@ def analyse(
     *,
     assume_scoped: Iterable[str] = (),
     held_params: Iterable[str] = (),
+    embedded: bool = False,
 ) -> SqlReport:
     """Read ``sql`` (one or more statements) and judge every tenant-owned table it touches.
 
@@ -1327,6 +1442,14 @@ def analyse(
     holds (``[self.id]``, ``{"invoice": invoice.pk}``): a row reached from it is reached through a
     relation, like ``invoice.line_items.all()``, and the object's own scoping was judged where it was
     loaded.
+
+    ``embedded`` says the string is a fragment of an ORM query (``RawSQL(...)``, ``.extra(select=...,
+    where=...)``), not a statement run on its own. A table the fragment compares with a column of the
+    outer query's row (a qualifier naming no table in sight, or an ``assume_scoped`` table of an
+    enclosing scope) is *correlated*: each value it yields is restricted to one outer row, which the
+    ORM query scopes or not on its own, as it does for a ``Subquery(... OuterRef(...))``. A correlated
+    table is not reported. Outside ORM queries an unknown qualifier is not a correlation (the statement
+    runs on its own and such a name is an error or a typo), so ``cursor.execute`` text stays judged.
     """
     schema = schema or TenantSchema()
     assume = frozenset(t.lower() for t in assume_scoped)
@@ -1341,7 +1464,7 @@ def analyse(
     for part in statements:
         if _first_word(part) not in _STATEMENT_WORDS:
             continue
-        reader = _Statement(schema, assume, held)
+        reader = _Statement(schema, assume, held, embedded)
         reader.read(part)
         verdicts = reader.scoped()
         if reader.opaque or not balanced:
