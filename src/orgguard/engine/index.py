@@ -8,9 +8,13 @@ It reads every file with :mod:`ast` (far cheaper than LibCST; only names and cal
 from __future__ import annotations
 
 import ast
+import contextlib
+import errno
 import hashlib
 import json
 import os
+import sys
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -146,13 +150,14 @@ def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def iter_python_files(root: Path, config: Config) -> Iterator[Path]:
+def iter_python_files(root: Path, config: Config, skipped: list[tuple[Path, str]] | None = None) -> Iterator[Path]:
     """Every .py file under ``root`` not excluded, never following symlinks out of the tree.
 
     Files come in ``os.walk`` order (a directory's own files sorted, then its subdirectories sorted);
     symlinked directories are not entered. One ``scandir`` per directory and no ``resolve()`` per file:
     below the resolved root every path is already canonical, so its root-relative form is built as
-    the walk goes (only symlinked files take the slow path).
+    the walk goes (only symlinked files take the slow path). ``skipped`` collects the ``.py`` entries that
+    cannot be read as files (dangling symlinks, symlink loops, FIFOs, devices), with the reason.
     """
     try:
         root = root.resolve()
@@ -160,10 +165,17 @@ def iter_python_files(root: Path, config: Config) -> Iterator[Path]:
         return
     patterns = (*config.exclude, *config.extend_exclude)
     top = config.relpath(root)
-    yield from _walk(root, root, "" if top == "." else top, patterns, config)
+    yield from _walk(root, root, "" if top == "." else top, patterns, config, skipped)
 
 
-def _walk(here: Path, root: Path, rel: str, patterns: tuple[str, ...], config: Config) -> Iterator[Path]:
+def _walk(  # noqa: PLR0917 - a private recursive helper
+    here: Path,
+    root: Path,
+    rel: str,
+    patterns: tuple[str, ...],
+    config: Config,
+    skipped: list[tuple[Path, str]] | None,
+) -> Iterator[Path]:
     try:
         with os.scandir(here) as it:
             entries = sorted(it, key=lambda e: e.name)
@@ -173,10 +185,13 @@ def _walk(here: Path, root: Path, rel: str, patterns: tuple[str, ...], config: C
     for entry in entries:
         name = entry.name
         try:
-            is_dir = entry.is_dir()
             is_link = entry.is_symlink()
         except OSError:
             continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:  # a symlink loop
+            is_dir = False
         if is_dir:
             if not is_link:
                 subdirs.append(name)
@@ -184,25 +199,47 @@ def _walk(here: Path, root: Path, rel: str, patterns: tuple[str, ...], config: C
         if not name.endswith(".py"):
             continue
         path = here / name
+        child = f"{rel}/{name}" if rel else name
         if is_link:
             try:
-                path.resolve().relative_to(root)
-                if path.is_file() and not config.is_excluded(path):
-                    yield path
-            except (ValueError, OSError, RuntimeError):  # outside the tree, dangling or a loop
-                pass
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:  # dangling, or a loop
+                if skipped is not None and not any(path_matches(child, pat) for pat in patterns):
+                    skipped.append((path, _why(exc)))
+                continue
+            try:
+                target.relative_to(root)
+            except ValueError:  # never followed out of the tree
+                continue
+            if path.is_file() and not config.is_excluded(path):
+                yield path
+            elif skipped is not None and not path.is_file() and not config.is_excluded(path):
+                skipped.append((path, "not a regular file"))
             continue
         try:
             regular = entry.is_file(follow_symlinks=False)
         except OSError:
             continue
-        child = f"{rel}/{name}" if rel else name
-        if regular and not any(path_matches(child, pat) for pat in patterns):
+        if any(path_matches(child, pat) for pat in patterns):
+            continue
+        if regular:
             yield path
+        elif skipped is not None:
+            skipped.append((path, "not a regular file"))
     for name in subdirs:
         child = f"{rel}/{name}" if rel else name
         if not any(path_matches(child, pat) for pat in patterns):
-            yield from _walk(here / name, root, child, patterns, config)
+            yield from _walk(here / name, root, child, patterns, config, skipped)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RuntimeError):  # Python < 3.13 reports a loop this way
+        return "symlink loop"
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return "symlink loop"
+    if isinstance(exc, FileNotFoundError):
+        return "dangling symlink"
+    return getattr(exc, "strerror", None) or str(exc)
 
 
 @dataclass
@@ -552,13 +589,33 @@ def build_index(
         digest.update(str(src.path).encode())
         digest.update(bytes.fromhex(src.sha))
         try:
-            tree = ast.parse(data, filename=str(src.path))
+            with warnings.catch_warnings():  # the project's invalid escapes are not our output
+                warnings.simplefilter("ignore")
+                tree = ast.parse(data, filename=str(src.path))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             src.parsed = False
             continue
         src.parsed = True
         _visit_module(collector, tree, config.relpath(src.path))
-    return _finish(root, config, knowledge, collector, digest.hexdigest()[:16])
+    with _deep_recursion():
+        return _finish(root, config, knowledge, collector, digest.hexdigest()[:16])
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """Room for the recursive helpers (``dotted``...) on the deepest trees ``ast.parse`` accepts.
+
+    ``ast.parse`` itself runs at the normal limit, so it refuses what it always refused (and what
+    LibCST's native parser could not take). From Python 3.11 on, Python-to-Python calls use no C
+    stack, so a higher limit is safe; before, the limit is left alone.
+    """
+    old = sys.getrecursionlimit()
+    if sys.version_info >= (3, 11):
+        sys.setrecursionlimit(max(old, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _visit_module(collector: _Collector, tree: ast.Module, rel: str) -> None:
@@ -566,7 +623,8 @@ def _visit_module(collector: _Collector, tree: ast.Module, rel: str) -> None:
     lengths = {k: len(v) for k, v in vars(collector).items() if isinstance(v, list)}
     copies = {k: v.copy() for k, v in vars(collector).items() if isinstance(v, (set, dict))}
     try:
-        collector.visit_module(tree, rel)
+        with _deep_recursion():
+            collector.visit_module(tree, rel)
     except (RecursionError, MemoryError):
         for key, n in lengths.items():
             del getattr(collector, key)[n:]

@@ -34,6 +34,7 @@ import stat
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
@@ -190,7 +191,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
         if cached is not None:
             return cached
     try:
-        index = _with_deep_stack(lambda: build_index(config.root, config, knowledge, sources=sources))
+        index = build_index(config.root, config, knowledge, sources=sources)
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(ProjectIndex(root=str(config.root)), "", frozenset(), (RunError(".", message),))
@@ -219,37 +220,6 @@ def _cached_index(store: Cache, key: str) -> _LoadedIndex | None:
     if not isinstance(index, ProjectIndex) or not isinstance(digest, str) or not isinstance(parsed, list):
         return None
     return _LoadedIndex(index, digest, frozenset(p for p in parsed if isinstance(p, str)))
-
-
-def _with_deep_stack(fn: Callable[[], ProjectIndex]) -> ProjectIndex:
-    """Run ``fn`` in a thread with a large stack and recursion limit (ast walks of deeply nested code)."""
-    box: list[Any] = []
-
-    def target() -> None:
-        try:
-            box.append(("ok", fn()))
-        except BaseException as exc:  # handed to the caller's thread
-            box.append(("error", exc))
-
-    old_limit = sys.getrecursionlimit()
-    try:
-        old_size = threading.stack_size(256 * 1024 * 1024)
-    except (ValueError, RuntimeError):  # pragma: no cover - platforms without stack sizes
-        old_size = None
-    try:
-        sys.setrecursionlimit(max(old_limit, 60_000))
-        thread = threading.Thread(target=target, name="orgguard-index")
-        thread.start()
-    finally:
-        if old_size is not None:
-            threading.stack_size(old_size)
-    thread.join()
-    sys.setrecursionlimit(old_limit)
-    kind, value = box[0]
-    if kind == "error":
-        raise value
-    result: ProjectIndex = value
-    return result
 
 
 def _tokens(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
@@ -372,7 +342,7 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     elif isinstance(exc, SyntaxError):
         line, col = exc.lineno or 1, exc.offset or 1
         message = exc.msg
-    elif isinstance(exc, RecursionError):
+    elif isinstance(exc, (RecursionError, MemoryError)):
         message = "too deeply nested to analyse"
     else:
         message = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -473,7 +443,9 @@ def _check_source(
     try:
         if sha is None or sha not in project.parsed:
             try:
-                compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
+                with warnings.catch_warnings():  # the user's invalid escapes are not our output
+                    warnings.simplefilter("ignore")
+                    compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
             except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
                 # nothing to find here, or too deep for LibCST's native parser: the interpreter's error
                 # stands; any other syntax error is reported as LibCST words it, as it always was
@@ -483,6 +455,12 @@ def _check_source(
             return result  # nothing can be found here: the syntax check was all that was needed
         module = cst.parse_module(source)
     except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
+        if PARSE_ERROR in project.rules:
+            result.findings.append(_parse_error(project, display, exc))
+        return result
+    except (KeyboardInterrupt, SystemExit, FileTimeout):
+        raise
+    except BaseException as exc:  # a panic in LibCST's native parser (a BaseException) is a parse error too
         if PARSE_ERROR in project.rules:
             result.findings.append(_parse_error(project, display, exc))
         return result
@@ -615,16 +593,25 @@ def display_path(path: Path, cwd: Path) -> str:
 
 
 def _resolve(path: Path) -> Path:
+    """The real path; for a symlink loop or a dangling symlink, the path as written (so it is named)."""
     try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: the path as written
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
         return Path(os.path.abspath(path))
+    if resolved != path and not resolved.exists():
+        return Path(os.path.abspath(path))
+    return resolved
 
 
-def discover(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[RunError]]:
-    """The .py files to check: explicit files (unless excluded), directories walked."""
+def discover(paths: Iterable[Path], config: Config, cwd: Path | None = None) -> tuple[list[Path], list[RunError]]:
+    """The .py files to check: explicit files (unless excluded), directories walked.
+
+    In a walked directory, a ``.py`` entry that is not a readable file (a dangling symlink, a symlink
+    loop, a FIFO) is an error naming it, as an explicit path would be.
+    """
     files: list[Path] = []
     errors: list[RunError] = []
+    skipped: list[tuple[Path, str]] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists() and not path.is_symlink():
@@ -633,11 +620,14 @@ def discover(paths: Iterable[Path], config: Config) -> tuple[list[Path], list[Ru
         if path.is_dir():
             if config.is_excluded(_resolve(path)):
                 continue
-            files.extend(iter_python_files(path, config))
+            files.extend(iter_python_files(path, config, skipped))
         elif config.is_excluded(_resolve(path)):
             continue
         else:
             files.append(path)
+    here = cwd or Path.cwd()
+    for path, why in sorted(set(skipped)):
+        errors.append(RunError(display_path(path, here), f"cannot read: {why}"))
     unique = sorted({_resolve(p): p for p in files}.items())
     return [p for _, p in unique], errors
 
@@ -669,7 +659,9 @@ def _read_source(path: str, max_size: int) -> bytes | str:
 
 
 def _size(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n / 1000:.0f} kB"
+    if n >= 100_000:
+        return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1000:.0f} kB" if n >= 10_000 else f"{n} bytes"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -745,7 +737,7 @@ def run(
     the file is reported as timed out (None or 0: no limit).
     """
     cwd = cwd or Path.cwd()
-    files, errors = discover(paths, project.config)
+    files, errors = discover(paths, project.config, cwd)
     result = RunResult(errors=[*project.errors, *errors], files=len(files))
     worker = _FileWorker(project, True, file_timeout)
     tasks = []
@@ -806,7 +798,7 @@ def _init_worker(worker: _FileWorker, slots: Any, counter: Any) -> None:
 
 def _watchdog(timeout: float) -> None:
     """Stop this worker if one file stays in native code well past its budget (SIGALRM cannot reach it)."""
-    limit = 2 * timeout + 5
+    limit = 2 * timeout + 1
     while True:
         time.sleep(min(1.0, timeout / 4))
         if _STATE["current"] >= 0 and time.monotonic() - _STATE["started"] > limit:
@@ -887,7 +879,7 @@ def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context
         except Exception:
             pass
     if worker.timeout:
-        why = f"analysis stopped: crashed or ran past {2 * worker.timeout + 5:g} s in native code; file not checked"
+        why = f"analysis stopped: crashed or ran past {2 * worker.timeout + 1:g} s in native code; file not checked"
     else:
         why = "analysis crashed; file not checked"
     return FileResult(errors=[RunError(task.display, why)])

@@ -1,0 +1,210 @@
+"""The cache (.orgguard_cache/): same answers warm and cold, damage is a miss, concurrent runs agree."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orgguard.engine import cache as cachemod
+from orgguard.engine import index as index_module
+from orgguard.engine.cache import Cache, CodecError, decode, encode, records_of
+from orgguard.engine.runner import load_project, run
+
+from .conftest import FIXTURES, REPO, fixture_apps, run_cli, write_tree
+
+MODELS = (
+    "from django.db import models\n\n"
+    "class Organization(models.Model):\n    name = models.CharField(max_length=10)\n\n"
+    "class Invoice(models.Model):\n"
+    "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n"
+)
+UNSCOPED = "from app.models import {model}\n\ndef detail(request, pk):\n    return {model}.objects.get(pk=pk)\n"
+
+
+def app(project: Path, n: int = 3) -> Path:
+    files = {"app/__init__.py": "", "app/models.py": MODELS}
+    files.update({f"app/views{i}.py": UNSCOPED.format(model="Invoice") for i in range(n)})
+    return write_tree(project, files)
+
+
+def check(project: Path, *args: str) -> tuple[int, str, str]:
+    proc = run_cli("check", "--format", "json", *args, cwd=project)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def entries(project: Path) -> list[Path]:
+    return sorted(p for p in (project / ".orgguard_cache").rglob("*") if p.is_file() and p.parent.name != ".orgguard_cache")
+
+
+def test_warm_run_equals_cold_run_and_uncached_run(project: Path) -> None:
+    app(project)
+    cold = check(project)
+    assert (project / ".orgguard_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+    assert (project / ".orgguard_cache" / "CACHEDIR.TAG").is_file()
+    assert entries(project), "a run with the cache leaves entries"
+    warm = check(project)
+    uncached = check(project, "--no-cache")
+    assert cold == warm == uncached
+    assert cold[0] == 1 and len(json.loads(cold[1])["findings"]) == 3
+
+
+def test_no_cache_writes_nothing(project: Path) -> None:
+    app(project)
+    check(project, "--no-cache")
+    assert not (project / ".orgguard_cache").exists()
+
+
+def test_cache_dir_option_and_an_unwritable_cache_dir(project: Path) -> None:
+    app(project)
+    reference = check(project, "--no-cache")
+    elsewhere = project / "build-cache"
+    assert check(project, "--cache-dir", str(elsewhere)) == reference
+    assert (elsewhere / ".gitignore").is_file() and not (project / ".orgguard_cache").exists()
+    blocker = project / "not-a-dir"
+    blocker.write_text("a file where the cache directory should be\n")
+    assert check(project, "--cache-dir", str(blocker / "cache")) == reference
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "wrong-record", "wrong-shape"])
+def test_a_damaged_entry_is_a_miss_and_is_rebuilt(project: Path, damage: str) -> None:
+    app(project)
+    reference = check(project, "--no-cache")
+    check(project)
+    for entry in entries(project):
+        data = entry.read_bytes()
+        if damage == "truncate":
+            entry.write_bytes(data[: len(data) // 2])
+        elif damage == "flip":
+            entry.write_bytes(data[:-3] + bytes([data[-3] ^ 0x55]) + data[-2:])
+        elif damage == "garbage":
+            entry.write_bytes(b"\x00\xff not an entry \x80")
+        elif damage == "empty":
+            entry.write_bytes(b"")
+        else:
+            # a well-formed entry (valid checksum) holding the wrong thing: decoding refuses it
+            payload = ["D", "Finding", "x"] if damage == "wrong-record" else ["D", "NoSuchRecord", 1, 2]
+            text = json.dumps(payload).encode()
+            entry.write_bytes(cachemod._wrap(text))
+    assert check(project) == reference
+    # the damaged entries were replaced by good ones: the next run reads them
+    assert check(project) == reference
+
+
+def test_a_wrong_entry_cannot_hide_a_finding_because_keys_are_content(project: Path) -> None:
+    app(project, n=1)
+    clean = UNSCOPED.format(model="Invoice").replace("pk=pk", "pk=pk, organization=request.organization")
+    (project / "app/views0.py").write_text(clean)
+    assert check(project)[0] == 0
+    (project / "app/views0.py").write_text(UNSCOPED.format(model="Invoice"))
+    code, out, _ = check(project)
+    assert code == 1 and [f["path"] for f in json.loads(out)["findings"]] == ["app/views0.py"]
+
+
+def test_project_facts_in_another_file_invalidate_results_of_unchanged_files(project: Path) -> None:
+    """The index digest is part of every key: a new tenant-owned model changes findings elsewhere."""
+    write_tree(
+        project,
+        {
+            "app/__init__.py": "",
+            "app/models.py": MODELS + "\nclass Note(models.Model):\n    text = models.TextField()\n",
+            "app/views.py": UNSCOPED.format(model="Note"),
+        },
+    )
+    assert check(project)[0] == 0
+    models = (project / "app/models.py").read_text()
+    (project / "app/models.py").write_text(
+        models.replace("    text = models.TextField()\n", "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n")
+    )
+    code, out, _ = check(project)
+    assert code == 1 and [(f["path"], f["code"]) for f in json.loads(out)["findings"]] == [("app/views.py", "ORG101")]
+    # and a change that alters no project facts keeps the index: results stay valid, no rebuild needed
+    (project / "app/models.py").write_text((project / "app/models.py").read_text() + "\n# a comment\n")
+    assert check(project) == (code, out, "")
+
+
+def test_settings_and_selection_are_part_of_the_key(project: Path) -> None:
+    app(project, n=1)
+    assert check(project)[0] == 1
+    assert check(project, "--ignore", "ORG101")[0] == 0
+    (project / "pyproject.toml").write_text("[project]\nname='x'\nversion='0'\n\n[tool.orgguard]\nignore = ['ORG1']\n")
+    assert check(project)[0] == 0
+
+
+def test_two_concurrent_runs_on_one_tree_agree_with_an_uncached_run(project: Path) -> None:
+    app(project, n=30)
+    reference = check(project, "--no-cache")
+    for _ in range(2):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "orgguard", "check", "--format", "json", "-j", "2"],
+                cwd=project,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [(p.returncode, out, err) for p, (out, err) in zip(procs, outs, strict=True)] == [reference] * 3
+    assert check(project) == reference
+    leftovers = [p for p in (project / ".orgguard_cache").rglob(".tmp-*")]
+    assert not leftovers, "temporary files are renamed into place or removed"
+
+
+@pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
+def test_cached_index_and_results_equal_fresh_ones_on_every_fixture(app_dir: Path, tmp_path: Path) -> None:
+    fresh = load_project(app_dir)
+    first = load_project(app_dir, cache=tmp_path / "c")
+    again = load_project(app_dir, cache=tmp_path / "c")
+    assert fresh.index == first.index == again.index
+    assert again.fingerprint == first.fingerprint != ""
+
+    def full(project: object) -> list[tuple[object, ...]]:
+        result = run(project, [app_dir], jobs=1, cwd=app_dir)  # type: ignore[arg-type]
+        return [dataclasses.astuple(f) for f in [*result.findings, *result.suppressed]] + [
+            dataclasses.astuple(e) for e in result.errors
+        ]
+
+    assert full(fresh) == full(first) == full(again)
+
+
+def test_codec_round_trips_the_index_and_refuses_what_it_does_not_know() -> None:
+    project = load_project(FIXTURES / "django_saas")
+    records = records_of(index_module)
+    data = json.loads(json.dumps(encode(project.index)))
+    assert decode(data, records) == project.index
+    # equal values encode to equal text (sets are sorted): the digest is stable across processes
+    assert json.dumps(encode(frozenset({"b", "a", "c"}))) == json.dumps(encode(frozenset({"c", "a", "b"})))
+    with pytest.raises(CodecError):
+        encode(object())
+    with pytest.raises(CodecError):
+        decode(["D", "os.system", "echo"], records)
+    with pytest.raises(CodecError):
+        decode(["?", 1], records)
+
+
+def test_store_rejects_damage_and_prunes_old_generations(tmp_path: Path) -> None:
+    store = Cache(tmp_path / "c")
+    store.write("results/a", "k" * 64, {"x": 1})
+    assert store.read("results/a", "k" * 64) == {"x": 1}
+    (path,) = [p for p in (tmp_path / "c").rglob("k" * 64)]
+    path.write_bytes(path.read_bytes()[:-1])
+    assert store.read("results/a", "k" * 64) is None
+    assert not path.exists(), "a damaged entry is removed"
+    for i in range(cachemod.KEEP_GENERATIONS + 3):
+        store.write(f"results/g{i}", "k" * 64, i)
+    store.prune("results", keep=["g0"])
+    left = sorted(p.name for p in (tmp_path / "c" / f"v{cachemod.FORMAT}" / "results").iterdir())
+    assert "g0" in left and len(left) <= cachemod.KEEP_GENERATIONS + 1
+
+
+def test_code_digest_covers_the_engine_and_the_catalog() -> None:
+    digest = cachemod.code_digest()
+    assert len(digest) == 24
+    assert (REPO / "src/orgguard/engine/runner.py").is_file()
