@@ -39,7 +39,9 @@ def check(project: Path, *args: str) -> tuple[int, str, str]:
 
 
 def entries(project: Path) -> list[Path]:
-    return sorted(p for p in (project / ".orgguard_cache").rglob("*") if p.is_file() and p.parent.name != ".orgguard_cache")
+    return sorted(
+        p for p in (project / ".orgguard_cache").rglob("*") if p.is_file() and p.parent.name != ".orgguard_cache"
+    )
 
 
 def test_warm_run_equals_cold_run_and_uncached_run(project: Path) -> None:
@@ -119,7 +121,10 @@ def test_project_facts_in_another_file_invalidate_results_of_unchanged_files(pro
     assert check(project)[0] == 0
     models = (project / "app/models.py").read_text()
     (project / "app/models.py").write_text(
-        models.replace("    text = models.TextField()\n", "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n")
+        models.replace(
+            "    text = models.TextField()\n",
+            "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n",
+        )
     )
     code, out, _ = check(project)
     assert code == 1 and [(f["path"], f["code"]) for f in json.loads(out)["findings"]] == [("app/views.py", "ORG101")]

@@ -77,7 +77,9 @@ ODD_FILES: dict[str, tuple[bytes, tuple[int, int, str] | str | None]] = {
     # deep enough for the interpreter, too deep for a recursive walk: analysed or ORG000, never a crash
     "deep_attributes_1500.py": (_deep("a" + ".b" * 1500) + b"    return Invoice.objects.get(pk=1)\n", "ORG000"),
     "huge_10mb.py": (
-        b"".join(f"def f{i}(request, pk):\n    return Invoice.objects.get(pk=pk) + {i}\n\n".encode() for i in range(150_000)),
+        b"".join(
+            f"def f{i}(request, pk):\n    return Invoice.objects.get(pk=pk) + {i}\n\n".encode() for i in range(150_000)
+        ),
         "over the 2.0 MB limit",
     ),
 }
@@ -115,7 +117,9 @@ def odd_run(odd: Path) -> tuple[int, dict[str, object], str]:
 
 
 @pytest.mark.parametrize("name", sorted(ODD_FILES))
-def test_each_odd_file_is_reported_and_the_run_completes(name: str, odd_run: tuple[int, dict[str, object], str]) -> None:
+def test_each_odd_file_is_reported_and_the_run_completes(
+    name: str, odd_run: tuple[int, dict[str, object], str]
+) -> None:
     code, doc, _ = odd_run
     findings = doc["findings"]
     assert isinstance(findings, list)
