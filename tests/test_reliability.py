@@ -285,6 +285,23 @@ def test_a_worker_that_crashes_costs_only_its_file(project: Path, monkeypatch: p
     assert sorted(f.path for f in result.findings) == sorted([*(f"app/v{i}.py" for i in range(40)), "app/slow.py"])
 
 
+def test_what_a_worker_prints_never_reaches_the_report(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    loaded = _slow_project(project)
+    real = runner.check_source
+
+    def noisy(project: Project, path: Path, source: bytes | str, **kwargs: object) -> FileResult:
+        print("debug output of a checker")
+        return real(project, path, source, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "check_source", noisy)
+    result = run(loaded, [project / "app"], jobs=2, cwd=project)
+    out, err = capfd.readouterr()
+    assert "debug output" not in out and "debug output" in err
+    assert len([f for f in result.findings if f.code == "ORG101"]) == 12
+
+
 def test_file_timeout_and_size_options(project: Path) -> None:
     write_tree(project, {"app/__init__.py": "", "app/models.py": MODELS, "app/views.py": VIEW})
     assert run_cli("check", "--file-timeout", "-1", cwd=project).returncode == 2

@@ -26,6 +26,7 @@ import ast
 import contextlib
 import hashlib
 import importlib
+import io
 import json
 import multiprocessing
 import os
@@ -790,6 +791,11 @@ def _init_worker(worker: _FileWorker, slots: Any, counter: Any) -> None:
         slot = counter.value
         counter.value += 1
     _STATE.update(worker=worker, slots=slots, slot=slot % len(slots), started=0.0, current=-1)
+    # fresh stream objects: a lock held by another thread of the parent at fork time (a progress line
+    # being written) must not block this process; and nothing a worker prints may land in the report
+    with contextlib.suppress(OSError, ValueError):
+        stream = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True, errors="replace")
+        sys.stdout = sys.stderr = stream
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
     if worker.timeout:
