@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 import libcst as cst
 
@@ -25,8 +26,9 @@ def sink_triggers(index: ProjectIndex) -> list[str]:
 class OrgFromRequestChecker(Checker):
     """Request input (query, form, JSON, URL kwargs, headers, cookies, Host) that picks the tenant."""
 
-    codes = ("ORG102",)
-    kind = REQUEST
+    codes: ClassVar[tuple[str, ...]] = ("ORG102",)
+    kind: ClassVar[str] = REQUEST
+    fix: ClassVar[str] = FIX
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
@@ -38,4 +40,4 @@ class OrgFromRequestChecker(Checker):
             return
         for sink in self.analysis.tenant_sinks(node):
             if sink.taint.kind == self.kind:
-                self.ctx.report(self.codes[0], sink.node, source=sink.taint.source, sink=sink.sink, fix=FIX)
+                self.ctx.report(self.codes[0], sink.node, source=sink.taint.source, sink=sink.sink, fix=self.fix)

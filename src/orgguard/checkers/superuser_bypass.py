@@ -15,7 +15,7 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.context import dotted_name
-from orgguard.engine.flow import is_signed_in_user
+from orgguard.engine.flow import is_signed_in_user, refuses
 from orgguard.engine.index import ProjectIndex
 from orgguard.knowledge import Knowledge
 
@@ -38,7 +38,7 @@ class SuperuserBypassChecker(Checker):
         return knowledge["admin.staff_attrs"]
 
     def visit_If(self, node: cst.If) -> None:
-        self._judge(node.test, deny=_denies(node.body))
+        self._judge(node.test, deny=refuses(node.body, strict=True))
 
     def visit_Return(self, node: cst.Return) -> None:
         func = self.ctx.scope.function
@@ -118,24 +118,6 @@ class SuperuserBypassChecker(Checker):
             if any(f".{attr}" in text for attr in self.ctx.index.membership_attrs):
                 return "member"
         return "other"
-
-
-def _denies(body: cst.BaseSuite) -> bool:
-    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
-    for stmt in stmts[:1]:
-        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
-        for small in smalls:
-            if isinstance(small, cst.Raise):
-                return True
-            if isinstance(small, cst.Return):
-                value = small.value
-                if value is None or (isinstance(value, cst.Name) and value.value in ("False", "None")):
-                    return True
-                text = dotted_name(value.func) if isinstance(value, cst.Call) else ""
-                return any(w in text for w in ("Forbidden", "NotFound", "Denied", "403", "404", "redirect"))
-            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
-    return False
 
 
 def _collect(expr: cst.BaseExpression, atoms: list[tuple[str, cst.BaseExpression]]) -> None:

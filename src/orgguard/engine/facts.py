@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow
+from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow, refuses
 from orgguard.engine.queries import QueryModel
 
 
@@ -188,7 +188,7 @@ class _VarScan(cst.CSTVisitor):
         self.conditions.append(_names(node.test))
         staff = self.ctx.knowledge["admin.staff_attrs"]
         attrs = {n.attr.value for n in _attributes(node.test)}
-        if attrs & staff and _denies(node.body):
+        if attrs & staff and refuses(node.body):
             self.staff_gate = True
 
     def leave_If(self, original_node: cst.If) -> None:
@@ -290,19 +290,6 @@ def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
             out.append(current)
         stack.extend(current.children)
     return out
-
-
-def _denies(body: cst.BaseSuite) -> bool:
-    """Whether a block starts by refusing: ``raise``, ``abort(...)``, ``return HttpResponseForbidden()``."""
-    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
-    for stmt in stmts[:1]:
-        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
-        for small in smalls:
-            if isinstance(small, (cst.Raise, cst.Return)):
-                return True
-            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
-    return False
 
 
 def _names(node: cst.CSTNode) -> set[str]:

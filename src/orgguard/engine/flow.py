@@ -403,7 +403,7 @@ class _FlowBuilder:
         if isinstance(stmt, cst.If):
             self._guards(stmt.test)
             self._suite(stmt.body)
-            if _refuses(stmt.body):
+            if refuses(stmt.body):
                 self._owner_checks(stmt.test)
             orelse = stmt.orelse
             while orelse is not None:
@@ -524,14 +524,26 @@ class _FlowBuilder:
         return self.flow.is_membership_query(call, self.env)
 
 
-def _refuses(body: cst.BaseSuite) -> bool:
-    """Whether a block starts by refusing the request (raise, return, abort())."""
+def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:
+    """Whether a block starts by refusing the request: ``raise``, ``abort(...)``, ``return ...``.
+
+    With ``strict``, a ``return`` counts only when it returns nothing, ``False``/``None`` or an error
+    response (``HttpResponseForbidden()``, ``Response(status=403)``-style names), not any value.
+    """
     stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
     for stmt in stmts[:1]:
         smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
         for small in smalls:
-            if isinstance(small, (cst.Raise, cst.Return)):
+            if isinstance(small, cst.Raise):
                 return True
+            if isinstance(small, cst.Return):
+                if not strict:
+                    return True
+                value = small.value
+                if value is None or (isinstance(value, cst.Name) and value.value in ("False", "None")):
+                    return True
+                text = dotted_name(value.func) if isinstance(value, cst.Call) else ""
+                return any(w in text for w in ("Forbidden", "NotFound", "Denied", "403", "404", "redirect"))
             if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
                 return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
     return False
