@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow, refuses
+from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow, names_in, refuses
 from orgguard.engine.queries import QueryModel
 
 
@@ -185,7 +185,7 @@ class _VarScan(cst.CSTVisitor):
         return True
 
     def visit_If(self, node: cst.If) -> None:
-        self.conditions.append(_names(node.test))
+        self.conditions.append(names_in(node.test))
         staff = self.ctx.knowledge["admin.staff_attrs"]
         attrs = {n.attr.value for n in _attributes(node.test)}
         if attrs & staff and refuses(node.body):
@@ -195,13 +195,13 @@ class _VarScan(cst.CSTVisitor):
         self.conditions.pop()
 
     def visit_IfExp(self, node: cst.IfExp) -> None:
-        self.conditions.append(_names(node.test))
+        self.conditions.append(names_in(node.test))
 
     def leave_IfExp(self, original_node: cst.IfExp) -> None:
         self.conditions.pop()
 
     def _narrowed(self, var: str, values: list[cst.BaseExpression]) -> None:
-        used = set().union(*(_names(v) for v in values)) if values else set()
+        used = set().union(*(names_in(v) for v in values)) if values else set()
         tested = set().union(*self.conditions) if self.conditions else set()
         if used & tested:
             # `if org: qs = qs.filter(organization=org)`: skipped when the org is missing
@@ -288,20 +288,6 @@ def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
         current = stack.pop()
         if isinstance(current, cst.Attribute):
             out.append(current)
-        stack.extend(current.children)
-    return out
-
-
-def _names(node: cst.CSTNode) -> set[str]:
-    out: set[str] = set()
-    stack: list[cst.CSTNode] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Name):
-            out.add(current.value)
-        elif isinstance(current, cst.Attribute):
-            stack.append(current.value)  # `org.id` names `org`, not `id`
-            continue
         stack.extend(current.children)
     return out
 

@@ -451,7 +451,7 @@ class _FlowBuilder:
             for target in small.targets:
                 self._bind(target.target, value)
                 if isinstance(target.target, cst.Name):
-                    self.deps[target.target.value] = _names_in(small.value)
+                    self.deps[target.target.value] = names_in(small.value)
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self._bind(small.target, self.flow._eval(small.value, self.env))
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
@@ -472,7 +472,7 @@ class _FlowBuilder:
         for call in _calls_in(node):
             if self._is_guard(call):
                 self.flow.guard_calls.add(id(call))
-                for name in _names_in(call):
+                for name in names_in(call):
                     if (name in self.env and self.env[name].taints) or (name in self.env and self.env[name].resolved):
                         self.env[name] = TRUSTED
 
@@ -495,7 +495,7 @@ class _FlowBuilder:
             left, right = atom.left, atom.comparisons[0].comparator
             for mine, theirs in ((left, right), (right, left)):
                 if self._is_principal(mine) and not self._is_principal(theirs):
-                    self._verify(_names_in(theirs))
+                    self._verify(names_in(theirs))
 
     def _is_principal(self, expr: cst.BaseExpression) -> bool:
         text = dotted_name(expr)
@@ -560,13 +560,17 @@ def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
         stack.extend(current.children)
 
 
-def _names_in(node: cst.CSTNode) -> set[str]:
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
     out: set[str] = set()
     stack: list[cst.CSTNode] = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, cst.Name):
             out.add(current.value)
+        elif isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
         stack.extend(current.children)
     return out
 
