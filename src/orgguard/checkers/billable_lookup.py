@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from orgguard.checkers.base import Analysis, Checker
+from orgguard.engine import walk
 from orgguard.engine.facts import Surface
 from orgguard.engine.index import ProjectIndex
 from orgguard.engine.queries import Scoping
@@ -74,7 +75,7 @@ class BillableLookupChecker(Checker):
         key = id(func)
         if key not in self._mutating:
             finder = _WriteFinder()
-            func.body.visit(finder)
+            walk.visit(func.body, finder)
             self._mutating[key] = finder.found
         return self._mutating[key]
 

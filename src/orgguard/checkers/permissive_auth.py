@@ -23,6 +23,7 @@ import libcst as cst
 
 from orgguard.checkers._names import ModuleConstants, name_tokens, string_value
 from orgguard.checkers.base import Analysis, Checker
+from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.index import ProjectIndex
 from orgguard.knowledge import Knowledge
@@ -207,7 +208,7 @@ class PermissiveAuthChecker(Checker):
         ):
             return False
         collector = _Words()
-        test.visit(collector)
+        walk.visit(test, collector)
         return bool(collector.words & self.dev_markers)
 
     # --- the finding ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import libcst as cst
 
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import sql as sqlr
+from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.index import ProjectIndex
 from orgguard.knowledge import Knowledge
@@ -161,9 +162,9 @@ class _Bindings(cst.CSTVisitor):
 
     def scan(self) -> _Bindings:
         if isinstance(self.root, (cst.FunctionDef, cst.ClassDef)):
-            self.root.body.visit(self)
+            walk.visit(self.root.body, self)
         else:
-            self.root.visit(self)
+            walk.visit(self.root, self)
         return self
 
     def _bind(self, name: str, kind: str, value: cst.BaseExpression | None = None) -> None:

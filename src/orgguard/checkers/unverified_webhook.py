@@ -29,6 +29,7 @@ from orgguard.checkers._names import (
     unwrap_await,
 )
 from orgguard.checkers.base import Analysis, Checker
+from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.index import ProjectIndex
 from orgguard.knowledge import Knowledge
@@ -300,7 +301,7 @@ class UnverifiedWebhookChecker(Checker):
             ann = dotted_name(param.annotation.annotation) if param.annotation is not None else ""
             if ann.rsplit(".", 1)[-1].endswith("Request"):
                 facts.request_names.add(param.name.value)
-        func.body.visit(_Scan(self, facts))
+        walk.visit(func.body, _Scan(self, facts))
         return facts
 
     @staticmethod

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from orgguard.engine import walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.flow import CLEAN, REQUEST, TRUSTED, FunctionFlow, Taint, Value, build_flow, names_in, refuses
 from orgguard.engine.queries import QueryModel
@@ -288,7 +289,7 @@ def _attributes(node: cst.CSTNode) -> list[cst.Attribute]:
         current = stack.pop()
         if isinstance(current, cst.Attribute):
             out.append(current)
-        stack.extend(current.children)
+        stack.extend(walk.children(current))
     return out
 
 
@@ -376,7 +377,7 @@ def _dotted_leaves(node: cst.CSTNode) -> list[str]:
         if isinstance(current, (cst.Name, cst.Attribute)):
             out.append(dotted_name(current))
             continue
-        stack.extend(current.children)
+        stack.extend(walk.children(current))
     return out
 
 
@@ -403,7 +404,7 @@ def compute_facts(
     else:
         surface = Surface.OTHER
     scan = _VarScan(ctx, queries)
-    func.body.visit(scan)
+    walk.visit(func.body, scan)
     special = _special_surface(ctx, func, klass, route=route, decorators=decorators, scan=scan)
     if special is not None:
         surface = special
@@ -520,9 +521,7 @@ def _command_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
         text = ctx.qualified(dotted_name(base.value))
         if any(text.startswith(m) for m in modules if "/" not in m):
             return True
-    return any(
-        any(m in info.path for m in modules if "/" in m) for info in ctx.index.ancestors(klass.name.value)
-    )
+    return any(any(m in info.path for m in modules if "/" in m) for info in ctx.index.ancestors(klass.name.value))
 
 
 def _is_command(ctx: FileContext, func: cst.FunctionDef, klass: cst.ClassDef | None) -> bool:

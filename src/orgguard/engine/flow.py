@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from orgguard.engine import walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.index import FunctionSummary, is_trusted_expr
 from orgguard.engine.queries import QueryModel
@@ -441,7 +442,7 @@ class _FlowBuilder:
             if stmt.finalbody:
                 self._suite(stmt.finalbody.body)
             return
-        for child in stmt.children:  # match, try*, ... : record nested statements at least
+        for child in walk.children(stmt):  # match, try*, ... : record nested statements at least
             if isinstance(child, cst.BaseSuite):
                 self._suite(child)
 
@@ -557,7 +558,7 @@ def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
             continue
         if isinstance(current, cst.Call):
             yield current
-        stack.extend(current.children)
+        stack.extend(walk.children(current))
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
@@ -571,7 +572,7 @@ def names_in(node: cst.CSTNode) -> set[str]:
         elif isinstance(current, cst.Attribute):
             stack.append(current.value)
             continue
-        stack.extend(current.children)
+        stack.extend(walk.children(current))
     return out
 
 

@@ -242,288 +242,6 @@ def _why(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-@dataclass
-class _RawClass:
-    name: str
-    path: str
-    bases: tuple[str, ...]
-    relations: list[tuple[str, str]]
-    columns: list[str]
-    methods: list[str]
-    table: str
-    abstract: bool
-    hooks: dict[str, ast.AST]
-    related: list[tuple[str, str]] = field(default_factory=list)  # (target name, related_name)
-    method_nodes: list[ast.FunctionDef | ast.AsyncFunctionDef] = field(default_factory=list)
-    aliases: list[tuple[str, str]] = field(default_factory=list)
-    table_declared: bool = False
-
-
-@dataclass
-class _RawFunction:
-    name: str
-    qualname: str
-    path: str
-    params: tuple[str, ...]
-    node: ast.FunctionDef | ast.AsyncFunctionDef
-
-
-class _Collector:
-    def __init__(self, knowledge: Knowledge) -> None:
-        self.k = knowledge
-        self.classes: list[_RawClass] = []
-        self.functions: list[_RawFunction] = []
-        self.dependencies: set[str] = set()
-        self.dependency_aliases: set[str] = set()
-        self.default_permissions: list[str] = []
-
-    def _relation_target(self, call: ast.Call, owner: str) -> str | None:
-        """The model (or ``table:<name>``) a relation call points at, or None."""
-        func = _short(dotted(call.func).rstrip("()"))
-        if func in self.k["models.foreign_keys"]:
-            target: ast.AST | None = call.args[0] if call.args else None
-            for kw in call.keywords:
-                if kw.arg in ("to", "foreign_key", "argument"):
-                    target = kw.value
-            if target is None:
-                return None
-            if isinstance(target, ast.Constant) and isinstance(target.value, str):
-                text = target.value
-                if text == "self":
-                    return owner
-                if "." in text:
-                    head, tail = text.rsplit(".", 1)
-                    # "app.Model" names a class; "table.column" (SQLAlchemy, SQLModel) names a table
-                    return _short(tail) if tail[:1].isupper() else "table:" + head
-                return text
-            name = dotted(target)
-            if name in self.k["models.user_model_refs"]:
-                return "User"
-            if name:
-                return _short(name.rstrip("()"))
-            return None
-        # SQLAlchemy: Column(ForeignKey("orgs.id")) / mapped_column(...) / Field(foreign_key=...)
-        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
-            if isinstance(arg, ast.Call):
-                inner = self._relation_target(arg, owner)
-                if inner:
-                    return inner
-        return None
-
-    def _related_name(self, call: ast.Call, raw: _RawClass) -> None:
-        """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
-        for kw in call.keywords:
-            if kw.arg in ("related_name", "backref", "back_populates") and isinstance(kw.value, ast.Constant):
-                first = call.args[0] if call.args else None
-                target = dotted(first) if first is not None else ""
-                if isinstance(first, ast.Constant) and isinstance(first.value, str):
-                    target = first.value
-                if target in self.k["models.user_model_refs"] or _short(target) == "User":
-                    target = "User"
-                raw.related.append((_short(target), str(kw.value.value)))
-
-    def visit_module(self, tree: ast.Module, rel: str) -> None:
-        markers = self.k["trusted.dependency_markers"]
-        for stmt in tree.body:
-            if (
-                isinstance(stmt, ast.Assign)
-                and any(isinstance(t, ast.Name) and t.id == "REST_FRAMEWORK" for t in stmt.targets)
-                and isinstance(stmt.value, ast.Dict)
-            ):
-                for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "DEFAULT_PERMISSION_CLASSES":
-                        for leaf in ast.walk(value):
-                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
-                                self.default_permissions.append(_short(leaf.value))
-            if (
-                isinstance(stmt, ast.Assign)
-                and isinstance(stmt.value, ast.Subscript)
-                and any(
-                    isinstance(n, ast.Call) and _short(dotted(n.func).rstrip("()")) in markers
-                    for n in ast.walk(stmt.value)
-                )
-            ):
-                self.dependency_aliases.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.args and _short(dotted(node.func).rstrip("()")) in markers:
-                name = dotted(node.args[0])
-                if name:
-                    self.dependencies.add(_short(name))
-            if isinstance(node, ast.ClassDef):
-                self.classes.append(self._class(node, rel))
-                for item in node.body:
-                    if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        self.functions.append(self._function(item, rel, f"{node.name}.{item.name}"))
-        for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                self.functions.append(self._function(node, rel, node.name))
-
-    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, rel: str, qualname: str) -> _RawFunction:
-        a = node.args
-        params = tuple(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs))
-        return _RawFunction(node.name, qualname, rel, params, node)
-
-    def _class(self, node: ast.ClassDef, rel: str) -> _RawClass:
-        base_nodes: list[ast.expr] = []
-        for b in node.bases:
-            # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
-            if isinstance(b, ast.Call) and _short(dotted(b.func).rstrip("()")) == "with_metaclass":
-                base_nodes.extend(b.args[1:])
-            else:
-                base_nodes.append(b)
-        bases = tuple(d for d in (dotted(b) for b in base_nodes) if d)
-        raw = _RawClass(node.name, rel, bases, [], [], [], "", False, {})
-        for stmt in node.body:
-            if (
-                isinstance(stmt, ast.Assign)
-                and len(stmt.targets) == 1
-                and isinstance(stmt.targets[0], ast.Name)
-                and isinstance(stmt.value, (ast.Name, ast.Attribute))
-            ):
-                raw.aliases.append((stmt.targets[0].id, dotted(stmt.value)))
-            elif (
-                isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef))
-                and len(stmt.body) == 1
-                and isinstance(stmt.body[0], ast.Return)
-                and stmt.body[0].value is not None
-            ):
-                returned = dotted(stmt.body[0].value)
-                if returned.startswith("self.") and returned.count(".") == 1:
-                    raw.aliases.append((f"{stmt.name}()", returned[5:]))
-        for stmt in node.body:
-            targets: list[ast.expr] = []
-            value: ast.AST | None = None
-            if isinstance(stmt, ast.Assign):
-                targets, value = list(stmt.targets), stmt.value
-            elif isinstance(stmt, ast.AnnAssign):
-                targets, value = [stmt.target], stmt.value
-            if targets:
-                for target in targets:
-                    if not isinstance(target, ast.Name):
-                        continue
-                    if target.id == "__tablename__" and isinstance(value, ast.Constant):
-                        raw.table = str(value.value)
-                        raw.table_declared = True
-                        continue
-                    raw.columns.append(target.id)
-                    if isinstance(value, ast.Call):
-                        rel_target = self._relation_target(value, node.name)
-                        if rel_target:
-                            raw.relations.append((target.id, rel_target))
-                        self._related_name(value, raw)
-            elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                raw.methods.append(stmt.name)
-                raw.method_nodes.append(stmt)
-                if stmt.name in self.k["requests.queryset_hooks"]:
-                    raw.hooks[stmt.name] = stmt
-            elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
-                for meta in stmt.body:
-                    if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
-                        for t in meta.targets:
-                            if isinstance(t, ast.Name) and t.id == "db_table":
-                                raw.table = str(meta.value.value)
-                            if t.id == "abstract" if isinstance(t, ast.Name) else False:
-                                raw.abstract = bool(meta.value.value)
-        return raw
-
-
-def _hops(tenant_prefixes: set[str]) -> set[str]:
-    """Proper prefixes of tenant paths: the parents a row reaches its tenant through (``project``)."""
-    hops: set[str] = set()
-    for path in tenant_prefixes:
-        parts = path.split("__")
-        hops.update("__".join(parts[:i]) for i in range(1, len(parts)))
-    return hops
-
-
-def _hook_scopes(
-    hook: ast.AST, tenant_prefixes: set[str], knowledge: Knowledge, derived: frozenset[str] = frozenset()
-) -> bool:
-    """Whether a get_queryset-style hook narrows to a tenant: a lookup on a tenant path, a trusted source,
-    a scoping method, or a filter by a parent object it holds (``filter(project=project)``)."""
-    trusted = trusted_patterns(knowledge)
-    hops = _hops(tenant_prefixes)
-    for node in ast.walk(hook):
-        if isinstance(node, ast.Call):
-            name = _short(dotted(node.func).rstrip("()"))
-            if name in knowledge["queries.scoping_methods"] or name in derived:
-                return True
-            for kw in node.keywords:
-                if kw.arg and any(
-                    kw.arg == p or kw.arg == p + "_id" or kw.arg.startswith(p + "__") for p in tenant_prefixes
-                ):
-                    return True
-                if is_trusted_expr(dotted(kw.value), trusted):
-                    return True
-                value = dotted(kw.value)
-                # a parent object the hook fetched (through its own scoped lookup): not a raw URL id
-                if (
-                    kw.arg in hops
-                    and isinstance(kw.value, (ast.Name, ast.Attribute))
-                    and not value.startswith(("self.kwargs", "self.request", "kwargs", "request."))
-                ):
-                    return True
-        if isinstance(node, ast.Attribute):
-            text = dotted(node)
-            if text and is_trusted_expr(text, trusted) and not text.endswith((".user", ".user.id")):
-                # reaching rows through the verified org or the user's own relations
-                return True
-    return False
-
-
-MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
-
-
-def _scoping_methods(raw_classes: list[_RawClass], prefixes: set[str], knowledge: Knowledge) -> frozenset[str]:
-    """Methods of project managers/querysets that filter by the tenant (``for_user`` filtering on
-    ``organization=user.active_organization``): calling one scopes the query."""
-    found: set[str] = set()
-    for raw in raw_classes:
-        if not (raw.name.endswith(MANAGER_MARKERS) or any(_short(b).endswith(MANAGER_MARKERS) for b in raw.bases)):
-            continue
-        for method in raw.method_nodes:
-            if method.name.startswith("__") or len(method.args.args) < 2:
-                continue
-            for node in ast.walk(method):
-                if isinstance(node, ast.Call) and any(
-                    kw.arg and any(kw.arg == p or kw.arg.startswith((f"{p}__", f"{p}_id")) for p in prefixes)
-                    for kw in node.keywords
-                ):
-                    found.add(method.name)
-                    break
-    return frozenset(found)
-
-
-def _narrows_queryset(method: ast.AST, prefixes: set[str], knowledge: Knowledge, derived: frozenset[str]) -> bool:
-    """``self.queryset = self.queryset.restrict(user, action)`` in any method (a permission mixin)."""
-    scoping = knowledge["queries.scoping_methods"] | derived
-    for node in ast.walk(method):
-        if not isinstance(node, ast.Assign) or not any(dotted(t) == "self.queryset" for t in node.targets):
-            continue
-        for sub in ast.walk(node.value):
-            if isinstance(sub, ast.Call):
-                if _short(dotted(sub.func).rstrip("()")) in scoping:
-                    return True
-                if any(
-                    kw.arg and any(kw.arg == p or kw.arg.startswith(f"{p}__") for p in prefixes) for kw in sub.keywords
-                ):
-                    return True
-    return False
-
-
-def _hook_inherits(hook: ast.AST) -> bool:
-    """Whether a queryset hook starts from the class queryset (``super().get_queryset()``...)."""
-    params = {a.arg for a in hook.args.args} if isinstance(hook, (ast.FunctionDef, ast.AsyncFunctionDef)) else set()
-    for node in ast.walk(hook):
-        text = dotted(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
-        if text.startswith("super()") or text in ("self.queryset", "self.model", "self.get_queryset"):
-            return True
-        # filter_queryset(self, queryset): building on the queryset it is handed
-        if isinstance(node, ast.Name) and node.id == "queryset" and "queryset" in params:
-            return True
-    return False
-
-
 def trusted_patterns(knowledge: Knowledge) -> frozenset[str]:
     return knowledge["trusted.org_sources"]
 
@@ -568,6 +286,501 @@ def read_sources(
     return out
 
 
+# ---------------------------------------------------------------------------------------------------
+# per-file facts: everything the index needs from one file, computed from that file alone (so it can be
+# cached by the file's content and computed in parallel), small and plain (no syntax trees)
+
+
+@dataclass(frozen=True)
+class HookFacts:
+    """A queryset hook (``get_queryset``...) as far as one file tells."""
+
+    name: str
+    scopes: bool  # narrows through a trusted source or a known scoping method, whatever the tenant paths
+    inherits: bool  # builds on the class queryset (super()/self.queryset)
+    calls: tuple[str, ...]  # short names of the methods it calls (project scoping methods are known later)
+    kwargs: tuple[str, ...]  # lookup keywords (tenant paths are known later)
+    parent_kwargs: tuple[str, ...]  # keywords given a name it holds (``project=project``), not a raw URL id
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    """One class statement."""
+
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    relations: tuple[tuple[str, str], ...]  # (field, target class name or "table:<name>")
+    columns: tuple[str, ...]
+    methods: tuple[str, ...]
+    table: str
+    table_declared: bool
+    abstract: bool
+    related: tuple[tuple[str, str], ...]  # (target name, related_name)
+    aliases: tuple[tuple[str, str], ...]
+    hooks: tuple[HookFacts, ...]
+    # manager/queryset classes: (method, lookup keywords of its calls) for methods taking an argument
+    manager_methods: tuple[tuple[str, tuple[str, ...]], ...]
+    narrows: bool  # a method reassigns self.queryset through a known scoping method
+    narrow_calls: tuple[str, ...]  # ...or through these calls (project scoping methods are known later)
+    narrow_kwargs: tuple[str, ...]  # ...or these lookup keywords (tenant paths are known later)
+
+
+@dataclass(frozen=True)
+class FunctionFacts:
+    """One module-level function or method."""
+
+    name: str
+    qualname: str
+    path: str
+    params: tuple[str, ...]
+    verifies: bool  # checks membership itself (membership relations of the project aside)
+    user_attrs: tuple[str, ...]  # attributes read on the user (``user.teams``): membership if a relation
+    user_kwargs: tuple[str, ...]  # keywords given the user (``teams=user``): membership if a relation
+    calls: tuple[str, ...]  # project functions it names unambiguously (``helper``, ``Class.method``)
+    lookup_params: tuple[str, ...]  # params used to look the tenant up
+    enqueued: tuple[str, ...]  # names it enqueues as jobs (``f.delay()``, ``queue.enqueue(f)``)
+    called: tuple[str, ...]  # short names of everything it calls
+    webhook_root: bool
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What one project file contributes to the index."""
+
+    parsed: bool
+    classes: tuple[ClassFacts, ...] = ()
+    functions: tuple[FunctionFacts, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    dependency_aliases: tuple[str, ...] = ()
+    default_permissions: tuple[str, ...] = ()
+
+
+def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> FileFacts | None:
+    """The facts of one file (None: nothing to learn, no class or function in it)."""
+    if b"class " not in data and b"def " not in data:
+        return None
+    try:
+        with warnings.catch_warnings():  # the project's invalid escapes are not our output
+            warnings.simplefilter("ignore")
+            tree = ast.parse(data, filename=rel)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return FileFacts(parsed=False)
+    try:
+        with _deep_recursion():
+            return _Scanner(config, knowledge, rel).module(tree)
+    except (RecursionError, MemoryError):  # nesting too deep to walk: the file contributes nothing
+        return FileFacts(parsed=True)
+
+
+MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
+USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor")
+ENQUEUE_METHODS = ("delay", "apply_async", "send", "kiq", "send_with_options")
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+def _is_userish(text: str) -> bool:
+    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
+    return text in USERISH or text.endswith((".user", "_user")) or text == "user_id"
+
+
+def _matches_entry(text: str, entries: Iterable[str]) -> bool:
+    short = _short(text.rstrip("()"))
+    for entry in entries:
+        if entry.startswith("*"):
+            if short.endswith(entry[1:]):
+                return True
+        elif "." in entry:
+            if text.endswith(entry):
+                return True
+        elif short == entry:
+            return True
+    return False
+
+
+class _Scanner:
+    """Reads one module's tree into :class:`FileFacts`."""
+
+    def __init__(self, config: Config, knowledge: Knowledge, rel: str) -> None:
+        self.k = knowledge
+        self.rel = rel
+        self.trusted = trusted_patterns(knowledge)
+        self.scoping = knowledge["queries.scoping_methods"]
+        self.tenant_models = frozenset(config.tenant_models)
+        self.membership = frozenset(config.membership_models)
+        self.guard_calls = knowledge["guards.functions"] | knowledge["trusted.resolvers"]
+        self.object_checks = knowledge["guards.object_checks"]
+
+    def module(self, tree: ast.Module) -> FileFacts:
+        markers = self.k["trusted.dependency_markers"]
+        permissions: list[str] = []
+        aliases: list[str] = []
+        for stmt in tree.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "REST_FRAMEWORK" for t in stmt.targets)
+                and isinstance(stmt.value, ast.Dict)
+            ):
+                for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "DEFAULT_PERMISSION_CLASSES":
+                        for leaf in ast.walk(value):
+                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+                                permissions.append(_short(leaf.value))
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Subscript)
+                and any(
+                    isinstance(n, ast.Call) and _short(dotted(n.func).rstrip("()")) in markers
+                    for n in ast.walk(stmt.value)
+                )
+            ):
+                aliases.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+        dependencies: list[str] = []
+        classes: list[ClassFacts] = []
+        functions: list[FunctionFacts] = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args and _short(dotted(node.func).rstrip("()")) in markers:
+                name = dotted(node.args[0])
+                if name:
+                    dependencies.append(_short(name))
+            if isinstance(node, ast.ClassDef):
+                classes.append(self.klass(node))
+                for item in node.body:
+                    if isinstance(item, _FUNCS):
+                        functions.append(self.function(item, f"{node.name}.{item.name}"))
+        for node in tree.body:
+            if isinstance(node, _FUNCS):
+                functions.append(self.function(node, node.name))
+        return FileFacts(
+            True,
+            tuple(classes),
+            tuple(functions),
+            tuple(dict.fromkeys(dependencies)),
+            tuple(dict.fromkeys(aliases)),
+            tuple(permissions),
+        )
+
+    # -- classes ------------------------------------------------------------------------------------
+
+    def _relation_target(self, call: ast.Call, owner: str) -> str | None:
+        """The model (or ``table:<name>``) a relation call points at, or None."""
+        func = _short(dotted(call.func).rstrip("()"))
+        if func in self.k["models.foreign_keys"]:
+            target: ast.AST | None = call.args[0] if call.args else None
+            for kw in call.keywords:
+                if kw.arg in ("to", "foreign_key", "argument"):
+                    target = kw.value
+            if target is None:
+                return None
+            if isinstance(target, ast.Constant) and isinstance(target.value, str):
+                text = target.value
+                if text == "self":
+                    return owner
+                if "." in text:
+                    head, tail = text.rsplit(".", 1)
+                    # "app.Model" names a class; "table.column" (SQLAlchemy, SQLModel) names a table
+                    return _short(tail) if tail[:1].isupper() else "table:" + head
+                return text
+            name = dotted(target)
+            if name in self.k["models.user_model_refs"]:
+                return "User"
+            if name:
+                return _short(name.rstrip("()"))
+            return None
+        # SQLAlchemy: Column(ForeignKey("orgs.id")) / mapped_column(...) / Field(foreign_key=...)
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            if isinstance(arg, ast.Call):
+                inner = self._relation_target(arg, owner)
+                if inner:
+                    return inner
+        return None
+
+    def _related_names(self, call: ast.Call) -> Iterator[tuple[str, str]]:
+        """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
+        for kw in call.keywords:
+            if kw.arg in ("related_name", "backref", "back_populates") and isinstance(kw.value, ast.Constant):
+                first = call.args[0] if call.args else None
+                target = dotted(first) if first is not None else ""
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    target = first.value
+                if target in self.k["models.user_model_refs"] or _short(target) == "User":
+                    target = "User"
+                yield _short(target), str(kw.value.value)
+
+    def klass(self, node: ast.ClassDef) -> ClassFacts:
+        base_nodes: list[ast.expr] = []
+        for b in node.bases:
+            # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
+            if isinstance(b, ast.Call) and _short(dotted(b.func).rstrip("()")) == "with_metaclass":
+                base_nodes.extend(b.args[1:])
+            else:
+                base_nodes.append(b)
+        bases = tuple(d for d in (dotted(b) for b in base_nodes) if d)
+        aliases: list[tuple[str, str]] = []
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, (ast.Name, ast.Attribute))
+            ):
+                aliases.append((stmt.targets[0].id, dotted(stmt.value)))
+            elif (
+                isinstance(stmt, _FUNCS)
+                and len(stmt.body) == 1
+                and isinstance(stmt.body[0], ast.Return)
+                and stmt.body[0].value is not None
+            ):
+                returned = dotted(stmt.body[0].value)
+                if returned.startswith("self.") and returned.count(".") == 1:
+                    aliases.append((f"{stmt.name}()", returned[5:]))
+        relations: list[tuple[str, str]] = []
+        columns: list[str] = []
+        related: list[tuple[str, str]] = []
+        methods: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        table, table_declared, abstract = "", False, False
+        for stmt in node.body:
+            targets: list[ast.expr] = []
+            value: ast.AST | None = None
+            if isinstance(stmt, ast.Assign):
+                targets, value = list(stmt.targets), stmt.value
+            elif isinstance(stmt, ast.AnnAssign):
+                targets, value = [stmt.target], stmt.value
+            if targets:
+                for target in targets:
+                    if not isinstance(target, ast.Name):
+                        continue
+                    if target.id == "__tablename__" and isinstance(value, ast.Constant):
+                        table, table_declared = str(value.value), True
+                        continue
+                    columns.append(target.id)
+                    if isinstance(value, ast.Call):
+                        rel_target = self._relation_target(value, node.name)
+                        if rel_target:
+                            relations.append((target.id, rel_target))
+                        related.extend(self._related_names(value))
+            elif isinstance(stmt, _FUNCS):
+                methods.append(stmt)
+            elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+                for meta in stmt.body:
+                    if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
+                        for t in meta.targets:
+                            if isinstance(t, ast.Name) and t.id == "db_table":
+                                table = str(meta.value.value)
+                            if isinstance(t, ast.Name) and t.id == "abstract":
+                                abstract = bool(meta.value.value)
+        hooks: dict[str, HookFacts] = {}
+        for m in methods:
+            if m.name in self.k["requests.queryset_hooks"]:
+                hooks[m.name] = self._hook(m)  # a redefinition replaces the first
+        manager = node.name.endswith(MANAGER_MARKERS) or any(_short(b).endswith(MANAGER_MARKERS) for b in bases)
+        manager_methods = tuple(
+            (m.name, tuple(dict.fromkeys(kw.arg for c in _calls_of(m) for kw in c.keywords if kw.arg)))
+            for m in methods
+            if manager and not m.name.startswith("__") and len(m.args.args) >= 2
+        )
+        narrows, narrow_calls, narrow_kwargs = self._narrowing(methods)
+        return ClassFacts(
+            node.name,
+            self.rel,
+            bases,
+            tuple(relations),
+            tuple(columns),
+            tuple(m.name for m in methods),
+            table,
+            table_declared,
+            abstract,
+            tuple(related),
+            tuple(aliases),
+            tuple(hooks.values()),
+            manager_methods,
+            narrows,
+            narrow_calls,
+            narrow_kwargs,
+        )
+
+    def _hook(self, hook: ast.FunctionDef | ast.AsyncFunctionDef) -> HookFacts:
+        """What a get_queryset-style hook filters on: a trusted source, a scoping method, lookup keywords,
+        a parent object it holds (``filter(project=project)``); and whether it builds on the class queryset."""
+        scopes = inherits = False
+        calls: list[str] = []
+        kwargs: list[str] = []
+        parents: list[str] = []
+        params = {a.arg for a in hook.args.args}
+        for node in ast.walk(hook):
+            if isinstance(node, ast.Call):
+                name = _short(dotted(node.func).rstrip("()"))
+                calls.append(name)
+                if name in self.scoping:
+                    scopes = True
+                for kw in node.keywords:
+                    value = dotted(kw.value)
+                    if is_trusted_expr(value, self.trusted):
+                        scopes = True
+                    if not kw.arg:
+                        continue
+                    kwargs.append(kw.arg)
+                    if isinstance(kw.value, (ast.Name, ast.Attribute)) and not value.startswith(
+                        ("self.kwargs", "self.request", "kwargs", "request.")
+                    ):
+                        parents.append(kw.arg)
+            if isinstance(node, ast.Attribute):
+                text = dotted(node)
+                if text and is_trusted_expr(text, self.trusted) and not text.endswith((".user", ".user.id")):
+                    scopes = True  # reaching rows through the verified org or the user's own relations
+            text = dotted(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
+            if text.startswith("super()") or text in ("self.queryset", "self.model", "self.get_queryset"):
+                inherits = True
+            # filter_queryset(self, queryset): building on the queryset it is handed
+            if isinstance(node, ast.Name) and node.id == "queryset" and "queryset" in params:
+                inherits = True
+        return HookFacts(
+            hook.name,
+            scopes,
+            inherits,
+            tuple(dict.fromkeys(calls)),
+            tuple(dict.fromkeys(kwargs)),
+            tuple(dict.fromkeys(parents)),
+        )
+
+    def _narrowing(
+        self, methods: list[ast.FunctionDef | ast.AsyncFunctionDef]
+    ) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+        """``self.queryset = self.queryset.restrict(user, action)`` in any method (a permission mixin)."""
+        narrows = False
+        calls: list[str] = []
+        kwargs: list[str] = []
+        for method in methods:
+            for node in ast.walk(method):
+                if not isinstance(node, ast.Assign) or not any(dotted(t) == "self.queryset" for t in node.targets):
+                    continue
+                for sub in _calls_of(node.value):
+                    name = _short(dotted(sub.func).rstrip("()"))
+                    narrows = narrows or name in self.scoping
+                    calls.append(name)
+                    kwargs.extend(kw.arg for kw in sub.keywords if kw.arg)
+        return narrows, tuple(dict.fromkeys(calls)), tuple(dict.fromkeys(kwargs))
+
+    # -- functions ----------------------------------------------------------------------------------
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qualname: str) -> FunctionFacts:
+        a = node.args
+        params = tuple(p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs))
+        owner = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+        verifies = False
+        user_attrs: list[str] = []
+        user_kwargs: list[str] = []
+        calls: list[str] = []
+        enqueued: list[str] = []
+        called: list[str] = []
+        lookups: list[str] = []
+        webhook_root = self._webhook_decorated(node)
+        verify_calls = self.k["stripe.verify_calls"] | self.k["stripe.unverified_calls"]
+        enqueue = self.k["jobs.enqueue_calls"]
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if sub.id in self.membership:
+                    verifies = True
+            elif isinstance(sub, ast.Attribute):
+                if sub.attr in self.membership:
+                    verifies = True
+                if _is_userish(dotted(sub.value)):
+                    user_attrs.append(sub.attr)
+            elif isinstance(sub, ast.Call):
+                func = sub.func
+                text = dotted(func)
+                short = _short(text.rstrip("()"))
+                called.append(short)
+                if isinstance(func, ast.Name):
+                    calls.append(func.id)
+                elif owner and isinstance(func, ast.Attribute) and dotted(func.value) == "self":
+                    calls.append(f"{owner}.{func.attr}")
+                if short in self.guard_calls:
+                    verifies = True
+                # obj.has_permission(request.user): the object is checked against the user's tenant
+                if short in self.object_checks and any(
+                    _is_userish(dotted(x)) for x in [*sub.args, *(k.value for k in sub.keywords)]
+                ):
+                    verifies = True
+                for kw in sub.keywords:
+                    key = kw.arg or ""
+                    if _is_userish(dotted(kw.value)):
+                        if "member" in key or "user" in key:
+                            verifies = True
+                        user_kwargs.append(key)
+                if short in enqueue:
+                    if isinstance(func, ast.Attribute) and short in ENQUEUE_METHODS:
+                        enqueued.append(_short(dotted(func.value)))
+                    elif sub.args:
+                        enqueued.append(_short(dotted(sub.args[0])))
+                if not webhook_root and _matches_entry(text, verify_calls):
+                    webhook_root = True
+                lookups.extend(self._tenant_lookup_params(sub, params))
+        return FunctionFacts(
+            node.name,
+            qualname,
+            self.rel,
+            params,
+            verifies,
+            tuple(dict.fromkeys(user_attrs)),
+            tuple(dict.fromkeys(user_kwargs)),
+            tuple(dict.fromkeys(calls)),
+            tuple(dict.fromkeys(lookups)),
+            tuple(dict.fromkeys(e for e in enqueued if e)),
+            tuple(dict.fromkeys(called)),
+            webhook_root,
+        )
+
+    def _tenant_lookup_params(self, sub: ast.Call, params: tuple[str, ...]) -> list[str]:
+        """Parameters used as lookup values in a query on the tenant model (``Organization.objects.get(pk=p)``)."""
+        tenants = self.tenant_models
+        if not tenants:
+            return []
+        text = dotted(sub.func)
+        hits_tenant = any(text.startswith(f"{t}.") or f"({t}" in text for t in tenants) or any(
+            isinstance(x, ast.Name) and x.id in tenants for x in sub.args[:1]
+        )
+        if not hits_tenant:
+            # the query chain may start further in: Organization.objects.filter(...).first()
+            inner = sub.func
+            while isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Call):
+                inner = inner.value.func
+            base = dotted(inner)
+            hits_tenant = any(base.startswith(f"{t}.") for t in tenants)
+        if not hits_tenant:
+            return []
+        model_first = bool(sub.args) and isinstance(sub.args[0], ast.Name) and sub.args[0].id in tenants
+        found: list[str] = []
+        values = [kw.value for kw in sub.keywords] + list(sub.args[1:] if model_first else sub.args)
+        for value in values:
+            for leaf in ast.walk(value):
+                if isinstance(leaf, ast.Name) and leaf.id in params and leaf.id not in ("self", "cls"):
+                    found.append(leaf.id)
+        return found
+
+    def _webhook_decorated(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        markers = self.k["webhooks.path_markers"]
+        for dec in node.decorator_list:
+            target = dec.func if isinstance(dec, ast.Call) else dec
+            if _matches_entry(dotted(target), self.k["webhooks.decorators"]):
+                return True
+            if isinstance(dec, ast.Call):
+                for arg in dec.args[:1]:
+                    if (
+                        isinstance(arg, ast.Constant)
+                        and isinstance(arg.value, str)
+                        and any(m in arg.value for m in markers)
+                    ):
+                        return True
+        return any(m in node.name.lower() for m in self.k["webhooks.name_markers"])
+
+
+def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            yield sub
+
+
 def build_index(
     root: Path,
     config: Config,
@@ -576,66 +789,41 @@ def build_index(
     *,
     sources: Iterable[SourceFile] | None = None,
 ) -> ProjectIndex:
-    """Scan the project and compute tenant ownership (direct and transitive).
+    """Scan the project and compute tenant ownership (direct and transitive), in this process.
 
     ``sources`` (from :func:`read_sources`) saves reading the files again; each one's ``parsed`` is set.
+    The runner scans in parallel and from its cache, then calls :func:`index_from_facts` itself.
     """
-    collector = _Collector(knowledge)
-    digest = hashlib.sha256()
+    scanned = []
     for src in sources if sources is not None else read_sources(root, config, files):
-        data = src.data
-        if b"class " not in data and b"def " not in data:
+        facts = scan_source(src.data, config.relpath(src.path), config, knowledge)
+        src.parsed = None if facts is None else facts.parsed
+        scanned.append((src, facts))
+    return index_from_facts(root, config, knowledge, scanned)
+
+
+def index_from_facts(
+    root: Path, config: Config, knowledge: Knowledge, scanned: Iterable[tuple[SourceFile, FileFacts | None]]
+) -> ProjectIndex:
+    """The index from every project file's facts (in the project's file order)."""
+    digest = hashlib.sha256()
+    classes: list[ClassFacts] = []
+    functions: list[FunctionFacts] = []
+    dependencies: set[str] = set()
+    dependency_aliases: set[str] = set()
+    permissions: list[str] = []
+    for src, facts in scanned:
+        if facts is None:
             continue
         digest.update(str(src.path).encode())
         digest.update(bytes.fromhex(src.sha))
-        try:
-            with warnings.catch_warnings():  # the project's invalid escapes are not our output
-                warnings.simplefilter("ignore")
-                tree = ast.parse(data, filename=str(src.path))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            src.parsed = False
-            continue
-        src.parsed = True
-        _visit_module(collector, tree, config.relpath(src.path))
-    with _deep_recursion():
-        return _finish(root, config, knowledge, collector, digest.hexdigest()[:16])
-
-
-@contextlib.contextmanager
-def _deep_recursion() -> Iterator[None]:
-    """Room for the recursive helpers (``dotted``...) on the deepest trees ``ast.parse`` accepts.
-
-    ``ast.parse`` itself runs at the normal limit, so it refuses what it always refused (and what
-    LibCST's native parser could not take). From Python 3.11 on, Python-to-Python calls use no C
-    stack, so a higher limit is safe; before, the limit is left alone.
-    """
-    old = sys.getrecursionlimit()
-    if sys.version_info >= (3, 11):
-        sys.setrecursionlimit(max(old, 20_000))
-    try:
-        yield
-    finally:
-        sys.setrecursionlimit(old)
-
-
-def _visit_module(collector: _Collector, tree: ast.Module, rel: str) -> None:
-    """``collector.visit_module``, undone if it fails on a pathological file (nesting too deep to walk)."""
-    lengths = {k: len(v) for k, v in vars(collector).items() if isinstance(v, list)}
-    copies = {k: v.copy() for k, v in vars(collector).items() if isinstance(v, (set, dict))}
-    try:
-        with _deep_recursion():
-            collector.visit_module(tree, rel)
-    except (RecursionError, MemoryError):
-        for key, n in lengths.items():
-            del getattr(collector, key)[n:]
-        for key, value in copies.items():
-            setattr(collector, key, value)
-
-
-def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collector, digest: str) -> ProjectIndex:
-    raw_classes = collector.classes
-    by_name: dict[str, list[_RawClass]] = {}
-    for raw in raw_classes:
+        classes.extend(facts.classes)
+        functions.extend(facts.functions)
+        dependencies.update(facts.dependencies)
+        dependency_aliases.update(facts.dependency_aliases)
+        permissions.extend(facts.default_permissions)
+    by_name: dict[str, list[ClassFacts]] = {}
+    for raw in classes:
         by_name.setdefault(raw.name, []).append(raw)
 
     # Which classes are models: a known model base, or a project model as base (fixpoint).
@@ -643,7 +831,7 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
     changed = True
     while changed:
         changed = False
-        for raw in raw_classes:
+        for raw in classes:
             if raw.name in model_names:
                 continue
             shorts = {_short(b) for b in raw.bases}
@@ -653,6 +841,82 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
                 changed = True
 
     tenant_models = frozenset(config.tenant_models)
+    models, tables = _models(model_names, by_name)
+    paths_of = _tenant_paths(models, tables, config, tenant_models)
+    prefixes = {p for paths in paths_of.values() for p in paths}
+    scoping_methods = frozenset(
+        method
+        for raw in classes
+        for method, kwargs in raw.manager_methods
+        if any(k == p or k.startswith((f"{p}__", f"{p}_id")) for k in kwargs for p in prefixes)
+    )
+    view_bases = knowledge["requests.view_bases"]
+    view_mixins: set[str] = set()
+    for raw in classes:
+        base_shorts = [_short(b) for b in raw.bases]
+        if set(base_shorts) & view_bases:
+            view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
+    hops = _hops(prefixes)
+
+    def on_path(key: str, *, with_id: bool = False) -> bool:
+        return any(key == p or key.startswith(f"{p}__") or (with_id and key == f"{p}_id") for p in prefixes)
+
+    infos: dict[str, list[ClassInfo]] = {}
+    for raw in classes:
+        scoping = tuple(
+            hook.name
+            for hook in raw.hooks
+            if hook.scopes
+            or set(hook.calls) & scoping_methods
+            or any(on_path(k, with_id=True) for k in hook.kwargs)
+            or set(hook.parent_kwargs) & hops
+        )
+        narrows = (
+            raw.narrows or bool(set(raw.narrow_calls) & scoping_methods) or any(on_path(k) for k in raw.narrow_kwargs)
+        )
+        infos.setdefault(raw.name, []).append(
+            ClassInfo(
+                raw.name,
+                raw.path,
+                raw.bases,
+                raw.methods,
+                scoping,
+                tuple(hook.name for hook in raw.hooks if hook.inherits),
+                raw.aliases,
+                narrows,
+            )
+        )
+    membership_attrs = _membership_attrs(classes, config, knowledge, tenant_models)
+    summaries = _summarise(functions, membership_attrs)
+    job_functions, webhook_functions = _entry_points(functions)
+    summary = json.dumps(
+        {"digest": digest.hexdigest()[:16], "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True
+    )
+    return ProjectIndex(
+        root=str(root),
+        models=models,
+        tenant_paths={k: tuple(v) for k, v in paths_of.items()},
+        tenant_models=tenant_models,
+        membership_models=frozenset(config.membership_models),
+        classes={k: tuple(v) for k, v in infos.items()},
+        tables=tables,
+        functions=summaries,
+        membership_attrs=membership_attrs,
+        dependencies=frozenset(dependencies),
+        dependency_aliases=frozenset(dependency_aliases),
+        default_permissions=tuple(dict.fromkeys(permissions)),
+        scoping_methods=scoping_methods,
+        view_mixins=frozenset(view_mixins),
+        job_functions=job_functions,
+        webhook_functions=webhook_functions,
+        digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
+    )
+
+
+def _models(
+    model_names: set[str], by_name: Mapping[str, list[ClassFacts]]
+) -> tuple[dict[str, ModelInfo], dict[str, str]]:
+    """Every model with the fields it declares and inherits from project model bases; tables to models."""
     models: dict[str, ModelInfo] = {}
     tables: dict[str, str] = {}
     for name in sorted(model_names):
@@ -689,6 +953,13 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
         models[name] = ModelInfo(
             name, path, bases, tuple(dict.fromkeys(rels)), tuple(dict.fromkeys(cols)), table, abstract
         )
+    return models, tables
+
+
+def _tenant_paths(
+    models: Mapping[str, ModelInfo], tables: Mapping[str, str], config: Config, tenant_models: frozenset[str]
+) -> dict[str, list[str]]:
+    """How each tenant-owned model reaches the tenant: direct fields first, then through parents."""
 
     def target_model(target: str) -> str:
         if target.startswith("table:"):
@@ -729,62 +1000,20 @@ def _finish(root: Path, config: Config, knowledge: Knowledge, collector: _Collec
                 paths_of[name] = known
         if not grew:
             break
-
-    prefixes = {p for paths in paths_of.values() for p in paths}
-    scoping_methods = _scoping_methods(raw_classes, prefixes, knowledge)
-    view_bases = knowledge["requests.view_bases"]
-    view_mixins: set[str] = set()
-    for raw in raw_classes:
-        base_shorts = [_short(b) for b in raw.bases]
-        if set(base_shorts) & view_bases:
-            view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
-    classes: dict[str, list[ClassInfo]] = {}
-    for raw in raw_classes:
-        scoping = tuple(
-            hook for hook, node in raw.hooks.items() if _hook_scopes(node, prefixes, knowledge, scoping_methods)
-        )
-        inheriting = tuple(hook for hook, node in raw.hooks.items() if _hook_inherits(node))
-        narrows = any(_narrows_queryset(m, prefixes, knowledge, scoping_methods) for m in raw.method_nodes)
-        classes.setdefault(raw.name, []).append(
-            ClassInfo(
-                raw.name, raw.path, raw.bases, tuple(raw.methods), scoping, inheriting, tuple(raw.aliases), narrows
-            )
-        )
-    membership_attrs = _membership_attrs(raw_classes, config, knowledge, tenant_models)
-    functions = _summarise(collector.functions, config, knowledge, tenant_models, membership_attrs)
-    job_functions, webhook_functions = _entry_points(collector.functions, knowledge)
-    summary = json.dumps({"digest": digest, "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True)
-    return ProjectIndex(
-        root=str(root),
-        models=models,
-        tenant_paths={k: tuple(v) for k, v in paths_of.items()},
-        tenant_models=tenant_models,
-        membership_models=frozenset(config.membership_models),
-        classes={k: tuple(v) for k, v in classes.items()},
-        tables=tables,
-        functions=functions,
-        membership_attrs=membership_attrs,
-        dependencies=frozenset(collector.dependencies),
-        dependency_aliases=frozenset(collector.dependency_aliases),
-        default_permissions=tuple(dict.fromkeys(collector.default_permissions)),
-        scoping_methods=scoping_methods,
-        view_mixins=frozenset(view_mixins),
-        job_functions=job_functions,
-        webhook_functions=webhook_functions,
-        digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
-    )
+    return paths_of
 
 
-USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor")
-
-
-def _is_userish(text: str) -> bool:
-    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
-    return text in USERISH or text.endswith((".user", "_user")) or text == "user_id"
+def _hops(tenant_prefixes: set[str]) -> set[str]:
+    """Proper prefixes of tenant paths: the parents a row reaches its tenant through (``project``)."""
+    hops: set[str] = set()
+    for path in tenant_prefixes:
+        parts = path.split("__")
+        hops.update("__".join(parts[:i]) for i in range(1, len(parts)))
+    return hops
 
 
 def _membership_attrs(
-    raw_classes: list[_RawClass], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+    classes: list[ClassFacts], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
 ) -> frozenset[str]:
     """Relations from the user to tenants: configured names, the tenant's plural, and related_names
     declared on the tenant (``members = ManyToManyField(User, related_name="teams")``) and on the
@@ -794,104 +1023,28 @@ def _membership_attrs(
         low = tenant.lower()
         attrs.update((f"{low}s", f"{low}_set"))
     membership = set(config.membership_models)
-    for raw in raw_classes:
+    for raw in classes:
         if raw.name in tenant_models or raw.name in membership:
             attrs.update(name for target, name in raw.related if target == "User" and name != "+")
     return frozenset(attrs)
 
 
-def _direct_verifies(
-    node: ast.AST, config: Config, knowledge: Knowledge, tenant_models: frozenset[str], attrs: frozenset[str]
-) -> bool:
-    """Whether a function body checks membership itself."""
-    membership = set(config.membership_models)
-    guard_calls = knowledge["guards.functions"] | knowledge["trusted.resolvers"]
-    object_checks = knowledge["guards.object_checks"]
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Name) and sub.id in membership:
-            return True
-        if isinstance(sub, ast.Attribute):
-            if sub.attr in membership:
-                return True
-            if sub.attr in attrs and _is_userish(dotted(sub.value)):
-                return True
-        if isinstance(sub, ast.Call):
-            name = dotted(sub.func).rstrip("()").rsplit(".", 1)[-1]
-            if name in guard_calls:
-                return True
-            # obj.has_permission(request.user): the object is checked against the user's tenant
-            if name in object_checks and any(
-                _is_userish(dotted(a)) for a in [*sub.args, *(k.value for k in sub.keywords)]
-            ):
-                return True
-            for kw in sub.keywords:
-                key = kw.arg or ""
-                if _is_userish(dotted(kw.value)) and ("member" in key or "user" in key or key in attrs):
-                    return True
-    return False
-
-
-def _tenant_lookup_params(
-    node: ast.AST, params: tuple[str, ...], knowledge: Knowledge, tenant_models: frozenset[str]
-) -> tuple[str, ...]:
-    """Parameters used as lookup values in a query on the tenant model (``Organization.objects.get(pk=p)``)."""
-    found: list[str] = []
-    for sub in ast.walk(node):
-        if not isinstance(sub, ast.Call):
-            continue
-        text = dotted(sub.func)
-        hits_tenant = any(text.startswith(f"{t}.") or f"({t}" in text for t in tenant_models) or any(
-            isinstance(a, ast.Name) and a.id in tenant_models for a in sub.args[:1]
-        )
-        if not hits_tenant:
-            # the query chain may start further in: Organization.objects.filter(...).first()
-            inner = sub.func
-            while isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Call):
-                inner = inner.value.func
-            base = dotted(inner)
-            hits_tenant = any(base.startswith(f"{t}.") for t in tenant_models)
-        if not hits_tenant:
-            continue
-        model_first = bool(sub.args) and isinstance(sub.args[0], ast.Name) and sub.args[0].id in tenant_models
-        values = [kw.value for kw in sub.keywords] + list(sub.args[1:] if model_first else sub.args)
-        for value in values:
-            for leaf in ast.walk(value):
-                if isinstance(leaf, ast.Name) and leaf.id in params and leaf.id not in ("self", "cls"):
-                    found.append(leaf.id)
-    return tuple(dict.fromkeys(found))
-
-
-def _summarise(
-    raw: list[_RawFunction], config: Config, knowledge: Knowledge, tenant_models: frozenset[str], attrs: frozenset[str]
-) -> dict[str, FunctionSummary]:
-    direct = {id(f): _direct_verifies(f.node, config, knowledge, tenant_models, attrs) for f in raw}
-    # calls that name a project function unambiguously: `helper(...)` (a module-level function) or
-    # `self.helper(...)` (a method of the same class); `x.get(...)` names nothing in particular
-    calls: dict[int, set[str]] = {}
-    for f in raw:
-        owner = f.qualname.rsplit(".", 1)[0] if "." in f.qualname else ""
-        called = set()
-        for sub in ast.walk(f.node):
-            if isinstance(sub, ast.Call):
-                if isinstance(sub.func, ast.Name):
-                    called.add(sub.func.id)
-                elif owner and isinstance(sub.func, ast.Attribute) and dotted(sub.func.value) == "self":
-                    called.add(f"{owner}.{sub.func.attr}")
-        calls[id(f)] = called
-    verifying = {f.qualname for f in raw if direct[id(f)]}
+def _summarise(functions: list[FunctionFacts], attrs: frozenset[str]) -> dict[str, FunctionSummary]:
+    direct = [
+        f.verifies or bool(attrs.intersection(f.user_attrs) or attrs.intersection(f.user_kwargs)) for f in functions
+    ]
+    verifying = {f.qualname for f, v in zip(functions, direct, strict=True) if v}
     changed = True
     while changed:  # verifying through another verifying project helper
         changed = False
-        for f in raw:
-            if not direct[id(f)] and calls[id(f)] & verifying:
-                direct[id(f)] = True
+        for i, f in enumerate(functions):
+            if not direct[i] and verifying.intersection(f.calls):
+                direct[i] = True
                 verifying.add(f.qualname)
                 changed = True
     out: dict[str, FunctionSummary] = {}
-    for f in raw:
-        verifies = direct[id(f)]
-        resolves = () if verifies else _tenant_lookup_params(f.node, f.params, knowledge, tenant_models)
-        summary = FunctionSummary(f.name, f.path, f.params, verifies, resolves)
+    for f, verifies in zip(functions, direct, strict=True):
+        summary = FunctionSummary(f.name, f.path, f.params, verifies, () if verifies else f.lookup_params)
         for key in {f.qualname, f.name}:
             previous = out.get(key)
             # ambiguous names: the verifying variant must not hide an unverified one, and vice versa
@@ -900,77 +1053,36 @@ def _summarise(
     return out
 
 
-def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.Call):
-            yield sub
-
-
-def _matches_entry(text: str, entries: Iterable[str]) -> bool:
-    short = _short(text.rstrip("()"))
-    for entry in entries:
-        if entry.startswith("*"):
-            if short.endswith(entry[1:]):
-                return True
-        elif "." in entry:
-            if text.endswith(entry):
-                return True
-        elif short == entry:
-            return True
-    return False
-
-
-def _is_webhook_root(f: _RawFunction, knowledge: Knowledge) -> bool:
-    markers = knowledge["webhooks.path_markers"]
-    for dec in f.node.decorator_list:
-        target = dec.func if isinstance(dec, ast.Call) else dec
-        if _matches_entry(dotted(target), knowledge["webhooks.decorators"]):
-            return True
-        if isinstance(dec, ast.Call):
-            for arg in dec.args[:1]:
-                if (
-                    isinstance(arg, ast.Constant)
-                    and isinstance(arg.value, str)
-                    and any(m in arg.value for m in markers)
-                ):
-                    return True
-    if any(m in f.name.lower() for m in knowledge["webhooks.name_markers"]):
-        return True
-    verify = knowledge["stripe.verify_calls"] | knowledge["stripe.unverified_calls"]
-    return any(_matches_entry(dotted(c.func), verify) for c in _calls_of(f.node))
-
-
-def _entry_points(raw: list[_RawFunction], knowledge: Knowledge) -> tuple[frozenset[str], frozenset[str]]:
+def _entry_points(functions: list[FunctionFacts]) -> tuple[frozenset[str], frozenset[str]]:
     """Functions enqueued as jobs anywhere, and functions reachable from webhook handlers."""
-    top_level = {f.name for f in raw if "." not in f.qualname}
-    enqueue = knowledge["jobs.enqueue_calls"]
-    jobs: set[str] = set()
+    top_level = {f.name for f in functions if "." not in f.qualname}
+    jobs = {name for f in functions for name in f.enqueued if name in top_level}
     calls: dict[str, set[str]] = {}
-    for f in raw:
-        for call in _calls_of(f.node):
-            func = call.func
-            short = _short(dotted(func).rstrip("()"))
-            if short in enqueue:
-                if isinstance(func, ast.Attribute) and short in (
-                    "delay",
-                    "apply_async",
-                    "send",
-                    "kiq",
-                    "send_with_options",
-                ):
-                    receiver = _short(dotted(func.value))
-                    if receiver in top_level:
-                        jobs.add(receiver)
-                elif call.args:
-                    target = _short(dotted(call.args[0]))
-                    if target in top_level:
-                        jobs.add(target)
-            if short in top_level:
-                calls.setdefault(f.qualname, set()).add(short)
-    webhook: set[str] = {f.qualname for f in raw if _is_webhook_root(f, knowledge)}
+    for f in functions:
+        local = top_level.intersection(f.called)
+        if local:
+            calls.setdefault(f.qualname, set()).update(local)
+    webhook: set[str] = {f.qualname for f in functions if f.webhook_root}
     frontier = set(webhook)
     for _ in range(3):  # the functions a handler dispatches to, and theirs
         nxt = {callee for name in frontier for callee in calls.get(name, ())} - webhook
         webhook |= nxt
         frontier = nxt
     return frozenset(jobs), frozenset(webhook)
+
+
+@contextlib.contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """Room for the recursive helpers (``dotted``...) on the deepest trees ``ast.parse`` accepts.
+
+    ``ast.parse`` itself runs at the normal limit, so it refuses what it always refused (and what
+    LibCST's native parser could not take). From Python 3.11 on, Python-to-Python calls use no C
+    stack, so a higher limit is safe; before, the limit is left alone.
+    """
+    old = sys.getrecursionlimit()
+    if sys.version_info >= (3, 11):
+        sys.setrecursionlimit(max(old, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)

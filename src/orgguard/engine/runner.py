@@ -49,6 +49,7 @@ from orgguard.checkers.base import Checker
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
 from orgguard.engine import index as index_module
+from orgguard.engine import walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
 from orgguard.engine.context import FileContext, Report, collect_imports
@@ -256,68 +257,20 @@ def _visitor_names(visitor: cst.BatchableCSTVisitor) -> tuple[str, ...]:
     names = _VISITOR_NAMES.get(cls)
     if names is None:
         names = tuple(sorted(visitor.get_visitors()))
+        for name in names:
+            if name.count("_") > 1:  # visit_<Type>_<attribute>: the read-only walk has no attribute hooks
+                raise TypeError(f"{cls.__name__}.{name}: attribute visitors are not supported")
         _VISITOR_NAMES[cls] = names
     return names
 
 
-class _BatchedVisitor(cst.CSTVisitor):
-    """What :func:`libcst.visit_batched` does, with the method tables built once per node type.
-
-    ``libcst.visit_batched`` looks every visitor's methods up with ``inspect.getmembers`` on every call
-    (a third of the traversal time on a large tree of small files); here each checker class is
-    inspected once per process and each node type's methods are looked up once per file.
-    """
-
-    def __init__(
-        self,
-        visitors: Sequence[cst.BatchableCSTVisitor],
-        before_visit: VisitorMethod,
-        after_leave: VisitorMethod,
-    ) -> None:
-        super().__init__()
-        methods: dict[str, list[VisitorMethod]] = {}
-        for visitor in visitors:
-            for name in _visitor_names(visitor):
-                methods.setdefault(name, []).append(getattr(visitor, name))
-        self._methods = methods
-        self._before = before_visit
-        self._after = after_leave
-        self._visit: dict[type, tuple[VisitorMethod, ...]] = {}
-        self._leave: dict[type, tuple[VisitorMethod, ...]] = {}
-        self._attr: dict[tuple[str, type, str], tuple[VisitorMethod, ...]] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self._before(node)
-        kind = type(node)
-        found = self._visit.get(kind)
-        if found is None:
-            found = self._visit[kind] = tuple(self._methods.get(f"visit_{kind.__name__}", ()))
-        for method in found:
-            method(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        kind = type(original_node)
-        found = self._leave.get(kind)
-        if found is None:
-            found = self._leave[kind] = tuple(self._methods.get(f"leave_{kind.__name__}", ()))
-        for method in found:
-            method(original_node)
-        self._after(original_node)
-
-    def _attribute(self, prefix: str, node: cst.CSTNode, attribute: str) -> None:
-        key = (prefix, type(node), attribute)
-        found = self._attr.get(key)
-        if found is None:
-            found = self._attr[key] = tuple(self._methods.get(f"{prefix}_{type(node).__name__}_{attribute}", ()))
-        for method in found:
-            method(node)
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        self._attribute("visit", node, attribute)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        self._attribute("leave", original_node, attribute)
+def _batched_methods(visitors: Sequence[cst.BatchableCSTVisitor]) -> dict[str, list[VisitorMethod]]:
+    """Every checker's ``visit_<Type>``/``leave_<Type>`` methods by name, for one walk of the module."""
+    methods: dict[str, list[VisitorMethod]] = {}
+    for visitor in visitors:
+        for name in _visitor_names(visitor):
+            methods.setdefault(name, []).append(getattr(visitor, name))
+    return methods
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -478,7 +431,9 @@ def _check_source(
         )
         analysis = Analysis.for_file(ctx)
         checkers = [_load_checker(spec)(analysis) for spec in checker_specs]
-        module.visit(_BatchedVisitor([c for c in checkers if c.enabled()], ctx.scope.enter, ctx.scope.leave))
+        walk.visit_batched(
+            module, _batched_methods([c for c in checkers if c.enabled()]), ctx.scope.enter, ctx.scope.leave
+        )
         if not ctx.reports:
             return result
         positions = _positions(module, ctx.reports)

@@ -1,0 +1,166 @@
+"""Read-only traversal of LibCST trees.
+
+``CSTNode.visit`` is built for transformers: every node it passes is rebuilt (``_visit_and_replace_children``
+makes a new node, validates it, re-checks every field's type), so walking a parsed module costs several
+times its parse. The checkers only read. This module walks the same nodes in the same order without
+rebuilding anything: each node type's child fields are read once, in the order LibCST's own traversal
+visits them (recorded from LibCST itself, so it follows the installed version), and whitespace, comments,
+brackets and operator tokens are not entered: no checker looks at them, and they hold no other node.
+
+tests/test_walk.py proves the order: on every fixture file and a sample of real code, the nodes this
+walk yields are exactly the non-trivia nodes ``CSTNode.visit`` passes, in the same order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import libcst as cst
+from libcst._nodes import op as _op
+from libcst._nodes import whitespace as _whitespace
+
+
+def _trivia_types() -> frozenset[type]:
+    found: set[type] = set()
+    for module in (_op, _whitespace):
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, cst.CSTNode) and value.__module__ == module.__name__:
+                found.add(value)
+    found.update(
+        (
+            cst.LeftParen,
+            cst.RightParen,
+            cst.LeftSquareBracket,
+            cst.RightSquareBracket,
+            cst.LeftCurlyBrace,
+            cst.RightCurlyBrace,
+            cst.Asynchronous,
+            cst.ParamStar,
+            cst.ParamSlash,
+        )
+    )
+    return frozenset(found)
+
+
+TRIVIA: frozenset[type] = _trivia_types()
+"""Node types that are tokens or layout (whitespace, comments, commas, brackets, operators)."""
+
+
+class _FieldOrder(cst.CSTVisitor):
+    """Records which fields LibCST's traversal visits on one node, in order, without going deeper."""
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        super().__init__()
+        self.root = root
+        self.fields: list[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return node is self.root
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        if node is self.root and attribute not in self.fields:
+            self.fields.append(attribute)
+
+
+class _Orders(dict[type, tuple[str, ...]]):
+    """Child fields per node type, learnt from the first node of each type (a pure function of the type)."""
+
+    def of(self, node: cst.CSTNode) -> tuple[str, ...]:
+        kind = type(node)
+        found = self.get(kind)
+        if found is None:
+            recorder = _FieldOrder(node)
+            node.visit(recorder)
+            # a field LibCST visits only when it is set (an f-string's ``format_spec``) comes last
+            rest = [f.name for f in dataclasses.fields(node) if f.name not in recorder.fields]
+            found = self[kind] = (*recorder.fields, *rest)
+        return found
+
+
+_ORDERS = _Orders()
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """The node's children that are not trivia, in LibCST's visiting order."""
+    out: list[cst.CSTNode] = []
+    for name in _ORDERS.of(node):
+        value = getattr(node, name)
+        if isinstance(value, (tuple, list)):
+            out.extend(child for child in value if type(child) not in TRIVIA)
+        elif isinstance(value, cst.CSTNode) and type(value) not in TRIVIA:
+            out.append(value)
+    return out
+
+
+def iter_tree(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every non-trivia node below it, in preorder."""
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(children(current)))
+
+
+class Visitor(Protocol):
+    """What :func:`visit` drives: ``cst.CSTVisitor``'s own ``on_visit``/``on_leave`` protocol."""
+
+    def on_visit(self, node: cst.CSTNode) -> bool: ...
+
+    def on_leave(self, original_node: cst.CSTNode) -> None: ...
+
+
+def visit(node: cst.CSTNode, visitor: Visitor) -> None:
+    """Walk ``node`` with a ``cst.CSTVisitor`` (its ``visit_*`` may return False to skip a subtree)."""
+    if visitor.on_visit(node):
+        for child in children(node):
+            visit(child, visitor)
+    visitor.on_leave(node)
+
+
+Method = Callable[[cst.CSTNode], Any]
+
+
+def visit_batched(
+    node: cst.CSTNode,
+    methods: Mapping[str, Sequence[Method]],
+    before_visit: Method,
+    after_leave: Method,
+) -> None:
+    """One walk of ``node`` calling ``methods["visit_<Type>"]`` and ``methods["leave_<Type>"]`` (results
+    ignored, as ``libcst.visit_batched`` ignores them), with ``before_visit``/``after_leave`` around each node."""
+    enter: dict[type, Sequence[Method]] = {}
+    leave: dict[type, Sequence[Method]] = {}
+    orders = _ORDERS
+    trivia = TRIVIA
+    node_type = cst.CSTNode
+
+    def walk(current: cst.CSTNode) -> None:
+        kind = type(current)
+        on_enter = enter.get(kind)
+        if on_enter is None:
+            on_enter = enter[kind] = tuple(methods.get(f"visit_{kind.__name__}", ()))
+            leave[kind] = tuple(methods.get(f"leave_{kind.__name__}", ()))
+        before_visit(current)
+        for method in on_enter:
+            method(current)
+        for name in orders.get(kind) or orders.of(current):
+            value = getattr(current, name)
+            if isinstance(value, tuple):
+                for child in value:
+                    if type(child) not in trivia:
+                        walk(child)
+            elif isinstance(value, node_type):
+                if type(value) not in trivia:
+                    walk(value)
+            elif isinstance(value, list):
+                for child in value:
+                    if type(child) not in trivia:
+                        walk(child)
+        for method in leave[kind]:
+            method(current)
+        after_leave(current)
+
+    walk(node)
