@@ -106,7 +106,10 @@ def test_stale_entries_are_reported_so_the_baseline_shrinks(project: Path) -> No
 
 def test_checking_some_files_does_not_make_other_entries_stale(project: Path) -> None:
     make_app(project)
-    write_tree(project, {"app/more.py": "from app.models import Invoice\n\ndef m(request):\n    return Invoice.objects.all()\n"})
+    write_tree(
+        project,
+        {"app/more.py": "from app.models import Invoice\n\ndef m(request):\n    return Invoice.objects.all()\n"},
+    )
     run_cli("check", "--write-baseline", "baseline.json", cwd=project, check=True)
     rc, found, doc, _ = findings(project, "--baseline", "baseline.json", "app/more.py")
     assert (rc, found, doc["baseline_stale"]) == (0, [], [])

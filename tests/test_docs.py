@@ -69,7 +69,11 @@ def test_proof_matrix_rows_match_fixture_lines_per_rule_and_framework() -> None:
         for _path, _line, code in expectations(app):
             counts[(code, fw)] = counts.get((code, fw), 0) + 1
     for code in all_rules():
-        row = next(line for line in page.splitlines() if line.startswith(f"| [{code}](rules/{code}.md) | {all_rules()[code].name} |"))
+        row = next(
+            line
+            for line in page.splitlines()
+            if line.startswith(f"| [{code}](rules/{code}.md) | {all_rules()[code].name} |")
+        )
         cells = [c.strip() for c in row.strip("|").split("|")][3:-1]
         expected = [str(counts[(code, fw)]) if counts.get((code, fw)) else "—" for fw in frameworks]
         assert cells == expected, code
@@ -95,7 +99,14 @@ def test_every_test_the_proof_matrix_cites_exists() -> None:
 
 def test_nav_lists_rule_pages_and_optional_pages_only_when_they_exist(tmp_path: Path) -> None:
     docs = tmp_path / "docs"
-    for rel in ("index.md", "configuration.md", "ci.md", "getting-started/django.md", "rules/index.md", "rules/ORG101.md"):
+    for rel in (
+        "index.md",
+        "configuration.md",
+        "ci.md",
+        "getting-started/django.md",
+        "rules/index.md",
+        "rules/ORG101.md",
+    ):
         (docs / rel).parent.mkdir(parents=True, exist_ok=True)
         (docs / rel).write_text("# ORG101 unscoped-tenant-query\n" if "ORG" in rel else "# x\n")
     flat = str(gen_docs.nav(docs))

@@ -37,8 +37,7 @@ def test_user_pack_declares_guard_and_trusted_source(project: Path) -> None:
     # without the pack: the helper is unknown (it lives in an installed package, not the project)
     assert codes(project) == [(6, "ORG102"), (11, "ORG105")]
     (project / "orgguard-pack.toml").write_text(
-        'name = "acme"\n\n[guards]\nfunctions = ["assert_can_access"]\n\n'
-        '[trusted]\nresolvers = ["acme_resolve"]\n'
+        'name = "acme"\n\n[guards]\nfunctions = ["assert_can_access"]\n\n[trusted]\nresolvers = ["acme_resolve"]\n'
     )
     (project / "pyproject.toml").write_text(
         "[project]\nname='x'\nversion='0'\n\n[tool.orgguard]\nextend-rules = ['orgguard-pack.toml']\n"

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orgguard.engine import runner
-from orgguard.engine.runner import FileResult, Project, check_source, load_project, run
+from orgguard.engine import checking, runner
+from orgguard.engine.checking import check_source
+from orgguard.engine.runner import FileResult, Project, load_project, run
 from orgguard.flake8 import OrgGuardPlugin
 
 from .conftest import FIXTURES, fixture_apps, run_cli, write_tree
@@ -208,14 +209,14 @@ def test_a_file_deleted_during_the_run_is_named(project: Path, jobs: int, monkey
     files.update({f"app/v{i}.py": VIEW for i in range(10)})
     write_tree(project, files)
     loaded = load_project(project)
-    real = runner.discover
+    real = runner._discover
 
     def discover_then_delete(*args: object, **kwargs: object) -> object:
         found = real(*args, **kwargs)  # type: ignore[arg-type]
         (project / "app/v3.py").unlink()  # gone between discovery and reading
         return found
 
-    monkeypatch.setattr(runner, "discover", discover_then_delete)
+    monkeypatch.setattr(runner, "_discover", discover_then_delete)
     result = run(loaded, [project / "app"], jobs=jobs, cwd=project)
     assert [(e.path, e.message) for e in result.errors] == [("app/v3.py", "cannot read: No such file or directory")]
     assert sorted(f.path for f in result.findings) == sorted(f"app/v{i}.py" for i in range(10) if i != 3)
@@ -234,7 +235,7 @@ def _slow_project(project: Path, n: int = 10) -> Project:
 
 
 def _patched_check(behaviour: str) -> object:
-    real = runner.check_source
+    real = checking.check_source
 
     def check(project: Project, path: Path, source: bytes | str, **kwargs: object) -> FileResult:
         if path.name == "slow.py" and behaviour == "sleep":
@@ -254,7 +255,7 @@ def test_a_file_past_its_time_budget_is_reported_not_waited_for(
     project: Path, jobs: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = _slow_project(project)
-    monkeypatch.setattr(runner, "check_source", _patched_check("sleep"))
+    monkeypatch.setattr(checking, "check_source", _patched_check("sleep"))
     started = time.monotonic()
     result = run(loaded, [project / "app"], jobs=jobs, cwd=project, file_timeout=0.5)
     assert time.monotonic() - started < 30
@@ -267,7 +268,7 @@ def test_a_file_past_its_time_budget_is_reported_not_waited_for(
 
 def test_a_worker_stuck_in_native_code_is_stopped_and_named(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = _slow_project(project)
-    monkeypatch.setattr(runner, "check_source", _patched_check("native"))
+    monkeypatch.setattr(checking, "check_source", _patched_check("native"))
     started = time.monotonic()
     result = run(loaded, [project / "app"], jobs=2, cwd=project, file_timeout=0.5)
     assert time.monotonic() - started < 30
@@ -278,7 +279,7 @@ def test_a_worker_stuck_in_native_code_is_stopped_and_named(project: Path, monke
 
 def test_a_worker_that_crashes_costs_only_its_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     loaded = _slow_project(project, n=40)
-    monkeypatch.setattr(runner, "check_source", _patched_check("crash"))
+    monkeypatch.setattr(checking, "check_source", _patched_check("crash"))
     result = run(loaded, [project / "app"], jobs=2, cwd=project)
     assert [e.path for e in result.errors] == ["app/crash.py"]
     assert "crashed" in result.errors[0].message
@@ -289,13 +290,13 @@ def test_what_a_worker_prints_never_reaches_the_report(
     project: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     loaded = _slow_project(project)
-    real = runner.check_source
+    real = checking.check_source
 
     def noisy(project: Project, path: Path, source: bytes | str, **kwargs: object) -> FileResult:
         print("debug output of a checker")
         return real(project, path, source, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "check_source", noisy)
+    monkeypatch.setattr(checking, "check_source", noisy)
     result = run(loaded, [project / "app"], jobs=2, cwd=project)
     out, err = capfd.readouterr()
     assert "debug output" not in out and "debug output" in err

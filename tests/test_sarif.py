@@ -170,7 +170,12 @@ def test_github_escaping(raw: str, data: str, prop: str) -> None:
 
 def test_github_format_prints_workflow_commands(project: Path) -> None:
     make_app(project)
-    write_tree(project, {"app/odd, name.py": "from app.models import Invoice\n\ndef v(request, pk):\n    return Invoice.objects.get(pk=pk)\n"})
+    write_tree(
+        project,
+        {
+            "app/odd, name.py": "from app.models import Invoice\n\ndef v(request, pk):\n    return Invoice.objects.get(pk=pk)\n"
+        },
+    )
     proc = run_cli("check", "--format", "github", cwd=project)
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()

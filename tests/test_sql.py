@@ -160,7 +160,9 @@ def test_tables(sql: str, expected: set[str]) -> None:
 
 
 def test_operations_and_aliases() -> None:
-    report = analyse("UPDATE billing_invoice i SET status = 'x' FROM accounts_organization o WHERE o.id = i.organization_id")
+    report = analyse(
+        "UPDATE billing_invoice i SET status = 'x' FROM accounts_organization o WHERE o.id = i.organization_id"
+    )
     ops = {(u.table, u.alias, u.operation) for u in report.uses}
     assert ops == {("billing_invoice", "i", "update"), ("accounts_organization", "o", "read")}
     report = analyse("DELETE FROM billing_invoice WHERE id = 1; INSERT INTO b (x) VALUES (1)")
@@ -209,8 +211,7 @@ SCOPED = [
     "SELECT * FROM billing_invoice i, billing_subscription s "
     "WHERE s.organization_id = i.organization_id AND i.organization_id = %s",
     "SELECT * FROM billing_invoice i JOIN billing_subscription s USING (organization_id) WHERE i.organization_id = %s",
-    "SELECT * FROM billing_invoice i JOIN billing_subscription s ON s.organization_id = %s "
-    "AND i.organization_id = %s",
+    "SELECT * FROM billing_invoice i JOIN billing_subscription s ON s.organization_id = %s AND i.organization_id = %s",
     "SELECT i.* FROM billing_invoice i JOIN accounts_organization o ON o.id = i.organization_id WHERE o.slug = %s",
     "SELECT i.* FROM accounts_organization o JOIN billing_invoice i ON i.organization_id = o.id WHERE o.id = %s",
     # owned through a parent
@@ -374,7 +375,10 @@ UNSCOPED = [
     ("INSERT INTO billing_invoice (number, status) VALUES (%s, 'draft')", ["billing_invoice"]),
     ("INSERT INTO archive (id) SELECT id FROM billing_invoice WHERE status = 'void'", ["billing_invoice"]),
     # several statements
-    ("SELECT * FROM billing_invoice WHERE organization_id = %s; DELETE FROM billing_subscription", ["billing_subscription"]),
+    (
+        "SELECT * FROM billing_invoice WHERE organization_id = %s; DELETE FROM billing_subscription",
+        ["billing_subscription"],
+    ),
     # fragments in value positions are values
     (f"SELECT * FROM billing_invoice WHERE id = {F}", ["billing_invoice"]),
     (f"SELECT * FROM billing_invoice WHERE id IN ({F})", ["billing_invoice"]),
@@ -641,7 +645,9 @@ def test_owned_through_parent_message(project: Path) -> None:
     """
     found = findings(project, {"billing/__init__.py": "", "billing/models.py": DJANGO_MODELS, "billing/q.py": src})
     (message,) = [m for _, _, m in found]
-    assert "billing_lineitem (LineItem) without a join to a tenant-scoped billing_invoice (through invoice_id)" in message
+    assert (
+        "billing_lineitem (LineItem) without a join to a tenant-scoped billing_invoice (through invoice_id)" in message
+    )
     assert "join billing_invoice ON billing_invoice.id = li.invoice_id" in message
 
 
@@ -654,7 +660,10 @@ def test_owned_through_parent_message(project: Path) -> None:
         ('def f(c):\n    c.execute("SELECT * " + "FROM billing_invoice WHERE id = " + str(1))\n', [2]),
         # a local variable: one reaching assignment, straight-line +=
         ('def f(c):\n    q = "SELECT * FROM billing_invoice"\n    c.execute(q)\n', [3]),
-        ('def f(c):\n    q = "SELECT * FROM billing_invoice"\n    q += " WHERE organization_id = %s"\n    c.execute(q)\n', []),
+        (
+            'def f(c):\n    q = "SELECT * FROM billing_invoice"\n    q += " WHERE organization_id = %s"\n    c.execute(q)\n',
+            [],
+        ),
         ('def f(c):\n    q = "SELECT * FROM billing_invoice"\n    q += " WHERE id = %s"\n    c.execute(q)\n', [4]),
         # changed on one path only, or assigned in one branch: not resolved
         (
@@ -667,8 +676,8 @@ def test_owned_through_parent_message(project: Path) -> None:
             '        q = "SELECT 1"\n    c.execute(q)\n',
             [],
         ),
-        ('def f(c, q):\n    c.execute(q)\n', []),
-        ('def f(c):\n    for q in QUERIES:\n        c.execute(q)\n', []),
+        ("def f(c, q):\n    c.execute(q)\n", []),
+        ("def f(c):\n    for q in QUERIES:\n        c.execute(q)\n", []),
         # the value at the call, not a later one
         ('def f(c):\n    q = "SELECT 1"\n    c.execute(q)\n    q = "SELECT * FROM billing_invoice"\n', []),
         # module and class constants
@@ -685,7 +694,7 @@ def test_owned_through_parent_message(project: Path) -> None:
         ('def f(c, w):\n    c.execute(f"SELECT * FROM billing_invoice WHERE {w}")\n', []),
         ('def f(c, t):\n    c.execute(f"SELECT * FROM {t} WHERE id = 1")\n', []),
         ('T = "billing_invoice"\n\n\ndef f(c):\n    c.execute(f"SELECT * FROM {T}")\n', [5]),
-        ('def f(c):\n    c.execute(f"SELECT * FROM billing_invoice WHERE a = \'{{x}}\'")\n', [2]),
+        ("def f(c):\n    c.execute(f\"SELECT * FROM billing_invoice WHERE a = '{{x}}'\")\n", [2]),
         (
             'import textwrap\n\n\ndef f(c):\n    c.execute(textwrap.dedent("""\n        SELECT *\n'
             '        FROM billing_invoice\n    """))\n',

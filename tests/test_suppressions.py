@@ -102,9 +102,12 @@ def test_suppressions_of_rules_not_enabled_are_unused(project: Path) -> None:
     make_app(project, "def a(request, pk):\n    return Invoice.objects.get(pk=pk)  # orgguard: ignore[ORG101] -- ok\n")
     assert found(project) == []
     assert found(project, "--select", "ORG002") == [(4, "ORG002")]
-    assert "rule ORG101 is not enabled" in json.loads(
-        run_cli("check", "--format", "json", "--select", "ORG002", cwd=project).stdout
-    )["findings"][0]["message"]
+    assert (
+        "rule ORG101 is not enabled"
+        in json.loads(run_cli("check", "--format", "json", "--select", "ORG002", cwd=project).stdout)["findings"][0][
+            "message"
+        ]
+    )
     assert found(project, "--select", "ORG1") == []  # ORG002 itself not enabled
     assert found(project, "--ignore", "ORG002,ORG101") == []
 

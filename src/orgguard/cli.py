@@ -215,6 +215,7 @@ def _check(args: argparse.Namespace) -> int:
             ignore=args.ignore,
             cache=False if args.no_cache else (args.cache_dir or True),
             max_file_size=args.max_file_size,
+            jobs=args.jobs,
         )
     except ConfigError as exc:
         print(f"orgguard: error: {exc}", file=sys.stderr)

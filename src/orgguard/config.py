@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import hashlib
 import json
 import os
+import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -220,6 +222,35 @@ def path_matches(rel: str, pattern: str) -> bool:
             fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts))
         )
     return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
+
+
+@functools.lru_cache(maxsize=16)
+def walked_file_matcher(patterns: tuple[str, ...]) -> Callable[[str, str], bool]:
+    """``excluded(name, rel)`` for a file met while walking directories none of ``patterns`` matched.
+
+    Gives the answer of ``any(path_matches(rel, p) for p in patterns)`` for such a file at the cost of
+    two regex matches: its directories are known not to match, so a ``dir/`` pattern cannot match it (it
+    names directories, and every prefix of the path is a directory already checked), a bare pattern can
+    only match the file's own name, and a pattern with a slash only the whole path.
+    """
+    names: list[str] = []
+    paths: list[str] = []
+    for pattern in patterns:
+        if pattern.endswith("/"):
+            inner = pattern.rstrip("/")
+            if "/" in inner:  # "a/b/": its longest prefix is the file's path itself
+                paths.append(inner)
+        elif "/" in pattern:
+            paths.append(pattern.lstrip("/"))
+        else:
+            names.append(pattern)
+    by_name = re.compile("|".join(fnmatch.translate(p) for p in names)) if names else None
+    by_path = re.compile("|".join(fnmatch.translate(p) for p in paths)) if paths else None
+
+    def excluded(name: str, rel: str) -> bool:
+        return bool((by_name is not None and by_name.match(name)) or (by_path is not None and by_path.match(rel)))
+
+    return excluded
 
 
 def find_root(start: Path) -> Path:

@@ -18,12 +18,12 @@ from typing import Any
 
 from orgguard import __version__
 from orgguard.config import ConfigError, find_root
+from orgguard.engine.checking import check_source
 from orgguard.engine.runner import (
     DEFAULT_FILE_TIMEOUT,
     PARSE_ERROR,
     FileTimeout,
     Project,
-    check_source,
     load_project,
     time_guard,
 )

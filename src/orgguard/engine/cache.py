@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
@@ -52,12 +53,15 @@ class CodecError(ValueError):
 @functools.lru_cache(maxsize=1)
 def code_digest() -> str:
     """orgguard's own code and catalog, the interpreter and LibCST: a change in any of them is a new cache."""
-    import libcst
-
     from orgguard.registry import rules_dir
 
     h = hashlib.sha256()
-    h.update(f"{__version__}|{sys.version}|{getattr(libcst, '__version__', '?')}|{FORMAT}".encode())
+    h.update(f"{__version__}|{sys.version}|{FORMAT}".encode())
+    # LibCST's version without importing it (a run whose results are all cached never needs LibCST)
+    spec = importlib.util.find_spec("libcst")
+    if spec is not None and spec.origin:
+        with contextlib.suppress(OSError):
+            h.update(Path(spec.origin).with_name("_version.py").read_bytes())
     package = Path(__file__).resolve().parent.parent
     roots = [(package, "*.py")]
     with contextlib.suppress(RuntimeError):  # a broken install fails elsewhere
@@ -94,12 +98,16 @@ def encode(value: Any) -> Any:
     Sets are sorted, so equal values always encode to the same text (the index digest relies on it).
     Anything else (a LibCST or ast node, a function...) raises :class:`CodecError`.
     """
-    if value is None or isinstance(value, (str, bool, int, float)):
+    kind: type = type(value)
+    if value is None or kind in _SCALARS:
         return value
-    if isinstance(value, tuple):
-        return ["t", *(encode(v) for v in value)]
-    if isinstance(value, list):
-        return ["l", *(encode(v) for v in value)]
+    if kind is tuple:
+        return ["t", *[encode(v) for v in value]]
+    names = _record_fields(kind)
+    if names is not None:
+        return ["D", kind.__name__, *[encode(getattr(value, name)) for name in names]]
+    if kind is list:
+        return ["l", *[encode(v) for v in value]]
     if isinstance(value, (frozenset, set)):
         items = [encode(v) for v in value]
         if all(isinstance(i, str) for i in items):
@@ -107,8 +115,12 @@ def encode(value: Any) -> Any:
         else:
             items.sort(key=lambda i: json.dumps(i, sort_keys=True))
         return ["f" if isinstance(value, frozenset) else "s", *items]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return ["D", type(value).__name__, *(encode(getattr(value, f.name)) for f in dataclasses.fields(value))]
+    if isinstance(value, (str, bool, int, float)):  # subclasses (an enum of str...)
+        return value
+    if isinstance(value, tuple):
+        return ["t", *[encode(v) for v in value]]
+    if isinstance(value, list):
+        return ["l", *[encode(v) for v in value]]
     if isinstance(value, Mapping):
         out: list[Any] = ["d"]
         for k, v in value.items():
@@ -118,9 +130,20 @@ def encode(value: Any) -> Any:
     raise CodecError(f"cannot cache a {type(value).__name__}")
 
 
+_SCALARS = frozenset((str, bool, int, float))
+
+
+@functools.cache
+def _record_fields(kind: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass record type, in order (None: not a record)."""
+    if not dataclasses.is_dataclass(kind):
+        return None
+    return tuple(f.name for f in dataclasses.fields(kind))
+
+
 def decode(data: Any, records: Mapping[str, type]) -> Any:
     """The value :func:`encode` encoded; dataclass records are looked up in ``records`` only."""
-    if not isinstance(data, list):
+    if type(data) is not list:
         if data is None or isinstance(data, (str, bool, int, float)):
             return data
         raise CodecError("malformed entry")
@@ -128,11 +151,23 @@ def decode(data: Any, records: Mapping[str, type]) -> Any:
         raise CodecError("malformed entry")
     tag = data[0]
     if tag == "t":
-        return tuple(decode(v, records) for v in data[1:])
+        return tuple([decode(v, records) for v in data[1:]])
+    if tag == "D" and len(data) >= 2:
+        cls = records.get(data[1]) if isinstance(data[1], str) else None
+        if cls is None:
+            raise CodecError(f"unknown record {data[1]!r}")
+        names = _record_fields(cls)
+        values = data[2:]
+        if names is None or len(values) != len(names):
+            raise CodecError(f"record {data[1]} has changed shape")
+        obj: Any = object.__new__(cls)
+        for name, v in zip(names, values, strict=True):
+            object.__setattr__(obj, name, decode(v, records))
+        return obj
     if tag == "l":
         return [decode(v, records) for v in data[1:]]
     if tag == "f":
-        return frozenset(decode(v, records) for v in data[1:])
+        return frozenset([decode(v, records) for v in data[1:]])
     if tag == "s":
         return {decode(v, records) for v in data[1:]}
     if tag == "d":
@@ -140,18 +175,6 @@ def decode(data: Any, records: Mapping[str, type]) -> Any:
         if len(items) % 2:
             raise CodecError("malformed mapping")
         return {decode(items[i], records): decode(items[i + 1], records) for i in range(0, len(items), 2)}
-    if tag == "D" and len(data) >= 2:
-        cls = records.get(data[1]) if isinstance(data[1], str) else None
-        if cls is None:
-            raise CodecError(f"unknown record {data[1]!r}")
-        fields = dataclasses.fields(cls)
-        values = data[2:]
-        if len(values) != len(fields):
-            raise CodecError(f"record {data[1]} has changed shape")
-        obj: Any = object.__new__(cls)
-        for f, v in zip(fields, values, strict=True):
-            object.__setattr__(obj, f.name, decode(v, records))
-        return obj
     raise CodecError(f"unknown tag {tag!r}")
 
 

@@ -11,7 +11,6 @@ import ast
 import contextlib
 import errno
 import hashlib
-import json
 import os
 import sys
 import warnings
@@ -19,8 +18,9 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from orgguard.config import Config, path_matches
+from orgguard.config import Config, path_matches, walked_file_matcher
 from orgguard.knowledge import Knowledge
 
 MAX_TENANT_DEPTH = 4
@@ -104,7 +104,6 @@ class ProjectIndex:
         return None
 
     functions: Mapping[str, FunctionSummary] = field(default_factory=dict)  # by simple name and Class.name
-    digest: str = ""
 
     def summary(self, name: str) -> FunctionSummary | None:
         return self.functions.get(name)
@@ -220,7 +219,7 @@ def _walk(  # noqa: PLR0917 - a private recursive helper
             regular = entry.is_file(follow_symlinks=False)
         except OSError:
             continue
-        if any(path_matches(child, pat) for pat in patterns):
+        if walked_file_matcher(patterns)(name, child):
             continue
         if regular:
             yield path
@@ -354,6 +353,107 @@ class FileFacts:
     dependencies: tuple[str, ...] = ()
     dependency_aliases: tuple[str, ...] = ()
     default_permissions: tuple[str, ...] = ()
+
+
+def facts_to_json(facts: FileFacts) -> list[Any]:
+    """A compact JSON form of a file's facts (rows of plain values; see :func:`facts_from_json`)."""
+    return [
+        facts.parsed,
+        [
+            [
+                *(c.name, c.path, c.bases, c.relations, c.columns, c.methods, c.table, c.table_declared),
+                *(c.abstract, c.related, c.aliases),
+                [[h.name, h.scopes, h.inherits, h.calls, h.kwargs, h.parent_kwargs] for h in c.hooks],
+                *(c.manager_methods, c.narrows, c.narrow_calls, c.narrow_kwargs),
+            ]
+            for c in facts.classes
+        ],
+        [
+            [
+                *(f.name, f.qualname, f.path, f.params, f.verifies, f.user_attrs, f.user_kwargs, f.calls),
+                *(f.lookup_params, f.enqueued, f.called, f.webhook_root),
+            ]
+            for f in facts.functions
+        ],
+        facts.dependencies,
+        facts.dependency_aliases,
+        facts.default_permissions,
+    ]
+
+
+def facts_from_json(data: Any) -> FileFacts:
+    """The facts :func:`facts_to_json` wrote. Raises TypeError, ValueError or IndexError on anything else."""
+    parsed, classes, functions, dependencies, aliases, permissions = data
+    strs = _strings
+    return FileFacts(
+        _flag(parsed),
+        tuple(
+            ClassFacts(
+                _str(c[0]),
+                _str(c[1]),
+                strs(c[2]),
+                _pairs(c[3]),
+                strs(c[4]),
+                strs(c[5]),
+                _str(c[6]),
+                _flag(c[7]),
+                _flag(c[8]),
+                _pairs(c[9]),
+                _pairs(c[10]),
+                tuple(
+                    HookFacts(_str(h[0]), _flag(h[1]), _flag(h[2]), strs(h[3]), strs(h[4]), strs(h[5])) for h in c[11]
+                ),
+                tuple((_str(m), strs(kw)) for m, kw in c[12]),
+                _flag(c[13]),
+                strs(c[14]),
+                strs(c[15]),
+            )
+            for c in classes
+        ),
+        tuple(
+            FunctionFacts(
+                _str(f[0]),
+                _str(f[1]),
+                _str(f[2]),
+                strs(f[3]),
+                _flag(f[4]),
+                strs(f[5]),
+                strs(f[6]),
+                strs(f[7]),
+                strs(f[8]),
+                strs(f[9]),
+                strs(f[10]),
+                _flag(f[11]),
+            )
+            for f in functions
+        ),
+        strs(dependencies),
+        strs(aliases),
+        strs(permissions),
+    )
+
+
+def _str(value: Any) -> str:
+    if type(value) is not str:
+        raise TypeError("not a string")
+    return value
+
+
+def _flag(value: Any) -> bool:
+    if type(value) is not bool:
+        raise TypeError("not a boolean")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    out = tuple(value)
+    if not all(type(v) is str for v in out):
+        raise TypeError("not strings")
+    return out
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((_str(a), _str(b)) for a, b in value)
 
 
 def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> FileFacts | None:
@@ -798,25 +898,22 @@ def build_index(
     for src in sources if sources is not None else read_sources(root, config, files):
         facts = scan_source(src.data, config.relpath(src.path), config, knowledge)
         src.parsed = None if facts is None else facts.parsed
-        scanned.append((src, facts))
+        scanned.append(facts)
     return index_from_facts(root, config, knowledge, scanned)
 
 
 def index_from_facts(
-    root: Path, config: Config, knowledge: Knowledge, scanned: Iterable[tuple[SourceFile, FileFacts | None]]
+    root: Path, config: Config, knowledge: Knowledge, scanned: Iterable[FileFacts | None]
 ) -> ProjectIndex:
     """The index from every project file's facts (in the project's file order)."""
-    digest = hashlib.sha256()
     classes: list[ClassFacts] = []
     functions: list[FunctionFacts] = []
     dependencies: set[str] = set()
     dependency_aliases: set[str] = set()
     permissions: list[str] = []
-    for src, facts in scanned:
+    for facts in scanned:
         if facts is None:
             continue
-        digest.update(str(src.path).encode())
-        digest.update(bytes.fromhex(src.sha))
         classes.extend(facts.classes)
         functions.extend(facts.functions)
         dependencies.update(facts.dependencies)
@@ -889,9 +986,6 @@ def index_from_facts(
     membership_attrs = _membership_attrs(classes, config, knowledge, tenant_models)
     summaries = _summarise(functions, membership_attrs)
     job_functions, webhook_functions = _entry_points(functions)
-    summary = json.dumps(
-        {"digest": digest.hexdigest()[:16], "tenant": sorted(tenant_models), "paths": paths_of}, sort_keys=True
-    )
     return ProjectIndex(
         root=str(root),
         models=models,
@@ -909,7 +1003,6 @@ def index_from_facts(
         view_mixins=frozenset(view_mixins),
         job_functions=job_functions,
         webhook_functions=webhook_functions,
-        digest=hashlib.sha256(summary.encode()).hexdigest()[:16],
     )
 
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import hashlib
-import importlib
 import io
 import json
 import multiprocessing
@@ -35,34 +35,35 @@ import stat
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
-
-from orgguard.checkers.base import Checker
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
 from orgguard.engine import index as index_module
-from orgguard.engine import walk
-from orgguard.engine.analysis import Analysis
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
-from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError
-from orgguard.engine.index import ProjectIndex, build_index, iter_python_files, read_sources
-from orgguard.engine.suppressions import audit as audit_suppressions
-from orgguard.engine.suppressions import find_suppression, may_have_suppressions
+from orgguard.engine.index import (
+    FileFacts,
+    ProjectIndex,
+    SourceFile,
+    facts_from_json,
+    facts_to_json,
+    index_from_facts,
+    iter_python_files,
+    read_sources,
+    scan_source,
+)
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
 
 PARSE_ERROR = "ORG000"
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
 DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
+SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
 SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
 WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
 
@@ -71,20 +72,33 @@ _ONLY_AST = ast.PyCF_ONLY_AST
 
 @dataclass(frozen=True)
 class Project:
-    """Everything that is the same for every file of a run (inherited by forked workers)."""
+    """Everything that is the same for every file of a run (inherited by forked workers).
+
+    The index is materialised on first use: a run whose every result is cached never decodes it.
+    """
 
     config: Config
     knowledge: Knowledge
-    index: ProjectIndex
+    index_source: Callable[[], ProjectIndex]
     rules: dict[str, Rule]
     checkers: tuple[str, ...]  # "module:Class" of every checker with an enabled rule
-    tokens: tuple[bytes, ...] | None  # pre-check: one must occur for any checker to report; None = always
     # what every per-file result depends on besides the file itself ("" = results are not cached)
     fingerprint: str = ""
     cache_dir: Path | None = None  # .orgguard_cache/ (None: no cache)
     parsed: frozenset[str] = frozenset()  # sha256 of sources the index pass parsed with ast (syntax known good)
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
+
+    @functools.cached_property
+    def index(self) -> ProjectIndex:
+        return self.index_source()
+
+    @functools.cached_property
+    def tokens(self) -> tuple[bytes, ...] | None:
+        """Pre-check: one of these must occur in a file for any enabled checker to report; None = always."""
+        from orgguard.engine.checking import tokens_for
+
+        return tokens_for(self.checkers, self.knowledge, self.index)
 
 
 @dataclass
@@ -118,11 +132,13 @@ def load_project(
     ignore: Sequence[str] | None = None,
     cache: bool | Path = False,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+    jobs: int = 0,
 ) -> Project:
     """Load config, knowledge and the whole-project index for the project holding ``start``.
 
     With ``cache`` (True: ``.orgguard_cache/`` at the project root; or a directory), the index is read
-    from and written to the cache, and :func:`run` caches per-file results there. Raises
+    from and written to the cache, and :func:`run` caches per-file results there. ``jobs``: processes
+    that scan project files the cache does not know (0: one per core). Raises
     :class:`orgguard.config.ConfigError` for unusable settings.
     """
     config = load_config(start=start, explicit=config_path, known_codes=known_codes())
@@ -134,7 +150,7 @@ def load_project(
     knowledge = load_knowledge(config.extend_rules)
     cache_dir = None if cache is False else config.root / CACHE_DIR if cache is True else Path(cache)
     store = Cache(cache_dir) if cache_dir is not None else None
-    loaded = _load_index(config, knowledge, store, max_file_size)
+    loaded = _load_index(config, knowledge, store, max_file_size, jobs)
     enabled = enabled_codes(config.select, config.ignore)
     rules = {code: rule for code, rule in all_rules().items() if code in enabled}
     checkers = tuple(sorted({rule.checker for rule in rules.values() if ":" in rule.checker}))
@@ -151,10 +167,9 @@ def load_project(
     return Project(
         config,
         knowledge,
-        loaded.index,
+        loaded.source,
         rules,
         checkers,
-        _tokens(checkers, knowledge, loaded.index),
         fingerprint=fingerprint,
         cache_dir=cache_dir,
         parsed=loaded.parsed,
@@ -171,323 +186,175 @@ def _config_key(config: Config, *, selection: bool) -> str:
 
 @dataclass(frozen=True)
 class _LoadedIndex:
-    index: ProjectIndex
+    source: Callable[[], ProjectIndex]
     digest: str  # digest of the index's content ("" when it could not be computed)
     parsed: frozenset[str]
     errors: tuple[RunError, ...] = ()
 
 
-def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int) -> _LoadedIndex:
+def _given(index: ProjectIndex) -> Callable[[], ProjectIndex]:
+    return lambda: index
+
+
+def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
+    """The project index. From the cache, only its digest is read here (the index itself is decoded when
+    a file has to be checked); otherwise the project is scanned (cached facts reused) and the index built."""
     sources = read_sources(config.root, config, max_size=max_size)
     key = ""
+    settings = (code_digest(), _config_key(config, selection=False), knowledge.digest)
+    pack = digest_of("facts", *settings)
     if store is not None:
-        key = digest_of(
-            "index",
-            code_digest(),
-            _config_key(config, selection=False),
-            knowledge.digest,
-            str(max_size),
-            *(f"{s.path}\0{s.sha}" for s in sources),
-        )
-        cached = _cached_index(store, key)
-        if cached is not None:
-            return cached
+        key = digest_of("index", *settings, str(max_size), *(f"{s.path}\0{s.sha}" for s in sources))
+        head = store.read("index-head", key, fanout=False)
+        if isinstance(head, dict) and isinstance(head.get("digest"), str) and isinstance(head.get("parsed"), list):
+            parsed = frozenset(p for p in head["parsed"] if isinstance(p, str))
+            return _LoadedIndex(_CachedIndex(store, key, config, knowledge, max_size, pack), head["digest"], parsed)
     try:
-        index = build_index(config.root, config, knowledge, sources=sources)
+        index = _build(config, knowledge, sources, store, pack=pack, jobs=jobs)
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
-        return _LoadedIndex(ProjectIndex(root=str(config.root)), "", frozenset(), (RunError(".", message),))
+        return _LoadedIndex(_given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     parsed = frozenset(s.sha for s in sources if s.parsed)
     if store is None:
-        return _LoadedIndex(index, "", parsed)
+        return _LoadedIndex(_given(index), "", parsed)
     try:
         encoded = encode(index)
     except CodecError:
-        return _LoadedIndex(index, "", parsed)
+        return _LoadedIndex(_given(index), "", parsed)
     digest = digest_of(json.dumps(encoded, separators=(",", ":")))
-    store.write("index", key, {"index": encoded, "digest": digest, "parsed": sorted(parsed)}, fanout=False)
+    store.write("index", key, encoded, fanout=False)
+    store.write("index-head", key, {"digest": digest, "parsed": sorted(parsed)}, fanout=False)
     store.prune("index", keep=[key])
-    return _LoadedIndex(index, digest, parsed)
+    store.prune("index-head", keep=[key])
+    return _LoadedIndex(_given(index), digest, parsed)
 
 
-def _cached_index(store: Cache, key: str) -> _LoadedIndex | None:
-    entry = store.read("index", key, fanout=False)
-    if not isinstance(entry, dict):
-        return None
-    try:
-        index = decode(entry["index"], INDEX_RECORDS)
-        digest, parsed = entry["digest"], entry["parsed"]
-    except (CodecError, KeyError, TypeError, ValueError, RecursionError):
-        return None
-    if not isinstance(index, ProjectIndex) or not isinstance(digest, str) or not isinstance(parsed, list):
-        return None
-    return _LoadedIndex(index, digest, frozenset(p for p in parsed if isinstance(p, str)))
+def _build(
+    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], store: Cache | None, *, pack: str, jobs: int
+) -> ProjectIndex:
+    scanned = _scan(config, knowledge, sources, store, pack=pack, jobs=jobs)
+    return index_from_facts(config.root, config, knowledge, scanned)
 
 
-def _tokens(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
-    tokens: set[bytes] = set()
-    for spec in checkers:
-        triggers = _load_checker(spec).triggers(knowledge, index)
-        if triggers is None:
-            return None
-        tokens.update(t.encode() for t in triggers if t)
-    return tuple(sorted(tokens))
+@dataclass(frozen=True)
+class _CachedIndex:
+    """The cached index of a project whose files have not changed, decoded when first needed; rebuilt
+    (from the facts pack) if the entry has gone or is damaged."""
 
+    store: Cache
+    key: str
+    config: Config
+    knowledge: Knowledge
+    max_size: int
+    pack: str
 
-def _load_checker(spec: str) -> type[Checker]:
-    module_name, _, class_name = spec.partition(":")
-    module = importlib.import_module(f"orgguard.checkers.{module_name}")
-    cls = getattr(module, class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Checker)):
-        raise TypeError(f"{spec} is not a Checker")
-    return cls
-
-
-# ---------------------------------------------------------------------------------------------------
-# one traversal for every checker
-
-
-VisitorMethod = Callable[[cst.CSTNode], Any]
-_VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _visitor_names(visitor: cst.BatchableCSTVisitor) -> tuple[str, ...]:
-    """The ``visit_*``/``leave_*`` methods a visitor class defines (what ``get_visitors()`` finds), once per class."""
-    cls = type(visitor)
-    names = _VISITOR_NAMES.get(cls)
-    if names is None:
-        names = tuple(sorted(visitor.get_visitors()))
-        for name in names:
-            if name.count("_") > 1:  # visit_<Type>_<attribute>: the read-only walk has no attribute hooks
-                raise TypeError(f"{cls.__name__}.{name}: attribute visitors are not supported")
-        _VISITOR_NAMES[cls] = names
-    return names
-
-
-def _batched_methods(visitors: Sequence[cst.BatchableCSTVisitor]) -> dict[str, list[VisitorMethod]]:
-    """Every checker's ``visit_<Type>``/``leave_<Type>`` methods by name, for one walk of the module."""
-    methods: dict[str, list[VisitorMethod]] = {}
-    for visitor in visitors:
-        for name in _visitor_names(visitor):
-            methods.setdefault(name, []).append(getattr(visitor, name))
-    return methods
-
-
-# ---------------------------------------------------------------------------------------------------
-# checking one file
-
-
-def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
-    if isinstance(source, str):
-        return source.splitlines()
-    encoding = module.encoding if module is not None else "utf-8"
-    try:
-        text = source.decode(encoding)
-    except (UnicodeDecodeError, LookupError):
-        text = source.decode("utf-8", errors="replace")
-    return text.splitlines()
-
-
-def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
-    line, col = 1, 1
-    if isinstance(exc, cst.ParserSyntaxError):
-        line, col = exc.raw_line, exc.raw_column + 1
-        message = exc.message.splitlines()[0] if exc.message else "invalid syntax"
-    elif isinstance(exc, SyntaxError):
-        line, col = exc.lineno or 1, exc.offset or 1
-        message = exc.msg
-    elif isinstance(exc, (RecursionError, MemoryError)):
-        message = "too deeply nested to analyse"
-    else:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return _org000(display, line, col, f"cannot parse: {message}")
-
-
-def _org000(display: str, line: int, col: int, message: str) -> Finding:
-    rule = all_rules().get(PARSE_ERROR)
-    return Finding(
-        path=display,
-        line=max(line, 1),
-        column=max(col, 1),
-        code=PARSE_ERROR,
-        message=message,
-        name=rule.name if rule else "parse-error",
-        severity="error",
-        path_class="syntax",
-    )
-
-
-def _too_deep(exc: BaseException) -> bool:
-    """Whether the interpreter's parser refused ``exc``'s source for its nesting (LibCST must not see it)."""
-    if isinstance(exc, (RecursionError, MemoryError)):
-        return True
-    return isinstance(exc, SyntaxError) and "too many nested" in (exc.msg or "")
-
-
-def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
-    """Positions of reported nodes only; paid for just the files that have findings."""
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
-    wanted: set[cst.CSTNode] = set()
-    for r in reports:
-        wanted.add(r.node)
-        if r.statement is not None:
-            wanted.add(r.statement)
-    return {node: positions[node] for node in wanted if node in positions}
-
-
-def _statement_span(
-    stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cst.CSTNode, CodeRange]
-) -> tuple[int, int]:
-    if stmt is None or stmt not in positions:
-        return rng.start.line, rng.end.line
-    srng = positions[stmt]
-    if isinstance(stmt, cst.BaseCompoundStatement):
-        return srng.start.line, max(rng.end.line, srng.start.line)
-    return srng.start.line, srng.end.line
-
-
-def check_source(
-    project: Project,
-    path: Path,
-    source: bytes | str,
-    *,
-    display: str,
-    noqa: bool = True,
-    sha: str | None = None,
-) -> FileResult:
-    """Check one file's source (bytes as read from disk, or text as flake8 hands it over).
-
-    ``sha`` (the sha256 of ``source``) lets the engine skip a syntax check the index pass already did.
-    Never raises (but a :class:`FileTimeout` from the caller's time guard passes through).
-    """
-    result = _check_source(project, path, source, display=display, noqa=noqa, sha=sha)
-    if not may_have_suppressions(source) or result.errors or any(f.code == PARSE_ERROR for f in result.findings):
-        return result
-    if project.config.is_exempt(path):
-        return result
-    ignored = project.config.ignored_codes_for(path)
-    try:
-        audited = audit_suppressions(
-            source,
-            display=display,
-            findings=[*result.findings, *result.suppressed],
-            rules={c: r for c, r in project.rules.items() if not any(c.startswith(i) for i in ignored)},
-            require_reason=project.config.require_suppression_reason,
-            noqa=noqa,
-        )
-    except Exception as exc:  # the audit must not stop the run either
-        result.errors.append(RunError(display, f"internal error auditing suppressions ({type(exc).__name__}: {exc})"))
-        return result
-    if audited:
-        result.findings.extend(audited)
-        result.findings.sort(key=Finding.sort_key)
-    return result
-
-
-def _check_source(
-    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool, sha: str | None
-) -> FileResult:
-    result = FileResult()
-    config = project.config
-    exempt = config.is_exempt(path)
-    checker_specs = () if exempt else project.checkers
-    if checker_specs and not _may_match(project, source):
-        checker_specs = ()
-    try:
-        if sha is None or sha not in project.parsed:
-            try:
-                with warnings.catch_warnings():  # the user's invalid escapes are not our output
-                    warnings.simplefilter("ignore")
-                    compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
-            except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
-                # nothing to find here, or too deep for LibCST's native parser: the interpreter's error
-                # stands; any other syntax error is reported as LibCST words it, as it always was
-                if not checker_specs or _too_deep(exc):
-                    raise
-        if not checker_specs:
-            return result  # nothing can be found here: the syntax check was all that was needed
-        module = cst.parse_module(source)
-    except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
-        if PARSE_ERROR in project.rules:
-            result.findings.append(_parse_error(project, display, exc))
-        return result
-    except (KeyboardInterrupt, SystemExit, FileTimeout):
-        raise
-    except BaseException as exc:  # a panic in LibCST's native parser (a BaseException) is a parse error too
-        if PARSE_ERROR in project.rules:
-            result.findings.append(_parse_error(project, display, exc))
-        return result
-    try:
-        ctx = FileContext(
-            path=path,
-            relpath=config.relpath(path),
-            module=module,
-            config=config,
-            index=project.index,
-            knowledge=project.knowledge,
-            rules=project.rules,
-            imports=collect_imports(module),
-        )
-        analysis = Analysis.for_file(ctx)
-        checkers = [_load_checker(spec)(analysis) for spec in checker_specs]
-        walk.visit_batched(
-            module, _batched_methods([c for c in checkers if c.enabled()]), ctx.scope.enter, ctx.scope.leave
-        )
-        if not ctx.reports:
-            return result
-        positions = _positions(module, ctx.reports)
-    except RecursionError:
-        result.findings.append(_parse_error(project, display, RecursionError()))
-        return result
-    except Exception as exc:  # a checker bug must not stop the run; report it with the file named
-        result.errors.append(RunError(display, f"internal error ({type(exc).__name__}: {exc}); file skipped"))
-        return result
-    lines = _decode_lines(source, module)
-    ignored = config.ignored_codes_for(path)
-    seen: set[tuple[int, int, str]] = set()
-    for report in ctx.reports:
-        rng = positions.get(report.node)
-        if rng is None or report.code in ignored or any(report.code.startswith(c) for c in ignored):
-            continue
-        key = (rng.start.line, rng.start.column, report.code)
-        if key in seen:
-            continue
-        seen.add(key)
-        first, last = _statement_span(report.statement, rng, positions)
-        suppression = find_suppression(lines, first, last, report.code, noqa=noqa)
-        rule = project.rules[report.code]
+    def __call__(self) -> ProjectIndex:
+        entry = self.store.read("index", self.key, fanout=False)
         try:
-            message = rule.format(**report.values)
-        except (KeyError, IndexError, ValueError) as exc:
-            message = f"{rule.summary} (message template error: {exc})"
-        (result.findings if suppression is None else result.suppressed).append(
-            Finding(
-                path=display,
-                line=rng.start.line,
-                column=rng.start.column + 1,
-                code=report.code,
-                message=message,
-                end_line=rng.end.line,
-                end_column=rng.end.column + 1,
-                name=rule.name,
-                severity=rule.severity,
-                path_class=rule.path_class,
-                stmt_start=first,
-                stmt_end=last,
-                suppression=None if suppression is None else suppression.reason,
-            )
-        )
-    result.findings.sort(key=Finding.sort_key)
-    return result
+            index = decode(entry, INDEX_RECORDS)
+        except (CodecError, TypeError, ValueError, RecursionError):
+            index = None
+        if isinstance(index, ProjectIndex):
+            return index
+        sources = read_sources(self.config.root, self.config, max_size=self.max_size)
+        return _build(self.config, self.knowledge, sources, self.store, pack=self.pack, jobs=1)
 
 
-def _may_match(project: Project, source: bytes | str) -> bool:
-    """Cheap pre-check: could any enabled checker find anything in this source?"""
-    if project.tokens is None:
-        return True
-    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    return any(tok in data for tok in project.tokens)
+def _scan(
+    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], store: Cache | None, *, pack: str, jobs: int
+) -> list[FileFacts | None]:
+    """Every source's index facts: from the cache's facts pack (by path and content), the rest scanned,
+    in parallel when there are many (a cold run); the pack is rewritten for the files as they are now."""
+    known: dict[str, Any] = {}
+    if store is not None:
+        entry = store.read("facts", pack, fanout=False)
+        if isinstance(entry, dict):
+            known = entry
+    keys = [f"{src.path}\0{src.sha}" for src in sources]
+    out: list[FileFacts | None] = []
+    missing: list[int] = []
+    for i, key in enumerate(keys):
+        ok, facts = _decoded_facts(known[key]) if key in known else (False, None)
+        out.append(facts)
+        if not ok:
+            missing.append(i)
+    if missing:
+        scanner = _FactScanner(config, knowledge, [sources[i] for i in missing])
+        jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
+        results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
+        for i, facts in zip(missing, results, strict=True):
+            out[i] = facts
+    for src, facts in zip(sources, out, strict=True):
+        src.parsed = None if facts is None else facts.parsed
+    if store is not None and missing:
+        fresh: dict[str, Any] = {}
+        rescanned = {keys[i] for i in missing}
+        for key, facts in zip(keys, out, strict=True):
+            if key not in rescanned:
+                fresh[key] = known[key]  # as read: no need to encode it again
+                continue
+            fresh[key] = None if facts is None else facts_to_json(facts)
+        store.write("facts", pack, fresh, fanout=False)
+        store.prune("facts", keep=[pack])
+    return out
+
+
+def _decoded_facts(data: Any) -> tuple[bool, FileFacts | None]:
+    """A facts pack entry: (True, facts, None when the file has nothing to tell), or (False, None) when
+    there is no usable entry."""
+    if data is None:
+        return True, None
+    try:
+        return True, facts_from_json(data)
+    except (TypeError, ValueError, IndexError, RecursionError):
+        return False, None
+
+
+@dataclass(frozen=True)
+class _FactScanner:
+    """Scans project files for the index, in this process or in forked workers (which inherit it)."""
+
+    config: Config
+    knowledge: Knowledge
+    sources: Sequence[SourceFile]
+
+    def scan_range(self, start: int, stop: int) -> list[FileFacts | None]:
+        config, knowledge = self.config, self.knowledge
+        return [scan_source(src.data, config.relpath(src.path), config, knowledge) for src in self.sources[start:stop]]
+
+
+def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
+    """Scan in ``jobs`` forked processes: only index ranges go out, facts come back. A range whose worker
+    fails is scanned again here (where an error is the run's to report)."""
+    total = len(scanner.sources)
+    ranges = [(i, min(i + SCAN_CHUNK, total)) for i in range(0, total, SCAN_CHUNK)]
+    results: list[list[FileFacts | None] | None] = [None] * len(ranges)
+    # a pool that cannot start or breaks: the rest is scanned here
+    with (
+        contextlib.suppress(Exception),
+        ProcessPoolExecutor(
+            max_workers=jobs, mp_context=_mp_context(), initializer=_init_scanner, initargs=(scanner,)
+        ) as pool,
+    ):
+        futures = [pool.submit(_scan_work, start, stop) for start, stop in ranges]
+        for n, future in enumerate(futures):
+            with contextlib.suppress(Exception):
+                results[n] = future.result()
+    out: list[FileFacts | None] = []
+    for (start, stop), result in zip(ranges, results, strict=True):
+        out.extend(result if result is not None else scanner.scan_range(start, stop))
+    return out
+
+
+def _scan_work(start: int, stop: int) -> list[FileFacts | None]:
+    scanner: _FactScanner = _STATE["scanner"]
+    return scanner.scan_range(start, stop)
+
+
+def _init_scanner(scanner: _FactScanner) -> None:
+    _STATE["scanner"] = scanner
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -530,6 +397,20 @@ def time_guard(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _org000(display: str, line: int, col: int, message: str) -> Finding:
+    rule = all_rules().get(PARSE_ERROR)
+    return Finding(
+        path=display,
+        line=max(line, 1),
+        column=max(col, 1),
+        code=PARSE_ERROR,
+        message=message,
+        name=rule.name if rule else "parse-error",
+        severity="error",
+        path_class="syntax",
+    )
+
+
 def _timed_out(project: Project, display: str, seconds: float) -> FileResult:
     message = f"analysis timed out after {seconds:g} s; file not checked (see --file-timeout)"
     if PARSE_ERROR in project.rules:
@@ -565,7 +446,15 @@ def discover(paths: Iterable[Path], config: Config, cwd: Path | None = None) -> 
     In a walked directory, a ``.py`` entry that is not a readable file (a dangling symlink, a symlink
     loop, a FIFO) is an error naming it, as an explicit path would be.
     """
-    files: list[Path] = []
+    found, errors = _discover(paths, config, cwd)
+    return [path for path, _ in found], errors
+
+
+def _discover(
+    paths: Iterable[Path], config: Config, cwd: Path | None = None
+) -> tuple[list[tuple[Path, Path]], list[RunError]]:
+    """:func:`discover`, each file with its real path (sorted and deduplicated by it)."""
+    files: dict[Path, Path] = {}
     errors: list[RunError] = []
     skipped: list[tuple[Path, str]] = []
     for raw in paths:
@@ -573,19 +462,19 @@ def discover(paths: Iterable[Path], config: Config, cwd: Path | None = None) -> 
         if not path.exists() and not path.is_symlink():
             errors.append(RunError(str(raw), "no such file or directory"))
             continue
-        if path.is_dir():
-            if config.is_excluded(_resolve(path)):
-                continue
-            files.extend(iter_python_files(path, config, skipped))
-        elif config.is_excluded(_resolve(path)):
+        resolved = _resolve(path)
+        if config.is_excluded(resolved):
             continue
+        if path.is_dir():
+            for found in iter_python_files(path, config, skipped):
+                # below the walk's resolved root only a symlinked file is not already its real path
+                files[_resolve(found) if found.is_symlink() else found] = found
         else:
-            files.append(path)
+            files[resolved] = path
     here = cwd or Path.cwd()
     for path, why in sorted(set(skipped)):
         errors.append(RunError(display_path(path, here), f"cannot read: {why}"))
-    unique = sorted({_resolve(p): p for p in files}.items())
-    return [p for _, p in unique], errors
+    return [(path, resolved) for resolved, path in sorted(files.items())], errors
 
 
 def _read_source(path: str, max_size: int) -> bytes | str:
@@ -667,6 +556,9 @@ class _FileWorker:
             return FileResult(errors=[RunError(task.display, source)])
         sha = hashlib.sha256(source).hexdigest()
         try:
+            # LibCST and the checkers are imported only once a file has to be checked
+            from orgguard.engine.checking import check_source
+
             with time_guard(self.timeout):
                 result = check_source(
                     self.project, Path(task.path), source, display=task.display, noqa=self.noqa, sha=sha
@@ -693,13 +585,10 @@ def run(
     the file is reported as timed out (None or 0: no limit).
     """
     cwd = cwd or Path.cwd()
-    files, errors = discover(paths, project.config, cwd)
+    files, errors = _discover(paths, project.config, cwd)
     result = RunResult(errors=[*project.errors, *errors], files=len(files))
     worker = _FileWorker(project, True, file_timeout)
-    tasks = []
-    for i, path in enumerate(files):
-        resolved = _resolve(path)
-        tasks.append(_Task(i, str(resolved), display_path(resolved, cwd)))
+    tasks = [_Task(i, str(resolved), display_path(resolved, cwd)) for i, (_, resolved) in enumerate(files)]
     results: dict[int, FileResult] = {}
     pending: list[_Task] = []
     for task in tasks:
@@ -708,6 +597,8 @@ def run(
             results[task.index] = hit
         else:
             pending.append(task)
+    if pending:
+        _ = project.tokens  # the index and the pre-check, built once here and inherited by forked workers
     jobs = min(jobs or os.cpu_count() or 1, len(pending))
     if jobs <= 1 or len(pending) < SMALL_RUN:
         for task in pending:
@@ -854,7 +745,6 @@ __all__ = [
     "FileTimeout",
     "Project",
     "RunResult",
-    "check_source",
     "discover",
     "display_path",
     "load_project",

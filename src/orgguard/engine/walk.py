@@ -14,7 +14,6 @@ walk yields are exactly the non-trivia nodes ``CSTNode.visit`` passes, in the sa
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 

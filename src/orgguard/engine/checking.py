@@ -1,0 +1,282 @@
+"""Checking one file: LibCST parse, one read-only traversal for every checker, positions, suppressions.
+
+Kept apart from the runner so that a run whose every result is cached never imports LibCST or the
+checkers (the runner imports this module only when a file has to be checked).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from orgguard.checkers.base import Checker
+from orgguard.engine import walk
+from orgguard.engine.analysis import Analysis
+from orgguard.engine.context import FileContext, Report, collect_imports
+from orgguard.engine.findings import Finding, RunError
+from orgguard.engine.index import ProjectIndex
+from orgguard.engine.runner import PARSE_ERROR, FileResult, FileTimeout, Project, _org000
+from orgguard.engine.suppressions import audit as audit_suppressions
+from orgguard.engine.suppressions import find_suppression, may_have_suppressions
+from orgguard.knowledge import Knowledge
+
+_ONLY_AST = ast.PyCF_ONLY_AST
+
+
+def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
+    tokens: set[bytes] = set()
+    for spec in checkers:
+        triggers = _load_checker(spec).triggers(knowledge, index)
+        if triggers is None:
+            return None
+        tokens.update(t.encode() for t in triggers if t)
+    return tuple(sorted(tokens))
+
+
+def _load_checker(spec: str) -> type[Checker]:
+    module_name, _, class_name = spec.partition(":")
+    module = importlib.import_module(f"orgguard.checkers.{module_name}")
+    cls = getattr(module, class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Checker)):
+        raise TypeError(f"{spec} is not a Checker")
+    return cls
+
+
+# ---------------------------------------------------------------------------------------------------
+# one traversal for every checker
+
+
+VisitorMethod = Callable[[cst.CSTNode], Any]
+_VISITOR_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _visitor_names(visitor: cst.BatchableCSTVisitor) -> tuple[str, ...]:
+    """The ``visit_*``/``leave_*`` methods a visitor class defines (what ``get_visitors()`` finds), once per class."""
+    cls = type(visitor)
+    names = _VISITOR_NAMES.get(cls)
+    if names is None:
+        names = tuple(sorted(visitor.get_visitors()))
+        for name in names:
+            if name.count("_") > 1:  # visit_<Type>_<attribute>: the read-only walk has no attribute hooks
+                raise TypeError(f"{cls.__name__}.{name}: attribute visitors are not supported")
+        _VISITOR_NAMES[cls] = names
+    return names
+
+
+def _batched_methods(visitors: Sequence[cst.BatchableCSTVisitor]) -> dict[str, list[VisitorMethod]]:
+    """Every checker's ``visit_<Type>``/``leave_<Type>`` methods by name, for one walk of the module."""
+    methods: dict[str, list[VisitorMethod]] = {}
+    for visitor in visitors:
+        for name in _visitor_names(visitor):
+            methods.setdefault(name, []).append(getattr(visitor, name))
+    return methods
+
+
+# ---------------------------------------------------------------------------------------------------
+# checking one file
+
+
+def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
+    if isinstance(source, str):
+        return source.splitlines()
+    encoding = module.encoding if module is not None else "utf-8"
+    try:
+        text = source.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        text = source.decode("utf-8", errors="replace")
+    return text.splitlines()
+
+
+def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
+    line, col = 1, 1
+    if isinstance(exc, cst.ParserSyntaxError):
+        line, col = exc.raw_line, exc.raw_column + 1
+        message = exc.message.splitlines()[0] if exc.message else "invalid syntax"
+    elif isinstance(exc, SyntaxError):
+        line, col = exc.lineno or 1, exc.offset or 1
+        message = exc.msg
+    elif isinstance(exc, (RecursionError, MemoryError)):
+        message = "too deeply nested to analyse"
+    else:
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return _org000(display, line, col, f"cannot parse: {message}")
+
+
+def _too_deep(exc: BaseException) -> bool:
+    """Whether the interpreter's parser refused ``exc``'s source for its nesting (LibCST must not see it)."""
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return True
+    return isinstance(exc, SyntaxError) and "too many nested" in (exc.msg or "")
+
+
+def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
+    """Positions of reported nodes only; paid for just the files that have findings."""
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    wanted: set[cst.CSTNode] = set()
+    for r in reports:
+        wanted.add(r.node)
+        if r.statement is not None:
+            wanted.add(r.statement)
+    return {node: positions[node] for node in wanted if node in positions}
+
+
+def _statement_span(
+    stmt: cst.CSTNode | None, rng: CodeRange, positions: dict[cst.CSTNode, CodeRange]
+) -> tuple[int, int]:
+    if stmt is None or stmt not in positions:
+        return rng.start.line, rng.end.line
+    srng = positions[stmt]
+    if isinstance(stmt, cst.BaseCompoundStatement):
+        return srng.start.line, max(rng.end.line, srng.start.line)
+    return srng.start.line, srng.end.line
+
+
+def check_source(
+    project: Project,
+    path: Path,
+    source: bytes | str,
+    *,
+    display: str,
+    noqa: bool = True,
+    sha: str | None = None,
+) -> FileResult:
+    """Check one file's source (bytes as read from disk, or text as flake8 hands it over).
+
+    ``sha`` (the sha256 of ``source``) lets the engine skip a syntax check the index pass already did.
+    Never raises (but a :class:`FileTimeout` from the caller's time guard passes through).
+    """
+    result = _check_source(project, path, source, display=display, noqa=noqa, sha=sha)
+    if not may_have_suppressions(source) or result.errors or any(f.code == PARSE_ERROR for f in result.findings):
+        return result
+    if project.config.is_exempt(path):
+        return result
+    ignored = project.config.ignored_codes_for(path)
+    try:
+        audited = audit_suppressions(
+            source,
+            display=display,
+            findings=[*result.findings, *result.suppressed],
+            rules={c: r for c, r in project.rules.items() if not any(c.startswith(i) for i in ignored)},
+            require_reason=project.config.require_suppression_reason,
+            noqa=noqa,
+        )
+    except Exception as exc:  # the audit must not stop the run either
+        result.errors.append(RunError(display, f"internal error auditing suppressions ({type(exc).__name__}: {exc})"))
+        return result
+    if audited:
+        result.findings.extend(audited)
+        result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _check_source(
+    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool, sha: str | None
+) -> FileResult:
+    result = FileResult()
+    config = project.config
+    exempt = config.is_exempt(path)
+    checker_specs = () if exempt else project.checkers
+    if checker_specs and not _may_match(project, source):
+        checker_specs = ()
+    try:
+        if sha is None or sha not in project.parsed:
+            try:
+                with warnings.catch_warnings():  # the user's invalid escapes are not our output
+                    warnings.simplefilter("ignore")
+                    compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
+            except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
+                # nothing to find here, or too deep for LibCST's native parser: the interpreter's error
+                # stands; any other syntax error is reported as LibCST words it, as it always was
+                if not checker_specs or _too_deep(exc):
+                    raise
+        if not checker_specs:
+            return result  # nothing can be found here: the syntax check was all that was needed
+        module = cst.parse_module(source)
+    except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
+        if PARSE_ERROR in project.rules:
+            result.findings.append(_parse_error(project, display, exc))
+        return result
+    except (KeyboardInterrupt, SystemExit, FileTimeout):
+        raise
+    except BaseException as exc:  # a panic in LibCST's native parser (a BaseException) is a parse error too
+        if PARSE_ERROR in project.rules:
+            result.findings.append(_parse_error(project, display, exc))
+        return result
+    try:
+        ctx = FileContext(
+            path=path,
+            relpath=config.relpath(path),
+            module=module,
+            config=config,
+            index=project.index,
+            knowledge=project.knowledge,
+            rules=project.rules,
+            imports=collect_imports(module),
+        )
+        analysis = Analysis.for_file(ctx)
+        checkers = [_load_checker(spec)(analysis) for spec in checker_specs]
+        walk.visit_batched(
+            module, _batched_methods([c for c in checkers if c.enabled()]), ctx.scope.enter, ctx.scope.leave
+        )
+        if not ctx.reports:
+            return result
+        positions = _positions(module, ctx.reports)
+    except RecursionError:
+        result.findings.append(_parse_error(project, display, RecursionError()))
+        return result
+    except Exception as exc:  # a checker bug must not stop the run; report it with the file named
+        result.errors.append(RunError(display, f"internal error ({type(exc).__name__}: {exc}); file skipped"))
+        return result
+    lines = _decode_lines(source, module)
+    ignored = config.ignored_codes_for(path)
+    seen: set[tuple[int, int, str]] = set()
+    for report in ctx.reports:
+        rng = positions.get(report.node)
+        if rng is None or report.code in ignored or any(report.code.startswith(c) for c in ignored):
+            continue
+        key = (rng.start.line, rng.start.column, report.code)
+        if key in seen:
+            continue
+        seen.add(key)
+        first, last = _statement_span(report.statement, rng, positions)
+        suppression = find_suppression(lines, first, last, report.code, noqa=noqa)
+        rule = project.rules[report.code]
+        try:
+            message = rule.format(**report.values)
+        except (KeyError, IndexError, ValueError) as exc:
+            message = f"{rule.summary} (message template error: {exc})"
+        (result.findings if suppression is None else result.suppressed).append(
+            Finding(
+                path=display,
+                line=rng.start.line,
+                column=rng.start.column + 1,
+                code=report.code,
+                message=message,
+                end_line=rng.end.line,
+                end_column=rng.end.column + 1,
+                name=rule.name,
+                severity=rule.severity,
+                path_class=rule.path_class,
+                stmt_start=first,
+                stmt_end=last,
+                suppression=None if suppression is None else suppression.reason,
+            )
+        )
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _may_match(project: Project, source: bytes | str) -> bool:
+    """Cheap pre-check: could any enabled checker find anything in this source?"""
+    if project.tokens is None:
+        return True
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    return any(tok in data for tok in project.tokens)
