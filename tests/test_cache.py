@@ -213,3 +213,76 @@ def test_code_digest_covers_the_engine_and_the_catalog() -> None:
     digest = cachemod.code_digest()
     assert len(digest) == 24
     assert (REPO / "src/orgguard/engine/runner.py").is_file()
+
+
+def _result_entries(project: Path) -> list[Path]:
+    return [p for p in entries(project) if "results" in p.relative_to(project / ".orgguard_cache").parts]
+
+
+def test_an_edit_that_changes_no_project_facts_keeps_every_other_result(project: Path) -> None:
+    app(project, n=4)
+    first = check(project)
+    before = set(_result_entries(project))
+    assert len(before) == 6  # __init__, models and the four views
+    with (project / "app/views0.py").open("a") as handle:
+        handle.write("\n# an edit that changes no project facts\n")
+    assert check(project) == first
+    after = set(_result_entries(project))
+    assert before < after and len(after - before) == 1, "only the edited file was checked again"
+
+
+def test_a_warm_run_never_imports_libcst(project: Path) -> None:
+    app(project)
+    check(project)
+    probe = (
+        "import sys\nfrom orgguard.cli import main\ncode = main(['check', '-q', '.'])\n"
+        "print(code, 'libcst' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=project, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.splitlines()[-1] == "1 False", proc.stdout + proc.stderr
+
+
+def test_a_lost_index_entry_is_rebuilt_when_a_file_needs_checking(project: Path) -> None:
+    app(project)
+    reference = check(project, "--no-cache")
+    check(project)
+    index_entries = [p for p in entries(project) if p.parent.name == "index"]
+    assert index_entries and all(p.parent.parent.joinpath("index-head", p.name).is_file() for p in index_entries)
+    for entry in index_entries:
+        entry.unlink()  # the head says the project is unchanged; the index itself is gone
+    with (project / "app/views1.py").open("a") as handle:
+        handle.write("\n# checked again, so the index is needed\n")
+    code, out, _ = check(project)
+    assert (code, json.loads(out)["findings"]) == (reference[0], json.loads(reference[1])["findings"])
+
+
+@pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
+def test_file_facts_round_trip_through_json(app_dir: Path) -> None:
+    project = load_project(app_dir)
+    seen = 0
+    for path in sorted(app_dir.rglob("*.py")):
+        rel = project.config.relpath(path)
+        facts = index_module.scan_source(path.read_bytes(), rel, project.config, project.knowledge)
+        if facts is None:
+            continue
+        seen += 1
+        data = json.loads(json.dumps(index_module.facts_to_json(facts)))
+        assert index_module.facts_from_json(data) == facts
+    assert seen
+    for broken in (None, [], [True], ["yes", [], [], [], [], []], [True, [["C"]], [], [], [], []]):
+        with pytest.raises((TypeError, ValueError, IndexError)):
+            index_module.facts_from_json(broken)
+
+
+def test_a_parallel_index_scan_equals_a_serial_one(project: Path) -> None:
+    source = FIXTURES / "django_saas"
+    for n in range(12):  # enough files for several scan tasks
+        for path in source.rglob("*.py"):
+            target = project / f"copy{n}" / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    (project / "pyproject.toml").write_text((source / "pyproject.toml").read_text())
+    serial = load_project(project, jobs=1)
+    parallel = load_project(project, jobs=2)
+    assert serial.index == parallel.index
+    assert serial.index.tenant_paths, "the copies hold tenant-owned models"

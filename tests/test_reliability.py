@@ -390,7 +390,7 @@ def test_crash_free_on_a_sample_of_the_corpus(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def eager() -> Project:
     """The django_saas project with the pre-check off, so every source reaches LibCST and every checker."""
-    return dataclasses.replace(load_project(FIXTURES / "django_saas"), tokens=None)
+    return dataclasses.replace(load_project(FIXTURES / "django_saas"), precheck=False)
 
 
 def _never_raises(project: Project, source: bytes | str) -> None:

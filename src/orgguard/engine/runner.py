@@ -88,6 +88,7 @@ class Project:
     parsed: frozenset[str] = frozenset()  # sha256 of sources the index pass parsed with ast (syntax known good)
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
+    precheck: bool = True  # skip the LibCST parse of files holding no checker's trigger (off: parse all)
 
     @functools.cached_property
     def index(self) -> ProjectIndex:
@@ -96,7 +97,9 @@ class Project:
     @functools.cached_property
     def tokens(self) -> tuple[bytes, ...] | None:
         """Pre-check: one of these must occur in a file for any enabled checker to report; None = always."""
-        from orgguard.engine.checking import tokens_for
+        if not self.precheck:
+            return None
+        from orgguard.engine.checking import tokens_for  # LibCST is imported only once a file is checked
 
         return tokens_for(self.checkers, self.knowledge, self.index)
 
