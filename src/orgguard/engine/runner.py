@@ -1,12 +1,15 @@
-"""files -> parse (LibCST) -> project index -> checks -> suppressions -> findings.
+"""files -> project index -> per-file checks (engine/checking.py) -> suppressions -> findings.
 
 How a run stays fast (the numbers are in docs/performance.md):
 
-- the project index comes from one ``ast`` pass over the project, and is cached in ``.orgguard_cache/``
-  under the content of every project file;
+- the project index is built from small per-file facts (one ``ast`` pass per file, in parallel
+  worker processes); the facts are cached per file content, so an edit rescans only the edited files,
+  and the index itself is cached under the content of every project file;
+- a run whose every result is cached reads only the index's digest: it never decodes the index and never
+  imports LibCST or the checkers;
 - a token pre-check skips the LibCST parse of files that cannot hold a candidate for any enabled rule;
   they get a syntax check only, and not even that when the index pass has already parsed them;
-- the checkers run in one batched traversal whose visitor tables are built once per process;
+- the checkers run in one read-only traversal (engine/walk.py) that rebuilds no node;
 - positions are resolved only for files that have findings;
 - files are checked in worker processes that inherit the project when they are forked (only paths go
   out and results come back), biggest files first;
