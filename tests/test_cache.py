@@ -286,3 +286,35 @@ def test_a_parallel_index_scan_equals_a_serial_one(project: Path) -> None:
     parallel = load_project(project, jobs=2)
     assert serial.index == parallel.index
     assert serial.index.tenant_paths, "the copies hold tenant-owned models"
+
+
+def _index_entries(project: Path) -> list[Path]:
+    return [p for p in entries(project) if p.parent.name == "index"]
+
+
+def test_an_edit_that_changes_no_facts_reuses_the_index_it_built(project: Path) -> None:
+    app(project)
+    check(project)
+    (built,) = _index_entries(project)
+    with (project / "app/models.py").open("a") as handle:
+        handle.write("\n# a comment: the same classes, fields and functions\n")
+    with (project / "app/views2.py").open("a") as handle:
+        handle.write("\n# another\n")
+    assert check(project) == check(project, "--no-cache")
+    assert _index_entries(project) == [built], "no index was built: the facts were what they were"
+    # a change of facts builds a new index, with what it changes
+    (project / "app/views2.py").write_text(
+        UNSCOPED.format(model="Invoice") + "\ndef more(request):\n    return Invoice.objects.all()\n"
+    )
+    edited = check(project)
+    assert edited == check(project, "--no-cache")
+    out = edited[1]
+    assert len(_index_entries(project)) == 2 and len(json.loads(out)["findings"]) == 4
+
+
+def test_a_deleted_file_is_not_taken_for_an_unchanged_project(project: Path) -> None:
+    app(project)
+    assert check(project)[0] == 1
+    (project / "app/models.py").unlink()  # the tenant-owned model is gone: nothing to report
+    assert check(project) == check(project, "--no-cache")
+    assert check(project)[0] == 0

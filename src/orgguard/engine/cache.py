@@ -236,13 +236,17 @@ class Cache:
         return value
 
     def write(self, kind: str, key: str, value: Any, *, fanout: bool = True) -> None:
-        if not self._prepare():
-            return
-        path = self._path(kind, key, fanout)
         try:
             payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
         except (TypeError, ValueError):
             return
+        self.write_raw(kind, key, payload, fanout=fanout)
+
+    def write_raw(self, kind: str, key: str, payload: bytes, *, fanout: bool = True) -> None:
+        """Store ``payload``, JSON text already serialised (by a caller that needed the text anyway)."""
+        if not self._prepare():
+            return
+        path = self._path(kind, key, fanout)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(path, _wrap(payload))

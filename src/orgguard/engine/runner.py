@@ -38,7 +38,7 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -203,117 +203,178 @@ def _given(index: ProjectIndex) -> Callable[[], ProjectIndex]:
 
 
 def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
-    """The project index. From the cache, only its digest is read here (the index itself is decoded when
-    a file has to be checked); otherwise the project is scanned (cached facts reused) and the index built."""
+    """The project index, and the digest of its content that keys every per-file result.
+
+    With a cache, the index of an unchanged project is not even decoded here (only when a file has to be
+    checked). Otherwise each file's facts come from the facts pack when its content is known there, the
+    rest are scanned (in parallel when there are many); when the rescanned files' facts are what they were,
+    the index they built still holds and is reused as is; else it is built from the facts.
+    """
     sources = read_sources(config.root, config, max_size=max_size)
-    key = ""
-    settings = (code_digest(), _config_key(config, selection=False), knowledge.digest)
-    pack = digest_of("facts", *settings)
-    if store is not None:
-        key = digest_of("index", *settings, str(max_size), *(f"{s.path}\0{s.sha}" for s in sources))
-        head = store.read("index-head", key, fanout=False)
-        if isinstance(head, dict) and isinstance(head.get("digest"), str) and isinstance(head.get("parsed"), list):
-            parsed = frozenset(p for p in head["parsed"] if isinstance(p, str))
-            return _LoadedIndex(_CachedIndex(store, key, config, knowledge, max_size, pack), head["digest"], parsed)
+    settings = digest_of(code_digest(), _config_key(config, selection=False), knowledge.digest, str(max_size))
+    cached = _IndexStore(store, settings) if store is not None else None
+    key = digest_of("index", settings, *(f"{s.path}\0{s.sha}" for s in sources))
     try:
-        index = _build(config, knowledge, sources, store, pack=pack, jobs=jobs)
+        if cached is not None:
+            head = cached.head(key)
+            if head is not None:
+                return _LoadedIndex(
+                    _CachedIndex(cached, head.index, config, knowledge, max_size), head.digest, head.parsed
+                )
+        built_from, known = cached.pack() if cached is not None else ("", {})
+        files = _scan(config, knowledge, sources, known, jobs)
+        parsed = frozenset(src.sha for src, entry in zip(sources, files, strict=True) if entry and entry[0] is True)
+        for src, entry in zip(sources, files, strict=True):
+            src.parsed = None if entry is None else entry[0] is True
+        keys = [f"{src.path}\0{src.sha}" for src in sources]
+        if cached is not None and built_from and _same_facts(known, dict(zip(keys, files, strict=True))):
+            previous = cached.head(built_from)
+            if previous is not None:  # the edits changed no project facts: the index they built holds
+                cached.write_head(key, previous.digest, parsed, previous.index)
+                cached.write_pack(key, keys, files)
+                return _LoadedIndex(
+                    _CachedIndex(cached, previous.index, config, knowledge, max_size), previous.digest, parsed
+                )
+        index = index_from_facts(config.root, config, knowledge, _decoded(config, knowledge, sources, files))
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
-    parsed = frozenset(s.sha for s in sources if s.parsed)
-    if store is None:
+    if cached is None:
         return _LoadedIndex(_given(index), "", parsed)
     try:
-        encoded = encode(index)
+        text = json.dumps(encode(index), separators=(",", ":")).encode()
     except CodecError:
         return _LoadedIndex(_given(index), "", parsed)
-    digest = digest_of(json.dumps(encoded, separators=(",", ":")))
-    store.write("index", key, encoded, fanout=False)
-    store.write("index-head", key, {"digest": digest, "parsed": sorted(parsed)}, fanout=False)
-    store.prune("index", keep=[key])
-    store.prune("index-head", keep=[key])
+    digest = digest_of(text)
+    cached.write_index(key, text)
+    cached.write_head(key, digest, parsed, key)
+    cached.write_pack(key, keys, files)
     return _LoadedIndex(_given(index), digest, parsed)
 
 
-def _build(
-    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], store: Cache | None, *, pack: str, jobs: int
-) -> ProjectIndex:
-    scanned = _scan(config, knowledge, sources, store, pack=pack, jobs=jobs)
-    return index_from_facts(config.root, config, knowledge, scanned)
+def _same_facts(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether every file of the project has the facts it had when ``before`` was packed (same paths too)."""
+    if len(before) != len(now):
+        return False
+    by_path = {key.split("\0", 1)[0]: entry for key, entry in before.items()}
+    return all(by_path.get(key.split("\0", 1)[0], _ABSENT) == entry for key, entry in now.items())
+
+
+_ABSENT: Any = object()  # equal to nothing but itself
+
+
+@dataclass(frozen=True)
+class _Head:
+    digest: str  # of the index's content
+    parsed: frozenset[str]
+    index: str  # key of the index entry
+
+
+@dataclass(frozen=True)
+class _IndexStore:
+    """The index's entries in the cache: the index (by the content of every project file), a small head
+    per project state (digest, parsed files, which index entry), and the facts pack (every file's facts by
+    path and content, with the head they were last built into)."""
+
+    store: Cache
+    settings: str  # digest of orgguard's code, the settings, the knowledge packs, the size limit
+
+    def head(self, key: str) -> _Head | None:
+        entry = self.store.read("index-head", key, fanout=False)
+        if not isinstance(entry, dict):
+            return None
+        digest, parsed, index = entry.get("digest"), entry.get("parsed"), entry.get("index")
+        if not isinstance(digest, str) or not isinstance(parsed, list) or not isinstance(index, str):
+            return None
+        return _Head(digest, frozenset(p for p in parsed if isinstance(p, str)), index)
+
+    def write_head(self, key: str, digest: str, parsed: frozenset[str], index: str) -> None:
+        self.store.write("index-head", key, {"digest": digest, "parsed": sorted(parsed), "index": index}, fanout=False)
+        self.store.prune("index-head", keep=[key, index])
+
+    def write_index(self, key: str, text: bytes) -> None:
+        self.store.write_raw("index", key, text, fanout=False)
+        self.store.prune("index", keep=[key])
+
+    def index(self, key: str) -> ProjectIndex | None:
+        try:
+            index = decode(self.store.read("index", key, fanout=False), INDEX_RECORDS)
+        except (CodecError, TypeError, ValueError, RecursionError):
+            return None
+        return index if isinstance(index, ProjectIndex) else None
+
+    def pack(self) -> tuple[str, dict[str, Any]]:
+        entry = self.store.read("facts", self.settings, fanout=False)
+        if isinstance(entry, dict) and isinstance(entry.get("head"), str) and isinstance(entry.get("files"), dict):
+            return entry["head"], entry["files"]
+        return "", {}
+
+    def write_pack(self, head: str, keys: Sequence[str], files: Sequence[Any]) -> None:
+        self.store.write(
+            "facts", self.settings, {"head": head, "files": dict(zip(keys, files, strict=True))}, fanout=False
+        )
+        self.store.prune("facts", keep=[self.settings])
 
 
 @dataclass(frozen=True)
 class _CachedIndex:
-    """The cached index of a project whose files have not changed, decoded when first needed; rebuilt
-    (from the facts pack) if the entry has gone or is damaged."""
+    """A cached index, decoded when first needed; rebuilt from the project if its entry has gone or is
+    damaged (with the facts the pack still holds)."""
 
-    store: Cache
+    cached: _IndexStore
     key: str
     config: Config
     knowledge: Knowledge
     max_size: int
-    pack: str
 
     def __call__(self) -> ProjectIndex:
-        entry = self.store.read("index", self.key, fanout=False)
-        try:
-            index = decode(entry, INDEX_RECORDS)
-        except (CodecError, TypeError, ValueError, RecursionError):
-            index = None
-        if isinstance(index, ProjectIndex):
+        index = self.cached.index(self.key)
+        if index is not None:
             return index
-        sources = read_sources(self.config.root, self.config, max_size=self.max_size)
-        return _build(self.config, self.knowledge, sources, self.store, pack=self.pack, jobs=1)
+        config, knowledge = self.config, self.knowledge
+        sources = read_sources(config.root, config, max_size=self.max_size)
+        files = _scan(config, knowledge, sources, self.cached.pack()[1], 1)
+        return index_from_facts(config.root, config, knowledge, _decoded(config, knowledge, sources, files))
 
 
 def _scan(
-    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], store: Cache | None, *, pack: str, jobs: int
-) -> list[FileFacts | None]:
-    """Every source's index facts: from the cache's facts pack (by path and content), the rest scanned,
-    in parallel when there are many (a cold run); the pack is rewritten for the files as they are now."""
-    known: dict[str, Any] = {}
-    if store is not None:
-        entry = store.read("facts", pack, fanout=False)
-        if isinstance(entry, dict):
-            known = entry
-    keys = [f"{src.path}\0{src.sha}" for src in sources]
-    out: list[FileFacts | None] = []
+    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], known: Mapping[str, Any], jobs: int
+) -> list[Any]:
+    """Every source's facts as JSON rows (None: nothing to learn from the file): from ``known`` (the facts
+    pack, by path and content) when there, else scanned, in parallel when there are many (a cold run)."""
+    out: list[Any] = []
     missing: list[int] = []
-    for i, key in enumerate(keys):
-        ok, facts = _decoded_facts(known[key]) if key in known else (False, None)
-        out.append(facts)
-        if not ok:
+    for i, src in enumerate(sources):
+        entry = known.get(f"{src.path}\0{src.sha}", _ABSENT)
+        if entry is None or type(entry) is list:
+            out.append(entry)
+        else:
+            out.append(None)
             missing.append(i)
     if missing:
         scanner = _FactScanner(config, knowledge, [sources[i] for i in missing])
         jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
         results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
-            out[i] = facts
-    for src, facts in zip(sources, out, strict=True):
-        src.parsed = None if facts is None else facts.parsed
-    if store is not None and missing:
-        fresh: dict[str, Any] = {}
-        rescanned = {keys[i] for i in missing}
-        for key, facts in zip(keys, out, strict=True):
-            if key not in rescanned:
-                fresh[key] = known[key]  # as read: no need to encode it again
-                continue
-            fresh[key] = None if facts is None else facts_to_json(facts)
-        store.write("facts", pack, fresh, fanout=False)
-        store.prune("facts", keep=[pack])
+            # as JSON reads it back (lists, not tuples), so that it compares equal to a pack entry
+            out[i] = None if facts is None else json.loads(json.dumps(facts_to_json(facts)))
     return out
 
 
-def _decoded_facts(data: Any) -> tuple[bool, FileFacts | None]:
-    """A facts pack entry: (True, facts, None when the file has nothing to tell), or (False, None) when
-    there is no usable entry."""
-    if data is None:
-        return True, None
-    try:
-        return True, facts_from_json(data)
-    except (TypeError, ValueError, IndexError, RecursionError):
-        return False, None
+def _decoded(
+    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], files: Sequence[Any]
+) -> list[FileFacts | None]:
+    """The facts of every file from their JSON rows; a row that does not decode (a damaged pack) is scanned."""
+    out: list[FileFacts | None] = []
+    for src, entry in zip(sources, files, strict=True):
+        if entry is None:
+            out.append(None)
+            continue
+        try:
+            out.append(facts_from_json(entry))
+        except (TypeError, ValueError, IndexError, RecursionError):
+            out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
+    return out
 
 
 @dataclass(frozen=True)
