@@ -318,3 +318,20 @@ def test_a_deleted_file_is_not_taken_for_an_unchanged_project(project: Path) -> 
     (project / "app/models.py").unlink()  # the tenant-owned model is gone: nothing to report
     assert check(project) == check(project, "--no-cache")
     assert check(project)[0] == 0
+
+
+@pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
+def test_the_index_round_trips_through_json_and_its_text_is_stable(app_dir: Path) -> None:
+    index = load_project(app_dir).index
+    text = json.dumps(index_module.index_to_json(index))
+    assert index_module.index_from_json(json.loads(text)) == index
+    # another process (another string hash seed) writes the same text for the same project
+    probe = (
+        "import json, sys\nfrom pathlib import Path\nfrom orgguard.engine.runner import load_project\n"
+        "from orgguard.engine.index import index_to_json\n"
+        "print(json.dumps(index_to_json(load_project(Path(sys.argv[1])).index)))\n"
+    )
+    other = subprocess.run([sys.executable, "-c", probe, str(app_dir)], capture_output=True, text=True, timeout=300)
+    assert other.stdout.strip() == text
+    with pytest.raises((TypeError, ValueError, IndexError)):
+        index_module.index_from_json(["root"])

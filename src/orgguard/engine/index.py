@@ -355,6 +355,98 @@ class FileFacts:
     default_permissions: tuple[str, ...] = ()
 
 
+def index_to_json(index: ProjectIndex) -> list[Any]:
+    """A compact JSON form of the index (rows of plain values, sets sorted: equal indexes give equal text)."""
+    summaries: dict[int, int] = {}
+    rows: list[list[Any]] = []
+    names: list[list[Any]] = []
+    for name, f in index.functions.items():
+        if id(f) not in summaries:
+            summaries[id(f)] = len(rows)
+            rows.append([f.name, f.path, f.params, f.verifies, f.resolves_unverified, f.reads_request])
+        names.append([name, summaries[id(f)]])
+    return [
+        index.root,
+        [[m.name, m.path, m.bases, m.relations, m.columns, m.table, m.abstract] for m in index.models.values()],
+        list(index.tenant_paths.items()),
+        sorted(index.tenant_models),
+        sorted(index.membership_models),
+        [
+            [
+                *(c.name, c.path, c.bases, c.methods, c.scoping_hooks, c.inheriting_hooks, c.aliases),
+                c.narrows_queryset,
+            ]
+            for infos in index.classes.values()
+            for c in infos
+        ],
+        list(index.tables.items()),
+        sorted(index.membership_attrs),
+        sorted(index.dependencies),
+        sorted(index.dependency_aliases),
+        index.default_permissions,
+        sorted(index.scoping_methods),
+        sorted(index.view_mixins),
+        sorted(index.job_functions),
+        sorted(index.webhook_functions),
+        rows,
+        names,
+    ]
+
+
+def index_from_json(data: Any) -> ProjectIndex:
+    """The index :func:`index_to_json` wrote. Raises TypeError, ValueError or IndexError on anything else."""
+    (
+        root,
+        models,
+        tenant_paths,
+        tenant_models,
+        membership_models,
+        classes,
+        tables,
+        attrs,
+        dependencies,
+        aliases,
+        permissions,
+        scoping,
+        mixins,
+        jobs,
+        webhooks,
+        rows,
+        names,
+    ) = data
+    strs = _strings
+    infos: dict[str, list[ClassInfo]] = {}
+    for c in classes:
+        info = ClassInfo(
+            _str(c[0]), _str(c[1]), strs(c[2]), strs(c[3]), strs(c[4]), strs(c[5]), _pairs(c[6]), _flag(c[7])
+        )
+        infos.setdefault(info.name, []).append(info)
+    summaries = [
+        FunctionSummary(_str(f[0]), _str(f[1]), strs(f[2]), _flag(f[3]), strs(f[4]), _flag(f[5])) for f in rows
+    ]
+    return ProjectIndex(
+        root=_str(root),
+        models={
+            _str(m[0]): ModelInfo(_str(m[0]), _str(m[1]), strs(m[2]), _pairs(m[3]), strs(m[4]), _str(m[5]), _flag(m[6]))
+            for m in models
+        },
+        tenant_paths={_str(k): strs(v) for k, v in tenant_paths},
+        tenant_models=frozenset(strs(tenant_models)),
+        membership_models=frozenset(strs(membership_models)),
+        classes={k: tuple(v) for k, v in infos.items()},
+        tables={_str(k): _str(v) for k, v in tables},
+        membership_attrs=frozenset(strs(attrs)),
+        dependencies=frozenset(strs(dependencies)),
+        dependency_aliases=frozenset(strs(aliases)),
+        default_permissions=strs(permissions),
+        scoping_methods=frozenset(strs(scoping)),
+        view_mixins=frozenset(strs(mixins)),
+        job_functions=frozenset(strs(jobs)),
+        webhook_functions=frozenset(strs(webhooks)),
+        functions={_str(name): summaries[i] for name, i in names},
+    )
+
+
 def facts_to_json(facts: FileFacts) -> list[Any]:
     """A compact JSON form of a file's facts (rows of plain values; see :func:`facts_from_json`)."""
     return [
@@ -1138,7 +1230,7 @@ def _summarise(functions: list[FunctionFacts], attrs: frozenset[str]) -> dict[st
     out: dict[str, FunctionSummary] = {}
     for f, verifies in zip(functions, direct, strict=True):
         summary = FunctionSummary(f.name, f.path, f.params, verifies, () if verifies else f.lookup_params)
-        for key in {f.qualname, f.name}:
+        for key in dict.fromkeys((f.qualname, f.name)):
             previous = out.get(key)
             # ambiguous names: the verifying variant must not hide an unverified one, and vice versa
             if previous is None or (previous.verifies and not verifies):

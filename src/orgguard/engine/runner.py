@@ -56,6 +56,8 @@ from orgguard.engine.index import (
     facts_from_json,
     facts_to_json,
     index_from_facts,
+    index_from_json,
+    index_to_json,
     iter_python_files,
     read_sources,
     scan_source,
@@ -241,10 +243,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
         return _LoadedIndex(_given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     if cached is None:
         return _LoadedIndex(_given(index), "", parsed)
-    try:
-        text = json.dumps(encode(index), separators=(",", ":")).encode()
-    except CodecError:
-        return _LoadedIndex(_given(index), "", parsed)
+    text = json.dumps(index_to_json(index), separators=(",", ":")).encode()
     digest = digest_of(text)
     cached.write_index(key, text)
     cached.write_head(key, digest, parsed, key)
@@ -298,10 +297,9 @@ class _IndexStore:
 
     def index(self, key: str) -> ProjectIndex | None:
         try:
-            index = decode(self.store.read("index", key, fanout=False), INDEX_RECORDS)
-        except (CodecError, TypeError, ValueError, RecursionError):
+            return index_from_json(self.store.read("index", key, fanout=False))
+        except (TypeError, ValueError, IndexError, RecursionError):
             return None
-        return index if isinstance(index, ProjectIndex) else None
 
     def pack(self) -> tuple[str, dict[str, Any]]:
         entry = self.store.read("facts", self.settings, fanout=False)
