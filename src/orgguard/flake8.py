@@ -37,7 +37,7 @@ def _project(root: str, stamp: float) -> Project | str:
     last built (by the CLI or another flake8 worker), as ``orgguard check`` does.
     """
     try:
-        return load_project(Path(root), cache=True)
+        return load_project(Path(root), cache=True, jobs=1)  # flake8 runs the processes
     except ConfigError as exc:
         return str(exc)
 
