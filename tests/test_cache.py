@@ -335,3 +335,23 @@ def test_the_index_round_trips_through_json_and_its_text_is_stable(app_dir: Path
     assert other.stdout.strip() == text
     with pytest.raises((TypeError, ValueError, IndexError)):
         index_module.index_from_json(["root"])
+
+
+def test_old_result_generations_are_set_aside_at_once_and_deleted_a_little_at_a_time(tmp_path: Path) -> None:
+    store = Cache(tmp_path / "c")
+    for i in range(cachemod.KEEP_GENERATIONS + 2):
+        for n in range(5):
+            store.write(f"results/g{i}", f"{n}" * 64, n)
+    folder = tmp_path / "c" / f"v{cachemod.FORMAT}" / "results"
+
+    def files() -> int:
+        return sum(1 for p in folder.rglob("*") if p.is_file())
+
+    before = files()
+    store.prune("results", keep=[], budget=3)
+    live = [p for p in folder.iterdir() if not p.name.startswith(".trash-")]
+    assert len(live) == cachemod.KEEP_GENERATIONS, "the oldest generations are out of use at once"
+    assert files() == before - 3, "but only the budget was deleted"
+    store.prune("results", keep=[], budget=None)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in live)
+    assert files() == 5 * cachemod.KEEP_GENERATIONS

@@ -253,25 +253,56 @@ class Cache:
         except OSError:
             self.writable = False
 
-    def prune(self, kind: str, keep: Iterable[str]) -> None:
-        """Remove the entries of ``kind`` (index files, result generations) beyond the newest few."""
+    def prune(self, kind: str, keep: Iterable[str], *, budget: int | None = None) -> None:
+        """Remove the entries of ``kind`` (index files, result generations) beyond the newest few.
+
+        A result generation holds a file per checked file: it is set aside at once (renamed into
+        ``.trash-*``, never read again) and deleted ``budget`` files at a time, so that a quick run does
+        not pay for deleting a whole old generation; later runs finish the job.
+        """
         folder = self.base / kind
         try:
-            entries = [p for p in folder.iterdir() if not p.name.startswith(".tmp-")]
+            entries = [p for p in folder.iterdir() if not p.name.startswith((".tmp-", ".trash-"))]
         except OSError:
             return
-        if len(entries) <= KEEP_GENERATIONS:
-            return
-        kept = set(keep)
-        entries.sort(key=_mtime, reverse=True)
-        for old in entries[KEEP_GENERATIONS:]:
-            if old.name in kept:
-                continue
-            if old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
-            else:
+        if len(entries) > KEEP_GENERATIONS:
+            kept = set(keep)
+            entries.sort(key=_mtime, reverse=True)
+            for old in entries[KEEP_GENERATIONS:]:
+                if old.name in kept:
+                    continue
+                if old.is_dir():
+                    with contextlib.suppress(OSError):
+                        old.rename(folder / f".trash-{old.name}-{os.getpid()}")
+                else:
+                    with contextlib.suppress(OSError):
+                        old.unlink()
+        _empty_trash(folder, budget)
+
+
+def _empty_trash(folder: Path, budget: int | None) -> None:
+    """Delete set-aside generations in ``folder``: all of them, or about ``budget`` files."""
+    try:
+        trash = sorted(p for p in folder.iterdir() if p.name.startswith(".trash-"))
+    except OSError:
+        return
+    left = budget
+    for heap in trash:
+        if left is None:
+            shutil.rmtree(heap, ignore_errors=True)
+            continue
+        for here, dirs, files in os.walk(heap, topdown=False):
+            for name in files:
+                if left <= 0:
+                    return
                 with contextlib.suppress(OSError):
-                    old.unlink()
+                    os.unlink(os.path.join(here, name))
+                left -= 1
+            for name in dirs:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.join(here, name))
+        with contextlib.suppress(OSError):
+            os.rmdir(heap)
 
 
 def _mtime(path: Path) -> float:

@@ -69,6 +69,7 @@ PARSE_ERROR = "ORG000"
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
 DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
 SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
+PRUNE_BUDGET = 200  # old cached results deleted per run, besides one per file checked
 SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
 WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
 
@@ -671,7 +672,8 @@ def run(
     else:
         results.update(_run_pool(worker, pending, jobs))
     if worker.store is not None:
-        worker.store.prune("results", keep=[worker.kind.split("/", 1)[1]])
+        # old generations go a little at a time: about as many files as this run checked, and some
+        worker.store.prune("results", keep=[worker.kind.split("/", 1)[1]], budget=PRUNE_BUDGET + len(pending))
     for i in sorted(results):
         res = results[i]
         result.findings.extend(res.findings)
