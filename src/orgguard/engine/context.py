@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,15 @@ class Frame:
     statement: cst.CSTNode | None = None
 
 
+@functools.cache
+def _roles(kind: type) -> tuple[bool, bool]:
+    """(a statement, a frame) for a node type; asked per type, not per node (LibCST's bases are ABCs)."""
+    return (
+        issubclass(kind, (cst.SimpleStatementLine, cst.BaseCompoundStatement)),
+        issubclass(kind, (cst.FunctionDef, cst.ClassDef)),
+    )
+
+
 class ScopeTracker:
     """Where the traversal is: enclosing classes/functions and the current statement.
 
@@ -55,13 +65,14 @@ class ScopeTracker:
         self.statements: list[cst.CSTNode] = []
 
     def enter(self, node: cst.CSTNode) -> None:
-        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        statement, frame = _roles(type(node))
+        if statement:
             self.statements.append(node)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            self.frames.append(Frame(node))
+        if frame:
+            self.frames.append(Frame(node))  # type: ignore[arg-type]
 
     def leave(self, node: cst.CSTNode) -> None:
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and self.frames and self.frames[-1].node is node:
+        if _roles(type(node))[1] and self.frames and self.frames[-1].node is node:
             self.frames.pop()
         if self.statements and self.statements[-1] is node:
             self.statements.pop()

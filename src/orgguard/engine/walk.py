@@ -14,6 +14,7 @@ walk yields are exactly the non-trivia nodes ``CSTNode.visit`` passes, in the sa
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -75,22 +76,72 @@ class _Orders(dict[type, tuple[str, ...]]):
             node.visit(recorder)
             # a field LibCST visits only when it is set (an f-string's ``format_spec``) comes last
             rest = [f.name for f in dataclasses.fields(node) if f.name not in recorder.fields]
-            found = self[kind] = (*recorder.fields, *rest)
+            hints = _hints(kind)
+            # fields typed to hold trivia only (``lpar``, ``whitespace_after_func``) are not even read
+            found = self[kind] = tuple(
+                name for name in (*recorder.fields, *rest) if name not in hints or _may_hold_node(hints[name])
+            )
         return found
 
 
+def _hints(kind: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(kind)
+    except Exception:  # an annotation that does not resolve: read every field
+        return {}
+
+
+def _may_hold_node(hint: Any) -> bool:
+    """Whether a field of this type can hold a node the walk enters (unsure: True)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal or origin is typing.ClassVar:
+        return False
+    if origin is not None:
+        return any(_may_hold_node(arg) for arg in typing.get_args(hint) if arg is not Ellipsis)
+    if isinstance(hint, type):
+        return issubclass(hint, cst.CSTNode) and hint not in TRIVIA
+    return hint is not None and hint is not type(None)
+
+
 _ORDERS = _Orders()
+
+_SKIP, _NODE, _MANY = 0, 1, 2
+
+
+class _Kinds(dict[type, int]):
+    """What a field value's type is to the walk: a node to enter, a sequence of nodes, or nothing to enter
+    (trivia, None, a sentinel, a string). ``isinstance`` against LibCST's abstract base classes goes through
+    ``ABCMeta`` and is slow; this asks once per type."""
+
+    def of(self, kind: type) -> int:
+        found = self.get(kind)
+        if found is None:
+            if kind is tuple or kind is list:
+                found = _MANY
+            elif issubclass(kind, cst.CSTNode) and kind not in TRIVIA:
+                found = _NODE
+            else:
+                found = _SKIP
+            self[kind] = found
+        return found
+
+
+_KINDS = _Kinds()
 
 
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The node's children that are not trivia, in LibCST's visiting order."""
     out: list[cst.CSTNode] = []
-    for name in _ORDERS.of(node):
+    kinds, trivia = _KINDS, TRIVIA
+    for name in _ORDERS.get(type(node)) or _ORDERS.of(node):
         value = getattr(node, name)
-        if isinstance(value, (tuple, list)):
-            out.extend(child for child in value if type(child) not in TRIVIA)
-        elif isinstance(value, cst.CSTNode) and type(value) not in TRIVIA:
+        kind = kinds.get(type(value))
+        if kind is None:
+            kind = kinds.of(type(value))
+        if kind == _NODE:
             out.append(value)
+        elif kind == _MANY:
+            out.extend(child for child in value if type(child) not in trivia)
     return out
 
 
@@ -132,9 +183,7 @@ def visit_batched(
     ignored, as ``libcst.visit_batched`` ignores them), with ``before_visit``/``after_leave`` around each node."""
     enter: dict[type, Sequence[Method]] = {}
     leave: dict[type, Sequence[Method]] = {}
-    orders = _ORDERS
-    trivia = TRIVIA
-    node_type = cst.CSTNode
+    orders, kinds, trivia = _ORDERS, _KINDS, TRIVIA
 
     def walk(current: cst.CSTNode) -> None:
         kind = type(current)
@@ -147,14 +196,12 @@ def visit_batched(
             method(current)
         for name in orders.get(kind) or orders.of(current):
             value = getattr(current, name)
-            if isinstance(value, tuple):
-                for child in value:
-                    if type(child) not in trivia:
-                        walk(child)
-            elif isinstance(value, node_type):
-                if type(value) not in trivia:
-                    walk(value)
-            elif isinstance(value, list):
+            what = kinds.get(type(value))
+            if what is None:
+                what = kinds.of(type(value))
+            if what == _NODE:
+                walk(value)
+            elif what == _MANY:
                 for child in value:
                     if type(child) not in trivia:
                         walk(child)
