@@ -1,8 +1,13 @@
 """The project index: which models are tenant-owned, and how a query reaches the tenant.
 
-Built once per run over the whole project (root = nearest pyproject.toml or .git), whichever files are
-being checked, so that pre-commit's ten changed files are checked with the same knowledge as a full run.
-It reads every file with :mod:`ast` (far cheaper than LibCST; only names and calls are needed here).
+Built over the whole project (root = nearest pyproject.toml or .git), whichever files are being
+checked, so that pre-commit's ten changed files are checked with the same knowledge as a full run.
+
+Two steps. :func:`scan_source` reads one file with :mod:`ast` (far cheaper than LibCST; only names and
+calls are needed here) into :class:`FileFacts`, small plain records that depend on that file alone
+(and the settings): so files are scanned in parallel and their facts cached by content. Then
+:func:`index_from_facts` joins every file's facts into the :class:`ProjectIndex`: which classes are
+models, the tenant paths, the project's scoping methods, verifying helpers, jobs and webhook handlers.
 """
 
 from __future__ import annotations
