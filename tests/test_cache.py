@@ -355,3 +355,18 @@ def test_old_result_generations_are_set_aside_at_once_and_deleted_a_little_at_a_
     store.prune("results", keep=[], budget=None)
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in live)
     assert files() == 5 * cachemod.KEEP_GENERATIONS
+
+
+@pytest.mark.parametrize("bad", [[], 5, "x", [True], [True, "not rows"], ["yes", [], [], [], [], []]])
+def test_wrong_rows_in_a_well_formed_facts_pack_are_rescanned(project: Path, bad: object) -> None:
+    app(project)
+    reference = check(project, "--no-cache")
+    check(project)
+    (pack,) = [p for p in entries(project) if p.parent.name == "facts"]
+    entry = cachemod._unwrap(pack.read_bytes())
+    entry["files"] = {key: bad for key in entry["files"]}
+    entry["head"] = "no-such-head"
+    pack.write_bytes(cachemod._wrap(json.dumps(entry).encode()))
+    for head in [p for p in entries(project) if p.parent.name == "index-head"]:
+        head.unlink()  # so the project is scanned again, from the pack
+    assert check(project) == reference

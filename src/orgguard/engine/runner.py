@@ -47,7 +47,6 @@ from typing import Any
 
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
-from orgguard.engine import index as index_module
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.index import (
@@ -127,7 +126,6 @@ class RunResult:
     suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
 
 
-INDEX_RECORDS = records_of(index_module)
 RESULT_RECORDS = {**records_of(findings_module), "FileResult": FileResult}
 
 
@@ -347,7 +345,7 @@ def _scan(
     missing: list[int] = []
     for i, src in enumerate(sources):
         entry = known.get(f"{src.path}\0{src.sha}", _ABSENT)
-        if entry is None or type(entry) is list:
+        if entry is None or (type(entry) is list and entry and type(entry[0]) is bool):
             out.append(entry)
         else:
             out.append(None)
