@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -370,3 +373,32 @@ def test_wrong_rows_in_a_well_formed_facts_pack_are_rescanned(project: Path, bad
     for head in [p for p in entries(project) if p.parent.name == "index-head"]:
         head.unlink()  # so the project is scanned again, from the pack
     assert check(project) == reference
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_project_pickles_for_spawned_workers(project: Path, cached: bool) -> None:
+    """Where workers are spawned (macOS, Windows), the project travels by pickle: with or without the cache,
+    before or after its index was first used."""
+    app(project)
+    if cached:
+        load_project(project, cache=True)  # the second load reads the index lazily from the cache
+    loaded = load_project(project, cache=cached)
+    fresh = load_project(project)
+    assert pickle.loads(pickle.dumps(loaded)).index == fresh.index
+    _ = loaded.index
+    assert pickle.loads(pickle.dumps(loaded)).index == fresh.index
+
+
+def test_spawned_workers_give_the_forked_workers_findings(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orgguard.engine import runner
+
+    app(project, n=12)
+    for cached in (False, True):
+        expected = run(load_project(project, cache=cached), [project], jobs=1, cwd=project).findings
+        # cached: the index comes from the cache (decoded lazily), the results must be computed again
+        shutil.rmtree(project / ".orgguard_cache" / f"v{cachemod.FORMAT}" / "results", ignore_errors=True)
+        monkeypatch.setattr(runner, "_mp_context", lambda: multiprocessing.get_context("spawn"))
+        got = run(load_project(project, cache=cached, jobs=2), [project], jobs=2, cwd=project)
+        monkeypatch.undo()
+        assert got.findings == expected and not got.errors
+        assert len(expected) == 12

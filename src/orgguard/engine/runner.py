@@ -201,8 +201,14 @@ class _LoadedIndex:
     errors: tuple[RunError, ...] = ()
 
 
-def _given(index: ProjectIndex) -> Callable[[], ProjectIndex]:
-    return lambda: index
+@dataclass(frozen=True)
+class _Given:
+    """An index already in hand (picklable, for workers that are spawned rather than forked)."""
+
+    index: ProjectIndex
+
+    def __call__(self) -> ProjectIndex:
+        return self.index
 
 
 def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
@@ -241,15 +247,15 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
         index = index_from_facts(config.root, config, knowledge, _decoded(config, knowledge, sources, files))
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
-        return _LoadedIndex(_given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
+        return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     if cached is None:
-        return _LoadedIndex(_given(index), "", parsed)
+        return _LoadedIndex(_Given(index), "", parsed)
     text = json.dumps(index_to_json(index), separators=(",", ":")).encode()
     digest = digest_of(text)
     cached.write_index(key, text)
     cached.write_head(key, digest, parsed, key)
     cached.write_pack(key, keys, files)
-    return _LoadedIndex(_given(index), digest, parsed)
+    return _LoadedIndex(_Given(index), digest, parsed)
 
 
 def _same_facts(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
