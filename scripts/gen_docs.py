@@ -14,7 +14,6 @@ from the files that exist, so new rule pages and other engineers' pages appear w
 
 from __future__ import annotations
 
-import ast
 import io
 import json
 import re
@@ -32,6 +31,7 @@ else:  # pragma: no cover
 
 from orgguard.config import SCHEMA, Setting
 from orgguard.docs import rule_markdown
+from orgguard.init import imported_modules
 from orgguard.knowledge import pack_schema
 from orgguard.registry import PATH_CLASSES, Rule, all_rules
 
@@ -239,22 +239,11 @@ def app_framework(app: Path) -> str:
 
 def _imports(app: Path) -> set[str]:
     """Top-level packages imported by an app's Python files (files that do not parse are skipped)."""
-    names: set[str] = set()
-    for path in sorted(app.rglob("*.py")):
-        try:
-            tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module.split(".")[0])
-    return names
+    return imported_modules(sorted(app.rglob("*.py")))
 
 
 def expectations(app: Path) -> set[tuple[str, int, str]]:
-    """(relative path, line, code) of every `# expect: ORGnnn` comment (as tests/conftest.py reads them)."""
+    """(relative path, line, code) of every `# expect: ORGnnn` comment (the fixture tests read them here too)."""
     expected: set[tuple[str, int, str]] = set()
     for path in sorted(app.rglob("*.py")):
         rel = path.relative_to(app).as_posix()

@@ -112,7 +112,8 @@ def _declared_dependencies(root: Path) -> set[str]:
     return names
 
 
-def _imported_modules(files: list[Path]) -> set[str]:
+def imported_modules(files: list[Path]) -> set[str]:
+    """Top-level packages the files import (files that do not parse are skipped)."""
     names: set[str] = set()
     for path in files:
         try:
@@ -135,7 +136,7 @@ def detect(root: Path) -> Detection:
         files.append(path)
         if len(files) >= MAX_FILES:
             break
-    used = {name.lower() for name in _imported_modules(files)} | _declared_dependencies(root)
+    used = {name.lower() for name in imported_modules(files)} | _declared_dependencies(root)
     frameworks = tuple(dict.fromkeys(label for name, label in FRAMEWORKS.items() if name in used))
 
     index = build_index(config.root, config, load_knowledge(), files=files)
