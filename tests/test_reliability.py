@@ -9,6 +9,7 @@ is ``scripts/sweep.py`` (its last run is recorded in docs/reliability.md); here 
 from __future__ import annotations
 
 import dataclasses
+import faulthandler
 import json
 import os
 import random
@@ -244,6 +245,9 @@ def _patched_check(behaviour: str) -> object:
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})  # as if stuck in C code
             time.sleep(60)
         if path.name == "crash.py" and behaviour == "crash":
+            # pytest turns faulthandler on and the forked worker inherits it: off, the crash is as
+            # silent as in a real run (orgguard never enables faulthandler), and no dump reaches the log
+            faulthandler.disable()
             os.kill(os.getpid(), signal.SIGSEGV)
         return real(project, path, source, **kwargs)  # type: ignore[arg-type]
 
@@ -284,6 +288,22 @@ def test_a_worker_that_crashes_costs_only_its_file(project: Path, monkeypatch: p
     assert [e.path for e in result.errors] == ["app/crash.py"]
     assert "crashed" in result.errors[0].message
     assert sorted(f.path for f in result.findings) == sorted([*(f"app/v{i}.py" for i in range(40)), "app/slow.py"])
+
+
+def test_the_deliberate_crash_leaves_no_dump_in_the_test_log() -> None:
+    """The crash above, run as the suite runs it (pytest's faulthandler on): the log shows a pass, no dump."""
+    if os.environ.get("ORGGUARD_NESTED_PYTEST"):
+        pytest.skip("already inside the nested run")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q",
+         f"{__file__}::test_a_worker_that_crashes_costs_only_its_file"],
+        cwd=Path(__file__).parent.parent, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ORGGUARD_NESTED_PYTEST": "1"},
+    )  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log
+    assert "1 passed" in log
+    assert "Fatal Python error" not in log and "Segmentation fault" not in log, log
 
 
 def test_what_a_worker_prints_never_reaches_the_report(

@@ -13,7 +13,7 @@ from orgguard.reporters.github import escape_data, escape_property
 
 from .conftest import REPO, run_cli, write_tree
 
-SCHEMA_FILE = REPO.parent / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+SCHEMA_FILE = Path(__file__).parent / "schemas" / "sarif-schema-2.1.0.json"  # the OASIS schema, kept in the repository
 
 MODELS = (
     "from django.db import models\n\n"
@@ -50,6 +50,12 @@ def validate(doc: dict[str, Any]) -> None:
     validator_cls.check_schema(schema)
     errors = sorted(validator_cls(schema).iter_errors(doc), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:10])
+
+
+def test_the_schema_lives_in_the_repository() -> None:
+    # a fresh clone in any directory has it: nothing the tests read lies outside the repository
+    assert SCHEMA_FILE.resolve().is_relative_to(REPO) and SCHEMA_FILE.is_file()
+    assert json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))["title"].startswith("Static Analysis Results Format")
 
 
 def test_sarif_is_valid_against_the_oasis_schema(project: Path) -> None:
