@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ def fixture_apps() -> list[Path]:
 
 
 def run_cli(*args: str, cwd: Path | None = None, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the real `orgguard` command line in a subprocess."""
+    """Run the real `orgguard` command line in a subprocess (uncoloured, whatever the caller's environment)."""
     return subprocess.run(
         [sys.executable, "-m", "orgguard", *args],
         cwd=cwd or REPO,
@@ -33,6 +34,7 @@ def run_cli(*args: str, cwd: Path | None = None, check: bool = False) -> subproc
         text=True,
         check=check,
         timeout=600,
+        env={k: v for k, v in os.environ.items() if k != "FORCE_COLOR"},
     )
 
 

@@ -61,12 +61,13 @@ def test_the_schema_lives_in_the_repository() -> None:
 def test_sarif_is_valid_against_the_oasis_schema(project: Path) -> None:
     make_app(project)
     write_tree(project, {"app/broken.py": "def broken(:\n    pass\n"})
-    doc = sarif(project, ".", "does-not-exist.py")  # a run error becomes a tool notification
+    (project / "app/dangling.py").symlink_to("gone.py")  # a run error becomes a tool notification
+    doc = sarif(project, ".")
     validate(doc)
     assert doc["version"] == "2.1.0"
     (run,) = doc["runs"]
     notes = run["invocations"][0]["toolExecutionNotifications"]
-    assert [n["message"]["text"] for n in notes] == ["no such file or directory"]
+    assert [n["message"]["text"] for n in notes] == ["cannot read: dangling symlink"]
     assert {r["ruleId"] for r in run["results"]} == {"ORG000", "ORG101"}
 
 

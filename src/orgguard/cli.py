@@ -3,7 +3,10 @@
 Commands: ``check`` (the linter), ``explain CODE`` (a rule's docs), ``rules`` (the catalog) and
 ``init`` (a starter ``[tool.orgguard]`` section detected from the project).
 
-Exit codes: 0 clean, 1 findings (or files that could not be read), 2 usage or configuration error.
+Exit codes: 0 clean, 1 findings (or files that could not be read), 2 usage or configuration error
+(a path that does not exist is one, reported before anything is read or written). ``--exit-zero``
+turns 1 into 0. A text run ends with a summary line on stderr; the text format is coloured on a
+terminal (``NO_COLOR``/``FORCE_COLOR`` honoured); the other formats keep stdout machine-readable.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from orgguard.engine.runner import (
 )
 from orgguard.registry import Rule, all_rules
 from orgguard.reporters import FORMATS, ReportContext, render
+from orgguard.reporters.text import colour_wanted, statistics, summary
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 PROGRESS_DELAY = 1.0  # seconds before a run counts as long enough to show progress
@@ -86,7 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_codes, help="comma-separated codes or prefixes to enable")
     check.add_argument("--ignore", type=_codes, help="comma-separated codes or prefixes to disable")
     check.add_argument("--config", type=Path, help="settings file (pyproject.toml or orgguard.toml)")
-    check.add_argument("-j", "--jobs", type=_jobs, default=0, help="worker processes (default: all cores)")
+    check.add_argument(
+        "-j", "--jobs", type=_jobs, default=0, metavar="N", help="worker processes; 0 (the default): one per core"
+    )
     check.add_argument(
         "--no-cache",
         action="store_true",
@@ -118,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="FILE",
         help="record today's findings in this baseline file (and report none)",
+    )
+    check.add_argument(
+        "--exit-zero", action="store_true", help="exit 0 even when there are findings (2 still means a usage error)"
+    )
+    check.add_argument(
+        "--statistics",
+        action="store_true",
+        help="print the number of findings per code instead of the findings (--format text or json)",
     )
     check.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing but findings (no progress, no summaries)"
@@ -205,8 +219,25 @@ def _run(project: Project, args: argparse.Namespace, paths: list[Path]) -> RunRe
         return run(project, paths, jobs=args.jobs, file_timeout=timeout)
 
 
+def _usage_error(message: str) -> int:
+    print(f"orgguard: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _check(args: argparse.Namespace) -> int:
     paths: list[Path] = args.paths or [Path(".")]
+    # usage errors first, before anything is read or written (no cache directory left behind)
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        return _usage_error(f"{', '.join(missing)}: no such file or directory")
+    if args.statistics and args.format not in ("text", "json"):
+        return _usage_error(f"--statistics prints text or json, not {args.format}")
+    baseline: Baseline | None = None
+    if args.baseline is not None and args.write_baseline is None:
+        try:
+            baseline = Baseline.load(args.baseline)
+        except BaselineError as exc:
+            return _usage_error(str(exc))
     try:
         project = load_project(
             paths[0],
@@ -218,18 +249,13 @@ def _check(args: argparse.Namespace) -> int:
             jobs=args.jobs,
         )
     except ConfigError as exc:
-        print(f"orgguard: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    baseline: Baseline | None = None
-    if args.baseline is not None and args.write_baseline is None:
-        try:
-            baseline = Baseline.load(args.baseline)
-        except BaselineError as exc:
-            print(f"orgguard: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+        return _usage_error(str(exc))
     cwd = Path.cwd()
     result = run_result = _run(project, args, paths)
-    ctx = ReportContext(cwd=cwd, root=project.config.root, rules=project.rules)
+    if not run_result.files and not run_result.errors:
+        _say(args, "warning: no Python files found")
+    colour = args.format == "text" and args.output is None and colour_wanted(sys.stdout, os.environ)
+    ctx = ReportContext(cwd=cwd, root=project.config.root, rules=project.rules, colour=colour)
     keys = (
         {f: key_of(f, ctx.lines(f.path), ctx.root_relative(f.path)) for f in run_result.findings}
         if (baseline is not None or args.write_baseline is not None)
@@ -240,12 +266,11 @@ def _check(args: argparse.Namespace) -> int:
         try:
             Baseline.from_keys(keys.values()).write(args.write_baseline)
         except BaselineError as exc:
-            print(f"orgguard: error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return _usage_error(str(exc))
         _say(args, f"wrote {len(keys)} finding(s) to baseline {args.write_baseline}")
         for error in result.errors:
             print(f"orgguard: error: {error.path}: {error.message}", file=sys.stderr)
-        return EXIT_FINDINGS if result.errors else EXIT_CLEAN
+        return _exit_code(args, bool(result.errors))
 
     if baseline is not None:
         files, _ = discover(paths, project.config)
@@ -257,7 +282,9 @@ def _check(args: argparse.Namespace) -> int:
             files=run_result.files,
             suppressed=run_result.suppressed,
         )
-        ctx = ReportContext(cwd=cwd, root=project.config.root, rules=project.rules, baseline_stale=comparison.stale)
+        ctx = ReportContext(
+            cwd=cwd, root=project.config.root, rules=project.rules, baseline_stale=comparison.stale, colour=colour
+        )
         if comparison.known:
             _say(args, f"{comparison.known} finding(s) recorded in baseline {args.baseline} not reported")
         if comparison.stale:
@@ -276,15 +303,22 @@ def _check(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                     )
 
-    output = render(args.format, result, ctx)
+    output = statistics(result, ctx, fmt=args.format) if args.statistics else render(args.format, result, ctx)
     if args.output:
         args.output.write_text(output, encoding="utf-8")
     else:
         sys.stdout.write(output)
+        sys.stdout.flush()  # the findings before the errors and the summary on a terminal
     if args.format == "text":
         for error in result.errors:
             print(f"orgguard: error: {error.path}: {error.message}", file=sys.stderr)
-    return EXIT_FINDINGS if result.findings or result.errors else EXIT_CLEAN
+        if (run_result.files or result.errors) and not args.quiet:
+            print(summary(result), file=sys.stderr)
+    return _exit_code(args, bool(result.findings or result.errors))
+
+
+def _exit_code(args: argparse.Namespace, failed: bool) -> int:
+    return EXIT_FINDINGS if failed and not args.exit_zero else EXIT_CLEAN
 
 
 # ---------------------------------------------------------------------------------------------------

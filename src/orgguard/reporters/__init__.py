@@ -15,7 +15,8 @@ class ReportContext:
 
     ``cwd`` is the directory finding paths are relative to; ``root`` the project root. URIs for code
     scanning (SARIF, GitHub annotations) are relative to ``source_root``: the repository holding the
-    project (nearest ``.git``), else the project root.
+    project (nearest ``.git``), else the project root. ``colour``: the text format may use ANSI colours
+    (the command line decides; the machine-readable formats never colour).
     """
 
     def __init__(
@@ -25,11 +26,13 @@ class ReportContext:
         root: Path,
         rules: Mapping[str, Rule],
         baseline_stale: Sequence[Mapping[str, Any]] | None = None,
+        colour: bool = False,
     ) -> None:
         self.cwd = cwd.resolve()
         self.root = root.resolve()
         self.rules = rules
         self.baseline_stale = baseline_stale
+        self.colour = colour
         self.source_root = _repository_root(self.root)
         self._lines: dict[str, list[str]] = {}
 
