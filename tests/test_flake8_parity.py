@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import fixture_apps, run_cli, write_tree
+from .conftest import REPO, fixture_apps, run_cli, write_tree
 
 LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>ORG\d{3}|E999) (?P<msg>.*)$")
 
@@ -80,3 +80,47 @@ def test_flake8_plugin_survives_a_file_that_does_not_parse(project: Path) -> Non
     )
     assert "Traceback" not in proc.stderr
     assert proc.returncode == 1
+
+
+def _flake8_run(project: Path, select: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flake8", "--select", select, "."],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_select_e999_beside_org_to_see_a_broken_file(project: Path) -> None:
+    write_tree(project, {"app/bad.py": "def broken(:\n    pass\n", "app/good.py": "x = 1\n"})
+    # flake8 never runs plugins on a file it cannot parse: `--select ORG` alone passes it silently ...
+    silent = _flake8_run(project, "ORG")
+    assert (silent.returncode, silent.stdout) == (0, "")
+    # ... `--select ORG,E999` reports it, where `orgguard check` reports ORG000 on the same line
+    loud = _flake8_run(project, "ORG,E999")
+    assert loud.returncode == 1
+    assert [line.split(": ", 1)[1].split()[0] for line in loud.stdout.splitlines()] == ["E999"]
+    assert loud.stdout.startswith("./app/bad.py:1:")
+    ours = json.loads(run_cli("check", "--format", "json", cwd=project).stdout)["findings"]
+    assert [(f["path"], f["line"], f["code"]) for f in ours] == [("app/bad.py", 1, "ORG000")]
+
+
+FLAKE8_DOCS = [
+    "README.md",
+    "docs/ci.md",
+    "docs/index.md",
+    *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "docs" / "getting-started").glob("*.md")),
+]
+
+
+@pytest.mark.parametrize("page", FLAKE8_DOCS)
+def test_docs_select_e999_beside_org(page: str) -> None:
+    text = (REPO / page).read_text(encoding="utf-8")
+    # every flake8 selection a page shows includes E999 (the warning "`--select ORG` alone ..." aside)
+    shown = [m[1] for m in re.finditer(r"--select[ =]([A-Z0-9,]+)`?(\s+alone)?", text) if not m[2]]
+    shown += re.findall(r"^#?\s*select\s*=\s*([A-Z0-9,]+)\s*$", text, re.MULTILINE)
+    org = [s for s in shown if "ORG" in s.split(",")]
+    assert all("E999" in s.split(",") for s in org), f"{page} shows flake8 selecting ORG without E999: {org}"
+    if page in ("README.md", "docs/ci.md"):
+        assert "--select ORG,E999" in text and "--select ORG` alone" in " ".join(text.split())
