@@ -92,10 +92,7 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
         if taint is not None:
             tenant = sorted(analysis.ctx.index.tenant_models)[0] if analysis.ctx.index.tenant_models else "the tenant"
             name = dotted_name(call.func) or summary.name
-            out.append(
-                TenantSink(
-                    call, taint, f"{name}(), which looks up {tenant} by {param} without a membership check", tenant
-                )
-            )
+            # the rule's message says what is missing ("without a membership check"); the sink names the lookup
+            out.append(TenantSink(call, taint, f"{name}() looking up {tenant} by {param}", tenant))
             break
     return out
