@@ -16,7 +16,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import stripe
+from orgguard.runtime._extras import missing_framework
+
+try:
+    import stripe
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "the stripe library", "stripe", exc) from exc
 
 from orgguard.runtime._context import OrgContext, OrgId
 from orgguard.runtime.errors import AmbiguousBillable, BillableUnresolved, CrossOrgAccess, PolicyDenied

@@ -37,14 +37,19 @@ import inspect
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.db import models
-from django.db.models import Q
-from django.db.models.query import RawQuerySet
-from django.db.models.sql import Query
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
-from django.utils.module_loading import import_string
+from orgguard.runtime._extras import missing_framework
+
+try:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import models
+    from django.db.models import Q
+    from django.db.models.query import RawQuerySet
+    from django.db.models.sql import Query
+    from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+    from django.utils.module_loading import import_string
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "Django", "django", exc) from exc
 
 from orgguard.runtime import audit
 from orgguard.runtime._context import OrgContext, _bound_or_none, bind

@@ -28,7 +28,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from orgguard.runtime._extras import missing_framework
+
+try:
+    from fastapi import Depends, FastAPI, HTTPException, Request
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "FastAPI", "fastapi", exc) from exc
 
 from orgguard.runtime._context import OrgContext, _set_for_current_context
 from orgguard.runtime._resolve import SESSION_ORG_KEY, AsyncMembershipCheck, SessionLike, aresolve_active_org

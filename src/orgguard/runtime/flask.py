@@ -26,8 +26,13 @@ from collections.abc import Callable
 from contextvars import Token
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, g, session
-from werkzeug.local import LocalProxy
+from orgguard.runtime._extras import missing_framework
+
+try:
+    from flask import Flask, Response, g, session
+    from werkzeug.local import LocalProxy
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "Flask", "flask", exc) from exc
 
 from orgguard.runtime._context import OrgContext, _bound_or_none, _pop, _push, bind
 from orgguard.runtime._context import current_org as _current_org

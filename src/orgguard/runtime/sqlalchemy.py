@@ -38,27 +38,32 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
-from sqlalchemy import Boolean, Integer, event, text
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import (
-    Mapped,
-    ORMExecuteState,
-    QueryContext,
-    Session,
-    SessionTransaction,
-    UOWTransaction,
-    mapped_column,
-    scoped_session,
-    sessionmaker,
-    with_loader_criteria,
-)
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.schema import Table
-from sqlalchemy.sql.visitors import InternalTraversal
+from orgguard.runtime._extras import missing_framework
+
+try:
+    from sqlalchemy import Boolean, Integer, event, text
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.compiler import compiles
+    from sqlalchemy.orm import (
+        Mapped,
+        ORMExecuteState,
+        QueryContext,
+        Session,
+        SessionTransaction,
+        UOWTransaction,
+        mapped_column,
+        scoped_session,
+        sessionmaker,
+        with_loader_criteria,
+    )
+    from sqlalchemy.sql import visitors
+    from sqlalchemy.sql.compiler import SQLCompiler
+    from sqlalchemy.sql.elements import ColumnElement
+    from sqlalchemy.sql.schema import Table
+    from sqlalchemy.sql.visitors import InternalTraversal
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "SQLAlchemy", "sqlalchemy", exc) from exc
 
 from orgguard.runtime import audit
 from orgguard.runtime._context import OrgContext, _bound_or_none

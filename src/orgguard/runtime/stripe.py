@@ -17,7 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import stripe
+from orgguard.runtime._extras import missing_framework
+
+try:
+    import stripe
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "the stripe library", "stripe", exc) from exc
 
 from orgguard.runtime._context import OrgContext, OrgId, _check_org_id
 from orgguard.runtime.audit import system_actor

@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import stripe
+from orgguard.runtime._extras import missing_framework
+
+try:
+    import stripe
+except ModuleNotFoundError as exc:
+    raise missing_framework(__name__, "the stripe library", "stripe", exc) from exc
 
 __all__ = ["signed_event"]
 
