@@ -16,6 +16,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   apt-get install -y -qq postgresql >/dev/null
 fi
 
+echo "== the other supported Pythons (3.10-3.13, where installed), for tests/test_python_versions.py"
+"$PY" scripts/pythons.py || echo "   (not all could be prepared: their smoke tests are skipped, saying why)"
+
 echo "== ruff"
 "$PY" -m ruff check src tests scripts
 echo "== mypy --strict"
