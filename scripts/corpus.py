@@ -109,7 +109,9 @@ def fetch_repo(repo: Repo, dest: Path, mirrors: Path) -> None:
         raise SystemExit(f"{repo.name}: no snapshot at {git_dir} (fetch github:{repo.github} first)")
     specs = ["*.py"]
     has_pyproject = subprocess.run(
-        ["git", f"--git-dir={git_dir}", "cat-file", "-e", f"{repo.commit}:pyproject.toml"], check=False, capture_output=True
+        ["git", f"--git-dir={git_dir}", "cat-file", "-e", f"{repo.commit}:pyproject.toml"],
+        check=False,
+        capture_output=True,
     )
     if has_pyproject.returncode == 0:
         specs.append(":(top)pyproject.toml")
