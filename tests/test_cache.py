@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from orgguard.engine import cache as cachemod
-from orgguard.engine import index as index_module
+from orgguard.engine import findings as findings_module
+from orgguard.engine import records as records_module
+from orgguard.engine import scan as scan_module
 from orgguard.engine.cache import Cache, CodecError, decode, encode, records_of
 from orgguard.engine.runner import load_project, run
 
@@ -182,11 +184,14 @@ def test_cached_index_and_results_equal_fresh_ones_on_every_fixture(app_dir: Pat
     assert full(fresh) == full(first) == full(again)
 
 
-def test_codec_round_trips_the_index_and_refuses_what_it_does_not_know() -> None:
-    project = load_project(FIXTURES / "django_saas")
-    records = records_of(index_module)
-    data = json.loads(json.dumps(encode(project.index)))
-    assert decode(data, records) == project.index
+def test_codec_round_trips_results_and_refuses_what_it_does_not_know() -> None:
+    project = load_project(FIXTURES / "services_django")
+    result = run(project, [FIXTURES / "services_django"], jobs=1)
+    assert any(f.trace for f in result.findings), "a finding reached across functions carries its path"
+    records = records_of(findings_module)
+    data = json.loads(json.dumps(encode(result.findings)))
+    assert decode(data, records) == result.findings
+    assert [f.trace for f in decode(data, records)] == [f.trace for f in result.findings]
     # equal values encode to equal text (sets are sorted): the digest is stable across processes
     assert json.dumps(encode(frozenset({"b", "a", "c"}))) == json.dumps(encode(frozenset({"c", "a", "b"})))
     with pytest.raises(CodecError):
@@ -265,16 +270,17 @@ def test_file_facts_round_trip_through_json(app_dir: Path) -> None:
     seen = 0
     for path in sorted(app_dir.rglob("*.py")):
         rel = project.config.relpath(path)
-        facts = index_module.scan_source(path.read_bytes(), rel, project.config, project.knowledge)
+        facts = scan_module.scan_source(path.read_bytes(), rel, project.config, project.knowledge)
         if facts is None:
             continue
         seen += 1
-        data = json.loads(json.dumps(index_module.facts_to_json(facts)))
-        assert index_module.facts_from_json(data) == facts
+        data = json.loads(json.dumps(records_module.to_builtins(facts)))
+        assert records_module.facts_from_builtins(data) == facts
+        assert records_module.decode_facts(records_module.encode_facts(facts)) == facts
     assert seen
-    for broken in (None, [], [True], ["yes", [], [], [], [], []], [True, [["C"]], [], [], [], []]):
+    for broken in (None, [], ["yes", "a.py"], [True, "a.py", "a", [["C"]]], {"parsed": True}):
         with pytest.raises((TypeError, ValueError, IndexError)):
-            index_module.facts_from_json(broken)
+            records_module.facts_from_builtins(broken)
 
 
 def test_a_parallel_index_scan_equals_a_serial_one(project: Path) -> None:
@@ -326,18 +332,19 @@ def test_a_deleted_file_is_not_taken_for_an_unchanged_project(project: Path) -> 
 @pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
 def test_the_index_round_trips_through_json_and_its_text_is_stable(app_dir: Path) -> None:
     index = load_project(app_dir).index
-    text = json.dumps(index_module.index_to_json(index))
-    assert index_module.index_from_json(json.loads(text)) == index
+    text = json.dumps(records_module.to_builtins(index))
+    assert records_module.index_from_builtins(json.loads(text)) == index
+    assert records_module.decode_index(records_module.encode_index(index)) == index
     # another process (another string hash seed) writes the same text for the same project
     probe = (
         "import json, sys\nfrom pathlib import Path\nfrom orgguard.engine.runner import load_project\n"
-        "from orgguard.engine.index import index_to_json\n"
-        "print(json.dumps(index_to_json(load_project(Path(sys.argv[1])).index)))\n"
+        "from orgguard.engine.records import to_builtins\n"
+        "print(json.dumps(to_builtins(load_project(Path(sys.argv[1])).index)))\n"
     )
     other = subprocess.run([sys.executable, "-c", probe, str(app_dir)], capture_output=True, text=True, timeout=300)
     assert other.stdout.strip() == text
     with pytest.raises((TypeError, ValueError, IndexError)):
-        index_module.index_from_json(["root"])
+        records_module.index_from_builtins(["root"])
 
 
 def test_old_result_generations_are_set_aside_at_once_and_deleted_a_little_at_a_time(tmp_path: Path) -> None:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from orgguard import __version__
 from orgguard.config import Config, parse_settings
-from orgguard.engine.index import build_index, iter_python_files
+from orgguard.engine.discover import iter_python_files
+from orgguard.engine.join import build_index
 from orgguard.knowledge import load_knowledge
 from orgguard.registry import known_codes
 

@@ -9,7 +9,7 @@ import libcst as cst
 from orgguard.checkers.base import Checker
 from orgguard.checkers.org_from_request import sink_triggers
 from orgguard.engine.facts import Surface
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = (

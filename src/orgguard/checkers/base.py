@@ -8,7 +8,7 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.engine.analysis import Analysis
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 __all__ = ["Analysis", "Checker"]

@@ -14,8 +14,8 @@ import libcst as cst
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import walk
 from orgguard.engine.facts import Surface
-from orgguard.engine.index import ProjectIndex
 from orgguard.engine.queries import Scoping
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 WRITES = frozenset(
@@ -39,7 +39,9 @@ class BillableLookupChecker(Checker):
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
-        if facts is None or facts.surface is not Surface.WEBHOOK:
+        if facts is None or (
+            facts.surface is not Surface.WEBHOOK and not facts.reached_from(self.ctx, Surface.WEBHOOK)
+        ):
             return
         chain = self.analysis.queries.chain(node)
         if chain is None:

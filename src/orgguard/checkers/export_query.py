@@ -6,6 +6,7 @@ import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker
 from orgguard.engine.facts import Surface
+from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
 
 
@@ -37,11 +38,12 @@ class ExportQueryChecker(SurfaceQueryChecker):
                 fix="take the org from the verified context (orgguard.runtime.current_org())",
             )
 
-    def report_query(self, chain: QueryChain, where: str, by: str) -> None:
+    def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
         field = self.ctx.index.primary_path(chain.model) or "organization"
         self.ctx.report(
             "ORG401",
             chain.anchor,
+            trace=trace,
             query=chain.display,
             problem=f"reads tenant-owned {chain.model} with no {field} predicate{by}",
             where=where,

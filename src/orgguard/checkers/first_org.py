@@ -8,7 +8,7 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.facts import Surface
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 PICKS = frozenset({"first", "last", "earliest", "latest", "__getitem__"})

@@ -8,7 +8,7 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.facts import Surface
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = "make the org required (orgguard.runtime.require_org(org)) and always filter by it"
@@ -43,7 +43,7 @@ class OptionalOrgChecker(Checker):
         chain = self.analysis.queries.chain(node)
         if chain is None or not self.ctx.index.is_tenant_owned(chain.model):
             return
-        if not self.analysis.unscoped(chain)[0]:
+        if self.analysis.unscoped(chain) is None:
             return
         var = self.analysis.assigned_name(node)
         if var is None or var not in facts.conditional_vars:

@@ -10,7 +10,7 @@ import libcst as cst
 from orgguard.checkers.base import Checker
 from orgguard.engine.facts import Surface
 from orgguard.engine.flow import REQUEST
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = "use request.user.organizations.get(pk=...) or orgguard.runtime.resolve_active_org()"
@@ -19,7 +19,7 @@ FIX = "use request.user.organizations.get(pk=...) or orgguard.runtime.resolve_ac
 def sink_triggers(index: ProjectIndex) -> list[str]:
     """Names that must occur for a tenant sink to exist: tenant(-owned) models and unverified resolvers."""
     names = [*index.tenant_models, *index.tenant_paths]
-    names += [name for name, summary in index.functions.items() if summary.resolves_unverified and "." not in name]
+    names += [info.name for info in index.functions.values() if info.resolves_unverified]
     return names
 
 

@@ -25,7 +25,7 @@ from orgguard.checkers._names import ModuleConstants, name_tokens, string_value
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 CONFIG_CALLS = frozenset({"update", "from_mapping", "dict"})

@@ -40,7 +40,7 @@ from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import sql as sqlr
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FRAG = sqlr.FRAGMENT

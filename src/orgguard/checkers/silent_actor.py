@@ -18,7 +18,7 @@ import libcst as cst
 from orgguard.checkers._names import ModuleConstants, entry_triggers, matches_any, qualified_name, string_value
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine.context import dotted_name
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = (

@@ -9,7 +9,7 @@ import libcst as cst
 from orgguard.checkers.base import Checker
 from orgguard.engine.context import dotted_name
 from orgguard.engine.facts import Surface
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = "use the org's stored id (orgguard.runtime.billing.customer_for(current_org(), ...))"

@@ -15,8 +15,9 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.context import dotted_name
-from orgguard.engine.flow import is_signed_in_user, refuses
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.flow import refuses
+from orgguard.engine.records import ProjectIndex
+from orgguard.engine.vocab import is_signed_in_user
 from orgguard.knowledge import Knowledge
 
 FIX = (
@@ -88,10 +89,10 @@ class SuperuserBypassChecker(Checker):
             name = dotted_name(call.func).rsplit(".", 1)[-1]
             if name in k["admin.membership_checks"] or name in k["guards.functions"]:
                 return "member"
-            summary = self.ctx.index.summary(name)
+            flow = self.analysis.flow()
+            summary = flow.summary_for(call) if flow is not None else None
             if summary is not None and summary.verifies:
                 return "member"
-            flow = self.analysis.flow()
             inner = call.func.value if isinstance(call.func, cst.Attribute) and name == "exists" else call
             if flow is not None and isinstance(inner, cst.Call) and flow.is_membership_query(inner):
                 return "member"

@@ -31,7 +31,7 @@ from orgguard.checkers._names import (
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 FIX = (

@@ -6,11 +6,34 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from orgguard.engine import walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FactsCache, FunctionFacts
-from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value
+from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value, names_in
 from orgguard.engine.queries import QueryChain, QueryModel, Scoping
 from orgguard.engine.sinks import TenantSink, find_tenant_sinks
+
+
+@dataclass(frozen=True)
+class Unscoped:
+    """How a query reaches other tenants' rows: by client input read here (``taint``), by values its
+    callers pass in (``params``), or by reading rows without picking any (``identity`` false)."""
+
+    taint: Taint | None
+    params: frozenset[str]
+    identity: bool
+
+
+def _returned_names(func: cst.FunctionDef) -> set[str]:
+    out: set[str] = set()
+    stack: list[cst.CSTNode] = [func.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Return) and node.value is not None:
+            out |= names_in(node.value)
+            continue
+        stack.extend(walk.children(node))
+    return out
 
 
 @dataclass(frozen=True)
@@ -27,30 +50,47 @@ class Analysis:
         queries = QueryModel(ctx)
         return cls(ctx, queries, FactsCache(ctx, queries))
 
-    def unscoped(self, chain: QueryChain) -> tuple[bool, Taint | None]:
-        """Whether a query on a tenant-owned model can reach other tenants' rows, and by which input.
+    def unscoped(self, chain: QueryChain) -> Unscoped | None:
+        """How a query on a tenant-owned model can reach other tenants' rows (None: it cannot).
 
         A query with a tenant predicate, a scoping method or opaque arguments is not reported. A query
         that picks rows by identity (``pk=``, a parent on the tenant path such as ``project=project``) is
         safe when the identity is server-known — the parent object's own lookup is judged where it
-        happens — and unsafe when it comes from the request (an IDOR: reported with that source).
+        happens — and unsafe when it comes from the request (an IDOR: reported with that source). When
+        the identity is one of the function's own parameters, the callers decide (the index's reach).
         """
         if self.queries.scoping(chain) is not Scoping.UNSCOPED:
-            return False, None
+            return None
         for _key, expr in self.queries.lookups(chain):
             if self.value(expr).event:
                 # picked by what a verified webhook event says: scoped by its processor ids, and a
                 # lookup by a forgeable field of the event is ORG304's root cause, not an unscoped query
-                return False, None
+                return None
         identities = self.queries.identity_lookups(chain)
         if not identities:
-            return True, None
+            return Unscoped(None, frozenset(), identity=False)
+        taint: Taint | None = None
+        params: set[str] = set()
         for _key, expr in identities:
             value = self.value(expr)
-            if not value.tainted:
-                return False, None
-        first = self.value(identities[0][1]).first()
-        return True, first
+            if value.tainted:
+                taint = taint or value.first()
+            elif value.params and not value.trusted:
+                params.update(value.params)
+            else:
+                return None  # a server-known identity
+        return Unscoped(taint, frozenset(params), identity=True)
+
+    def returned(self, node: cst.BaseExpression) -> bool:
+        """Whether the value of ``node`` (at the current statement) is what the function returns."""
+        stmt = self.ctx.scope.statement
+        if isinstance(stmt, cst.SimpleStatementLine) and any(isinstance(s, cst.Return) for s in stmt.body):
+            return True
+        var = self.assigned_name(node)
+        func = self.ctx.scope.outer_function
+        if var is None or func is None:
+            return False
+        return var in _returned_names(func)
 
     def tenant_sinks(self, call: cst.Call) -> list[TenantSink]:
         """Untrusted values reaching a tenant sink at ``call`` (memoised: several rules ask)."""
@@ -82,9 +122,12 @@ class Analysis:
         if not isinstance(stmt, cst.SimpleStatementLine) or not stmt.body:
             return None
         small = stmt.body[0]
-        if isinstance(small, cst.Assign) and small.value is node and len(small.targets) == 1:
+        value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
+        if isinstance(value, cst.Await):
+            value = value.expression  # `x = await session.get(...)`: await is transparent
+        if isinstance(small, cst.Assign) and value is node and len(small.targets) == 1:
             target = small.targets[0].target
-        elif isinstance(small, cst.AnnAssign) and small.value is node:
+        elif isinstance(small, cst.AnnAssign) and value is node:
             target = small.target
         else:
             return None

@@ -20,8 +20,8 @@ from orgguard.checkers.base import Checker
 from orgguard.engine import walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.context import FileContext, Report, collect_imports
-from orgguard.engine.findings import Finding, RunError
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine.findings import Finding, RunError, TraceStep
+from orgguard.engine.records import ProjectIndex
 from orgguard.engine.runner import PARSE_ERROR, FileResult, FileTimeout, Project, _org000
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
@@ -237,12 +237,13 @@ def _check_source(
         return result
     lines = _decode_lines(source, module)
     ignored = config.ignored_codes_for(path)
-    seen: set[tuple[int, int, str]] = set()
+    seen: set[tuple[int, str]] = set()
+    prefix = display[: -len(ctx.relpath)] if display.endswith(ctx.relpath) else ""
     for report in ctx.reports:
         rng = positions.get(report.node)
         if rng is None or report.code in ignored or any(report.code.startswith(c) for c in ignored):
             continue
-        key = (rng.start.line, rng.start.column, report.code)
+        key = (rng.start.line, report.code)  # once per line and code, however many paths reach it
         if key in seen:
             continue
         seen.add(key)
@@ -268,10 +269,19 @@ def _check_source(
                 stmt_start=first,
                 stmt_end=last,
                 suppression=None if suppression is None else suppression.reason,
+                trace=_trace(report, prefix, display, rng, rule.summary),
             )
         )
     result.findings.sort(key=Finding.sort_key)
     return result
+
+
+def _trace(report: Report, prefix: str, display: str, rng: CodeRange, summary: str) -> tuple[TraceStep, ...]:
+    """The report's path with file names as the run shows them, ending at the finding itself."""
+    if not report.trace:
+        return ()
+    steps = tuple(TraceStep(prefix + s.path, s.line, s.column, s.note) for s in report.trace)
+    return (*steps, TraceStep(display, rng.start.line, rng.start.column + 1, summary))
 
 
 def _may_match(project: Project, source: bytes | str) -> bool:

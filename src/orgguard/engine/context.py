@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
 
 from orgguard.config import Config
-from orgguard.engine.index import ProjectIndex
+from orgguard.engine import vocab
+from orgguard.engine.findings import TraceStep
+from orgguard.engine.records import FunctionInfo, ProjectIndex
 from orgguard.knowledge import Knowledge
 from orgguard.registry import Rule
 
@@ -36,6 +38,7 @@ class Report:
     node: cst.CSTNode
     statement: cst.CSTNode | None
     values: Mapping[str, str]
+    trace: tuple[TraceStep, ...] = ()  # where the path that reaches it comes from (the finding's own step is added)
 
 
 @dataclass
@@ -131,14 +134,41 @@ class FileContext:
     imports: Mapping[str, str]
     scope: ScopeTracker = field(default_factory=ScopeTracker)
     reports: list[Report] = field(default_factory=list)
+    _qualnames: dict[int, str] | None = None
 
-    def report(self, code: str, node: cst.CSTNode, *, statement: cst.CSTNode | None = None, **values: str) -> None:
+    @property
+    def module_name(self) -> str:
+        return self.index.modules.get(self.relpath) or vocab.module_name(self.relpath)
+
+    def qualname(self, func: cst.FunctionDef) -> str:
+        """The project-wide qualified name of a module function or method (what the index knows it by)."""
+        if self._qualnames is None:
+            self._qualnames = function_qualnames(self.module, self.module_name)
+        return self._qualnames.get(id(func), "")
+
+    def function_info(self, func: cst.FunctionDef | None) -> FunctionInfo | None:
+        """The index's facts about a function of this file (None: not a module function or method)."""
+        if func is None:
+            return None
+        name = self.qualname(func)
+        return self.index.function(name) if name else None
+
+    def report(
+        self,
+        code: str,
+        node: cst.CSTNode,
+        *,
+        statement: cst.CSTNode | None = None,
+        trace: tuple[TraceStep, ...] = (),
+        **values: str,
+    ) -> None:
         """Record a finding on ``node``; positions are computed later, only for reported nodes.
 
-        ``statement`` (default: the statement being traversed) is where suppression comments apply.
+        ``statement`` (default: the statement being traversed) is where suppression comments apply;
+        ``trace`` the steps from the entry point that reaches it (its own position is added last).
         """
         if code in self.rules:
-            self.reports.append(Report(code, node, statement or self.scope.statement, values))
+            self.reports.append(Report(code, node, statement or self.scope.statement, values, trace))
 
     def resolve(self, name: str) -> str:
         """The imported origin of a local name (``Inv`` -> ``Invoice``), short form."""
@@ -190,4 +220,60 @@ def collect_imports(module: cst.Module) -> dict[str, str]:
                     name = dotted_name(alias.name)
                     if alias.asname and isinstance(alias.asname.name, cst.Name):
                         out[alias.asname.name.value] = name
+    return out
+
+
+def _module_statements(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    """Statements at module (or class) level, including those in ``if``/``try``/``with`` blocks, in the
+    order the index scan reads them (engine/scan.py ``_module_statements``)."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.If):
+            yield from _module_statements(_suite(stmt.body))
+            orelse = stmt.orelse
+            if isinstance(orelse, cst.If):
+                yield from _module_statements([orelse])
+            elif isinstance(orelse, cst.Else):
+                yield from _module_statements(_suite(orelse.body))
+        elif isinstance(stmt, (cst.Try, cst.TryStar)):
+            yield from _module_statements(_suite(stmt.body))
+            if stmt.orelse is not None:
+                yield from _module_statements(_suite(stmt.orelse.body))
+            if stmt.finalbody is not None:
+                yield from _module_statements(_suite(stmt.finalbody.body))
+            for handler in stmt.handlers:
+                yield from _module_statements(_suite(handler.body))
+        elif isinstance(stmt, cst.With):
+            yield from _module_statements(_suite(stmt.body))
+
+
+def _suite(suite: cst.BaseSuite) -> Sequence[cst.CSTNode]:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else []
+
+
+def function_qualnames(module: cst.Module, module_name: str) -> dict[int, str]:
+    """``id(FunctionDef)`` -> qualified name, numbered as the index scan numbers redefinitions."""
+    out: dict[int, str] = {}
+    seen: dict[str, int] = {}
+
+    def add(func: cst.FunctionDef, klass: str) -> None:
+        qual = f"{klass}.{func.name.value}" if klass else func.name.value
+        seen[qual] = seen.get(qual, 0) + 1
+        if seen[qual] > 1:
+            qual = f"{qual}#{seen[qual]}"
+        out[id(func)] = f"{module_name}.{qual}"
+
+    def visit_class(node: cst.ClassDef, outer: str) -> None:
+        qual = f"{outer}.{node.name.value}" if outer else node.name.value
+        for item in _module_statements(_suite(node.body)):
+            if isinstance(item, cst.FunctionDef):
+                add(item, qual)
+            elif isinstance(item, cst.ClassDef):
+                visit_class(item, qual)
+
+    for stmt in list(_module_statements(module.body)):
+        if isinstance(stmt, cst.FunctionDef):
+            add(stmt, "")
+        elif isinstance(stmt, cst.ClassDef):
+            visit_class(stmt, "")
     return out

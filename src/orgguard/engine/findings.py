@@ -5,6 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True)
+class TraceStep:
+    """One step of the path from a source to a finding: an entry point, a call, the query itself."""
+
+    path: str  # relative to the project root
+    line: int
+    column: int
+    note: str
+
+
 @dataclass(frozen=True, order=True)
 class Finding:
     """One reported problem.
@@ -29,6 +39,8 @@ class Finding:
     # None: reported. A string: suppressed in source, with the comment's justification ("" for none);
     # suppressed findings are kept only for SARIF (``RunResult.suppressed``).
     suppression: str | None = field(default=None, compare=False)
+    # the path from the entry point that reaches the finding: entry (source), calls, the finding itself
+    trace: tuple[TraceStep, ...] = field(default=(), compare=False)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)

@@ -1,10 +1,15 @@
-"""Intra-procedural data flow: where a value came from (request input, the session, a trusted org).
+"""Data flow inside one function: where a value came from (request input, the session, a trusted org,
+one of the function's own parameters).
 
 One pass over a function's statements in order keeps an environment ``name -> Value`` and records the
 environment in force before every statement; checkers ask for the :class:`Value` of an expression at
-the statement that holds it. Guards (membership joins, configured guard functions, verifying project
-helpers summarised in the index) mark what they verified as trusted from the next statement on.
-Branches are merged by running them in order (a flow-insensitive approximation inside a function).
+the statement that holds it. Branches are joined: after an ``if``, a name has the union of what it had
+at the end of each branch that goes on (a branch that raises or returns does not), so a value is
+trusted after a branch only when every path that continues made it so. Guards (membership joins,
+configured guard functions, project helpers whose summary verifies) mark what they verified as trusted
+from the next statement on. A call to a project function is looked up in the index by its key (the
+same key the index scan gave it), so its summary — verifies, returns a verified tenant, returns client
+input, looks the tenant up without a check — is the one the whole-program join solved.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from orgguard.engine import walk
+from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.index import FunctionSummary, is_trusted_expr
 from orgguard.engine.queries import QueryModel
+from orgguard.engine.records import FunctionInfo
 
-SESSION = "session"
-REQUEST = "request"
+SESSION = vocab.SESSION
+REQUEST = vocab.REQUEST
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Value:
     trusted: bool = False  # a membership-verified org, the signed-in user, or reached from one
     resolved: bool = False  # an org resolved from input whose missing check is reported where it happens
     event: str = ""  # read from a verified webhook event: the attribute path (`event.data.object.customer`)
+    params: frozenset[str] = frozenset()  # the function's parameters it derives from (callers say what they are)
 
     @property
     def tainted(self) -> bool:
@@ -56,8 +62,9 @@ RESOLVED = Value(resolved=True)
 def union(values: Iterable[Value]) -> Value:
     vals = list(values)
     taints = frozenset(t for v in vals for t in v.taints if not v.trusted)
+    params = frozenset(p for v in vals for p in v.params if not v.trusted)
     if taints:
-        return Value(taints=taints)
+        return Value(taints=taints, params=params)
     event = next((v.event for v in vals if v.event), "")
     if event:
         return Value(event=event)
@@ -65,7 +72,7 @@ def union(values: Iterable[Value]) -> Value:
         return RESOLVED
     if vals and all(v.trusted for v in vals):
         return TRUSTED
-    return CLEAN
+    return Value(params=params) if params else CLEAN
 
 
 def _literal_key(node: cst.BaseExpression | None) -> str | int | None:
@@ -76,27 +83,32 @@ def _literal_key(node: cst.BaseExpression | None) -> str | int | None:
     return None
 
 
-def _short(text: str) -> str:
-    return text.rstrip("()").rsplit(".", 1)[-1]
+def value_of_origin(text: str) -> Value:
+    """The value an index origin string stands for (``"trusted"``, ``"request:<source>"``...)."""
+    if text == "trusted":
+        return TRUSTED
+    if text == "resolved":
+        return RESOLVED
+    kind, _, source = text.partition(":")
+    if kind in (REQUEST, SESSION) and source:
+        return Value(taints=frozenset({Taint(source, kind)}))
+    return CLEAN
 
 
-SIGNED_IN = ("request.user", "self.request.user", "current_user", "g.user", "flask_login.current_user")
-
-
-def is_signed_in_user(text: str) -> bool:
-    """Strictly the signed-in user (or its id): ``request.user``, ``current_user.id``, ``get_user_id()``."""
-    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
-    return text in SIGNED_IN or text.rsplit(".", 1)[-1] in ("get_user_id", "current_user_id", "get_current_user")
-
-
-def is_userish(text: str) -> bool:
-    """The signed-in user or its id: ``request.user``, ``current_user.id``, ``get_user_id()``."""
-    text = text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
-    return (
-        text in ("user", "current_user", "request.user", "self.request.user", "g.user")
-        or text.endswith((".user", "_user"))
-        or text.rsplit(".", 1)[-1] in ("get_user_id", "current_user_id", "get_current_user")
-    )
+def call_keys(body: cst.CSTNode) -> dict[int, str]:
+    """Every call of a function body keyed ``"<dotted text>#<n>"`` in source order (as the index scan does)."""
+    out: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            text = dotted_name(node.func) or "<expr>"
+            n = seen.get(text, 0)
+            seen[text] = n + 1
+            out[id(node)] = f"{text}#{n}"
+        stack.extend(reversed(list(walk.children(node))))
+    return out
 
 
 @dataclass
@@ -107,30 +119,26 @@ class FunctionFlow:
     queries: QueryModel
     func: cst.FunctionDef
     params: dict[str, Value]
+    info: FunctionInfo | None = None
     env_before: dict[int, Mapping[str, Value]] = field(default_factory=dict)
     guard_calls: set[int] = field(default_factory=set)  # ids of calls that verify membership
+    _keys: dict[int, str] | None = None
 
     # -- expressions --------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, stmt: cst.CSTNode | None) -> Value:
         env = self.env_before.get(id(stmt), self.params) if stmt is not None else self.params
         return self._eval(expr, env)
 
+    def key(self, call: cst.Call) -> str:
+        if self._keys is None:
+            self._keys = call_keys(self.func.body)
+        return self._keys.get(id(call), "")
+
     def _source(self, text: str) -> Taint | None:
-        k = self.ctx.knowledge
-        if not text:
+        found = vocab.request_source(text, self.ctx.knowledge)
+        if found is None:
             return None
-        for session in k["sources.session_names"]:
-            if text == session or text.startswith(session + "."):
-                return Taint(text, SESSION)
-        for name in k["sources.request_names"]:
-            if text.startswith(name + "."):
-                rest = text[len(name) + 1 :].split(".", 1)[0].rstrip("()")
-                if rest in k["sources.request_attrs"] or rest in k["sources.request_methods"]:
-                    return Taint(text, REQUEST)
-        for attr in k["sources.kwarg_attrs"]:
-            if text == attr or text.startswith(attr + "."):
-                return Taint(text, REQUEST)
-        return None
+        return Taint(found[0], found[1])
 
     def _eval(self, expr: cst.BaseExpression, env: Mapping[str, Value]) -> Value:
         if isinstance(expr, cst.Name):
@@ -149,6 +157,8 @@ class FunctionFlow:
             src = self._source(text)
             if src is not None:
                 return Value(taints=frozenset({src}))
+            if expr.attr.value in ("instance", "object") and isinstance(expr.value, cst.Name):
+                return CLEAN  # serializer.instance / self.object: the row the server saved or fetched
             base = self._eval(expr.value, env)
             if base.event and not base.taints:
                 return Value(event=f"{base.event}.{expr.attr.value}")
@@ -159,15 +169,16 @@ class FunctionFlow:
                     return Value(taints=frozenset({Taint(f"{taint.source}.{expr.attr.value}", taint.kind)}))
             return base
         if isinstance(expr, cst.Subscript):
-            base = self._eval(expr.value, env)
-            if base.event and not base.taints:
-                key = _literal_key(expr.slice[0].slice.value) if isinstance(expr.slice[0].slice, cst.Index) else None
-                return Value(event=f"{base.event}.{key}" if key is not None else base.event)
             key = (
                 _literal_key(expr.slice[0].slice.value)
                 if expr.slice and isinstance(expr.slice[0].slice, cst.Index)
                 else None
             )
+            if isinstance(key, str) and self._trusted_kwarg(expr.value, key):
+                return TRUSTED
+            base = self._eval(expr.value, env)
+            if base.event and not base.taints:
+                return Value(event=f"{base.event}.{key}" if key is not None else base.event)
             return self._narrow(base, expr.value, f"[{key!r}]" if key is not None else "[...]")
         if isinstance(expr, cst.Call):
             return self._eval_call(expr, env)
@@ -189,6 +200,12 @@ class FunctionFlow:
             return union(self._eval(el.value, env) for el in expr.elements)
         return CLEAN
 
+    def _trusted_kwarg(self, base: cst.BaseExpression, key: str) -> bool:
+        """``self.kwargs["project_pk"]`` where the view's guard verifies that kwarg."""
+        if self.info is None or key not in self.info.trusted_kwargs:
+            return False
+        return dotted_name(base).endswith(("kwargs", "view_args"))
+
     def _narrow(self, base: Value, base_expr: cst.BaseExpression, suffix: str) -> Value:
         """``request.GET`` + ``["org"]`` -> a taint whose source text names the key."""
         if not base.taints or base.trusted:
@@ -203,7 +220,7 @@ class FunctionFlow:
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         k = self.ctx.knowledge
         func_text = dotted_name(call.func)
-        name = self.ctx.resolve(_short(func_text)) if func_text else ""
+        qualified = self.ctx.qualified(func_text) if func_text else ""
         if id(call) in self.guard_calls:
             return TRUSTED
         chain = self.queries.recognize(call)
@@ -216,22 +233,25 @@ class FunctionFlow:
             return CLEAN
         if self._from_manager(call):
             return CLEAN  # a custom manager/queryset method: still rows from the database
-        if name in self.ctx.knowledge["queries.shortcuts"]:
+        if func_text and self.ctx.resolve(vocab.short(func_text)) in k["queries.shortcuts"]:
             # get_object_or_404(self.get_queryset(), pk=pk): a row, fetched through whatever queryset the
             # view scoped; the lookup itself is judged where it happens
             return CLEAN
         if func_text and self.is_verify_call(func_text):
             return Value(event="event")  # a verified webhook event
         if func_text and (
-            is_trusted_expr(func_text + "()", k["trusted.org_sources"])
-            or is_trusted_expr(self.ctx.qualified(func_text) + "()", k["trusted.org_sources"])
+            vocab.is_trusted_expr(func_text + "()", k["trusted.org_sources"])
+            or vocab.is_trusted_expr(qualified + "()", k["trusted.org_sources"])
         ):
             return TRUSTED
-        if name in k["trusted.resolvers"] or name in k["guards.functions"]:
+        if func_text and (
+            vocab.matches_any(qualified, k["trusted.resolvers"]) or vocab.matches_any(qualified, k["guards.functions"])
+        ):
             return TRUSTED
         # the result of a membership-joined query, or a lookup through the user's own relations
         if self.is_membership_query(call, env):
             return TRUSTED
+        summary = self.summary_for(call)
         if isinstance(call.func, cst.Attribute):
             receiver = call.func.value
             method = call.func.attr.value
@@ -241,33 +261,27 @@ class FunctionFlow:
                 return Value(event=f"{recv.event}.{key}" if key is not None else recv.event)
             if method in ("get", "getlist", "pop", "get_all") and recv.taints and not recv.trusted:
                 key = _literal_key(call.args[0].value) if call.args else None
+                if isinstance(key, str) and self._trusted_kwarg(receiver, key):
+                    return TRUSTED
                 return self._narrow(recv, receiver, f".{method}({key!r})" if key else f".{method}(...)")
             src = self._source(func_text + "()") if func_text else None
             if src is not None:
                 return Value(taints=frozenset({src}))
-            if recv.trusted and not any(self._eval(a.value, env).tainted for a in call.args):
-                return TRUSTED  # request.user.organizations.get(...), org.invoices.all()
-            summary = self.summary_for(call)
             if summary is not None:
                 return self._summary_value(summary, call, env)
+            if recv.trusted and not any(self._eval(a.value, env).tainted for a in call.args):
+                return TRUSTED  # request.user.organizations.get(...), org.invoices.all()
+            if method in ("save", "create", "get_or_create") and not call.args:
+                return CLEAN  # form.save(): the row just written
             return union([recv, *(self._eval(a.value, env) for a in call.args)])
-        summary = self.summary_for(call)
         if summary is not None:
             return self._summary_value(summary, call, env)
         return union(self._eval(a.value, env) for a in call.args)
 
     def is_verify_call(self, func_text: str) -> bool:
         """``stripe.Webhook.construct_event(...)`` / ``verify_event(...)``: the result is a verified event."""
-        qualified = self.ctx.qualified(func_text)
-        for entry in self.ctx.knowledge["stripe.verify_calls"]:
-            if "*" in entry:
-                continue
-            if "." in entry:
-                if qualified.endswith(entry) or func_text.endswith(entry):
-                    return True
-            elif _short(func_text) == entry:
-                return True
-        return False
+        entries = self.ctx.knowledge["stripe.verify_calls"]
+        return vocab.matches_any(self.ctx.qualified(func_text), entries) or vocab.matches_any(func_text, entries)
 
     def _from_manager(self, call: cst.Call) -> bool:
         node: cst.BaseExpression = call
@@ -284,30 +298,24 @@ class FunctionFlow:
             and self.ctx.model_of(node.value) is not None
         )
 
-    def _summary_value(self, summary: FunctionSummary, call: cst.Call, env: Mapping[str, Value]) -> Value:
-        if summary.verifies:
+    def _summary_value(self, summary: FunctionInfo, call: cst.Call, env: Mapping[str, Value]) -> Value:
+        if summary.verifies or summary.returns == "trusted":
             return TRUSTED
-        if summary.resolves_unverified and any(self._eval(a.value, env).tainted for a in call.args):
+        args = [self._eval(a.value, env) for a in call.args]
+        if summary.resolves_unverified and any(a.tainted for a in args):
             return RESOLVED
-        return union(self._eval(a.value, env) for a in call.args)
+        if summary.returns:
+            found = value_of_origin(summary.returns)
+            if found.taints:
+                return found
+        return union(args)
 
-    def summary_for(self, call: cst.Call) -> FunctionSummary | None:
-        """The index summary of a project function called here (``helper(...)``, ``self.helper(...)``)."""
-        text = dotted_name(call.func)
-        if not text:
+    def summary_for(self, call: cst.Call) -> FunctionInfo | None:
+        """The index summary of the project function a call resolves to (by the call's key)."""
+        if self.info is None:
             return None
-        if isinstance(call.func, cst.Name):
-            return self.ctx.index.summary(self.ctx.resolve(call.func.value))
-        if text.startswith("self.") and text.count(".") == 1:
-            klass = self.ctx.scope.class_of(self.ctx.scope.outer_function)
-            method = text[5:]
-            if klass is not None:
-                for info in self.ctx.index.ancestors(klass.name.value):
-                    found = self.ctx.index.summary(f"{info.name}.{method}")
-                    if found is not None:
-                        return found
-            return None
-        return None
+        key = self.key(call)
+        return self.ctx.index.callee(self.info.qualname, key) if key else None
 
     def is_membership_query(self, call: cst.Call, env: Mapping[str, Value] | None = None) -> bool:
         """A lookup joined to the signed-in user's memberships.
@@ -316,6 +324,7 @@ class FunctionFlow:
         ``Organization.objects.get(pk=..., members=request.user)``, ``is_member(...)`` guards.
         """
         membership = set(self.ctx.config.membership_models)
+        attrs = self.ctx.index.membership_attrs
         node: cst.BaseExpression = call
         has_user_lookup = False
         touches_membership = False
@@ -323,16 +332,25 @@ class FunctionFlow:
             for arg in node.args:
                 key = arg.keyword.value if arg.keyword else ""
                 value_text = dotted_name(arg.value)
-                if is_userish(value_text) and (
-                    not key or "user" in key or "member" in key or key in self.ctx.index.membership_attrs
-                ):
+                if vocab.is_userish(value_text) and (not key or "user" in key or "member" in key or key in attrs):
                     has_user_lookup = True
+                for compare in _comparisons(arg.value):
+                    # SQLAlchemy: Membership.user_id == current_user.id
+                    operands = [compare.left, *(c.comparator for c in compare.comparisons)]
+                    if any(vocab.is_userish(dotted_name(o)) for o in operands):
+                        has_user_lookup = True
+                        for o in operands:
+                            if (
+                                isinstance(o, cst.Attribute)
+                                and self.ctx.resolve(vocab.short(dotted_name(o.value))) in membership
+                            ):
+                                touches_membership = True
             func = node.func
             if isinstance(func, cst.Attribute):
                 text = dotted_name(func.value)
-                if func.attr.value in membership or _short(text) in membership:
+                if func.attr.value in membership or vocab.short(text) in membership:
                     touches_membership = True
-                if func.attr.value in self.ctx.index.membership_attrs and is_userish(dotted_name(func.value)):
+                if func.attr.value in attrs and vocab.is_userish(dotted_name(func.value)):
                     return True
                 node = func.value
             else:
@@ -340,7 +358,7 @@ class FunctionFlow:
                     touches_membership = True
                 break
         while isinstance(node, cst.Attribute):
-            if node.attr.value in self.ctx.index.membership_attrs and is_userish(dotted_name(node.value)):
+            if node.attr.value in attrs and vocab.is_userish(dotted_name(node.value)):
                 return True
             if node.attr.value in membership:
                 touches_membership = True
@@ -373,9 +391,31 @@ class _FlowBuilder:
         self.flow = flow
         self.env: dict[str, Value] = dict(flow.params)
         self.deps: dict[str, set[str]] = {}  # owner_id = _get_owner_id(tab_state_id): owner_id <- tab_state_id
+        self.exited = False
 
     def run(self, body: cst.BaseSuite) -> None:
         self._suite(body)
+
+    # -- branches -----------------------------------------------------------------------------
+    def _branch(self, suite: cst.BaseSuite | None) -> tuple[dict[str, Value], bool]:
+        """Run a block from the current environment; its end state and whether it always leaves."""
+        saved, saved_exit = dict(self.env), self.exited
+        self.exited = False
+        self._suite(suite)
+        out, left = self.env, self.exited
+        self.env, self.exited = saved, saved_exit
+        return out, left
+
+    def _join(self, ends: list[tuple[dict[str, Value], bool]]) -> None:
+        live = [env for env, left in ends if not left]
+        if not live:
+            self.exited = True
+            return
+        if len(live) == 1:
+            self.env = live[0]
+            return
+        names = set().union(*live)
+        self.env = {name: union([env.get(name, CLEAN) for env in live]) for name in names}
 
     def _suite(self, suite: cst.BaseSuite | None) -> None:
         if suite is None:
@@ -384,6 +424,7 @@ class _FlowBuilder:
             self._record(suite)
             for small in suite.body:
                 self._small(small)
+            self._guards(suite)
             return
         assert isinstance(suite, cst.IndentedBlock)
         for stmt in suite.body:
@@ -394,38 +435,52 @@ class _FlowBuilder:
 
     def _stmt(self, stmt: cst.BaseStatement) -> None:
         self._record(stmt)
+        if self.exited:
+            # unreachable code: recorded with what was known before, not joined into what follows
+            self._unreachable(stmt)
+            return
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 self._small(small)
             self._guards(stmt)
             return
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            self._unreachable(stmt)  # nested bodies: their statements still get an environment
             return
         if isinstance(stmt, cst.If):
             self._guards(stmt.test)
-            self._suite(stmt.body)
             if refuses(stmt.body):
+                # `if owner_id != get_user_id(): return 403` — the body refuses; what follows is checked
+                body = self._branch(stmt.body)
                 self._owner_checks(stmt.test)
+            else:
+                body = self._branch(stmt.body)
+            ends: list[tuple[dict[str, Value], bool]] = [body]
             orelse = stmt.orelse
-            while orelse is not None:
-                if isinstance(orelse, cst.If):
-                    self._record(orelse)
-                    self._guards(orelse.test)
-                    self._suite(orelse.body)
-                    orelse = orelse.orelse
-                else:
-                    self._suite(orelse.body)
-                    orelse = None
+            if isinstance(orelse, cst.If):
+                saved = dict(self.env)
+                self._stmt(orelse)
+                ends.append((self.env, self.exited))
+                self.env, self.exited = saved, False
+            elif isinstance(orelse, cst.Else):
+                ends.append(self._branch(orelse.body))
+            else:
+                ends.append((dict(self.env), False))
+            self._join(ends)
             return
         if isinstance(stmt, cst.For):
             self._bind(stmt.target, self.flow._eval(stmt.iter, self.env))
-            self._suite(stmt.body)
+            loop = self._branch(stmt.body)
+            self._join([(dict(self.env), False), (loop[0], False)])
             if stmt.orelse:
                 self._suite(stmt.orelse.body)
             return
         if isinstance(stmt, cst.While):
             self._guards(stmt.test)
-            self._suite(stmt.body)
+            loop = self._branch(stmt.body)
+            self._join([(dict(self.env), False), (loop[0], False)])
+            if stmt.orelse:
+                self._suite(stmt.orelse.body)
             return
         if isinstance(stmt, cst.With):
             for item in stmt.items:
@@ -433,18 +488,47 @@ class _FlowBuilder:
                     self._bind(item.asname.name, self.flow._eval(item.item, self.env))
             self._suite(stmt.body)
             return
-        if isinstance(stmt, cst.Try):
-            self._suite(stmt.body)
+        if isinstance(stmt, (cst.Try, cst.TryStar)):
+            body_env, body_left = self._branch(stmt.body)
+            ends = []
+            # a handler may start anywhere in the body: from what held before it or after it
+            start = dict(self.env)
+            if not body_left:
+                start = {
+                    name: union([self.env.get(name, CLEAN), body_env.get(name, CLEAN)])
+                    for name in set(self.env) | set(body_env)
+                }
             for handler in stmt.handlers:
-                self._suite(handler.body)
-            if stmt.orelse:
-                self._suite(stmt.orelse.body)
-            if stmt.finalbody:
+                saved = self.env
+                self.env = dict(start)
+                ends.append(self._branch(handler.body))
+                self.env = saved
+            if stmt.orelse is not None:
+                saved = self.env
+                self.env = dict(body_env)
+                ends.append(self._branch(stmt.orelse.body) if not body_left else (body_env, True))
+                self.env = saved
+            else:
+                ends.append((body_env, body_left))
+            self._join(ends)
+            if stmt.finalbody is not None:
+                left = self.exited
+                self.exited = False
                 self._suite(stmt.finalbody.body)
+                self.exited = self.exited or left
             return
-        for child in walk.children(stmt):  # match, try*, ... : record nested statements at least
+        for child in walk.children(stmt):  # match, ... : record nested statements at least
+            if isinstance(child, cst.BaseSuite):
+                self._join([self._branch(child), (dict(self.env), False)])
+
+    def _unreachable(self, stmt: cst.CSTNode) -> None:
+        """Give every statement inside an environment (nested function bodies, dead code)."""
+        saved, saved_exit = dict(self.env), self.exited
+        self.exited = False
+        for child in walk.children(stmt):
             if isinstance(child, cst.BaseSuite):
                 self._suite(child)
+        self.env, self.exited = saved, saved_exit
 
     def _small(self, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, cst.Assign):
@@ -458,6 +542,12 @@ class _FlowBuilder:
         elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
             old = self.env.get(small.target.value, CLEAN)
             self.env[small.target.value] = union([old, self.flow._eval(small.value, self.env)])
+        elif isinstance(small, (cst.Return, cst.Raise, cst.Continue, cst.Break)) or (
+            isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Call)
+            and vocab.is_refusing_call(dotted_name(small.value.func))
+        ):
+            self.exited = True
 
     def _bind(self, target: cst.BaseExpression, value: Value) -> None:
         if isinstance(target, cst.Name):
@@ -474,8 +564,12 @@ class _FlowBuilder:
             if self._is_guard(call):
                 self.flow.guard_calls.add(id(call))
                 for name in names_in(call):
-                    if (name in self.env and self.env[name].taints) or (name in self.env and self.env[name].resolved):
-                        self.env[name] = TRUSTED
+                    self._trust(name)
+
+    def _trust(self, name: str) -> None:
+        value = self.env.get(name)
+        if value is not None and (value.taints or value.resolved or value.params):
+            self.env[name] = TRUSTED
 
     def _owner_checks(self, test: cst.BaseExpression) -> None:
         """``if owner_id != get_user_id(): return 403``: after it, owner_id and what it was derived from
@@ -500,7 +594,7 @@ class _FlowBuilder:
 
     def _is_principal(self, expr: cst.BaseExpression) -> bool:
         text = dotted_name(expr)
-        return bool(text) and (is_signed_in_user(text) or self.flow.queries.is_trusted(expr))
+        return bool(text) and (vocab.is_signed_in_user(text) or self.flow.queries.is_trusted(expr))
 
     def _verify(self, names: set[str]) -> None:
         seen: set[str] = set()
@@ -510,14 +604,16 @@ class _FlowBuilder:
             if name in seen:
                 continue
             seen.add(name)
-            if name in self.env and (self.env[name].taints or self.env[name].resolved):
-                self.env[name] = TRUSTED
+            self._trust(name)
             todo.extend(self.deps.get(name, ()))
 
     def _is_guard(self, call: cst.Call) -> bool:
         k = self.flow.ctx.knowledge
-        name = _short(dotted_name(call.func))
-        if name in k["guards.functions"] or name in k["trusted.resolvers"]:
+        text = dotted_name(call.func)
+        qualified = self.flow.ctx.qualified(text) if text else ""
+        if text and (
+            vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
+        ):
             return True
         summary = self.flow.summary_for(call)
         if summary is not None and summary.verifies:
@@ -544,10 +640,24 @@ def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:
                 if value is None or (isinstance(value, cst.Name) and value.value in ("False", "None")):
                     return True
                 text = dotted_name(value.func) if isinstance(value, cst.Call) else ""
-                return any(w in text for w in ("Forbidden", "NotFound", "Denied", "403", "404", "redirect"))
+                return vocab.is_error_response(text)
             if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
-                return dotted_name(small.value.func).rsplit(".", 1)[-1] in ("abort", "deny", "forbid")
+                return vocab.is_refusing_call(dotted_name(small.value.func))
     return False
+
+
+def _comparisons(node: cst.BaseExpression) -> Iterator[cst.Comparison]:
+    """Equality comparisons in a predicate (``a == b``, ``and_(a == b, c == d)``), not in nested queries."""
+    if isinstance(node, cst.Comparison) and all(
+        isinstance(c.operator, (cst.Equal, cst.Is, cst.In)) for c in node.comparisons
+    ):
+        yield node
+    elif isinstance(node, cst.BooleanOperation):
+        yield from _comparisons(node.left)
+        yield from _comparisons(node.right)
+    elif isinstance(node, cst.Call) and vocab.short(dotted_name(node.func)) in ("and_", "or_"):
+        for arg in node.args:
+            yield from _comparisons(arg.value)
 
 
 def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
@@ -576,7 +686,13 @@ def names_in(node: cst.CSTNode) -> set[str]:
     return out
 
 
-def build_flow(ctx: FileContext, queries: QueryModel, func: cst.FunctionDef, params: dict[str, Value]) -> FunctionFlow:
-    flow = FunctionFlow(ctx, queries, func, params)
+def build_flow(
+    ctx: FileContext,
+    queries: QueryModel,
+    func: cst.FunctionDef,
+    params: dict[str, Value],
+    info: FunctionInfo | None = None,
+) -> FunctionFlow:
+    flow = FunctionFlow(ctx, queries, func, params, info)
     _FlowBuilder(flow).run(func.body)
     return flow

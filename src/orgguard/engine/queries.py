@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.index import is_trusted_expr
+from orgguard.engine.vocab import is_trusted_expr
 
 
 class Scoping(enum.Enum):

@@ -48,20 +48,18 @@ from typing import Any
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
+from orgguard.engine.discover import SourceFile, iter_python_files, read_sources
 from orgguard.engine.findings import Finding, RunError
-from orgguard.engine.index import (
+from orgguard.engine.join import index_from_facts
+from orgguard.engine.records import (
+    SCHEMA_VERSION,
     FileFacts,
     ProjectIndex,
-    SourceFile,
-    facts_from_json,
-    facts_to_json,
-    index_from_facts,
-    index_from_json,
-    index_to_json,
-    iter_python_files,
-    read_sources,
-    scan_source,
+    facts_from_builtins,
+    index_from_builtins,
+    to_builtins,
 )
+from orgguard.engine.scan import scan_source
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
 
@@ -220,7 +218,9 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
     the index they built still holds and is reused as is; else it is built from the facts.
     """
     sources = read_sources(config.root, config, max_size=max_size)
-    settings = digest_of(code_digest(), _config_key(config, selection=False), knowledge.digest, str(max_size))
+    settings = digest_of(
+        code_digest(), str(SCHEMA_VERSION), _config_key(config, selection=False), knowledge.digest, str(max_size)
+    )
     cached = _IndexStore(store, settings) if store is not None else None
     key = digest_of("index", settings, *(f"{s.path}\0{s.sha}" for s in sources))
     try:
@@ -244,13 +244,13 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
                 return _LoadedIndex(
                     _CachedIndex(cached, previous.index, config, knowledge, max_size), previous.digest, parsed
                 )
-        index = index_from_facts(config.root, config, knowledge, _decoded(config, knowledge, sources, files))
+        index = index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     if cached is None:
         return _LoadedIndex(_Given(index), "", parsed)
-    text = json.dumps(index_to_json(index), separators=(",", ":")).encode()
+    text = json.dumps(to_builtins(index), separators=(",", ":")).encode()
     digest = digest_of(text)
     cached.write_index(key, text)
     cached.write_head(key, digest, parsed, key)
@@ -304,7 +304,7 @@ class _IndexStore:
 
     def index(self, key: str) -> ProjectIndex | None:
         try:
-            return index_from_json(self.store.read("index", key, fanout=False))
+            return index_from_builtins(self.store.read("index", key, fanout=False))
         except (TypeError, ValueError, IndexError, RecursionError):
             return None
 
@@ -339,7 +339,7 @@ class _CachedIndex:
         config, knowledge = self.config, self.knowledge
         sources = read_sources(config.root, config, max_size=self.max_size)
         files = _scan(config, knowledge, sources, self.cached.pack()[1], 1)
-        return index_from_facts(config.root, config, knowledge, _decoded(config, knowledge, sources, files))
+        return index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
 
 
 def _scan(
@@ -362,7 +362,7 @@ def _scan(
         results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
             # as JSON reads it back (lists, not tuples), so that it compares equal to a pack entry
-            out[i] = None if facts is None else json.loads(json.dumps(facts_to_json(facts)))
+            out[i] = None if facts is None else to_builtins(facts)
     return out
 
 
@@ -376,7 +376,7 @@ def _decoded(
             out.append(None)
             continue
         try:
-            out.append(facts_from_json(entry))
+            out.append(facts_from_builtins(entry))
         except (TypeError, ValueError, IndexError, RecursionError):
             out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
     return out

@@ -1,0 +1,1407 @@
+"""The join: every file's facts into the :class:`~orgguard.engine.records.ProjectIndex`.
+
+1. **Models**: which classes are models (a known base, or a project model as base, to a fixpoint),
+   their tables, and how each tenant-owned model reaches the tenant (direct fields first, then through
+   parents: ``LineItem -> Invoice -> Organization`` is ``invoice__organization``).
+2. **Symbols**: every module's functions, classes, variables and imports, so that a reference as a file
+   wrote it (``services.things.ThingService().delete``, ``self.repo.get``, ``HANDLERS.get(kind)``)
+   resolves to qualified names; a helper of the same name in another module is another function.
+3. **Calls**: every call resolved (module functions, methods through the class hierarchy and its
+   overrides, instances of project classes, module singletons, class attributes holding repositories,
+   ``functools.partial``), dispatch tables, ``getattr`` dispatch, registering decorators, signal
+   receivers and task enqueues.
+4. **Summaries**, solved to a fixpoint over the call graph: which functions verify membership (and of
+   which parameters and URL kwargs), which look the tenant up by a parameter without a check, what each
+   returns (a verified tenant, client input).
+5. **Surfaces**: the path class of every function (request, admin, webhook, job, export), its guard, and
+   where its parameters come from.
+6. **Reach**, solved to a fixpoint forward from every entry point: which entry points reach each
+   function, and which pass client input into which of its parameters, unguarded, with the path taken
+   and what the callers do with the function's result.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from orgguard.config import Config
+from orgguard.engine import vocab
+from orgguard.engine.discover import SourceFile, read_sources
+from orgguard.engine.records import (
+    CallFacts,
+    Check,
+    ClassFacts,
+    ClassInfo,
+    DefFacts,
+    FileFacts,
+    FunctionInfo,
+    ModelInfo,
+    ModuleVar,
+    Origin,
+    ProjectIndex,
+    Reach,
+    Ref,
+    Step,
+)
+from orgguard.engine.scan import scan_source
+from orgguard.knowledge import Knowledge
+
+MAX_TENANT_DEPTH = 4
+REACH_CAP = 64  # distinct entry points kept per function and path class (beyond it: "64+ more")
+EXAMPLES = 3  # entry points kept with their paths, per function and path class
+RESOLVE_DEPTH = 12
+
+REQUEST, ADMIN, WEBHOOK, JOB, EXPORT, OTHER = "public", "admin", "webhook", "job", "export", "none"
+ENTRY_SURFACES = (REQUEST, ADMIN, WEBHOOK, JOB, EXPORT)
+
+
+def _short(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# symbols
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a reference resolves to: a function, a class, an instance of a class, a table, a module."""
+
+    kind: str  # "func", "class", "inst", "table", "module", "container", "signal"
+    name: str  # qualname (function/class), module name, container id
+    exact: bool = True  # an instance of exactly this class (``Service()``), not of any subclass (``self``)
+
+
+@dataclass
+class Symbols:
+    """Every project module's names, and how a reference resolves against them."""
+
+    files: list[FileFacts]
+    modules: dict[str, FileFacts] = field(default_factory=dict)
+    suffixes: dict[str, list[str]] = field(default_factory=dict)
+    functions: dict[str, tuple[FileFacts, DefFacts]] = field(default_factory=dict)
+    classes: dict[str, ClassFacts] = field(default_factory=dict)
+    class_module: dict[str, str] = field(default_factory=dict)
+    methods: dict[str, dict[str, str]] = field(default_factory=dict)  # class qualname -> method -> function
+    variables: dict[str, ModuleVar] = field(default_factory=dict)  # module.name -> var
+    imports: dict[str, dict[str, str]] = field(default_factory=dict)
+    subclasses: dict[str, set[str]] = field(default_factory=dict)
+    _bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _mro: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for facts in self.files:
+            module = facts.module
+            if module in self.modules:
+                continue  # two files claim one module name (a.py and a/__init__.py): the first wins
+            self.modules[module] = facts
+            parts = module.split(".")
+            for i in range(len(parts)):
+                self.suffixes.setdefault(".".join(parts[i:]), []).append(module)
+            self.imports[module] = dict(facts.imports)
+            for cls in facts.classes:
+                qual = f"{module}.{cls.qualname}"
+                self.classes.setdefault(qual, cls)
+                self.class_module[qual] = module
+            for fn in facts.functions:
+                qual = f"{module}.{fn.qualname}"
+                self.functions.setdefault(qual, (facts, fn))
+                if fn.klass and "#" not in fn.qualname:
+                    self.methods.setdefault(f"{module}.{fn.klass}", {}).setdefault(fn.name, qual)
+            for var in facts.variables:
+                self.variables[f"{module}.{var.name}"] = var
+        for qual, cls in self.classes.items():
+            module = self.class_module[qual]
+            bases: list[str] = []
+            for ref in cls.base_refs:
+                if ref is None:
+                    continue
+                target = self.resolve(ref, module_hint=module)
+                for t in target:
+                    if t.kind == "class":
+                        bases.append(t.name)
+            self._bases[qual] = tuple(dict.fromkeys(bases))
+            for base in bases:
+                self.subclasses.setdefault(base, set()).add(qual)
+
+    # -- modules and names --------------------------------------------------------------------------
+
+    def module_of(self, dotted: str) -> tuple[str, list[str]] | None:
+        """The longest prefix of ``dotted`` that names a project module, and the rest."""
+        parts = dotted.split(".")
+        for i in range(len(parts), 0, -1):
+            head = ".".join(parts[:i])
+            if head in self.modules:
+                return head, parts[i:]
+            found = self.suffixes.get(head)
+            if found and len(found) == 1:
+                return found[0], parts[i:]
+        return None
+
+    def symbol(self, dotted: str, depth: int = 0) -> list[Target]:
+        """What an absolute dotted name names in the project."""
+        if depth > RESOLVE_DEPTH:
+            return []
+        found = self.module_of(dotted)
+        if found is None:
+            return []
+        module, rest = found
+        if not rest:
+            return [Target("module", module)]
+        return self._in_module(module, rest, depth)
+
+    def _in_module(self, module: str, rest: list[str], depth: int) -> list[Target]:
+        name, tail = rest[0], rest[1:]
+        qual = f"{module}.{name}"
+        start: list[Target] = []
+        if qual in self.classes:
+            start = [Target("class", qual)]
+        elif qual in self.functions:
+            start = [Target("func", qual)]
+        elif qual in self.variables:
+            start = self._var(qual, depth)
+        elif name in self.imports.get(module, {}):
+            return self.symbol(".".join([self.imports[module][name], *tail]), depth + 1)
+        else:
+            facts = self.modules[module]
+            for star in facts.star_imports:
+                found = self.symbol(".".join([star, name, *tail]), depth + 1)
+                if found:
+                    return found
+            sub = f"{module}.{name}"
+            if sub in self.modules:
+                start = [Target("module", sub)]
+        out: list[Target] = []
+        for target in start:
+            out.extend(self.walk(target, tail, depth))
+        return out
+
+    def _var(self, qual: str, depth: int) -> list[Target]:
+        var = self.variables[qual]
+        module = qual.rsplit(".", 1)[0]
+        if var.signal:
+            return [Target("signal", qual)]
+        if var.table:
+            return [Target("table", qual)]
+        for ref in (var.alias, var.type):
+            if ref is not None:
+                found = self.resolve(ref, depth=depth + 1, module_hint=module)
+                if found:
+                    return found
+        return [Target("container", qual)]  # a registry filled at import time, a defaultdict...
+
+    def resolve(self, ref: Ref, *, depth: int = 0, module_hint: str = "") -> list[Target]:
+        """What a reference resolves to (several targets: overrides of a method called on ``self``)."""
+        if depth > RESOLVE_DEPTH:
+            return []
+        if ref.kind == "self":
+            if ref.base not in self.classes:
+                return []
+            return self.walk(Target("inst", ref.base, exact=False), list(ref.attrs), depth)
+        base = self.symbol(ref.base, depth + 1)
+        out: list[Target] = []
+        for found in base:
+            target = Target("inst", found.name, exact=False) if ref.kind == "inst" and found.kind == "class" else found
+            out.extend(self.walk(target, list(ref.attrs), depth + 1))
+        return out
+
+    def walk(self, target: Target, attrs: Sequence[str], depth: int = 0) -> list[Target]:
+        current = [target]
+        for i, attr in enumerate(attrs):
+            nxt: list[Target] = []
+            last = i == len(attrs) - 1
+            follows_call = not last and attrs[i + 1] == "()"
+            for t in current:
+                nxt.extend(self._step(t, attr, depth, property_like=not last and not follows_call))
+            current = list(dict.fromkeys(nxt))
+            if not current:
+                return []
+        return current
+
+    def _step(self, t: Target, attr: str, depth: int, *, property_like: bool) -> list[Target]:
+        if attr == "()":
+            if t.kind == "class":
+                return [Target("inst", t.name)]
+            if t.kind == "func":
+                return self.returns(t.name, depth)
+            return []
+        if t.kind == "module":
+            return self._in_module(t.name, [attr], depth + 1)
+        if t.kind in ("class", "inst"):
+            out: list[Target] = []
+            method = self.method(t.name, attr)
+            if method is not None:
+                if property_like:
+                    return self.returns(method, depth)
+                out.append(Target("func", method))
+                if t.kind == "inst" and not t.exact:
+                    out.extend(Target("func", m) for m in self.overrides(t.name, attr))
+                return out
+            for cls in self.mro(t.name):
+                nested = f"{cls}.{attr}"
+                if nested in self.classes:
+                    return [Target("class", nested)]
+                attr_type = dict(self.classes[cls].attr_types).get(attr)
+                if attr_type is not None:
+                    return self.resolve(attr_type, depth=depth + 1)
+            if t.kind == "inst":
+                return [Target("container", f"{t.name}.{attr}")]
+            return []
+        return []
+
+    def returns(self, function: str, depth: int) -> list[Target]:
+        entry = self.functions.get(function)
+        if entry is None or entry[1].return_type is None:
+            return []
+        return self.resolve(entry[1].return_type, depth=depth + 1)
+
+    # -- classes ------------------------------------------------------------------------------------
+
+    def bases(self, cls: str) -> tuple[str, ...]:
+        return self._bases.get(cls, ())
+
+    def mro(self, cls: str) -> tuple[str, ...]:
+        """The class and its project bases, depth-first left to right, each once."""
+        if cls in self._mro:
+            return self._mro[cls]
+        out: list[str] = []
+        stack = [cls]
+        seen: set[str] = set()
+        while stack:
+            current = stack.pop(0)
+            if current in seen or current not in self.classes:
+                continue
+            seen.add(current)
+            out.append(current)
+            stack[0:0] = list(self.bases(current))
+        self._mro[cls] = tuple(out)
+        return self._mro[cls]
+
+    def method(self, cls: str, name: str) -> str | None:
+        for c in self.mro(cls):
+            found = self.methods.get(c, {}).get(name)
+            if found is not None:
+                return found
+        return None
+
+    def overrides(self, cls: str, name: str) -> list[str]:
+        """``name`` as defined in the project subclasses of ``cls`` (what ``self.name()`` may run)."""
+        out: list[str] = []
+        todo = list(self.subclasses.get(cls, ()))
+        seen: set[str] = set()
+        while todo:
+            sub = todo.pop()
+            if sub in seen:
+                continue
+            seen.add(sub)
+            found = self.methods.get(sub, {}).get(name)
+            if found is not None:
+                out.append(found)
+            todo.extend(self.subclasses.get(sub, ()))
+        return sorted(out)
+
+    def container(self, ref: Ref, module_hint: str = "") -> str:
+        """The identity of a table or registry a reference names (module variable or class attribute)."""
+        for target in self.resolve(ref, module_hint=module_hint):
+            if target.kind in ("table", "container", "signal"):
+                return target.name
+        return ""
+
+    def container_text(self, text: str) -> str:
+        """The identity of a registry written as :func:`orgguard.engine.scan.ref_text`."""
+        kind, _, rest = text.partition(":")
+        if kind == "self":
+            # self:<module>.<Class>.<attr...>: the class is the longest known prefix
+            parts = rest.split(".")
+            for i in range(len(parts) - 1, 0, -1):
+                cls = ".".join(parts[:i])
+                if cls in self.classes:
+                    return self.container(Ref("self", cls, tuple(parts[i:])))
+            return ""
+        return self.container(Ref("g", rest))
+
+
+# ---------------------------------------------------------------------------------------------------
+# models
+
+
+def _models(
+    model_names: set[str], by_name: Mapping[str, list[ClassFacts]]
+) -> tuple[dict[str, ModelInfo], dict[str, str]]:
+    """Every model with the fields it declares and inherits from project model bases; tables to models."""
+    models: dict[str, ModelInfo] = {}
+    tables: dict[str, str] = {}
+    for name in sorted(model_names):
+        rels: list[tuple[str, str]] = []
+        cols: list[str] = []
+        secrets: list[str] = []
+        table = ""
+        abstract = False
+        bases: tuple[str, ...] = ()
+        path = ""
+        seen: set[str] = set()
+        queue = deque([name])
+        while queue:
+            current = queue.popleft()
+            if current in seen:
+                continue
+            seen.add(current)
+            for raw in by_name.get(current, []):
+                rels.extend(raw.relations)
+                cols.extend(raw.columns)
+                secrets.extend(raw.secret_fields)
+                if current == name:
+                    table = table or raw.table
+                    abstract = abstract or raw.abstract
+                    bases = bases or raw.bases
+                    path = path or raw.path
+                for b in raw.bases:
+                    if _short(b) in model_names:
+                        queue.append(_short(b))
+        if not table:
+            app = path.rsplit("/", 2)[-2] if path.count("/") >= 1 else ""
+            table = f"{app}_{name.lower()}" if app else name.lower()
+            tables.setdefault(name.lower(), name)
+        tables.setdefault(table, name)
+        models[name] = ModelInfo(
+            name,
+            path,
+            bases,
+            tuple(dict.fromkeys(rels)),
+            tuple(dict.fromkeys(cols)),
+            table,
+            abstract,
+            tuple(dict.fromkeys(secrets)),
+        )
+    return models, tables
+
+
+def _tenant_paths(
+    models: Mapping[str, ModelInfo], tables: Mapping[str, str], config: Config, tenant_models: frozenset[str]
+) -> dict[str, list[str]]:
+    """How each tenant-owned model reaches the tenant: direct fields first, then through parents."""
+
+    def target_model(target: str) -> str:
+        if target.startswith("table:"):
+            return tables.get(target[6:], target)
+        return target
+
+    paths_of: dict[str, list[str]] = {}
+    user_models = {"User", "AbstractUser", "AbstractBaseUser"} | {
+        name for name, info in models.items() if {_short(b) for b in info.bases} & {"AbstractUser", "AbstractBaseUser"}
+    }
+    for name, info in models.items():
+        if name in tenant_models or (name in user_models and name not in config.tenant_fields):
+            # users span tenants: a pointer such as `active_organization` is a selection, not ownership
+            continue
+        direct = [f for f, t in info.relations if target_model(t) in tenant_models]
+        direct += [c for c in info.columns if c in config.tenant_fields and c not in direct]
+        if direct:
+            paths_of[name] = sorted(direct, key=lambda f: (f.endswith("_id"), len(f)))
+    for _ in range(MAX_TENANT_DEPTH - 1):
+        grew = False
+        for name, info in models.items():
+            if name in tenant_models or name in user_models:
+                continue
+            known = list(paths_of.get(name, []))
+            for f, t in info.relations:
+                target = target_model(t)
+                if target == name or target not in paths_of:
+                    continue
+                for p in paths_of[target][:2]:
+                    candidate = f"{f}__{p}"
+                    if candidate.count("__") < MAX_TENANT_DEPTH and candidate not in known:
+                        known.append(candidate)
+                        grew = True
+            if known:
+                paths_of[name] = known
+        if not grew:
+            break
+    return paths_of
+
+
+def _hops(tenant_prefixes: set[str]) -> set[str]:
+    """Proper prefixes of tenant paths: the parents a row reaches its tenant through (``project``)."""
+    hops: set[str] = set()
+    for path in tenant_prefixes:
+        parts = path.split("__")
+        hops.update("__".join(parts[:i]) for i in range(1, len(parts)))
+    return hops
+
+
+def _membership_attrs(
+    classes: list[ClassFacts], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+) -> frozenset[str]:
+    """Relations from the user to tenants: configured names, the tenant's plural, and related_names
+    declared on the tenant (``members = ManyToManyField(User, related_name="teams")``) and on the
+    membership model (``user = ForeignKey(User, related_name="memberships")``)."""
+    attrs = set(knowledge["guards.membership_attrs"])
+    for tenant in tenant_models:
+        low = tenant.lower()
+        attrs.update((f"{low}s", f"{low}_set"))
+    membership = set(config.membership_models)
+    for raw in classes:
+        if raw.name in tenant_models or raw.name in membership:
+            attrs.update(name for target, name in raw.related if target == "User" and name != "+")
+    return frozenset(attrs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# the join
+
+
+@dataclass
+class _Fn:
+    """A function while the join works on it."""
+
+    qual: str
+    facts: FileFacts
+    d: DefFacts
+    klass: str  # module-qualified class ("" for module functions)
+    params: tuple[str, ...]
+    edges: dict[str, list[str]] = field(default_factory=dict)  # call key -> callees
+    surface: str = OTHER
+    guard: str = ""
+    command: bool = False
+    route: str | None = None
+    view: bool = False
+    dependency: bool = False
+    initial: dict[str, str] = field(default_factory=dict)
+    verifies: bool = False
+    verified_params: frozenset[str] = frozenset()
+    verified_kwargs: frozenset[str] = frozenset()
+    resolves: frozenset[str] = frozenset()
+    returns: str = ""
+    check_ok: list[bool] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return self.facts.path
+
+    @property
+    def name(self) -> str:
+        return self.d.name
+
+
+def build_index(
+    root: Path,
+    config: Config,
+    knowledge: Knowledge,
+    files: Iterable[Path] | None = None,
+    *,
+    sources: Iterable[SourceFile] | None = None,
+) -> ProjectIndex:
+    """Scan the project and join its facts, in this process (the runner scans in parallel and caches).
+
+    ``sources`` (from :func:`~orgguard.engine.discover.read_sources`) saves reading the files again; each
+    one's ``parsed`` is set.
+    """
+    scanned: list[FileFacts | None] = []
+    for src in sources if sources is not None else read_sources(root, config, files):
+        facts = scan_source(src.data, config.relpath(src.path), config, knowledge)
+        src.parsed = None if facts is None else facts.parsed
+        scanned.append(facts)
+    return index_from_facts(str(root), config, knowledge, scanned)
+
+
+def index_from_facts(
+    root: str, config: Config, knowledge: Knowledge, scanned: Iterable[FileFacts | None]
+) -> ProjectIndex:
+    """The index from every project file's facts (in the project's file order)."""
+    files = [f for f in scanned if f is not None]
+    return _Join(root, config, knowledge, files).build()
+
+
+class _Join:
+    def __init__(self, root: str, config: Config, knowledge: Knowledge, files: list[FileFacts]) -> None:
+        self.root = root
+        self.config = config
+        self.k = knowledge
+        self.files = files
+        self.sym = Symbols(files)
+        self.fns: dict[str, _Fn] = {}
+        for qual, (facts, d) in self.sym.functions.items():
+            klass = f"{facts.module}.{d.klass}" if d.klass else ""
+            self.fns[qual] = _Fn(qual, facts, d, klass, tuple(p.name for p in d.params if not p.star))
+
+    # -- models and classes -------------------------------------------------------------------------
+
+    def build(self) -> ProjectIndex:
+        k, config = self.k, self.config
+        classes = [c for f in self.files for c in f.classes]
+        by_name: dict[str, list[ClassFacts]] = {}
+        for raw in classes:
+            by_name.setdefault(raw.name, []).append(raw)
+        model_names: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for raw in classes:
+                if raw.name in model_names:
+                    continue
+                shorts = {_short(b) for b in raw.bases}
+                if shorts & k["models.bases"] or shorts & model_names or raw.table_declared:
+                    model_names.add(raw.name)
+                    changed = True
+        tenant_models = frozenset(config.tenant_models)
+        models, tables = _models(model_names, by_name)
+        paths_of = _tenant_paths(models, tables, config, tenant_models)
+        prefixes = {p for paths in paths_of.values() for p in paths}
+        scoping_methods = frozenset(
+            method
+            for raw in classes
+            for method, kwargs in raw.manager_methods
+            if any(kw == p or kw.startswith((f"{p}__", f"{p}_id")) for kw in kwargs for p in prefixes)
+        )
+        view_bases = k["requests.view_bases"]
+        view_mixins: set[str] = set()
+        for raw in classes:
+            base_shorts = [_short(b) for b in raw.bases]
+            if set(base_shorts) & view_bases:
+                view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
+        hops = _hops(prefixes)
+
+        def on_path(key: str, *, with_id: bool = False) -> bool:
+            return any(key == p or key.startswith(f"{p}__") or (with_id and key == f"{p}_id") for p in prefixes)
+
+        infos: dict[str, list[ClassInfo]] = {}
+        for qual, raw in self.sym.classes.items():
+            scoping = tuple(
+                hook.name
+                for hook in raw.hooks
+                if hook.scopes
+                or set(hook.calls) & scoping_methods
+                or any(on_path(kw, with_id=True) for kw in hook.kwargs)
+                or set(hook.parent_kwargs) & hops
+            )
+            narrows = (
+                raw.narrows
+                or bool(set(raw.narrow_calls) & scoping_methods)
+                or any(on_path(kw) for kw in raw.narrow_kwargs)
+            )
+            infos.setdefault(raw.name, []).append(
+                ClassInfo(
+                    raw.name,
+                    raw.path,
+                    raw.bases,
+                    raw.methods,
+                    scoping,
+                    tuple(hook.name for hook in raw.hooks if hook.inherits),
+                    raw.aliases,
+                    narrows,
+                    qual,
+                )
+            )
+        self.membership_attrs = _membership_attrs(classes, config, k, tenant_models)
+        self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
+        self.tenant_models = tenant_models
+        self.paths_of = paths_of
+        self.view_mixins = frozenset(view_mixins)
+        self.class_infos = {name: tuple(v) for name, v in infos.items()}
+        self.dependency_aliases = frozenset(a for f in self.files for a in f.dependency_aliases)
+        self.default_permissions = tuple(dict.fromkeys(p for f in self.files for p in f.default_permissions))
+        self.dependencies = self._dependencies()
+        self._resolve_calls()
+        self._summaries()
+        self._surfaces()
+        reach, param_reach = _Reach(self).solve()
+        functions = {qual: self._info(fn) for qual, fn in sorted(self.fns.items())}
+        return ProjectIndex(
+            root=self.root,
+            models=models,
+            tenant_paths={name: tuple(v) for name, v in paths_of.items()},
+            tenant_models=tenant_models,
+            membership_models=frozenset(config.membership_models),
+            classes=self.class_infos,
+            tables=tables,
+            membership_attrs=self.membership_attrs,
+            dependencies=frozenset(_short(q) for q in self.dependencies),
+            dependency_aliases=self.dependency_aliases,
+            default_permissions=self.default_permissions,
+            scoping_methods=scoping_methods,
+            view_mixins=self.view_mixins,
+            functions=functions,
+            reach=reach,
+            param_reach=param_reach,
+            modules={f.path: f.module for f in self.files},
+        )
+
+    def _dependencies(self) -> frozenset[str]:
+        """Functions injected with ``Depends(...)`` somewhere (by qualname)."""
+        out: set[str] = set()
+        for facts in self.files:
+            for ref in facts.dependencies:
+                for target in self.sym.resolve(ref, module_hint=facts.module):
+                    if target.kind == "func":
+                        out.add(target.name)
+            for fn in facts.functions:
+                for p in fn.params:
+                    if p.provider is not None and p.marker in self.k["trusted.dependency_markers"]:
+                        for target in self.sym.resolve(p.provider, module_hint=facts.module):
+                            if target.kind == "func":
+                                out.add(target.name)
+        return frozenset(out)
+
+    # -- calls --------------------------------------------------------------------------------------
+
+    def _resolve_calls(self) -> None:
+        sym = self.sym
+        registries: dict[str, set[str]] = {}
+        receivers: dict[str, set[str]] = {}
+        # functions that register what they decorate (directly or through a nested decorator)
+        registering: dict[str, tuple[str, ...]] = {}
+        for qual, fn in self.fns.items():
+            containers = tuple(c for c in (sym.container_text(t) for t in fn.d.registers) if c)
+            if containers:
+                registering[qual] = containers
+        self.jobs: set[str] = set()
+        for qual, fn in self.fns.items():
+            for dec in fn.d.decorators:
+                if dec.ref is None:
+                    continue
+                for target in sym.resolve(dec.ref, module_hint=fn.facts.module):
+                    if target.kind == "func" and target.name in registering:
+                        for container in registering[target.name]:
+                            registries.setdefault(container, set()).add(qual)
+                    if target.kind == "container":
+                        # @registry.register("kind") on an instance whose method stores the function
+                        pass
+                if _short(dec.text) == "receiver":
+                    for ref in dec.arg_refs:
+                        signal = sym.container(ref, fn.facts.module)
+                        if signal:
+                            receivers.setdefault(signal, set()).add(qual)
+        for facts in self.files:
+            for signal_ref, receiver_ref in facts.connects:
+                signal = sym.container(signal_ref, facts.module)
+                if not signal:
+                    continue
+                for target in sym.resolve(receiver_ref, module_hint=facts.module):
+                    if target.kind == "func":
+                        receivers.setdefault(signal, set()).add(target.name)
+        self.registries = registries
+        for fn in self.fns.values():
+            for call in fn.d.calls:
+                if call.ref is None:
+                    continue
+                targets = self._targets(fn, call, registries, receivers)
+                if call.mode == "enqueue":
+                    self.jobs.update(targets)
+                if targets:
+                    fn.edges[call.key] = targets
+
+    def _targets(
+        self, fn: _Fn, call: CallFacts, registries: Mapping[str, set[str]], receivers: Mapping[str, set[str]]
+    ) -> list[str]:
+        sym = self.sym
+        assert call.ref is not None
+        resolved = sym.resolve(call.ref, module_hint=fn.facts.module)
+        out: list[str] = []
+        if call.mode == "dispatch":
+            for target in resolved:
+                if target.kind == "table":
+                    var = sym.variables[target.name]
+                    module = target.name.rsplit(".", 1)[0]
+                    for ref in var.table:
+                        out.extend(t.name for t in sym.resolve(ref, module_hint=module) if t.kind == "func")
+                if target.kind in ("table", "container"):
+                    out.extend(sorted(registries.get(target.name, ())))
+            return list(dict.fromkeys(out))
+        if call.mode == "getattr":
+            if not call.prefix:
+                return []
+            for target in resolved:
+                if target.kind in ("inst", "class"):
+                    classes = [target.name] if target.exact else [target.name, *sorted(self._subclasses(target.name))]
+                    for cls in classes:
+                        for c in sym.mro(cls):
+                            for name, qual in sym.methods.get(c, {}).items():
+                                if name.startswith(call.prefix):
+                                    out.append(qual)
+            return list(dict.fromkeys(out))
+        if call.mode == "signal":
+            for target in resolved:
+                if target.kind == "signal":
+                    out.extend(sorted(receivers.get(target.name, ())))
+            return out
+        for target in resolved:
+            if target.kind == "func":
+                out.append(target.name)
+            elif target.kind == "class" and call.mode == "call":
+                init = sym.method(target.name, "__init__")
+                if init is not None:
+                    out.append(init)
+        return list(dict.fromkeys(out))
+
+    def _subclasses(self, cls: str) -> set[str]:
+        out: set[str] = set()
+        todo = list(self.sym.subclasses.get(cls, ()))
+        while todo:
+            sub = todo.pop()
+            if sub not in out:
+                out.add(sub)
+                todo.extend(self.sym.subclasses.get(sub, ()))
+        return out
+
+    def callee(self, fn: _Fn, key: str) -> list[_Fn]:
+        return [self.fns[q] for q in fn.edges.get(key, ()) if q in self.fns]
+
+    def call_facts(self, fn: _Fn, key: str) -> CallFacts | None:
+        for call in fn.d.calls:
+            if call.key == key:
+                return call
+        return None
+
+    # -- summaries ----------------------------------------------------------------------------------
+
+    def _check_verifies(self, fn: _Fn, check: Check) -> bool:
+        attrs = self.membership_attrs
+        if check.direct:
+            return True
+        if attrs.intersection(check.user_attrs) or attrs.intersection(check.user_kwargs):
+            return True
+        if check.key:
+            callees = self.callee(fn, check.key)
+            return bool(callees) and all(c.verifies for c in callees)
+        return False
+
+    def origin_verified(self, fn: _Fn, origin: Origin) -> bool:
+        """Whether a value was verified on every path: trusted, or guarded by a check that verifies."""
+        if origin.trusted:
+            return True
+        return any(i < len(fn.check_ok) and fn.check_ok[i] for i in origin.guards)
+
+    def _summaries(self) -> None:
+        """verifies / verified params / resolves_unverified / returns, to a fixpoint over the call graph."""
+        fns = self.fns
+        for fn in fns.values():
+            fn.verifies = bool(
+                (fn.d.user_attrs and self.membership_attrs.intersection(fn.d.user_attrs))
+                or (fn.d.user_kwargs and self.membership_attrs.intersection(fn.d.user_kwargs))
+            )
+        for _ in range(50):
+            changed = False
+            for fn in fns.values():
+                ok = [self._check_verifies(fn, c) for c in fn.d.checks]
+                verifies = fn.verifies or any(ok)
+                verified: set[str] = set()
+                for check, good in zip(fn.d.checks, ok, strict=True):
+                    if good:
+                        verified.update(n for n in check.names if n in fn.params)
+                kwargs = frozenset(fn.d.kwargs_read) if verifies else frozenset()
+                resolves = frozenset(self._resolves(fn, ok))
+                returns = self._returns(fn, ok)
+                if (
+                    ok != fn.check_ok
+                    or verifies != fn.verifies
+                    or frozenset(verified) != fn.verified_params
+                    or kwargs != fn.verified_kwargs
+                    or resolves != fn.resolves
+                    or returns != fn.returns
+                ):
+                    fn.check_ok = ok
+                    fn.verifies = verifies
+                    fn.verified_params = frozenset(verified)
+                    fn.verified_kwargs = kwargs
+                    fn.resolves = resolves
+                    fn.returns = returns
+                    changed = True
+            if not changed:
+                break
+
+    def _resolves(self, fn: _Fn, ok: list[bool]) -> set[str]:
+        """Parameters the tenant is looked up by (a tenant lookup, or a tenant-path lookup of a
+        tenant-owned model) with no membership check — directly or through another such helper."""
+        if fn.verifies:
+            return set()
+        out: set[str] = set()
+
+        def unguarded(origin: Origin) -> bool:
+            return not origin.trusted and not any(i < len(ok) and ok[i] for i in origin.guards)
+
+        for lookup in fn.d.lookups:
+            if not unguarded(lookup.origin):
+                continue
+            model = lookup.model
+            on_tenant = model in self.tenant_models
+            if on_tenant or _on_paths(lookup.key, self.paths_of.get(model, ())):
+                out.update(p for p in lookup.origin.params if p in fn.params)
+        for call in fn.d.calls:
+            if call.mode != "call":
+                continue
+            for callee in self.callee(fn, call.key):
+                if not callee.resolves:
+                    continue
+                for slot, origin in call.args:
+                    param = _param_for(callee, slot, call)
+                    if param in callee.resolves and unguarded(origin):
+                        out.update(p for p in origin.params if p in fn.params)
+        return out
+
+    def _returns(self, fn: _Fn, ok: list[bool]) -> str:
+        """What a caller gets: "trusted" (a verified tenant), "<kind>:<source>" (client input), or ""."""
+        origin = fn.d.returns
+        if origin.trusted or (origin.guards and any(i < len(ok) and ok[i] for i in origin.guards)):
+            return "trusted" if not origin.params and not origin.sources else ""
+        if origin.sources:
+            return origin.sources[0]
+        if origin.calls and not origin.params:
+            results = []
+            for key in origin.calls:
+                callees = self.callee(fn, key)
+                results.append(("trusted" if callees[0].verifies else callees[0].returns) if callees else "")
+            if results and all(r == "trusted" for r in results):
+                return "trusted"
+            for r in results:
+                if r and r != "trusted":
+                    return r
+        return ""
+
+    # -- surfaces -----------------------------------------------------------------------------------
+
+    def class_bases(self, klass: str) -> set[str]:
+        """Short names of a class's bases, transitively through project classes."""
+        cls = self.sym.classes.get(klass)
+        if cls is None:
+            return set()
+        out = {_short(b) for b in cls.bases}
+        for c in self.sym.mro(klass)[1:]:
+            out.update(_short(b) for b in self.sym.classes[c].bases)
+        # bases named by short name only (another module's class of that name, unresolved)
+        for base in list(out):
+            for info in self._ancestors_by_name(base):
+                out.update(_short(b) for b in info.bases)
+        return out
+
+    def _ancestors_by_name(self, name: str, seen: frozenset[str] = frozenset()) -> Iterator[ClassInfo]:
+        for info in self.class_infos.get(name, ()):
+            yield info
+            for base in info.bases:
+                short = _short(base)
+                if short not in seen and short != name:
+                    yield from self._ancestors_by_name(short, seen | {name})
+
+    def _surfaces(self) -> None:
+        for fn in self.fns.values():
+            self._surface(fn)
+
+    def _route(self, fn: _Fn) -> str | None:
+        k = self.k
+        imports = dict(fn.facts.imports)
+        for dec in fn.d.decorators:
+            if not dec.call:
+                continue
+            name = _short(dec.text)
+            if name not in k["requests.route_decorators"]:
+                continue
+            if "." not in dec.text and _short(imports.get(dec.text, dec.text)) != dec.text:
+                continue  # an imported alias of something else
+            return dec.first
+        return None
+
+    def _surface(self, fn: _Fn) -> None:
+        k = self.k
+        d = fn.d
+        route = self._route(fn)
+        bases = self.class_bases(fn.klass) if fn.klass else set()
+        klass_short = _short(fn.klass) if fn.klass else ""
+        view_class = bool(fn.klass) and (klass_short in self.view_mixins or bool(bases & k["requests.view_bases"]))
+        decorators = {_short(dec.text) for dec in d.decorators if dec.text}
+        params = fn.params
+        has_request_param = bool(set(params[:2]) & k["requests.handler_params"])
+        markers = any(p.marker in k["sources.param_markers"] for p in d.params)
+        dependency = not fn.klass and fn.qual in self.dependencies
+        if (
+            view_class
+            or route is not None
+            or decorators & k["requests.view_decorators"]
+            or markers
+            or dependency
+            or (not fn.klass and has_request_param)
+        ):
+            surface = REQUEST
+        else:
+            surface = OTHER
+        special = self._special_surface(fn, route=route, decorators=decorators, bases=bases)
+        if special is not None:
+            surface = special
+        guard = ""
+        if fn.verifies:
+            guard = f"{d.name}() checks membership"
+        elif decorators & k["guards.decorators"]:
+            guard = f"@{sorted(decorators & k['guards.decorators'])[0]}"
+        else:
+            guard = self._decorator_guard(fn)
+            if not guard and view_class:
+                guard = self.class_guard(fn.klass, bases)
+        handler = (
+            not view_class
+            or d.name in k["requests.handler_methods"]
+            or bool(decorators & k["requests.view_decorators"])
+        )
+        requestish = surface in (REQUEST, ADMIN, EXPORT)
+        view = requestish and handler and (view_class or has_request_param)
+        kind = "query" if dependency and route is None else "route"
+        fn.surface = surface
+        fn.guard = guard
+        fn.route = route
+        fn.view = view
+        fn.dependency = dependency
+        fn.command = surface == JOB and self._is_command(fn, bases)
+        fn.initial = self._initial(fn, routed=route is not None or dependency, view=view, kind=kind)
+
+    def _decorator_guard(self, fn: _Fn) -> str:
+        """A project decorator whose summary verifies membership (``@team_member_required``)."""
+        for dec in fn.d.decorators:
+            if dec.ref is None:
+                continue
+            for target in self.sym.resolve(dec.ref, module_hint=fn.facts.module):
+                if target.kind != "func":
+                    continue
+                deco = self.fns.get(target.name)
+                if deco is None:
+                    continue
+                # a decorator factory's check runs in the decorator it returns
+                if deco.verifies or any(c.verifies for key in deco.edges for c in self.callee(deco, key) if c.d.wraps):
+                    return f"@{_short(dec.text)}"
+        return ""
+
+    def class_guard(self, klass: str, bases: set[str]) -> str:
+        """Why every handler of a view class is membership-checked ("" when it is not)."""
+        k = self.k
+        mixin = bases & k["guards.mixins"]
+        if mixin:
+            return f"mixin {sorted(mixin)[0]}"
+        for cls in self.sym.mro(klass):
+            raw = self.sym.classes[cls]
+            if "permission_classes" in raw.columns:
+                names = {_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes}
+                hit = names & k["guards.permission_classes"]
+                hit |= {
+                    _short(t.name)
+                    for ref in raw.permission_classes
+                    for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls])
+                    if t.kind == "class" and self.verifying_permission(t.name)
+                }
+                if hit:
+                    return f"permission class {sorted(hit)[0]}"
+                break
+        for cls in self.sym.mro(klass):
+            for hook in k["requests.object_hooks"]:
+                method = self.sym.methods.get(cls, {}).get(hook)
+                if method is not None and self.fns[method].verifies:
+                    return f"{_short(cls)}.{hook}()"
+        return ""
+
+    def verifying_permission(self, cls: str) -> bool:
+        for method in ("has_permission", "has_object_permission"):
+            found = self.sym.method(cls, method)
+            if found is not None and self.fns[found].verifies:
+                return True
+        return False
+
+    def _special_surface(self, fn: _Fn, *, route: str | None, decorators: set[str], bases: set[str]) -> str | None:
+        """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102."""
+        k = self.k
+        d = fn.d
+        qualified = [dec.qualified for dec in d.decorators if dec.qualified]
+        name = d.name.lower()
+        called = [c for c in d.called if c]
+        if (
+            any(vocab.matches_any(q, k["webhooks.decorators"]) for q in qualified)
+            or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
+            or any(m in name for m in k["webhooks.name_markers"])
+            or any(vocab.matches_any(c, k["stripe.verify_calls"] | k["stripe.unverified_calls"]) for c in called)
+        ):
+            return WEBHOOK
+        if (
+            any(vocab.matches_any(q, k["jobs.decorators"]) for q in qualified)
+            or (not fn.klass and fn.qual in self.jobs)
+            or (fn.klass and self._command_class(fn.klass, bases))
+            or any(_short(q) in k["jobs.command_decorators"] and "." in q for q in qualified)
+        ):
+            return JOB
+        module = fn.path.rsplit("/", 1)[-1]
+        if (
+            any(name.startswith(p) for p in k["exports.name_prefixes"])
+            or any(module.startswith(p) for p in k["exports.name_prefixes"])
+            or any(vocab.matches_any(c, k["exports.writer_calls"]) for c in called)
+        ):
+            return EXPORT
+        admin_bases = {b for b in k["admin.bases"] if b not in ("BaseView", "ModelView")}
+        if (
+            decorators & k["admin.decorators"]
+            or bases & admin_bases
+            or (route is not None and any(route.startswith(p) or f"/{p}" in route for p in k["admin.path_prefixes"]))
+            or d.staff_gate
+            or (fn.klass and self._flask_admin_view(fn.klass))
+        ):
+            return ADMIN
+        return None
+
+    def _command_class(self, klass: str, bases: set[str]) -> bool:
+        """A management command: a command base imported from a command module, or living in one."""
+        k = self.k
+        if not bases & k["jobs.command_bases"]:
+            return False
+        modules = k["jobs.command_modules"]
+        for cls in self.sym.mro(klass):
+            raw = self.sym.classes[cls]
+            if any(m in raw.path for m in modules if "/" in m):
+                return True
+            imports = self.sym.imports.get(self.sym.class_module[cls], {})
+            for base in raw.bases:
+                head, dot, rest = base.partition(".")
+                text = imports.get(head, head) + dot + rest
+                if any(text.startswith(m) for m in modules if "/" not in m):
+                    return True
+        return any(any(m in info.path for m in modules if "/" in m) for info in self._ancestors_by_name(_short(klass)))
+
+    def _is_command(self, fn: _Fn, bases: set[str]) -> bool:
+        if fn.klass and self._command_class(fn.klass, bases):
+            return True
+        return any(
+            _short(dec.qualified) in self.k["jobs.command_decorators"] and "." in dec.qualified
+            for dec in fn.d.decorators
+            if dec.qualified
+        )
+
+    def _flask_admin_view(self, klass: str) -> bool:
+        """Flask-Admin's ModelView/BaseView (not Flask-AppBuilder's, which share the names)."""
+        for cls in self.sym.mro(klass):
+            imports = self.sym.imports.get(self.sym.class_module[cls], {})
+            for base in self.sym.classes[cls].bases:
+                head, dot, rest = base.partition(".")
+                if (imports.get(head, head) + dot + rest).startswith("flask_admin."):
+                    return True
+        return False
+
+    def _initial(self, fn: _Fn, *, routed: bool, view: bool, kind: str) -> dict[str, str]:
+        """Where each parameter comes from: client input, a verified dependency, or nothing known."""
+        k = self.k
+        out: dict[str, str] = {}
+        handler_params = k["requests.handler_params"]
+        after_request = False
+        for index, spec in enumerate(p for p in fn.d.params if not p.star):
+            name = spec.name
+            if spec.marker in k["trusted.dependency_markers"] or spec.marker in self.dependency_aliases:
+                out[name] = self._provided(fn, spec.provider) if spec.provider is not None else "trusted"
+                continue
+            if spec.marker in k["sources.param_markers"]:
+                out[name] = f"request:{spec.marker.lower()} parameter {name}"
+                continue
+            if name in handler_params or (index == 0 and name in ("self", "cls")):
+                after_request = after_request or name in handler_params
+                continue
+            if _short(spec.annotation) in k["sources.neutral_param_types"]:
+                continue
+            if name in fn.verified_kwargs or name in self._guard_kwargs(fn):
+                out[name] = "trusted"  # a URL kwarg the handler's guard verifies
+                continue
+            if view and after_request:
+                out[name] = f"request:URL parameter {name}"
+            elif routed:
+                out[name] = f"request:{kind} parameter {name}"
+        return out
+
+    def _guard_kwargs(self, fn: _Fn) -> frozenset[str]:
+        """URL kwargs verified by the view's permission classes or dispatch hooks."""
+        if not fn.klass:
+            return frozenset()
+        out: set[str] = set()
+        for cls in self.sym.mro(fn.klass):
+            raw = self.sym.classes[cls]
+            for ref in raw.permission_classes:
+                for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
+                    if t.kind == "class":
+                        for method in ("has_permission", "has_object_permission"):
+                            found = self.sym.method(t.name, method)
+                            if found is not None:
+                                out.update(self.fns[found].verified_kwargs)
+            for hook in self.k["requests.object_hooks"]:
+                hooked = self.sym.methods.get(cls, {}).get(hook)
+                if hooked is not None:
+                    out.update(self.fns[hooked].verified_kwargs)
+        return frozenset(out)
+
+    def _provided(self, fn: _Fn, provider: Ref) -> str:
+        """What a ``Depends(provider)`` parameter is: the provider's summary says."""
+        targets = [t for t in self.sym.resolve(provider, module_hint=fn.facts.module) if t.kind in ("func", "class")]
+        if not targets:
+            return "trusted"  # a provider from a library (orgguard.runtime's ActiveOrg, a security scheme)
+        for target in targets:
+            callee = self.fns.get(target.name) if target.kind == "func" else None
+            if callee is None:
+                continue
+            if callee.verifies or callee.returns == "trusted":
+                return "trusted"
+            if callee.resolves or callee.returns.startswith(("request:", "session:")):
+                return "resolved"  # the provider's own lookup is reported where it happens
+        return ""
+
+    # -- output -------------------------------------------------------------------------------------
+
+    def _info(self, fn: _Fn) -> FunctionInfo:
+        callees = tuple((key, targets[0]) for key, targets in sorted(fn.edges.items()) if targets)
+        return FunctionInfo(
+            qualname=fn.qual,
+            name=fn.d.name,
+            path=fn.path,
+            line=fn.d.line,
+            klass=fn.klass,
+            params=fn.params,
+            surface=fn.surface,
+            guard=fn.guard,
+            command=fn.command,
+            route=fn.route or "",
+            routed=fn.route is not None,
+            view=fn.view,
+            dependency=fn.dependency,
+            initial=tuple(sorted(fn.initial.items())),
+            verifies=fn.verifies,
+            verified_params=tuple(sorted(fn.verified_params)),
+            verified_kwargs=tuple(sorted(fn.verified_kwargs)),
+            trusted_kwargs=tuple(sorted(self._guard_kwargs(fn))),
+            resolves_unverified=tuple(sorted(fn.resolves)),
+            returns=fn.returns,
+            callees=callees,
+        )
+
+
+def _on_paths(key: str, paths: Sequence[str]) -> bool:
+    for path in paths:
+        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
+            return True
+        if path.endswith("_id") and key.startswith(path[:-3] + "__"):
+            return True
+    return False
+
+
+def _param_for(callee: _Fn, slot: str, call: CallFacts) -> str:
+    """The callee parameter an argument slot (``"0"`` or a keyword) binds to."""
+    if not slot.isdigit():
+        return slot if slot in callee.params else ""
+    index = int(slot)
+    params = callee.params
+    bound = bool(callee.klass) and bool(params) and params[0] in ("self", "cls")
+    if bound and (call.mode in ("getattr", "dispatch") or callee.d.name == "__init__" or _bound_call(call)):
+        index += 1
+    return params[index] if index < len(params) else ""
+
+
+def _bound_call(call: CallFacts) -> bool:
+    """``self.m(x)``, ``svc.m(x)``, ``Service().m(x)``, ``Cls.classmethod(x)``: the first argument is not ``self``."""
+    ref = call.ref
+    if ref is None:
+        return False
+    return ref.kind in ("self", "inst") or bool(ref.attrs)
+
+
+# ---------------------------------------------------------------------------------------------------
+# reach
+
+
+@dataclass
+class _Item:
+    source: str  # client input text ("" for function reach)
+    pred: tuple[str, str, str, str] | None  # (caller qualname, group key text, param or "", call key)
+    step: Step | None
+
+
+_Group = tuple[str, bool, str]  # (surface, command, fate)
+
+
+class _Reach:
+    """Forward from every entry point: which entries reach each function, and with which client input
+    in which parameter (unguarded), keeping the first paths found (breadth first: the shortest)."""
+
+    def __init__(self, join: _Join) -> None:
+        self.j = join
+        self.freach: dict[str, dict[_Group, dict[str, _Item]]] = {}
+        self.preach: dict[str, dict[str, dict[_Group, dict[str, _Item]]]] = {}
+
+    def solve(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
+        j = self.j
+        queue: deque[str] = deque()
+        queued: set[str] = set()
+        for qual in sorted(j.fns):
+            fn = j.fns[qual]
+            if fn.surface not in ENTRY_SURFACES:
+                continue
+            group: _Group = (fn.surface, fn.command, "consumed")
+            entry_step = Step(qual, fn.path, fn.d.line, 1, "entry", f"{fn.d.name}()")
+            self.freach.setdefault(qual, {}).setdefault(group, {})[qual] = _Item("", None, entry_step)
+            for param, origin in fn.initial.items():
+                if origin.startswith(("request:", "session:")):
+                    step = Step(qual, fn.path, fn.d.line, 1, "source", origin.split(":", 1)[1])
+                    self.preach.setdefault(qual, {}).setdefault(param, {}).setdefault(group, {})[qual] = _Item(
+                        origin, None, step
+                    )
+            queue.append(qual)
+            queued.add(qual)
+        rounds = 0
+        while queue and rounds < 200_000:
+            rounds += 1
+            qual = queue.popleft()
+            queued.discard(qual)
+            for callee in self._propagate(j.fns[qual]):
+                if callee not in queued:
+                    queued.add(callee)
+                    queue.append(callee)
+        return self._output()
+
+    def _propagate(self, fn: _Fn) -> set[str]:
+        """Push what reaches ``fn`` into everything it calls; the callees whose state grew."""
+        j = self.j
+        grown: set[str] = set()
+        freach = self.freach.get(fn.qual, {})
+        preach = self.preach.get(fn.qual, {})
+        for call in fn.d.calls:
+            targets = fn.edges.get(call.key)
+            if not targets:
+                continue
+            step = Step(fn.qual, fn.path, call.line, call.col + 1, "call", call.key.rsplit("#", 1)[0] + "()")
+            at_call = "checked" if set(call.fate_attrs) & j.tenant_attrs else call.fate
+            for target in targets:
+                callee = j.fns.get(target)
+                if callee is None:
+                    continue
+                if call.mode != "enqueue":
+                    for (surface, command, fate), items in freach.items():
+                        new_fate = _fate(at_call, fate)
+                        dest = self.freach.setdefault(target, {}).setdefault((surface, command, new_fate), {})
+                        for entry, _item in items.items():
+                            if entry not in dest and len(dest) < REACH_CAP:
+                                dest[entry] = _Item("", (fn.qual, _gk((surface, command, fate)), "", call.key), step)
+                                grown.add(target)
+                for slot, origin in call.args:
+                    param = _param_for(callee, slot, call)
+                    if not param or j.origin_verified(fn, origin) or param in callee.verified_params:
+                        continue
+                    for group, source, pred_param, pred_group in self._taints(fn, origin):
+                        surface, command, fate = group
+                        new_group = (surface, command, _fate(at_call, fate))
+                        dest = self.preach.setdefault(target, {}).setdefault(param, {}).setdefault(new_group, {})
+                        items = (
+                            preach.get(pred_param, {}).get(pred_group, {}) if pred_param else freach.get(pred_group, {})
+                        )
+                        for entry in items:
+                            if entry in dest or len(dest) >= REACH_CAP:
+                                continue
+                            src = items[entry].source if pred_param else source
+                            dest[entry] = _Item(src, (fn.qual, _gk(pred_group), pred_param, call.key), step)
+                            grown.add(target)
+        return grown
+
+    def _taints(self, fn: _Fn, origin: Origin, depth: int = 0) -> Iterator[tuple[_Group, str, str, _Group]]:
+        """(group, source, caller param, caller group) for each way client input reaches ``origin``."""
+        j = self.j
+        preach = self.preach.get(fn.qual, {})
+        for param in origin.params:
+            if param in fn.verified_params:
+                continue
+            for group in preach.get(param, {}):
+                yield group, "", param, group
+        sources = list(origin.sources)
+        for key in origin.calls:
+            callees = j.callee(fn, key)
+            if callees:
+                for callee in callees:
+                    if callee.returns.startswith(("request:", "session:")):
+                        sources.append(callee.returns)
+                    elif not callee.returns and depth < 3 and not callee.verifies and not callee.resolves:
+                        call = j.call_facts(fn, key)
+                        if call is not None and _passes_through(callee):
+                            for _slot, arg in call.args:
+                                yield from self._taints(fn, arg, depth + 1)
+            else:
+                call = j.call_facts(fn, key)
+                if call is not None and depth < 3:
+                    for _slot, arg in (*call.args, ("", call.receiver)):
+                        yield from self._taints(fn, arg, depth + 1)
+        for source in sources:
+            for group in self.freach.get(fn.qual, {}):
+                yield group, source, "", group
+
+    def _path(self, table: str, qual: str, param: str, group: _Group, entry: str) -> tuple[Step, ...]:
+        steps: list[Step] = []
+        current: tuple[str, str, _Group] | None = (qual, param, group)
+        seen: set[tuple[str, str, _Group]] = set()
+        while current is not None and current not in seen and len(steps) < 32:
+            seen.add(current)
+            f, p, g = current
+            item = (
+                self.preach.get(f, {}).get(p, {}).get(g, {}).get(entry)
+                if p
+                else self.freach.get(f, {}).get(g, {}).get(entry)
+            )
+            if item is None:
+                break
+            if item.step is not None:
+                steps.append(item.step)
+            if item.pred is None:
+                break
+            caller, gtext, pparam, _key = item.pred
+            current = (caller, pparam, _ungk(gtext))
+        steps.reverse()
+        return tuple(steps)
+
+    def _groups(
+        self, table: str, qual: str, param: str, groups: Mapping[_Group, dict[str, _Item]]
+    ) -> tuple[Reach, ...]:
+        out: list[Reach] = []
+        for group in sorted(groups):
+            items = groups[group]
+            if not items:
+                continue
+            surface, command, fate = group
+            examples = []
+            for entry in list(items)[:EXAMPLES]:
+                examples.append((entry, items[entry].source, self._path(table, qual, param, group, entry)))
+            out.append(Reach(surface, command, fate, len(items), tuple(examples)))
+        return tuple(out)
+
+    def _output(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
+        reach: dict[str, tuple[Reach, ...]] = {}
+        for qual in sorted(self.freach):
+            groups = self._groups("f", qual, "", self.freach[qual])
+            if groups:
+                reach[qual] = groups
+        param_reach: dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]] = {}
+        for qual in sorted(self.preach):
+            rows = []
+            for param in sorted(self.preach[qual]):
+                groups = self._groups("p", qual, param, self.preach[qual][param])
+                if groups:
+                    rows.append((param, groups))
+            if rows:
+                param_reach[qual] = tuple(rows)
+        return reach, param_reach
+
+
+def _passes_through(callee: _Fn) -> bool:
+    """Whether a helper hands back what it was given (``int(x)``-style): its return carries its params."""
+    return bool(callee.d.returns.params)
+
+
+def _fate(at_call: str, above: str) -> str:
+    if at_call == "checked":
+        return "checked"
+    if at_call == "returned":
+        return above
+    return "consumed"
+
+
+def _gk(group: _Group) -> str:
+    return f"{group[0]}|{int(group[1])}|{group[2]}"
+
+
+def _ungk(text: str) -> _Group:
+    surface, command, fate = text.split("|")
+    return surface, command == "1", fate
+
+
+__all__ = ["Symbols", "Target", "build_index", "index_from_facts"]

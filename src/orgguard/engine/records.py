@@ -1,0 +1,457 @@
+"""The records the index pass produces: per-file facts (scan) and the whole-project index (join).
+
+Every record is a typed, frozen ``msgspec.Struct`` (array-like on the wire), so facts travel between
+worker processes and runs through one schema per record type, with type checking on decode: a cached
+entry of another shape is refused, never misread. :data:`SCHEMA_VERSION` stamps every stored entry.
+
+Facts are what one file tells on its own (no other file, no tenant paths): names, references written as
+the file wrote them (resolved against the project in the join), and the *origins* of the values that
+reach calls, returns and lookups, in terms of the function's own parameters, the request input it reads
+and the calls it makes. The join resolves the references, solves the summaries to a fixpoint over the
+call graph and records, for every function, which entry points reach it and with what.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+SCHEMA_VERSION = 3  # bump when a record changes shape: cached facts and indexes of another version are dropped
+
+
+class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """Where a value came from, in its function's own terms.
+
+    ``params``: the function's parameters it derives from; ``sources``: client input read in the function
+    (``"request:request.GET['id']"``, ``"session:request.session['org']"``); ``calls``: project calls whose
+    results it carries (their keys, resolved in the join); ``guards``: ids of the function's checks that
+    ran on it on every path (the join decides whether they verify); ``trusted``: a verified tenant or the
+    signed-in user, known as such in the file itself.
+    """
+
+    params: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    calls: tuple[str, ...] = ()
+    guards: tuple[int, ...] = ()
+    trusted: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.params or self.sources or self.calls)
+
+
+CLEAN_ORIGIN = Origin()
+TRUSTED_ORIGIN = Origin(trusted=True)
+
+
+def join_origins(origins: list[Origin] | tuple[Origin, ...]) -> Origin:
+    """The origin of a value that is any of ``origins`` (a branch join, a union of operands)."""
+    carrying = [o for o in origins if not o.empty]
+    if not carrying:
+        return TRUSTED_ORIGIN if origins and all(o.trusted for o in origins) else CLEAN_ORIGIN
+    guards = set(carrying[0].guards)
+    for o in carrying[1:]:
+        guards &= set(o.guards)
+    return Origin(
+        params=tuple(sorted({p for o in carrying for p in o.params})),
+        sources=tuple(sorted({s for o in carrying for s in o.sources})),
+        calls=tuple(sorted({c for o in carrying for c in o.calls})),
+        guards=tuple(sorted(guards)),
+    )
+
+
+class Ref(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A reference to a project symbol as a file wrote it, resolved in the join.
+
+    ``kind``: ``"g"`` — ``base`` is an absolute dotted name (a module symbol or an import, relative imports
+    made absolute); ``"self"`` — ``base`` is the enclosing class (module-qualified), the reference starts at
+    ``self``/``cls``; ``"inst"`` — an instance of the class ``base`` names (``Service()``, a parameter
+    annotated ``repo: Repo``). ``attrs``: the attribute chain after the base; ``"()"`` calls the previous
+    step (its return annotation gives the type).
+    """
+
+    kind: str
+    base: str
+    attrs: tuple[str, ...] = ()
+
+
+class CallFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """One call in a function that may reach project code.
+
+    ``key`` is ``"<dotted text>#<n>"``: the call's dotted text and its occurrence among calls of the same
+    text in the function, in source order; the checkers find the same call by the same key.
+    ``mode``: ``"call"``, ``"dispatch"`` (through a table or registry: ``HANDLERS[kind](event)``),
+    ``"enqueue"`` (``task.delay(...)``: the target runs as a job), ``"getattr"`` (``getattr(self,
+    f"handle_{x}")(...)``: every method of the class whose name starts with ``prefix``), ``"signal"``
+    (``sig.send(...)``: its receivers). ``args``: the origin of each argument by position (``"0"``) or
+    keyword; ``fate``: what the caller does with the result (``"checked"`` against the tenant or
+    narrowed by it, ``"returned"``, ``"consumed"``).
+    """
+
+    key: str
+    line: int
+    col: int
+    ref: Ref | None = None
+    mode: str = "call"
+    prefix: str = ""
+    args: tuple[tuple[str, Origin], ...] = ()
+    receiver: Origin = CLEAN_ORIGIN
+    fate: str = "consumed"
+    fate_attrs: tuple[str, ...] = ()  # attributes the result is compared on (checked, if one holds the tenant)
+
+
+class Check(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A place where the function may verify membership; the join decides whether it does.
+
+    ``direct``: a verification the file shows by itself (a configured guard, a membership-model query
+    with the user, an owner comparison with the signed-in user, an object check with the user);
+    ``user_attrs``/``user_kwargs``: relations read on the user (``user.teams``) or keywords given the
+    user (``members=user``), a verification when they are membership relations of the project; ``key``:
+    a project call that verifies when its summary does, ``args``: the names passed in each argument
+    slot (so the join knows which of them the callee verified); ``names``: every name it checks.
+    """
+
+    names: tuple[str, ...] = ()
+    direct: bool = False
+    user_attrs: tuple[str, ...] = ()
+    user_kwargs: tuple[str, ...] = ()
+    key: str = ""
+    args: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``view.kwargs["project_pk"]``)
+
+
+class Lookup(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A query lookup whose value carries a parameter or client input: ``Invoice.objects.filter(
+    organization_id=org_id)`` — the model as written, the lookup key, where the value came from."""
+
+    model: str
+    key: str
+    origin: Origin
+    line: int = 0
+
+
+class ParamSpec(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A parameter as declared: its annotation and a FastAPI-style marker (``Depends(get_org)``)."""
+
+    name: str
+    annotation: str = ""  # dotted, head resolved through the imports
+    marker: str = ""  # short name of the marker call (``Depends``, ``Query``), or a dependency alias
+    provider: Ref | None = None  # ``Depends(<provider>)``
+    star: str = ""  # "*" or "**"
+
+
+class Decorator(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    text: str  # dotted as written (``app.route``)
+    qualified: str  # head resolved through the imports (``flask.Blueprint.route`` stays ``bp.route``)
+    ref: Ref | None = None
+    call: bool = False
+    first: str = ""  # first string argument (a route path, an event name)
+    arg_refs: tuple[Ref, ...] = ()  # names given to it (``@receiver(invoice_paid)``)
+
+
+class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """One module-level function or method (nested functions belong to their outer function)."""
+
+    name: str
+    qualname: str  # within the module: ``func`` or ``Class.method`` (``#2`` for a second definition)
+    line: int
+    klass: str = ""  # the enclosing class within the module ("" for a module function)
+    params: tuple[ParamSpec, ...] = ()
+    decorators: tuple[Decorator, ...] = ()
+    is_async: bool = False
+    calls: tuple[CallFacts, ...] = ()
+    checks: tuple[Check, ...] = ()
+    lookups: tuple[Lookup, ...] = ()
+    returns: Origin = CLEAN_ORIGIN
+    returns_call: tuple[str, ...] = ()  # keys of calls whose result it returns as is
+    called: tuple[str, ...] = ()  # every call's dotted text, head resolved through the imports
+    user_attrs: tuple[str, ...] = ()
+    user_kwargs: tuple[str, ...] = ()
+    staff_gate: bool = False  # ``if not request.user.is_staff: raise ...``
+    registers: tuple[str, ...] = ()  # containers it stores a function parameter into (a registering decorator)
+    wraps: bool = False  # returns a function defined inside it (a decorator that keeps the handler)
+    kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
+    return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
+
+
+class HookFacts(msgspec.Struct, frozen=True, array_like=True):
+    """A queryset hook (``get_queryset``...) as far as one file tells."""
+
+    name: str
+    scopes: bool  # narrows through a trusted source or a known scoping method, whatever the tenant paths
+    inherits: bool  # builds on the class queryset (super()/self.queryset)
+    calls: tuple[str, ...]  # short names of the methods it calls (project scoping methods are known later)
+    kwargs: tuple[str, ...]  # lookup keywords (tenant paths are known later)
+    parent_kwargs: tuple[str, ...]  # keywords given a name it holds (``project=project``), not a raw URL id
+
+
+class ClassFacts(msgspec.Struct, frozen=True, array_like=True):
+    """One class statement."""
+
+    name: str
+    qualname: str  # within the module (``Outer.Inner``)
+    path: str
+    line: int
+    bases: tuple[str, ...]  # dotted as written
+    base_refs: tuple[Ref | None, ...]
+    relations: tuple[tuple[str, str], ...]  # (field, target class name or "table:<name>")
+    columns: tuple[str, ...]
+    methods: tuple[str, ...]
+    table: str
+    table_declared: bool
+    abstract: bool
+    related: tuple[tuple[str, str], ...]  # (target name, related_name)
+    aliases: tuple[tuple[str, str], ...]
+    hooks: tuple[HookFacts, ...]
+    # manager/queryset classes: (method, lookup keywords of its calls) for methods taking an argument
+    manager_methods: tuple[tuple[str, tuple[str, ...]], ...]
+    narrows: bool  # a method reassigns self.queryset through a known scoping method
+    narrow_calls: tuple[str, ...]  # ...or through these calls (project scoping methods are known later)
+    narrow_kwargs: tuple[str, ...]  # ...or these lookup keywords (tenant paths are known later)
+    attr_types: tuple[tuple[str, Ref], ...] = ()  # ``repo = Repo()``, ``repo: Repo``, ``self.repo = Repo(...)``
+    permission_classes: tuple[Ref, ...] = ()  # ``permission_classes = [IsMember]``
+    secret_fields: tuple[str, ...] = ()  # non-pk fields with a random default (``token = ...(default=uuid4)``)
+    primary_keys: tuple[str, ...] = ()  # fields declared primary keys
+
+
+class ModuleVar(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """A module-level name bound to something the join follows: an instance, a dispatch table, a
+    ``functools.partial``, a router with dependencies, a signal."""
+
+    name: str
+    type: Ref | None = None  # ``service = Service()``
+    table: tuple[Ref, ...] = ()  # ``HANDLERS = {"a": on_a, ...}`` / ``[on_a, on_b]``
+    alias: Ref | None = None  # ``handler = partial(on_event, strict=True)`` / ``f = g``
+    dependencies: tuple[Ref, ...] = ()  # ``APIRouter(dependencies=[Depends(get_admin)])``
+    signal: bool = False
+
+
+class FileFacts(msgspec.Struct, frozen=True, array_like=True):
+    """What one project file contributes to the index."""
+
+    parsed: bool
+    path: str
+    module: str
+    classes: tuple[ClassFacts, ...] = ()
+    functions: tuple[DefFacts, ...] = ()
+    imports: tuple[tuple[str, str], ...] = ()  # local name -> absolute dotted origin
+    star_imports: tuple[str, ...] = ()
+    variables: tuple[ModuleVar, ...] = ()
+    dependencies: tuple[Ref, ...] = ()  # providers injected with Depends(...) anywhere in the file
+    dependency_aliases: tuple[str, ...] = ()
+    default_permissions: tuple[str, ...] = ()
+    mounts: tuple[tuple[Ref, Ref], ...] = ()  # (app, sub-app/router) of ``app.include_router(r)``/``mount``
+    connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
+
+
+# ---------------------------------------------------------------------------------------------------
+# the index
+
+
+class ModelInfo(msgspec.Struct, frozen=True, array_like=True):
+    """An ORM model class found in the project."""
+
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    relations: tuple[tuple[str, str], ...]  # (field, target class name or "table:<name>")
+    columns: tuple[str, ...]  # every class-level field name
+    table: str
+    abstract: bool = False
+    secret_fields: tuple[str, ...] = ()
+
+
+class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
+    """Any class: its bases and the facts checkers ask about across files."""
+
+    name: str
+    path: str
+    bases: tuple[str, ...]
+    methods: tuple[str, ...]
+    scoping_hooks: tuple[str, ...] = ()  # queryset hooks (get_queryset...) that narrow to a tenant
+    inheriting_hooks: tuple[str, ...] = ()  # hooks that build on the class queryset (super()/self.queryset)
+    # `org_model = Organization`, `def get_org_model(): return self.org_model`
+    aliases: tuple[tuple[str, str], ...] = ()
+    narrows_queryset: bool = False  # a method reassigns self.queryset through a scoping call (restrict, for_org)
+    qualname: str = ""
+
+
+class Step(msgspec.Struct, frozen=True, array_like=True):
+    """One hop of a path from an entry point to a function: a call site (or the entry itself)."""
+
+    function: str  # qualname of the function the step is in
+    path: str
+    line: int
+    col: int
+    what: str  # "entry", "source", "call"
+    text: str  # for messages and code flows
+
+
+class Reach(msgspec.Struct, frozen=True, array_like=True):
+    """The entry points of one path class that reach a function (or pass client input into one of its
+    parameters): how many, and the first few with the path each takes."""
+
+    surface: str  # the entry points' path class (Surface value)
+    command: bool  # every one of them is an operator command
+    fate: str  # "consumed": the function's result is used unchecked; "checked": narrowed/checked by a caller
+    count: int
+    examples: tuple[tuple[str, str, tuple[Step, ...]], ...]  # (entry qualname, source text, path)
+
+
+class FunctionInfo(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+    """What the checkers need to know about a project function, from the whole project."""
+
+    qualname: str
+    name: str
+    path: str
+    line: int
+    klass: str = ""  # module-qualified class ("" for a module function)
+    params: tuple[str, ...] = ()
+    surface: str = "none"  # Surface value of the function itself
+    guard: str = ""  # why every request to it is membership-checked ("" when it is not)
+    command: bool = False
+    route: str = ""
+    routed: bool = False
+    view: bool = False  # URL kwargs reach its parameters (a view handler)
+    dependency: bool = False  # injected with Depends(...) somewhere
+    initial: tuple[
+        tuple[str, str], ...
+    ] = ()  # param -> "trusted" | "request:<source>" | "session:<source>" | "resolved"
+    verifies: bool = False
+    verified_params: tuple[str, ...] = ()
+    verified_kwargs: tuple[str, ...] = ()  # URL kwargs it verifies (a permission class, a dispatch hook)
+    trusted_kwargs: tuple[str, ...] = ()  # URL kwargs its view's guard verifies (``self.kwargs["project_pk"]``)
+    resolves_unverified: tuple[str, ...] = ()  # params the tenant is looked up by with no membership check
+    returns: str = ""  # "trusted" | "resolved" | "<kind>:<source>" (client input) | ""
+    callees: tuple[tuple[str, str], ...] = ()  # call key -> callee qualname (first resolution)
+
+
+class ProjectIndex(msgspec.Struct, frozen=True):
+    """Whole-project facts, immutable once built."""
+
+    root: str
+    models: dict[str, ModelInfo] = {}
+    tenant_paths: dict[str, tuple[str, ...]] = {}
+    tenant_models: frozenset[str] = frozenset()
+    membership_models: frozenset[str] = frozenset()
+    classes: dict[str, tuple[ClassInfo, ...]] = {}
+    tables: dict[str, str] = {}  # table name -> model name
+    membership_attrs: frozenset[str] = frozenset()  # user -> tenant relations (user.organizations)
+    dependencies: frozenset[str] = frozenset()  # short names of functions injected with Depends(...)
+    dependency_aliases: frozenset[str] = frozenset()  # `ActiveOrg = Annotated[..., Depends(...)]`
+    default_permissions: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"], short names
+    scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
+    view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
+    functions: dict[str, FunctionInfo] = {}  # by qualname
+    reach: dict[str, tuple[Reach, ...]] = {}  # qualname -> entry points that reach the function
+    param_reach: dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]] = {}  # qualname -> param -> client input
+    modules: dict[str, str] = {}  # relpath -> module name
+
+    def class_alias(self, klass: str, name: str) -> str | None:
+        """What ``self.<name>`` (or ``self.<name>()`` with name ending in ``()``) names in a class."""
+        for _ in range(4):
+            for info in self.ancestors(klass):
+                for alias, target in info.aliases:
+                    if alias == name:
+                        if name.endswith("()"):
+                            name = target  # a method returning self.<attr>: follow the attribute
+                            break
+                        return target
+                else:
+                    continue
+                break
+            else:
+                return None
+        return None
+
+    def function(self, qualname: str) -> FunctionInfo | None:
+        return self.functions.get(qualname)
+
+    def callee(self, caller: str, key: str) -> FunctionInfo | None:
+        """The project function a call (by its key) in ``caller`` resolves to, if any."""
+        info = self.functions.get(caller)
+        if info is None:
+            return None
+        for k, target in info.callees:
+            if k == key:
+                return self.functions.get(target)
+        return None
+
+    def reaches(self, qualname: str) -> tuple[Reach, ...]:
+        return self.reach.get(qualname, ())
+
+    def reaches_param(self, qualname: str, param: str) -> tuple[Reach, ...]:
+        for name, reach in self.param_reach.get(qualname, ()):
+            if name == param:
+                return reach
+        return ()
+
+    def is_tenant_owned(self, model: str) -> bool:
+        return model in self.tenant_paths
+
+    def primary_path(self, model: str) -> str:
+        paths = self.tenant_paths.get(model, ())
+        return paths[0] if paths else ""
+
+    def ancestors(self, name: str, _seen: frozenset[str] = frozenset()) -> list[ClassInfo]:
+        """Every project class named ``name`` and, transitively, its project base classes."""
+        out: list[ClassInfo] = []
+        for info in self.classes.get(name, ()):
+            out.append(info)
+            for base in info.bases:
+                short = base.rsplit(".", 1)[-1]
+                if short not in _seen and short != name:
+                    out.extend(self.ancestors(short, _seen | {name}))
+        return out
+
+    def base_names(self, name: str) -> set[str]:
+        """Short names of all bases of ``name`` reachable through project classes (external ones too)."""
+        out: set[str] = set()
+        for info in self.ancestors(name):
+            out.update(b.rsplit(".", 1)[-1] for b in info.bases)
+        return out
+
+
+def to_builtins(value: FileFacts | ProjectIndex) -> Any:
+    """Plain JSON values (lists, strings, numbers) for a record, as the cache stores them."""
+    # through JSON text: lists, never tuples, so a fresh record compares equal to one read back from the cache;
+    # sets sorted, so equal records give equal text in every process
+    return msgspec.json.decode(_ENCODER.encode(value))
+
+
+def facts_from_builtins(data: Any) -> FileFacts:
+    """A file's facts from :func:`to_builtins` output; ``ValueError`` (msgspec's ``ValidationError``) else."""
+    return msgspec.convert(data, FileFacts)
+
+
+def index_from_builtins(data: Any) -> ProjectIndex:
+    return msgspec.convert(data, ProjectIndex)
+
+
+_FACTS_DECODER = msgspec.json.Decoder(tuple[int, FileFacts])
+_INDEX_DECODER = msgspec.json.Decoder(tuple[int, ProjectIndex])
+_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def encode_facts(facts: FileFacts) -> bytes:
+    return _ENCODER.encode((SCHEMA_VERSION, facts))
+
+
+def decode_facts(data: bytes) -> FileFacts:
+    """Raises ``msgspec.ValidationError``/``DecodeError`` (both ``ValueError``) on anything else."""
+    version, facts = _FACTS_DECODER.decode(data)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"facts of schema {version}, not {SCHEMA_VERSION}")
+    return facts
+
+
+def encode_index(index: ProjectIndex) -> bytes:
+    return _ENCODER.encode((SCHEMA_VERSION, index))
+
+
+def decode_index(data: bytes) -> ProjectIndex:
+    version, index = _INDEX_DECODER.decode(data)
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"index of schema {version}, not {SCHEMA_VERSION}")
+    return index

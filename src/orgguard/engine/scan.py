@@ -1,0 +1,1826 @@
+"""The index scan: one project file, read with :mod:`ast`, into :class:`~orgguard.engine.records.FileFacts`.
+
+A file's facts depend on that file alone (and the settings), so files are scanned in parallel and
+their facts cached by content. What needs the whole project — which classes are models, the tenant
+paths, what a call resolves to, whether a helper verifies — is left symbolic here (names as written,
+:class:`Ref` references, :class:`Origin` in terms of the function's own parameters) and settled in the
+join (engine/join.py).
+
+Each function is read once, statement by statement, in order: an environment maps local names to the
+origin of their values (a parameter, client input, a verified tenant, the result of a project call),
+branches are joined (a value is guarded after an ``if`` only when it is guarded on every path that
+goes on), and every call that may reach project code is recorded with the origins of its arguments.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from orgguard.config import Config
+from orgguard.engine import vocab
+from orgguard.engine.records import (
+    CLEAN_ORIGIN,
+    TRUSTED_ORIGIN,
+    CallFacts,
+    Check,
+    ClassFacts,
+    Decorator,
+    DefFacts,
+    FileFacts,
+    HookFacts,
+    Lookup,
+    ModuleVar,
+    Origin,
+    ParamSpec,
+    Ref,
+    join_origins,
+)
+from orgguard.knowledge import Knowledge
+
+MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
+ENQUEUE_METHODS = ("delay", "apply_async", "send", "kiq", "send_with_options")
+REGISTER_METHODS = ("append", "add", "insert", "extend")
+RANDOM_DEFAULTS = ("uuid4", "uuid1", "token_urlsafe", "token_hex", "token_bytes", "get_random_string", "urandom")
+SERVER_ATTRS = ("instance", "object")  # serializer.instance, self.object: the row the server saved or fetched
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_Func = ast.FunctionDef | ast.AsyncFunctionDef
+BUILTINS = frozenset(dir(__import__("builtins")))
+
+
+def dotted(node: ast.AST | None) -> str:
+    """``a.b.c`` for Name/Attribute chains, ``f()`` for a call of such a chain, else ""."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        inner = dotted(node.value)
+        return f"{inner}.{node.attr}" if inner else ""
+    if isinstance(node, ast.Call):
+        inner = dotted(node.func)
+        return f"{inner}()" if inner else ""
+    return ""
+
+
+def call_text(call: ast.Call) -> str:
+    """The dotted text a call key starts with (the checkers compute the same from LibCST)."""
+    return dotted(call.func) or "<expr>"
+
+
+def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> FileFacts | None:
+    """The facts of one file (None: nothing to learn, no class or function in it)."""
+    if b"class " not in data and b"def " not in data and b"import" not in data:
+        return None
+    try:
+        with warnings.catch_warnings():  # the project's invalid escapes are not our output
+            warnings.simplefilter("ignore")
+            tree = ast.parse(data, filename=rel)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return FileFacts(parsed=False, path=rel, module=vocab.module_name(rel))
+    try:
+        with deep_recursion():
+            return ModuleScan(config, knowledge, rel).module(tree)
+    except (RecursionError, MemoryError):  # nesting too deep to walk: the file contributes nothing
+        return FileFacts(parsed=True, path=rel, module=vocab.module_name(rel))
+
+
+@contextlib.contextmanager
+def deep_recursion() -> Iterator[None]:
+    """Room for the recursive helpers (``dotted``...) on the deepest trees ``ast.parse`` accepts.
+
+    ``ast.parse`` itself runs at the normal limit, so it refuses what it always refused (and what
+    LibCST's native parser could not take). From Python 3.11 on, Python-to-Python calls use no C
+    stack, so a higher limit is safe; before, the limit is left alone.
+    """
+    old = sys.getrecursionlimit()
+    if sys.version_info >= (3, 11):
+        sys.setrecursionlimit(max(old, 20_000))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            yield sub
+
+
+def _string(node: ast.AST | None) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _module_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements at module (or class) level, including those inside ``if``/``try``/``with`` blocks."""
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, ast.If):
+            yield from _module_statements(stmt.body)
+            yield from _module_statements(stmt.orelse)
+        elif isinstance(stmt, ast.Try) or (sys.version_info >= (3, 11) and type(stmt).__name__ == "TryStar"):
+            for block in (stmt.body, stmt.orelse, stmt.finalbody):  # type: ignore[attr-defined]
+                yield from _module_statements(block)
+            for handler in stmt.handlers:  # type: ignore[attr-defined]
+                yield from _module_statements(handler.body)
+        elif isinstance(stmt, ast.With):
+            yield from _module_statements(stmt.body)
+
+
+def _absolute(module: str, is_package: bool, level: int, name: str | None) -> str:
+    """The absolute module of ``from <level dots><name> import ...`` written in ``module``."""
+    if level == 0:
+        return name or ""
+    parts = module.split(".") if module != "__init__" else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    base = ".".join(parts)
+    if name:
+        return f"{base}.{name}" if base else name
+    return base
+
+
+def import_table(stmts: Iterable[ast.stmt], module: str, is_package: bool) -> tuple[dict[str, str], list[str]]:
+    """Local name -> absolute dotted origin, and star-imported modules, from import statements."""
+    table: dict[str, str] = {}
+    stars: list[str] = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.ImportFrom):
+            base = _absolute(module, is_package, stmt.level or 0, stmt.module)
+            for alias in stmt.names:
+                if alias.name == "*":
+                    stars.append(base)
+                    continue
+                table[alias.asname or alias.name] = f"{base}.{alias.name}" if base else alias.name
+        elif isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    table[alias.asname] = alias.name
+                else:
+                    head = alias.name.split(".", 1)[0]
+                    table.setdefault(head, head)
+    return table, stars
+
+
+@dataclass
+class ModuleScope:
+    """What a module's names are, for resolving references while its functions are read."""
+
+    module: str
+    imports: dict[str, str]
+    local: set[str]  # module-level defs, classes and variables
+
+    def absolute(self, name: str, local_imports: Mapping[str, str] | None = None) -> str | None:
+        """The absolute dotted origin of a module-level name (None: a builtin or unknown)."""
+        if local_imports and name in local_imports:
+            return local_imports[name]
+        if name in self.imports:
+            return self.imports[name]
+        if name in self.local:
+            return f"{self.module}.{name}"
+        return None
+
+    def qualified(self, text: str, local_imports: Mapping[str, str] | None = None) -> str:
+        """``current_org.org_id`` -> ``orgguard.runtime.flask.current_org.org_id`` through the imports only
+        (what the checkers' ``FileContext.qualified`` gives)."""
+        head, dot, rest = text.partition(".")
+        bare = head.removesuffix("()")
+        origin = (local_imports or {}).get(bare) or self.imports.get(bare)
+        if origin is None:
+            return text
+        return origin + ("()" if head.endswith("()") else "") + dot + rest
+
+
+class ModuleScan:
+    """Reads one module's tree into :class:`FileFacts`."""
+
+    def __init__(self, config: Config, knowledge: Knowledge, rel: str) -> None:
+        self.config = config
+        self.k = knowledge
+        self.rel = rel
+        self.module_name = vocab.module_name(rel)
+        self.is_package = rel.endswith("__init__.py")
+        self.trusted = knowledge["trusted.org_sources"]
+        self.scoping = knowledge["queries.scoping_methods"]
+        self.tenant_models = frozenset(config.tenant_models)
+        self.membership = frozenset(config.membership_models)
+        self.scope = ModuleScope(self.module_name, {}, set())
+
+    # -- module ------------------------------------------------------------------------------------
+
+    def module(self, tree: ast.Module) -> FileFacts:
+        stmts = list(_module_statements(tree.body))
+        imports, stars = import_table(stmts, self.module_name, self.is_package)
+        local: set[str] = set()
+        for stmt in stmts:
+            if isinstance(stmt, (*_FUNCS, ast.ClassDef)):
+                local.add(stmt.name)
+            elif isinstance(stmt, ast.Assign):
+                local.update(t.id for t in stmt.targets if isinstance(t, ast.Name))
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                local.add(stmt.target.id)
+        self.scope = ModuleScope(self.module_name, imports, local)
+        markers = self.k["trusted.dependency_markers"]
+        permissions: list[str] = []
+        aliases: list[str] = []
+        variables: list[ModuleVar] = []
+        for stmt in stmts:
+            if (
+                isinstance(stmt, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "REST_FRAMEWORK" for t in stmt.targets)
+                and isinstance(stmt.value, ast.Dict)
+            ):
+                for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
+                    if isinstance(key, ast.Constant) and key.value == "DEFAULT_PERMISSION_CLASSES":
+                        for leaf in ast.walk(value):
+                            if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
+                                permissions.append(vocab.short(leaf.value))
+            if (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Subscript)
+                and any(isinstance(n, ast.Call) and self._marker_name(n.func) in markers for n in ast.walk(stmt.value))
+            ):
+                aliases.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+            var = self._module_var(stmt)
+            if var is not None:
+                variables.append(var)
+        dependencies: list[Ref] = []
+        connects: list[tuple[Ref, Ref]] = []
+        mounts: list[tuple[Ref, Ref]] = []
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            if node.args and self._marker_name(node.func) in markers:
+                ref = self.ref_of(node.args[0], {}, {})
+                if ref is not None:
+                    dependencies.append(ref)
+            if isinstance(node.func, ast.Attribute) and node.args:
+                if node.func.attr == "connect":
+                    signal = self.ref_of(node.func.value, {}, {})
+                    receiver = self.ref_of(node.args[0], {}, {})
+                    if signal is not None and receiver is not None:
+                        connects.append((signal, receiver))
+                elif node.func.attr in ("include_router", "mount", "register_blueprint"):
+                    parent = self.ref_of(node.func.value, {}, {})
+                    child_node = node.args[-1] if node.func.attr == "mount" else node.args[0]
+                    child = self.ref_of(child_node, {}, {})
+                    if parent is not None and child is not None:
+                        mounts.append((parent, child))
+        classes: list[ClassFacts] = []
+        functions: list[DefFacts] = []
+        seen: dict[str, int] = {}
+
+        def add(node: _Func, klass: str) -> None:
+            qual = f"{klass}.{node.name}" if klass else node.name
+            seen[qual] = seen.get(qual, 0) + 1
+            if seen[qual] > 1:
+                qual = f"{qual}#{seen[qual]}"
+            functions.append(FunctionScan(self, node, qual, klass).run())
+
+        def visit_class(node: ast.ClassDef, outer: str) -> None:
+            qual = f"{outer}.{node.name}" if outer else node.name
+            classes.append(self.klass(node, qual))
+            for item in _module_statements(node.body):
+                if isinstance(item, _FUNCS):
+                    add(item, qual)
+                elif isinstance(item, ast.ClassDef):
+                    visit_class(item, qual)
+
+        for stmt in stmts:
+            if isinstance(stmt, _FUNCS):
+                add(stmt, "")
+            elif isinstance(stmt, ast.ClassDef):
+                visit_class(stmt, "")
+        return FileFacts(
+            parsed=True,
+            path=self.rel,
+            module=self.module_name,
+            classes=tuple(classes),
+            functions=tuple(functions),
+            imports=tuple(sorted(imports.items())),
+            star_imports=tuple(stars),
+            variables=tuple(variables),
+            dependencies=tuple(dict.fromkeys(dependencies)),
+            dependency_aliases=tuple(dict.fromkeys(aliases)),
+            default_permissions=tuple(permissions),
+            mounts=tuple(mounts),
+            connects=tuple(connects),
+        )
+
+    def _marker_name(self, func: ast.AST) -> str:
+        """The short name of a marker call as imported (``Depends``, ``Query``)."""
+        text = dotted(func)
+        if isinstance(func, ast.Name):
+            origin = self.scope.imports.get(func.id)
+            if origin:
+                return vocab.short(origin)
+        return vocab.short(text)
+
+    def _module_var(self, stmt: ast.stmt) -> ModuleVar | None:
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            name, value = stmt.targets[0].id, stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            name, value = stmt.target.id, stmt.value
+        else:
+            return None
+        if isinstance(value, (ast.Dict, ast.List, ast.Tuple, ast.Set)):
+            values = value.values if isinstance(value, ast.Dict) else value.elts
+            table = tuple(r for r in (self.ref_of(v, {}, {}) for v in values) if r is not None)
+            return ModuleVar(name, table=table)  # a table of handlers, or a registry filled later
+        if isinstance(value, (ast.Name, ast.Attribute)):
+            alias = self.ref_of(value, {}, {})
+            return ModuleVar(name, alias=alias) if alias is not None else None
+        if isinstance(value, ast.Call):
+            func = dotted(value.func)
+            short = self._marker_name(value.func)
+            if short == "partial" and value.args:
+                alias = self.ref_of(value.args[0], {}, {})
+                return ModuleVar(name, alias=alias) if alias is not None else None
+            if short == "Signal":
+                return ModuleVar(name, signal=True)
+            deps: list[Ref] = []
+            for kw in value.keywords:
+                if kw.arg == "dependencies":
+                    for leaf in _calls_of(kw.value):
+                        if leaf.args and self._marker_name(leaf.func) in self.k["trusted.dependency_markers"]:
+                            ref = self.ref_of(leaf.args[0], {}, {})
+                            if ref is not None:
+                                deps.append(ref)
+            type_ref = self.ref_of(value.func, {}, {}) if func else None
+            if type_ref is not None:
+                return ModuleVar(
+                    name, type=Ref(type_ref.kind, type_ref.base, (*type_ref.attrs, "()")), dependencies=tuple(deps)
+                )
+        return None
+
+    def ref_of(
+        self,
+        node: ast.AST,
+        types: Mapping[str, Ref],
+        local_imports: Mapping[str, str],
+        klass: str = "",
+    ) -> Ref | None:
+        """A :class:`Ref` for a Name/Attribute chain (or ``Cls(...)``/``f()`` at its base), else None."""
+        attrs: list[str] = []
+        while True:
+            if isinstance(node, ast.Attribute):
+                attrs.append(node.attr)
+                node = node.value
+            elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute, ast.Call)):
+                attrs.append("()")
+                node = node.func
+            else:
+                break
+        attrs.reverse()
+        if not isinstance(node, ast.Name):
+            return None
+        name = node.id
+        if klass and name in ("self", "cls"):
+            return Ref("self", f"{self.module_name}.{klass}", tuple(attrs))
+        if name in types:
+            base = types[name]
+            return Ref(base.kind, base.base, (*base.attrs, *attrs))
+        absolute = self.scope.absolute(name, local_imports)
+        if absolute is None:
+            return None
+        return Ref("g", absolute, tuple(attrs))
+
+    # -- classes ------------------------------------------------------------------------------------
+
+    def _relation_target(self, call: ast.Call, owner: str) -> str | None:
+        """The model (or ``table:<name>``) a relation call points at, or None."""
+        func = vocab.short(dotted(call.func))
+        if func in self.k["models.foreign_keys"]:
+            target: ast.AST | None = call.args[0] if call.args else None
+            for kw in call.keywords:
+                if kw.arg in ("to", "foreign_key", "argument"):
+                    target = kw.value
+            if target is None:
+                return None
+            if isinstance(target, ast.Constant) and isinstance(target.value, str):
+                text = target.value
+                if text == "self":
+                    return owner
+                if "." in text:
+                    head, tail = text.rsplit(".", 1)
+                    # "app.Model" names a class; "table.column" (SQLAlchemy, SQLModel) names a table
+                    return vocab.short(tail) if tail[:1].isupper() else "table:" + head
+                return text
+            name = dotted(target)
+            if name in self.k["models.user_model_refs"]:
+                return "User"
+            if name:
+                return vocab.short(name)
+            return None
+        # SQLAlchemy: Column(ForeignKey("orgs.id")) / mapped_column(...) / Field(foreign_key=...)
+        for arg in [*call.args, *(kw.value for kw in call.keywords)]:
+            if isinstance(arg, ast.Call):
+                inner = self._relation_target(arg, owner)
+                if inner:
+                    return inner
+        return None
+
+    def _related_names(self, call: ast.Call) -> Iterator[tuple[str, str]]:
+        """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
+        for kw in call.keywords:
+            if kw.arg in ("related_name", "backref", "back_populates") and isinstance(kw.value, ast.Constant):
+                first = call.args[0] if call.args else None
+                target = dotted(first) if first is not None else ""
+                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    target = first.value
+                if target in self.k["models.user_model_refs"] or vocab.short(target) == "User":
+                    target = "User"
+                yield vocab.short(target), str(kw.value.value)
+
+    def klass(self, node: ast.ClassDef, qualname: str) -> ClassFacts:
+        base_nodes: list[ast.expr] = []
+        for b in node.bases:
+            # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
+            if isinstance(b, ast.Call) and vocab.short(dotted(b.func)) == "with_metaclass":
+                base_nodes.extend(b.args[1:])
+            else:
+                base_nodes.append(b)
+        kept = [(d, b) for d, b in ((dotted(b), b) for b in base_nodes) if d]
+        bases = tuple(d for d, _ in kept)
+        base_refs = tuple(self.ref_of(b, {}, {}) for _, b in kept)
+        aliases: list[tuple[str, str]] = []
+        for stmt in node.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, (ast.Name, ast.Attribute))
+            ):
+                aliases.append((stmt.targets[0].id, dotted(stmt.value)))
+            elif (
+                isinstance(stmt, _FUNCS)
+                and len(stmt.body) == 1
+                and isinstance(stmt.body[0], ast.Return)
+                and stmt.body[0].value is not None
+            ):
+                returned = dotted(stmt.body[0].value)
+                if returned.startswith("self.") and returned.count(".") == 1:
+                    aliases.append((f"{stmt.name}()", returned[5:]))
+        relations: list[tuple[str, str]] = []
+        columns: list[str] = []
+        related: list[tuple[str, str]] = []
+        methods: list[_Func] = []
+        attr_types: list[tuple[str, Ref]] = []
+        permission_classes: list[Ref] = []
+        secret: list[str] = []
+        primary: list[str] = []
+        table, table_declared, abstract = "", False, False
+        for stmt in node.body:
+            targets: list[ast.expr] = []
+            value: ast.AST | None = None
+            annotation: ast.AST | None = None
+            if isinstance(stmt, ast.Assign):
+                targets, value = list(stmt.targets), stmt.value
+            elif isinstance(stmt, ast.AnnAssign):
+                targets, value, annotation = [stmt.target], stmt.value, stmt.annotation
+            if targets:
+                for target in targets:
+                    if not isinstance(target, ast.Name):
+                        continue
+                    if target.id == "__tablename__" and isinstance(value, ast.Constant):
+                        table, table_declared = str(value.value), True
+                        continue
+                    columns.append(target.id)
+                    if target.id == "permission_classes" and isinstance(value, (ast.List, ast.Tuple)):
+                        for el in value.elts:
+                            ref = self.ref_of(el, {}, {})
+                            if ref is not None:
+                                permission_classes.append(ref)
+                    if isinstance(value, ast.Call):
+                        rel_target = self._relation_target(value, node.name)
+                        if rel_target:
+                            relations.append((target.id, rel_target))
+                        related.extend(self._related_names(value))
+                        if self._is_primary(value) or target.id in ("id", "pk"):
+                            primary.append(target.id)
+                        elif self._random_default(value):
+                            secret.append(target.id)
+                        type_ref = self.ref_of(value.func, {}, {})
+                        if type_ref is not None:
+                            attr_types.append((target.id, Ref(type_ref.kind, type_ref.base, (*type_ref.attrs, "()"))))
+                    if annotation is not None:
+                        ann = self._annotation_ref(annotation)
+                        if ann is not None:
+                            attr_types.append((target.id, ann))
+            elif isinstance(stmt, _FUNCS):
+                methods.append(stmt)
+                if stmt.name == "__init__":
+                    attr_types.extend(self._init_types(stmt))
+            elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
+                for meta in stmt.body:
+                    if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
+                        for t in meta.targets:
+                            if isinstance(t, ast.Name) and t.id == "db_table":
+                                table = str(meta.value.value)
+                            if isinstance(t, ast.Name) and t.id == "abstract":
+                                abstract = bool(meta.value.value)
+        hooks: dict[str, HookFacts] = {}
+        for m in methods:
+            if m.name in self.k["requests.queryset_hooks"]:
+                hooks[m.name] = self._hook(m)  # a redefinition replaces the first
+        manager = node.name.endswith(MANAGER_MARKERS) or any(vocab.short(b).endswith(MANAGER_MARKERS) for b in bases)
+        manager_methods = tuple(
+            (m.name, tuple(dict.fromkeys(kw.arg for c in _calls_of(m) for kw in c.keywords if kw.arg)))
+            for m in methods
+            if manager and not m.name.startswith("__") and len(m.args.args) >= 2
+        )
+        narrows, narrow_calls, narrow_kwargs = self._narrowing(methods)
+        return ClassFacts(
+            name=node.name,
+            qualname=qualname,
+            path=self.rel,
+            line=node.lineno,
+            bases=bases,
+            base_refs=base_refs,
+            relations=tuple(relations),
+            columns=tuple(columns),
+            methods=tuple(m.name for m in methods),
+            table=table,
+            table_declared=table_declared,
+            abstract=abstract,
+            related=tuple(related),
+            aliases=tuple(aliases),
+            hooks=tuple(hooks.values()),
+            manager_methods=manager_methods,
+            narrows=narrows,
+            narrow_calls=narrow_calls,
+            narrow_kwargs=narrow_kwargs,
+            attr_types=tuple(dict.fromkeys(attr_types)),
+            permission_classes=tuple(permission_classes),
+            secret_fields=tuple(secret),
+            primary_keys=tuple(primary),
+        )
+
+    def _annotation_ref(self, node: ast.AST) -> Ref | None:
+        """The class an annotation names as an instance (``Repo``, ``Optional[Repo]``, ``"Repo"``)."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                node = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(node, ast.Subscript):
+            head = vocab.short(dotted(node.value))
+            if head in ("Optional", "Annotated", "Type", "type", "ClassVar", "Final"):
+                inner = node.slice
+                if isinstance(inner, ast.Tuple) and inner.elts:
+                    inner = inner.elts[0]
+                return self._annotation_ref(inner)
+            return None
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # Repo | None
+            return self._annotation_ref(node.left)
+        ref = self.ref_of(node, {}, {})
+        if ref is None or (ref.attrs and ref.attrs[-1] == "()"):
+            return None
+        return Ref(ref.kind, ref.base, (*ref.attrs, "()"))  # an instance of the class
+
+    def _init_types(self, init: _Func) -> list[tuple[str, Ref]]:
+        """``self.repo = Repo(...)`` / ``self.repo = repo`` (a parameter annotated ``repo: Repo``)."""
+        params: dict[str, Ref] = {}
+        for arg in (*init.args.posonlyargs, *init.args.args, *init.args.kwonlyargs):
+            if arg.annotation is not None:
+                ref = self._annotation_ref(arg.annotation)
+                if ref is not None:
+                    params[arg.arg] = ref
+        out: list[tuple[str, Ref]] = []
+        for node in ast.walk(init):
+            if not isinstance(node, ast.Assign):
+                continue
+            for target in node.targets:
+                if not (isinstance(target, ast.Attribute) and dotted(target.value) == "self"):
+                    continue
+                value = node.value
+                if isinstance(value, ast.Name) and value.id in params:
+                    out.append((target.attr, params[value.id]))
+                elif isinstance(value, ast.Call):
+                    ref = self.ref_of(value.func, {}, {})
+                    if ref is not None:
+                        out.append((target.attr, Ref(ref.kind, ref.base, (*ref.attrs, "()"))))
+        return out
+
+    @staticmethod
+    def _is_primary(call: ast.Call) -> bool:
+        return any(
+            kw.arg == "primary_key" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+            for kw in call.keywords
+        )
+
+    @staticmethod
+    def _random_default(call: ast.Call) -> bool:
+        for kw in call.keywords:
+            if kw.arg in ("default", "default_factory", "server_default"):
+                names = {vocab.short(dotted(n)) for n in ast.walk(kw.value) if isinstance(n, (ast.Name, ast.Attribute))}
+                names |= {vocab.short(dotted(n.func)) for n in _calls_of(kw.value)}
+                if any(n in RANDOM_DEFAULTS or "token" in n.lower() or "secret" in n.lower() for n in names):
+                    return True
+        return False
+
+    def _hook(self, hook: _Func) -> HookFacts:
+        """What a get_queryset-style hook filters on: a trusted source, a scoping method, lookup keywords,
+        a parent object it holds (``filter(project=project)``); and whether it builds on the class queryset."""
+        scopes = inherits = False
+        calls: list[str] = []
+        kwargs: list[str] = []
+        parents: list[str] = []
+        params = {a.arg for a in hook.args.args}
+        for node in ast.walk(hook):
+            if isinstance(node, ast.Call):
+                name = vocab.short(dotted(node.func))
+                calls.append(name)
+                if name in self.scoping:
+                    scopes = True
+                for kw in node.keywords:
+                    value = dotted(kw.value)
+                    if vocab.is_trusted_expr(value, self.trusted):
+                        scopes = True
+                    if not kw.arg:
+                        continue
+                    kwargs.append(kw.arg)
+                    if isinstance(kw.value, (ast.Name, ast.Attribute)) and not value.startswith(
+                        ("self.kwargs", "self.request", "kwargs", "request.")
+                    ):
+                        parents.append(kw.arg)
+            if isinstance(node, ast.Attribute):
+                text = dotted(node)
+                if text and vocab.is_trusted_expr(text, self.trusted) and not text.endswith((".user", ".user.id")):
+                    scopes = True  # reaching rows through the verified org or the user's own relations
+            text = dotted(node) if isinstance(node, (ast.Attribute, ast.Call)) else ""
+            if text.startswith("super()") or text in ("self.queryset", "self.model", "self.get_queryset"):
+                inherits = True
+            # filter_queryset(self, queryset): building on the queryset it is handed
+            if isinstance(node, ast.Name) and node.id == "queryset" and "queryset" in params:
+                inherits = True
+        return HookFacts(
+            hook.name,
+            scopes,
+            inherits,
+            tuple(dict.fromkeys(calls)),
+            tuple(dict.fromkeys(kwargs)),
+            tuple(dict.fromkeys(parents)),
+        )
+
+    def _narrowing(self, methods: list[_Func]) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+        """``self.queryset = self.queryset.restrict(user, action)`` in any method (a permission mixin)."""
+        narrows = False
+        calls: list[str] = []
+        kwargs: list[str] = []
+        for method in methods:
+            for node in ast.walk(method):
+                if not isinstance(node, ast.Assign) or not any(dotted(t) == "self.queryset" for t in node.targets):
+                    continue
+                for sub in _calls_of(node.value):
+                    name = vocab.short(dotted(sub.func))
+                    narrows = narrows or name in self.scoping
+                    calls.append(name)
+                    kwargs.extend(kw.arg for kw in sub.keywords if kw.arg)
+        return narrows, tuple(dict.fromkeys(calls)), tuple(dict.fromkeys(kwargs))
+
+
+# ---------------------------------------------------------------------------------------------------
+# functions
+
+
+@dataclass
+class _Env:
+    """The state of the walk through a function: the origin, type and derivation of each local name."""
+
+    values: dict[str, Origin] = field(default_factory=dict)
+    types: dict[str, Ref] = field(default_factory=dict)  # instances of project classes, dispatch tables
+    dispatch: dict[str, Ref] = field(default_factory=dict)  # handler = HANDLERS.get(kind)
+    getattrs: dict[str, tuple[Ref, str]] = field(default_factory=dict)  # handler = getattr(self, f"on_{x}")
+    deps: dict[str, set[str]] = field(default_factory=dict)  # org = get(org_id): org <- org_id
+    from_call: dict[str, str] = field(default_factory=dict)  # thing = svc.get(...): thing <- the call's key
+    exited: bool = False
+
+    def copy(self) -> _Env:
+        return _Env(
+            dict(self.values),
+            dict(self.types),
+            dict(self.dispatch),
+            dict(self.getattrs),
+            {k: set(v) for k, v in self.deps.items()},
+            dict(self.from_call),
+            self.exited,
+        )
+
+
+def _join_envs(envs: list[_Env]) -> _Env:
+    live = [e for e in envs if not e.exited]
+    if not live:
+        out = envs[0].copy() if envs else _Env()
+        out.exited = True
+        return out
+    if len(live) == 1:
+        return live[0]
+    out = _Env()
+    names = set().union(*(e.values for e in live))
+    for name in names:
+        out.values[name] = join_origins([e.values.get(name, CLEAN_ORIGIN) for e in live])
+    for e in live:
+        out.types.update(e.types)
+        out.dispatch.update(e.dispatch)
+        out.getattrs.update(e.getattrs)
+        out.from_call.update(e.from_call)
+        for k, v in e.deps.items():
+            out.deps.setdefault(k, set()).update(v)
+    return out
+
+
+def _exits(body: Sequence[ast.stmt]) -> bool:
+    """Whether a block always leaves: ends in ``raise``/``return``/``abort()``/``continue``/``break``."""
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, (ast.Raise, ast.Return, ast.Continue, ast.Break)):
+        return True
+    if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+        return vocab.is_refusing_call(dotted(last.value.func))
+    if isinstance(last, ast.If):
+        return _exits(last.body) and _exits(last.orelse)
+    return False
+
+
+def refuses(body: Sequence[ast.stmt]) -> bool:
+    """Whether a block starts by refusing the request: ``raise``, ``abort(...)``, ``return ...``."""
+    for stmt in body[:1]:
+        if isinstance(stmt, (ast.Raise, ast.Return)):
+            return True
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+            return vocab.is_refusing_call(dotted(stmt.value.func))
+    return False
+
+
+def names_in(node: ast.AST) -> set[str]:
+    """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+class FunctionScan:
+    """One function (with its nested functions) read into :class:`DefFacts`."""
+
+    def __init__(self, mod: ModuleScan, node: _Func, qualname: str, klass: str) -> None:
+        self.mod = mod
+        self.k = mod.k
+        self.node = node
+        self.qualname = qualname
+        self.klass = klass
+        self.local_imports: dict[str, str] = {}
+        self.keys: dict[int, str] = {}
+        self.calls: list[CallFacts] = []
+        self.checks: list[Check] = []
+        self.lookups: list[Lookup] = []
+        self.returns: list[Origin] = []
+        self.returns_call: list[str] = []
+        self.called: list[str] = []
+        self.user_attrs: list[str] = []
+        self.user_kwargs: list[str] = []
+        self.registers: list[str] = []
+        self.kwargs_read: list[str] = []
+        self.staff_gate = False
+        self.params: list[ParamSpec] = []
+        self.fates: dict[str, str] = {}  # call key -> fate, from how its result is used
+        self.compared: dict[str, set[str]] = {}  # var -> attributes of it compared somewhere (x.organization_id == ...)
+        self.fate_attrs: dict[str, tuple[str, ...]] = {}  # call key -> attributes its result is compared on
+        self.param_names: set[str] = set()
+        self.nested_defs: set[str] = set()
+
+    # -- setup --------------------------------------------------------------------------------------
+
+    def run(self) -> DefFacts:
+        node = self.node
+        local_stmts = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        self.local_imports, _ = import_table(local_stmts, self.mod.module_name, self.mod.is_package)
+        self._number_calls()
+        env = _Env()
+        for spec in self._param_specs(node):
+            self.params.append(spec)
+            self.param_names.add(spec.name)
+            env.values[spec.name] = Origin(params=(spec.name,))
+            arg = self._find_arg(node, spec.name)
+            if arg is not None and arg.annotation is not None:
+                ref = self.mod._annotation_ref(arg.annotation)
+                if ref is not None:
+                    env.types[spec.name] = ref
+            if spec.provider is not None and spec.marker in self.k["trusted.dependency_markers"]:
+                env.types.setdefault(
+                    spec.name, Ref(spec.provider.kind, spec.provider.base, (*spec.provider.attrs, "()"))
+                )
+        self._fates(node)
+        self.nested_defs = {n.name for n in ast.walk(node) if isinstance(n, _FUNCS) and n is not node}
+        self._block(node.body, env)
+        self._register_into(node, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
+        decorators = tuple(self._decorator(d) for d in node.decorator_list)
+        return DefFacts(
+            name=node.name,
+            qualname=self.qualname,
+            line=node.lineno,
+            klass=self.klass,
+            params=tuple(self.params),
+            decorators=decorators,
+            is_async=isinstance(node, ast.AsyncFunctionDef),
+            calls=tuple(
+                msgspec.structs.replace(c, fate_attrs=self.fate_attrs[c.key]) if c.key in self.fate_attrs else c
+                for c in self.calls
+            ),
+            checks=tuple(self.checks),
+            lookups=tuple(self.lookups),
+            returns=join_origins(self.returns) if self.returns else CLEAN_ORIGIN,
+            returns_call=tuple(dict.fromkeys(self.returns_call)),
+            called=tuple(dict.fromkeys(self.called)),
+            user_attrs=tuple(dict.fromkeys(self.user_attrs)),
+            user_kwargs=tuple(dict.fromkeys(self.user_kwargs)),
+            staff_gate=self.staff_gate,
+            registers=tuple(dict.fromkeys(self.registers)),
+            wraps=self._wraps(),
+            kwargs_read=tuple(dict.fromkeys(self.kwargs_read)),
+            return_type=self.mod._annotation_ref(node.returns) if node.returns is not None else None,
+        )
+
+    @staticmethod
+    def _find_arg(node: _Func, name: str) -> ast.arg | None:
+        a = node.args
+        for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs, a.vararg, a.kwarg):
+            if arg is not None and arg.arg == name:
+                return arg
+        return None
+
+    def _param_specs(self, node: _Func) -> Iterator[ParamSpec]:
+        a = node.args
+        positional = [*a.posonlyargs, *a.args]
+        defaults: dict[str, ast.expr] = {}
+        for arg, default in zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True):
+            defaults[arg.arg] = default
+        for arg, kw_default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
+            if kw_default is not None:
+                defaults[arg.arg] = kw_default
+        for arg in (*positional, *a.kwonlyargs):
+            yield self._param_spec(arg, defaults.get(arg.arg))
+        if a.vararg is not None:
+            yield ParamSpec(a.vararg.arg, star="*")
+        if a.kwarg is not None:
+            yield ParamSpec(a.kwarg.arg, star="**")
+
+    def _param_spec(self, arg: ast.arg, default: ast.expr | None) -> ParamSpec:
+        markers = self.k["trusted.dependency_markers"] | self.k["sources.param_markers"]
+        candidates: list[ast.expr] = []
+        annotation = ""
+        if default is not None:
+            candidates.append(default)
+        marker = ""
+        if arg.annotation is not None:
+            ann = arg.annotation
+            annotation = self.mod.scope.qualified(dotted(ann.value if isinstance(ann, ast.Subscript) else ann))
+            alias = vocab.short(dotted(ann))
+            if isinstance(ann, (ast.Name, ast.Attribute)) and alias:
+                marker = alias  # `org: ActiveOrg`: a dependency alias is known in the join
+            if isinstance(ann, ast.Subscript):
+                inner = ann.slice
+                candidates.extend(inner.elts if isinstance(inner, ast.Tuple) else [inner])
+        for expr in candidates:
+            if isinstance(expr, ast.Call):
+                name = self.mod._marker_name(expr.func)
+                if name in markers:
+                    provider = self.mod.ref_of(expr.args[0], {}, self.local_imports) if expr.args else None
+                    if provider is None and name in self.k["trusted.dependency_markers"]:
+                        # Depends() with no argument: the annotation is the provider
+                        provider = (
+                            self.mod.ref_of(
+                                arg.annotation.value if isinstance(arg.annotation, ast.Subscript) else arg.annotation,
+                                {},
+                                self.local_imports,
+                            )
+                            if arg.annotation is not None
+                            else None
+                        )
+                    return ParamSpec(arg.arg, annotation, name, provider)
+        return ParamSpec(arg.arg, annotation, marker)
+
+    def _number_calls(self) -> None:
+        """Key every call of the body (nested functions included) by its text and occurrence, in source order."""
+        calls = [c for stmt in self.node.body for c in _calls_of(stmt)]
+        calls.sort(
+            key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or c.lineno), -(c.end_col_offset or c.col_offset))
+        )
+        seen: dict[str, int] = {}
+        for call in calls:
+            text = call_text(call)
+            n = seen.get(text, 0)
+            seen[text] = n + 1
+            self.keys[id(call)] = f"{text}#{n}"
+            self.called.append(
+                self.mod.scope.qualified(dotted(call.func), self.local_imports) if dotted(call.func) else ""
+            )
+
+    def _fates(self, node: _Func) -> None:
+        """What each call's result becomes: returned, checked/narrowed, or consumed (by variable use)."""
+        assigned: dict[str, str] = {}  # var -> key of the call it holds
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
+                value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
+                if isinstance(value, ast.Call) and id(value) in self.keys:
+                    assigned[sub.targets[0].id] = self.keys[id(value)]
+        checked_vars = self._checked_vars(node)
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Return) and sub.value is not None:
+                value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
+                if isinstance(value, ast.Call) and id(value) in self.keys:
+                    self.fates.setdefault(self.keys[id(value)], "returned")
+                elif isinstance(value, ast.Name) and value.id in assigned:
+                    self.fates.setdefault(assigned[value.id], "returned")
+            # svc.list().filter(organization=org): narrowed on the spot
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
+                inner = sub.func.value
+                inner = inner.value if isinstance(inner, ast.Await) else inner
+                if isinstance(inner, ast.Call) and id(inner) in self.keys and self._narrowing_call(sub):
+                    self.fates[self.keys[id(inner)]] = "checked"
+        for var, key in assigned.items():
+            if var in checked_vars:
+                self.fates[key] = "checked"
+            elif var in self.compared:
+                self.fate_attrs[key] = tuple(sorted(self.compared[var]))  # checked if one holds the tenant
+
+    def _narrowing_call(self, call: ast.Call) -> bool:
+        assert isinstance(call.func, ast.Attribute)
+        method = call.func.attr
+        if method in self.k["queries.scoping_methods"]:
+            return True
+        if method in self.k["queries.lookup_methods"] or method in self.k["queries.where_methods"]:
+            for kw in call.keywords:
+                if kw.arg and (
+                    vocab.is_trusted_expr(dotted(kw.value), self.mod.trusted)
+                    or kw.arg.split("__", 1)[0] in self._tenant_words()
+                ):
+                    return True
+        return False
+
+    def _tenant_words(self) -> set[str]:
+        words = {t.lower() for t in self.mod.tenant_models}
+        words |= {f"{w}_id" for w in words} | set(self.mod.config.tenant_fields)
+        return words
+
+    def _checked_vars(self, node: _Func) -> set[str]:
+        """Variables whose tenant is checked after they are fetched: compared on a tenant-ish attribute,
+        passed to an object check, or narrowed by a tenant lookup."""
+        out: set[str] = set()
+        object_checks = self.k["guards.object_checks"]
+        words = self._tenant_words()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Compare):
+                for operand in (sub.left, *sub.comparators):
+                    attrs: list[str] = []
+                    base: ast.AST = operand
+                    while isinstance(base, ast.Attribute):
+                        attrs.append(base.attr)
+                        base = base.value
+                    if isinstance(base, ast.Name) and attrs:
+                        self.compared.setdefault(base.id, set()).update(attrs)
+                        if set(attrs) & words:
+                            out.add(base.id)
+            elif isinstance(sub, ast.Call):
+                name = vocab.short(dotted(sub.func))
+                if name in object_checks:
+                    for target in (
+                        sub.func.value if isinstance(sub.func, ast.Attribute) else None,
+                        *sub.args,
+                    ):
+                        if isinstance(target, ast.Name):
+                            out.add(target.id)
+                if (
+                    isinstance(sub.func, ast.Attribute)
+                    and isinstance(sub.func.value, ast.Name)
+                    and (self._narrowing_call(sub))
+                ):
+                    out.add(sub.func.value.id)
+        return out
+
+    def _wraps(self) -> bool:
+        """A decorator that returns a function defined inside it (it keeps the handler it wraps)."""
+        inner = {n.name for n in self.node.body if isinstance(n, _FUNCS)}
+        return any(
+            isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Name) and stmt.value.id in inner
+            for stmt in self.node.body
+        )
+
+    def _decorator(self, dec: ast.expr) -> Decorator:
+        target = dec.func if isinstance(dec, ast.Call) else dec
+        text = dotted(target)
+        first = ""
+        arg_refs: tuple[Ref, ...] = ()
+        if isinstance(dec, ast.Call):
+            for arg in dec.args[:1]:
+                first = _string(arg) or ""
+            for kw in dec.keywords:
+                if kw.arg in ("path", "rule") and _string(kw.value):
+                    first = _string(kw.value) or first
+            arg_refs = tuple(r for r in (self.mod.ref_of(a, {}, self.local_imports) for a in dec.args) if r is not None)
+            if not first and not dec.args:
+                first = ""
+        return Decorator(
+            text=text,
+            qualified=self.mod.scope.qualified(text, self.local_imports) if text else "",
+            ref=self.mod.ref_of(target, {}, self.local_imports, self.klass),
+            call=isinstance(dec, ast.Call),
+            first=first,
+            arg_refs=arg_refs,
+        )
+
+    # -- statements ---------------------------------------------------------------------------------
+
+    def _block(self, body: Sequence[ast.stmt], env: _Env) -> _Env:
+        for stmt in body:
+            if env.exited:
+                break
+            env = self._stmt(stmt, env)
+        return env
+
+    def _stmt(self, stmt: ast.stmt, env: _Env) -> _Env:
+        if isinstance(stmt, ast.Assign):
+            value = self.eval(stmt.value, env)
+            for target in stmt.targets:
+                self._bind(target, value, stmt.value, env)
+            self._guards(stmt.value, env)
+            return env
+        if isinstance(stmt, ast.AnnAssign):
+            if stmt.value is not None:
+                self._bind(stmt.target, self.eval(stmt.value, env), stmt.value, env)
+                self._guards(stmt.value, env)
+            return env
+        if isinstance(stmt, ast.AugAssign):
+            value = self.eval(stmt.value, env)
+            if isinstance(stmt.target, ast.Name):
+                old = env.values.get(stmt.target.id, CLEAN_ORIGIN)
+                env.values[stmt.target.id] = join_origins([old, value])
+            self._guards(stmt.value, env)
+            return env
+        if isinstance(stmt, ast.Expr):
+            self.eval(stmt.value, env)
+            self._guards(stmt.value, env)
+            if isinstance(stmt.value, ast.Call) and vocab.is_refusing_call(dotted(stmt.value.func)):
+                env.exited = True
+            return env
+        if isinstance(stmt, ast.Return):
+            if stmt.value is not None:
+                value = self.eval(stmt.value, env)
+                self._guards(stmt.value, env)
+                self.returns.append(value)
+                inner = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+                if isinstance(inner, ast.Call) and id(inner) in self.keys:
+                    self.returns_call.append(self.keys[id(inner)])
+                elif isinstance(inner, ast.Name) and inner.id in env.from_call:
+                    self.returns_call.append(env.from_call[inner.id])
+            env.exited = True
+            return env
+        if isinstance(stmt, ast.Raise):
+            if stmt.exc is not None:
+                self.eval(stmt.exc, env)
+            env.exited = True
+            return env
+        if isinstance(stmt, ast.If):
+            self.eval(stmt.test, env)
+            self._staff(stmt)
+            self._guards(stmt.test, env)
+            if refuses(stmt.body):
+                self._owner_checks(stmt.test, env)
+            body_env = self._block(stmt.body, env.copy())
+            else_env = self._block(stmt.orelse, env.copy())
+            return _join_envs([body_env, else_env])
+        if isinstance(stmt, (ast.For, ast.AsyncFor)):
+            iterated = self.eval(stmt.iter, env)
+            loop = env.copy()
+            self._bind(stmt.target, iterated, stmt.iter, loop)
+            self._loop_dispatch(stmt, loop)
+            body_env = self._block(stmt.body, loop)
+            body_env.exited = False
+            out = _join_envs([env, body_env])
+            return self._block(stmt.orelse, out) if stmt.orelse else out
+        if isinstance(stmt, ast.While):
+            self.eval(stmt.test, env)
+            self._guards(stmt.test, env)
+            body_env = self._block(stmt.body, env.copy())
+            body_env.exited = False
+            return _join_envs([env, body_env])
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            for item in stmt.items:
+                value = self.eval(item.context_expr, env)
+                if item.optional_vars is not None:
+                    self._bind(item.optional_vars, value, item.context_expr, env)
+            return self._block(stmt.body, env)
+        if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+            body_env = self._block(stmt.body, env.copy())  # type: ignore[attr-defined]
+            start = _join_envs([env, body_env]) if not body_env.exited else env
+            ends = [self._block(stmt.orelse, body_env) if stmt.orelse else body_env]  # type: ignore[attr-defined]
+            for handler in stmt.handlers:  # type: ignore[attr-defined]
+                h_env = start.copy()
+                h_env.exited = False
+                if handler.name:
+                    h_env.values[handler.name] = CLEAN_ORIGIN
+                ends.append(self._block(handler.body, h_env))
+            out = _join_envs(ends)
+            if stmt.finalbody:  # type: ignore[attr-defined]
+                final = out.copy()
+                final.exited = False
+                final = self._block(stmt.finalbody, final)  # type: ignore[attr-defined]
+                final.exited = final.exited or out.exited
+                return final
+            return out
+        if isinstance(stmt, _FUNCS):
+            # a nested function runs later (a wrapper, a callback): read its body in what is known now
+            nested = env.copy()
+            for param in (*stmt.args.posonlyargs, *stmt.args.args, *stmt.args.kwonlyargs):
+                nested.values[param.arg] = CLEAN_ORIGIN
+            for star in (stmt.args.vararg, stmt.args.kwarg):
+                if star is not None:
+                    nested.values[star.arg] = CLEAN_ORIGIN
+            for dec in stmt.decorator_list:
+                self.eval(dec, env)
+            self._block(stmt.body, nested)
+            self._registrations(stmt)
+            return env
+        if isinstance(stmt, ast.ClassDef):
+            self._block([s for s in stmt.body if not isinstance(s, ast.ClassDef)], env.copy())
+            return env
+        if type(stmt).__name__ == "Match":
+            self.eval(stmt.subject, env)  # type: ignore[attr-defined]
+            ends = [self._block(case.body, env.copy()) for case in stmt.cases]  # type: ignore[attr-defined]
+            return _join_envs([env, *ends])
+        if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass, ast.Global, ast.Nonlocal, ast.Delete)):
+            return env
+        if isinstance(stmt, ast.Assert):
+            self.eval(stmt.test, env)
+            self._guards(stmt.test, env)
+            return env
+        if isinstance(stmt, (ast.Continue, ast.Break)):
+            env.exited = True
+            return env
+        return env
+
+    def _bind(self, target: ast.expr, value: Origin, source: ast.expr, env: _Env) -> None:
+        if isinstance(target, ast.Name):
+            name = target.id
+            env.values[name] = value
+            env.deps[name] = names_in(source)
+            raw = source.value if isinstance(source, ast.Await) else source
+            env.types.pop(name, None)
+            env.dispatch.pop(name, None)
+            env.getattrs.pop(name, None)
+            env.from_call.pop(name, None)
+            if isinstance(raw, ast.Call) and id(raw) in self.keys:
+                env.from_call[name] = self.keys[id(raw)]
+            type_ref = self._type_of(raw, env)
+            if type_ref is not None:
+                env.types[name] = type_ref
+            table = self._table_lookup(raw, env)
+            if table is not None:
+                env.dispatch[name] = table
+            found = self._getattr_lookup(raw, env)
+            if found is not None:
+                env.getattrs[name] = found
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for el in target.elts:
+                self._bind(el, value, source, env)
+        elif isinstance(target, ast.Starred):
+            self._bind(target.value, value, source, env)
+
+    def _type_of(self, value: ast.expr, env: _Env) -> Ref | None:
+        """The instance a value is, when it names one: ``Service()``, ``self.repo``, ``svc`` (typed)."""
+        if isinstance(value, ast.Call):
+            ref = self.mod.ref_of(value.func, env.types, self.local_imports, self.klass)
+            if ref is not None:
+                if vocab.short(dotted(value.func)) == "partial" and value.args:
+                    return self.mod.ref_of(value.args[0], env.types, self.local_imports, self.klass)
+                return Ref(ref.kind, ref.base, (*ref.attrs, "()"))
+            return None
+        if isinstance(value, (ast.Name, ast.Attribute)):
+            ref = self.mod.ref_of(value, env.types, self.local_imports, self.klass)
+            if ref is not None and (
+                ref.kind != "g" or ref.attrs or (isinstance(value, ast.Name) and value.id in env.types)
+            ):
+                return ref
+            if ref is not None and isinstance(value, ast.Name):
+                return ref  # an alias of a module-level function or class
+        return None
+
+    def _table_lookup(self, value: ast.expr, env: _Env) -> Ref | None:
+        """``HANDLERS[kind]`` / ``HANDLERS.get(kind)``: a function out of a table or registry."""
+        if isinstance(value, ast.Subscript):
+            return self.mod.ref_of(value.value, env.types, self.local_imports, self.klass)
+        if (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Attribute)
+            and value.func.attr in ("get", "pop", "setdefault")
+        ):
+            return self.mod.ref_of(value.func.value, env.types, self.local_imports, self.klass)
+        return None
+
+    def _getattr_lookup(self, value: ast.expr, env: _Env) -> tuple[Ref, str] | None:
+        """``getattr(self, f"handle_{kind}")``: a method picked by name, with the literal prefix."""
+        if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr"):
+            return None
+        if len(value.args) < 2:
+            return None
+        obj = self.mod.ref_of(value.args[0], env.types, self.local_imports, self.klass)
+        if obj is None:
+            return None
+        name = value.args[1]
+        prefix: str | None = None
+        if isinstance(name, ast.JoinedStr):
+            prefix = ""
+            for part in name.values:
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    prefix += part.value
+                else:
+                    break
+        elif isinstance(name, ast.BinOp) and isinstance(name.op, ast.Add):
+            prefix = _string(name.left) or ""
+        elif _string(name) is not None:
+            prefix = _string(name)
+        if prefix is None:
+            return None
+        return obj, prefix
+
+    def _loop_dispatch(self, stmt: ast.For | ast.AsyncFor, env: _Env) -> None:
+        """``for handler in HANDLERS.get(kind, [])``: each handler is a function out of the table."""
+        if not isinstance(stmt.target, ast.Name):
+            return
+        table = self._table_lookup(stmt.iter, env) or (
+            self.mod.ref_of(stmt.iter, env.types, self.local_imports, self.klass)
+            if isinstance(stmt.iter, (ast.Name, ast.Attribute))
+            else None
+        )
+        if table is not None:
+            env.dispatch[stmt.target.id] = table
+
+    def _registrations(self, fn: _Func) -> None:
+        """``HANDLERS[kind] = func`` / ``HANDLERS.append(func)`` inside a (nested) decorator: a registry."""
+        params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args)}
+        self._register_into(fn, params)
+
+    def _register_into(self, fn: ast.AST, params: set[str]) -> None:
+        for sub in ast.walk(fn):
+            if isinstance(sub, ast.Assign):
+                if isinstance(sub.value, ast.Name) and sub.value.id in params:
+                    for target in sub.targets:
+                        if isinstance(target, ast.Subscript):
+                            self._container(target.value)
+            elif (
+                isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Attribute)
+                and sub.func.attr in REGISTER_METHODS
+                and any(isinstance(a, ast.Name) and a.id in params for a in sub.args)
+            ):
+                base = sub.func.value
+                if isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute):
+                    base = base.func.value  # REG.setdefault(kind, []).append(func)
+                elif isinstance(base, ast.Subscript):
+                    base = base.value  # REG[kind].append(func)
+                self._container(base)
+
+    def _container(self, node: ast.expr) -> None:
+        ref = self.mod.ref_of(node, {}, self.local_imports, self.klass)
+        if ref is not None:
+            self.registers.append(_ref_text(ref))
+
+    def _staff(self, stmt: ast.If) -> None:
+        staff = self.k["admin.staff_attrs"]
+        attrs = {n.attr for n in ast.walk(stmt.test) if isinstance(n, ast.Attribute)}
+        if attrs & staff and refuses(stmt.body):
+            self.staff_gate = True
+
+    # -- checks -------------------------------------------------------------------------------------
+
+    def _guards(self, node: ast.AST, env: _Env) -> None:
+        """Calls in ``node`` that may verify membership: the names they mention are guarded by them."""
+        for call in _calls_of(node):
+            check = self._check_of(call, env)
+            if check is None:
+                continue
+            ident = len(self.checks)
+            self.checks.append(msgspec.structs.replace(check, names=self._closure(check.names, env)))
+            self._mark(check.names, ident, env)
+
+    @staticmethod
+    def _closure(names: Iterable[str], env: _Env) -> tuple[str, ...]:
+        """The names and, transitively, the names they were computed from (``org`` <- ``org_id``)."""
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(env.deps.get(name, ()))
+        return tuple(sorted(seen))
+
+    def _mark(self, names: Iterable[str], ident: int, env: _Env) -> None:
+        seen: set[str] = set()
+        todo = list(names)
+        while todo:
+            name = todo.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            value = env.values.get(name)
+            if value is not None and not value.empty:
+                env.values[name] = Origin(
+                    value.params, value.sources, value.calls, tuple(sorted({*value.guards, ident})), value.trusted
+                )
+            todo.extend(env.deps.get(name, ()))
+
+    def _check_of(self, call: ast.Call, env: _Env) -> Check | None:
+        k = self.k
+        text = dotted(call.func)
+        qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
+        name = vocab.short(text) if text else ""
+        names = sorted(names_in(call) - {"self", "cls", "request"})
+        kwargs_read = tuple(self._kwargs_in(call))
+        if text and (
+            vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
+        ):
+            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+        if name in k["guards.object_checks"] and any(
+            vocab.is_userish(dotted(x)) for x in [*call.args, *(kw.value for kw in call.keywords)]
+        ):
+            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+        membership = self._membership(call)
+        if membership is not None:
+            direct, attrs, kws = membership
+            return Check(names=tuple(names), direct=direct, user_attrs=attrs, user_kwargs=kws, kwargs_read=kwargs_read)
+        key = self.keys.get(id(call), "")
+        ref = self.mod.ref_of(call.func, env.types, self.local_imports, self.klass)
+        if ref is not None and key and not self._is_query(call):
+            args: list[tuple[str, tuple[str, ...]]] = []
+            for i, arg in enumerate(call.args):
+                args.append((str(i), tuple(sorted(names_in(arg)))))
+            for kw in call.keywords:
+                if kw.arg:
+                    args.append((kw.arg, tuple(sorted(names_in(kw.value)))))
+            return Check(names=tuple(names), key=key, args=tuple(args), kwargs_read=kwargs_read)
+        return None
+
+    def _kwargs_in(self, node: ast.AST) -> Iterator[str]:
+        """URL kwargs read in an expression: ``view.kwargs["pk"]``, ``self.kwargs.get("pk")``, ``view_args``."""
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Subscript) and dotted(sub.value).endswith(("kwargs", "view_args")):
+                key = _string(sub.slice)
+                if key:
+                    yield key
+            elif (
+                isinstance(sub, ast.Call)
+                and isinstance(sub.func, ast.Attribute)
+                and sub.func.attr == "get"
+                and dotted(sub.func.value).endswith(("kwargs", "view_args"))
+                and sub.args
+            ):
+                key = _string(sub.args[0])
+                if key:
+                    yield key
+
+    def _membership(self, call: ast.Call) -> tuple[bool, tuple[str, ...], tuple[str, ...]] | None:
+        """A lookup joined to the signed-in user's memberships: (direct, user relations, user keywords).
+
+        ``Membership.objects.filter(user=request.user, ...)`` and ``Organization.objects.get(pk=...,
+        members=request.user)`` verify by themselves; ``request.user.teams.get(...)`` and
+        ``filter(teams=user)`` verify when ``teams`` is a membership relation of the project.
+        """
+        membership = self.mod.membership
+        has_user_lookup = False
+        touches = False
+        attrs: list[str] = []
+        kws: list[str] = []
+        node: ast.AST = call
+        while isinstance(node, ast.Call):
+            for arg in [*node.args, *(kw.value for kw in node.keywords)]:
+                if vocab.is_userish(dotted(arg)):
+                    has_user_lookup = True
+                for compare in _comparisons(arg):
+                    # SQLAlchemy: Membership.user_id == current_user.id
+                    operands = [compare.left, *compare.comparators]
+                    if any(vocab.is_userish(dotted(o)) for o in operands):
+                        has_user_lookup = True
+                        for o in operands:
+                            if isinstance(o, ast.Attribute) and self._resolve_short(dotted(o.value)) in membership:
+                                touches = True
+            for kw in node.keywords:
+                key = kw.arg or ""
+                if vocab.is_userish(dotted(kw.value)):
+                    if "member" in key:
+                        touches = True
+                    kws.append(key)
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                if func.attr in membership or vocab.short(dotted(func.value)) in membership:
+                    touches = True
+                if vocab.is_userish(dotted(func.value)):
+                    attrs.append(func.attr)
+                node = func.value
+            else:
+                if isinstance(func, ast.Name) and self._resolve_short(func.id) in membership:
+                    touches = True
+                break
+        while isinstance(node, ast.Attribute):
+            if vocab.is_userish(dotted(node.value)):
+                attrs.append(node.attr)
+            if node.attr in membership:
+                touches = True
+            node = node.value
+        if isinstance(node, ast.Name) and self._resolve_short(node.id) in membership:
+            touches = True
+        if call.args and isinstance(call.func, ast.Name) and vocab.short(dotted(call.args[0])) in membership:
+            touches = True
+        if has_user_lookup and (touches or self._queries_tenant(call)):
+            return True, (), ()
+        if attrs or (has_user_lookup and kws):
+            return False, tuple(dict.fromkeys(attrs)), tuple(dict.fromkeys(kws))
+        return None
+
+    def _resolve_short(self, name: str) -> str:
+        origin = self.local_imports.get(name) or self.mod.scope.imports.get(name)
+        return vocab.short(origin) if origin else name
+
+    def _queries_tenant(self, call: ast.Call) -> bool:
+        node: ast.AST = call
+        tenants = self.mod.tenant_models
+        while isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name) and node.args:
+                return vocab.short(dotted(node.args[0])) in tenants
+            if not isinstance(node.func, ast.Attribute):
+                return False
+            node = node.func.value
+        while isinstance(node, ast.Attribute):
+            node = node.value
+        return isinstance(node, ast.Name) and self._resolve_short(node.id) in tenants
+
+    def _owner_checks(self, test: ast.expr, env: _Env) -> None:
+        """``if owner_id != get_user_id(): return 403``: what the owner was compared with is verified, and
+        what it was derived from."""
+        atoms: list[ast.expr] = []
+        stack: list[ast.expr] = [test]
+        while stack:
+            expr = stack.pop()
+            if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.Or):
+                stack.extend(expr.values)
+            else:
+                atoms.append(expr)
+        for atom in atoms:
+            if not isinstance(atom, ast.Compare) or len(atom.ops) != 1:
+                continue
+            if not isinstance(atom.ops[0], (ast.NotEq, ast.IsNot, ast.NotIn)):
+                continue
+            left, right = atom.left, atom.comparators[0]
+            if isinstance(atom.ops[0], ast.NotIn):
+                # `if obj.organization not in request.user.organizations.all(): raise`
+                attrs = [n.attr for n in ast.walk(right) if isinstance(n, ast.Attribute)]
+                if any(vocab.is_userish(dotted(n.value)) for n in ast.walk(right) if isinstance(n, ast.Attribute)):
+                    ident = len(self.checks)
+                    self.checks.append(Check(names=self._closure(names_in(left), env), user_attrs=tuple(attrs)))
+                    self._mark(names_in(left), ident, env)
+                continue
+            for mine, theirs in ((left, right), (right, left)):
+                if self._is_principal(mine) and not self._is_principal(theirs):
+                    ident = len(self.checks)
+                    self.checks.append(Check(names=self._closure(names_in(theirs), env), direct=True))
+                    self._mark(names_in(theirs), ident, env)
+
+    def _is_principal(self, expr: ast.expr) -> bool:
+        text = dotted(expr)
+        return bool(text) and (
+            vocab.is_signed_in_user(text)
+            or vocab.is_trusted_expr(text, self.mod.trusted)
+            or vocab.is_trusted_expr(self.mod.scope.qualified(text, self.local_imports), self.mod.trusted)
+        )
+
+    # -- expressions --------------------------------------------------------------------------------
+
+    def eval(self, expr: ast.expr, env: _Env) -> Origin:
+        """The origin of an expression's value, recording the calls it makes on the way."""
+        if isinstance(expr, ast.Name):
+            if expr.id in env.values:
+                return env.values[expr.id]
+            origin = self.local_imports.get(expr.id) or self.mod.scope.imports.get(expr.id)
+            if self._trusted_text(expr.id):
+                return TRUSTED_ORIGIN
+            src = vocab.request_source(origin, self.k) if origin else None
+            return Origin(sources=(f"{src[1]}:{expr.id}",)) if src else CLEAN_ORIGIN
+        if isinstance(expr, ast.Attribute):
+            text = dotted(expr)
+            if text and self._trusted_text(text):
+                return TRUSTED_ORIGIN
+            src = vocab.request_source(text, self.k) if text else None
+            if src is not None:
+                self._note_kwargs(expr)
+                return Origin(sources=(f"{src[1]}:{src[0]}",))
+            if expr.attr in SERVER_ATTRS and isinstance(expr.value, ast.Name):
+                return CLEAN_ORIGIN  # serializer.instance: the row the server saved
+            base = self.eval(expr.value, env)
+            if isinstance(expr.value, ast.Name) and vocab.is_userish(expr.value.id) and not base.empty:
+                return base
+            return base
+        if isinstance(expr, ast.Subscript):
+            self.eval(expr.slice, env)
+            base = self.eval(expr.value, env)
+            key = _string(expr.slice)
+            if base.sources and not base.params and not base.calls and len(base.sources) == 1:
+                kind, text = base.sources[0].split(":", 1)
+                if text == dotted(expr.value):
+                    self._note_kwargs(expr)
+                    return Origin(sources=(f"{kind}:{text}[{key!r}]" if key is not None else f"{kind}:{text}[...]",))
+            return base
+        if isinstance(expr, ast.Call):
+            return self._eval_call(expr, env)
+        if isinstance(expr, ast.Await):
+            return self.eval(expr.value, env)
+        if isinstance(expr, ast.BinOp):
+            return join_origins([self.eval(expr.left, env), self.eval(expr.right, env)])
+        if isinstance(expr, ast.BoolOp):
+            return join_origins([self.eval(v, env) for v in expr.values])
+        if isinstance(expr, ast.IfExp):
+            self.eval(expr.test, env)
+            return join_origins([self.eval(expr.body, env), self.eval(expr.orelse, env)])
+        if isinstance(expr, ast.JoinedStr):
+            return join_origins([self.eval(v.value, env) for v in expr.values if isinstance(v, ast.FormattedValue)])
+        if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+            return join_origins([self.eval(el, env) for el in expr.elts])
+        if isinstance(expr, ast.Dict):
+            for key_node in expr.keys:
+                if key_node is not None:
+                    self.eval(key_node, env)
+            return join_origins([self.eval(v, env) for v in expr.values])
+        if isinstance(expr, ast.Starred):
+            return self.eval(expr.value, env)
+        if isinstance(expr, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            inner = env.copy()
+            for gen in expr.generators:
+                self._bind(gen.target, self.eval(gen.iter, inner), gen.iter, inner)
+                for cond in gen.ifs:
+                    self.eval(cond, inner)
+            if isinstance(expr, ast.DictComp):
+                self.eval(expr.key, inner)
+                return self.eval(expr.value, inner)
+            return self.eval(expr.elt, inner)
+        if isinstance(expr, ast.Compare):
+            self.eval(expr.left, env)
+            for c in expr.comparators:
+                self.eval(c, env)
+            return CLEAN_ORIGIN
+        if isinstance(expr, ast.UnaryOp):
+            return self.eval(expr.operand, env)
+        if isinstance(expr, ast.Lambda):
+            return CLEAN_ORIGIN
+        if isinstance(expr, ast.NamedExpr):
+            value = self.eval(expr.value, env)
+            self._bind(expr.target, value, expr.value, env)
+            return value
+        return CLEAN_ORIGIN
+
+    def _note_kwargs(self, expr: ast.AST) -> None:
+        self.kwargs_read.extend(self._kwargs_in(expr))
+
+    def _trusted_text(self, text: str) -> bool:
+        trusted = self.mod.trusted
+        return vocab.is_trusted_expr(text, trusted) or vocab.is_trusted_expr(
+            self.mod.scope.qualified(text, self.local_imports), trusted
+        )
+
+    def _is_query(self, call: ast.Call) -> bool:
+        """A database query: a manager chain, a session call, a statement builder or a shortcut."""
+        k = self.k
+        node: ast.AST = call
+        while isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                name = self._resolve_short(func.id)
+                return name in k["queries.shortcuts"] or name in k["queries.statement_builders"]
+            if not isinstance(func, ast.Attribute):
+                return False
+            if func.attr in k["queries.session_calls"] and _session_receiver(dotted(func.value)):
+                return True
+            if func.attr in k["queries.shortcuts"]:
+                return True
+            node = func.value
+        while isinstance(node, ast.Attribute):
+            if node.attr in k["models.managers"] and isinstance(node.value, (ast.Name, ast.Attribute)):
+                return True
+            node = node.value
+        return False
+
+    def _query_model(self, call: ast.Call) -> str:
+        """The model a query names at its base, as written (``Invoice``), or ""."""
+        k = self.k
+        node: ast.AST = call
+        while isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name):
+                return vocab.short(dotted(node.args[0])) if node.args else ""
+            if not isinstance(func, ast.Attribute):
+                return ""
+            if func.attr in k["queries.session_calls"] and _session_receiver(dotted(func.value)) and node.args:
+                inner = node.args[0]
+                if isinstance(inner, ast.Call):
+                    return self._query_model(inner)
+                text = dotted(inner)
+                return vocab.short(text.rsplit(".", 1)[0] if "." in text and text[0].isupper() else text)
+            node = func.value
+        while isinstance(node, ast.Attribute):
+            if node.attr in k["models.managers"]:
+                return vocab.short(dotted(node.value))
+            node = node.value
+        return ""
+
+    def _lookups(self, call: ast.Call, env: _Env) -> None:
+        """Lookups of a query whose values carry a parameter or client input (tenant paths come later)."""
+        model = self._query_model(call)
+        if not model:
+            return
+        node: ast.AST = call
+        while isinstance(node, ast.Call):
+            func = node.func
+            values: list[tuple[str, ast.expr]] = [(kw.arg, kw.value) for kw in node.keywords if kw.arg]
+            if isinstance(func, ast.Name):
+                values += [("pk", a) for a in node.args[1:2]]
+            elif (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("get", "get_one")
+                and _session_receiver(dotted(func.value))
+            ):
+                values += [("pk", a) for a in node.args[1:2]]  # session.get(Model, ident)
+            elif isinstance(func, ast.Attribute) and func.attr in ("get", "get_or_404"):
+                # Model.query.get(ident): a bare positional value is the primary key (Q objects are not)
+                values += [("pk", a) for a in node.args[:1] if not isinstance(a, (ast.Compare, ast.Call))]
+            for arg in node.args:
+                if isinstance(arg, ast.Compare) and len(arg.comparators) == 1:
+                    left, right = arg.left, arg.comparators[0]
+                    if isinstance(left, ast.Attribute) and vocab.short(dotted(left.value)):
+                        values.append((left.attr, right))
+            for key, value in values:
+                origin = self.eval(value, env)
+                if origin.params or origin.sources or origin.calls:
+                    self.lookups.append(Lookup(model, key, origin, node.lineno))
+            node = func.value if isinstance(func, ast.Attribute) else func
+
+    def _eval_call(self, call: ast.Call, env: _Env) -> Origin:
+        k = self.k
+        text = dotted(call.func)
+        key = self.keys.get(id(call), "")
+        qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
+        args = [(str(i), self.eval(a, env)) for i, a in enumerate(call.args)]
+        args += [(kw.arg or "**", self.eval(kw.value, env)) for kw in call.keywords]
+        func = call.func
+        receiver = CLEAN_ORIGIN
+        if isinstance(func, ast.Attribute):
+            receiver = self.eval(func.value, env)
+        elif not isinstance(func, ast.Name):
+            receiver = self.eval(func, env)
+        self._note_kwargs(call)
+        # user relations read in a call chain: request.user.teams.get(...)
+        for kw in call.keywords:
+            if kw.arg and vocab.is_userish(dotted(kw.value)):
+                self.user_kwargs.append(kw.arg)
+        sub: ast.AST = func
+        while isinstance(sub, ast.Attribute):
+            if vocab.is_userish(dotted(sub.value)):
+                self.user_attrs.append(sub.attr)
+            sub = sub.value
+        # the call itself
+        if self._is_query(call):
+            self._lookups(call, env)
+            if self._membership(call) == (True, (), ()):
+                return TRUSTED_ORIGIN
+            return CLEAN_ORIGIN  # a database row: not client input, whatever its lookups were
+        if text and (
+            vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
+        ):
+            return TRUSTED_ORIGIN
+        if text and (self._trusted_text(text + "()")):
+            return TRUSTED_ORIGIN
+        if isinstance(func, ast.Attribute):
+            method = func.attr
+            narrowable = len(receiver.sources) == 1 and not receiver.params and not receiver.calls
+            if method in ("get", "getlist", "pop", "get_all") and narrowable:
+                kind, src = receiver.sources[0].split(":", 1)
+                if src == dotted(func.value):
+                    lit = _string(call.args[0]) if call.args else None
+                    self._note_kwargs(call)
+                    return Origin(
+                        sources=(f"{kind}:{src}.{method}({lit!r})" if lit else f"{kind}:{src}.{method}(...)",)
+                    )
+            read = vocab.request_source(text + "()", k) if text else None
+            if read is not None:
+                return Origin(sources=(f"{read[1]}:{read[0]}",))
+            if method in ("save", "create", "get_or_create") and not args:
+                return CLEAN_ORIGIN  # form.save(): the row just written
+        # dispatch, getattr dispatch, enqueue, project calls
+        if self._record_call(call, key, env, args, receiver):
+            return Origin(calls=(key,))  # the callee's summary says (the join applies it to the arguments)
+        return join_origins([receiver, *(o for _, o in args)])
+
+    def _record_call(
+        self, call: ast.Call, key: str, env: _Env, args: list[tuple[str, Origin]], receiver: Origin
+    ) -> bool:
+        """Record a call that may reach project code; True when its result is the callee's to say."""
+        if not key:
+            return False
+        func = call.func
+        k = self.k
+        fate = self.fates.get(key, "consumed")
+        # enqueue: task.delay(...), queue.enqueue(task, ...), background_tasks.add_task(task, ...)
+        if isinstance(func, ast.Attribute):
+            method = func.attr
+            if method in ENQUEUE_METHODS and method in k["jobs.enqueue_calls"]:
+                target = self.mod.ref_of(func.value, env.types, self.local_imports, self.klass)
+                if target is not None and not (target.kind == "self" and not target.attrs):
+                    self.calls.append(
+                        CallFacts(key, call.lineno, call.col_offset, target, "enqueue", args=tuple(args), fate=fate)
+                    )
+                    return False
+            if method in k["jobs.enqueue_calls"] and call.args:
+                target = self.mod.ref_of(call.args[0], env.types, self.local_imports, self.klass)
+                if target is not None:
+                    shifted = tuple((str(int(n) - 1), o) for n, o in args if n.isdigit() and n != "0")
+                    shifted += tuple((n, o) for n, o in args if not n.isdigit())
+                    self.calls.append(
+                        CallFacts(key, call.lineno, call.col_offset, target, "enqueue", args=shifted, fate=fate)
+                    )
+                    return False
+            if method in ("send", "send_robust"):
+                target = self.mod.ref_of(func.value, env.types, self.local_imports, self.klass)
+                if target is not None:
+                    self.calls.append(
+                        CallFacts(key, call.lineno, call.col_offset, target, "signal", args=tuple(args), fate=fate)
+                    )
+        # dispatch through a table: HANDLERS[kind](event), HANDLERS.get(kind)(event), handler(event)
+        table: Ref | None = None
+        if isinstance(func, (ast.Subscript, ast.Call)):
+            table = self._table_lookup(func, env)
+            found = self._getattr_lookup(func, env) if isinstance(func, ast.Call) else None
+            if found is not None:
+                self.calls.append(
+                    CallFacts(
+                        key, call.lineno, call.col_offset, found[0], "getattr", found[1], tuple(args), receiver, fate
+                    )
+                )
+                return True
+        elif isinstance(func, ast.Name) and func.id in env.dispatch:
+            table = env.dispatch[func.id]
+        elif isinstance(func, ast.Name) and func.id in env.getattrs:
+            obj, prefix = env.getattrs[func.id]
+            self.calls.append(
+                CallFacts(key, call.lineno, call.col_offset, obj, "getattr", prefix, tuple(args), receiver, fate)
+            )
+            return True
+        if table is not None:
+            self.calls.append(
+                CallFacts(key, call.lineno, call.col_offset, table, "dispatch", "", tuple(args), receiver, fate)
+            )
+            return True
+        if (
+            isinstance(func, ast.Name)
+            and (func.id in BUILTINS and func.id not in self.mod.scope.local)
+            and not (func.id in self.local_imports or func.id in self.mod.scope.imports)
+        ):
+            return False
+        if isinstance(func, ast.Name) and func.id in self.nested_defs:
+            return False
+        ref = self.mod.ref_of(func, env.types, self.local_imports, self.klass)
+        if ref is None:
+            return False
+        self.calls.append(CallFacts(key, call.lineno, call.col_offset, ref, "call", "", tuple(args), receiver, fate))
+        return True
+
+
+def _comparisons(node: ast.AST) -> Iterator[ast.Compare]:
+    """Equality comparisons in a predicate (``a == b``, ``and_(a == b, c == d)``), not in nested queries."""
+    if isinstance(node, ast.Compare) and all(isinstance(op, (ast.Eq, ast.Is, ast.In)) for op in node.ops):
+        yield node
+    elif isinstance(node, ast.BoolOp):
+        for value in node.values:
+            yield from _comparisons(value)
+    elif isinstance(node, ast.Call) and vocab.short(dotted(node.func)) in ("and_", "or_"):
+        for arg in node.args:
+            yield from _comparisons(arg)
+
+
+def _session_receiver(text: str) -> bool:
+    last = text.rsplit(".", 1)[-1].lower()
+    return "session" in last or last in ("db", "s", "sess", "conn", "connection")
+
+
+def _ref_text(ref: Ref) -> str:
+    return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
+
+
+def ref_text(ref: Ref) -> str:
+    """A reference as one string (registries are keyed by it)."""
+    return _ref_text(ref)
+
+
+__all__ = ["FunctionScan", "ModuleScan", "call_text", "deep_recursion", "dotted", "ref_text", "scan_source"]

@@ -1,0 +1,153 @@
+"""The one vocabulary both passes speak: what a dotted name means, decided on text alone.
+
+The index scan reads files with :mod:`ast`, the checkers with LibCST; each turns its own syntax into
+dotted text (``request.user.organizations``, ``stripe.Webhook.construct_event``) and asks the functions
+here what it is: the signed-in user, a trusted tenant, request input, a knowledge-pack entry. So every
+concept has one definition and one matcher, whichever pass asks (tests/test_vocab_parity.py runs both
+passes over the same snippets and demands the same answers).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+from orgguard.knowledge import Knowledge
+
+REQUEST = "request"
+SESSION = "session"
+
+# the signed-in user, strictly
+SIGNED_IN = ("request.user", "self.request.user", "current_user", "g.user", "flask_login.current_user")
+SIGNED_IN_CALLS = ("get_user_id", "current_user_id", "get_current_user")
+# the signed-in user in a helper's own words (a parameter named user, an actor)
+USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor", "user_id")
+
+
+def short(text: str) -> str:
+    """The last dotted component, without a trailing ``()``: ``a.b.c()`` -> ``c``."""
+    return text.rstrip("()").rsplit(".", 1)[-1]
+
+
+def _bare(text: str) -> str:
+    return text.removesuffix(".id").removesuffix(".pk").removesuffix("()")
+
+
+def is_signed_in_user(text: str) -> bool:
+    """Strictly the signed-in user (or its id): ``request.user``, ``current_user.id``, ``get_user_id()``."""
+    text = _bare(text)
+    return text in SIGNED_IN or text.rsplit(".", 1)[-1] in SIGNED_IN_CALLS
+
+
+def is_userish(text: str) -> bool:
+    """The signed-in user or its id, as helpers name it: ``user``, ``request.user``, ``self.user.pk``."""
+    text = _bare(text)
+    return text in USERISH or text.endswith((".user", "_user")) or text.rsplit(".", 1)[-1] in SIGNED_IN_CALLS
+
+
+def entry_matches(qualified: str, entry: str) -> bool:
+    """Whether one knowledge-pack entry names ``qualified`` (a dotted name resolved through the imports).
+
+    A bare entry (``verify_event``) matches the last component; a dotted entry
+    (``stripe.Webhook.construct_event``) matches the end of the name at a dot; an entry with ``*`` is a
+    glob on the last component or on the whole name (``*event_without_verification``).
+    """
+    qualified = qualified.removesuffix("()")
+    if not qualified or not entry:
+        return False
+    last = qualified.rsplit(".", 1)[-1]
+    if "*" in entry:
+        return fnmatch.fnmatchcase(last, entry) or fnmatch.fnmatchcase(qualified, entry)
+    if "." not in entry:
+        return last == entry
+    return qualified == entry or qualified.endswith("." + entry)
+
+
+def matches_any(qualified: str, entries: Iterable[str]) -> bool:
+    return any(entry_matches(qualified, entry) for entry in entries)
+
+
+def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
+    """Whether a dotted expression starts at a trusted tenant/user source (``self.`` optional)."""
+    if not text:
+        return False
+    for candidate in (text, text[5:] if text.startswith("self.") else ""):
+        if not candidate:
+            continue
+        for pattern in trusted:
+            if candidate == pattern or candidate.startswith(pattern + "."):
+                return True
+    return False
+
+
+def request_source(text: str, knowledge: Knowledge) -> tuple[str, str] | None:
+    """``(text, kind)`` when a dotted expression reads client input: ``request.GET``, ``self.kwargs``,
+    ``request.session`` (kind ``session``), ``request.get_host()``; else None."""
+    if not text:
+        return None
+    for session in knowledge["sources.session_names"]:
+        if text == session or text.startswith(session + "."):
+            return text, SESSION
+    for name in knowledge["sources.request_names"]:
+        if text.startswith(name + "."):
+            rest = text[len(name) + 1 :].split(".", 1)[0].rstrip("()")
+            if rest in knowledge["sources.request_attrs"] or rest in knowledge["sources.request_methods"]:
+                return text, REQUEST
+    for attr in knowledge["sources.kwarg_attrs"]:
+        if text == attr or text.startswith(attr + "."):
+            return text, REQUEST
+    return None
+
+
+def is_refusing_call(name: str) -> bool:
+    """``abort(403)``, ``deny()``: a call that ends the request."""
+    return short(name) in ("abort", "deny", "forbid")
+
+
+def is_error_response(text: str) -> bool:
+    """``HttpResponseForbidden``, ``Response(status=403)``-style names, ``redirect``."""
+    return any(w in text for w in ("Forbidden", "NotFound", "Denied", "403", "404", "redirect"))
+
+
+def module_name(relpath: str) -> str:
+    """``app/services/things.py`` -> ``app.services.things``; a package's ``__init__.py`` is the package."""
+    path = relpath.removesuffix(".py")
+    if path.endswith("/__init__") or path == "__init__":
+        path = path[: -len("__init__")].rstrip("/")
+    return path.replace("/", ".") if path else "__init__"
+
+
+def tenant_attrs(tenant_fields: Iterable[str], tenant_paths: Iterable[Iterable[str]]) -> frozenset[str]:
+    """Attributes that hold a row's tenant or its parent on the tenant path (``organization``,
+    ``organization_id``, ``project``...): comparing one of them checks the row."""
+    attrs: set[str] = set(tenant_fields)
+    for paths in tenant_paths:
+        for path in paths:
+            head = path.split("__", 1)[0]
+            attrs.update((head, f"{head}_id"))
+    return frozenset(attrs)
+
+
+def is_secret_field(name: str, markers: Iterable[str]) -> bool:
+    """Whether a field name says it is a bearer secret (``token``, ``secret``, ``api_key``)."""
+    low = name.lower()
+    return any(fnmatch.fnmatchcase(low, m) for m in markers)
+
+
+__all__ = [
+    "REQUEST",
+    "SESSION",
+    "SIGNED_IN",
+    "entry_matches",
+    "is_error_response",
+    "is_refusing_call",
+    "is_secret_field",
+    "is_signed_in_user",
+    "is_trusted_expr",
+    "is_userish",
+    "matches_any",
+    "module_name",
+    "request_source",
+    "short",
+    "tenant_attrs",
+]
