@@ -100,7 +100,7 @@ class SurfaceQueryChecker(Checker):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
         func = self.ctx.scope.outer_function
         own = facts.surface is self.surface
-        if own and (verdict.taint is not None or not verdict.params):
+        if own and not verdict.groups:
             if verdict.taint is not None and self.skip_source():
                 return
             where = f"{self.where} {func.name.value}()" if func is not None else ""
@@ -120,13 +120,21 @@ class SurfaceQueryChecker(Checker):
             return self.accepts(reach, chain) and (not returned or reach.fate == "consumed")
 
         param = ""
-        if verdict.params and verdict.taint is None:
+        if verdict.groups:
+            # picked by values the callers pass in: client input must reach every one of them
             reaches: list[Reach] = []
-            for name in sorted(verdict.params):
-                found = [r for r in index.reaches_param(info.qualname, name) if keep(r)]
-                if found and not reaches:
-                    param = name
-                reaches.extend(found)
+            for group in verdict.groups:
+                found: list[Reach] = []
+                for name in sorted(group):
+                    got = [r for r in index.reaches_param(info.qualname, name) if keep(r)]
+                    if got and not found:
+                        param = param or name
+                    found.extend(got)
+                if not found:
+                    return  # one identity is server-known on every path that reaches here
+                reaches = reaches or found
+            if verdict.taint is not None and self.skip_source():
+                return
         elif verdict.taint is not None and self.skip_source():
             return
         else:

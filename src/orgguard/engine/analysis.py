@@ -22,6 +22,7 @@ class Unscoped:
     taint: Taint | None
     params: frozenset[str]
     identity: bool
+    groups: tuple[frozenset[str], ...] = ()  # per identity lookup picked by parameters: the parameters
 
 
 def _returned_names(func: cst.FunctionDef) -> set[str]:
@@ -70,16 +71,17 @@ class Analysis:
         if not identities:
             return Unscoped(None, frozenset(), identity=False)
         taint: Taint | None = None
-        params: set[str] = set()
+        groups: list[frozenset[str]] = []
         for _key, expr in identities:
             value = self.value(expr)
             if value.tainted:
                 taint = taint or value.first()
             elif value.params and not value.trusted:
-                params.update(value.params)
+                groups.append(value.params)
             else:
                 return None  # a server-known identity
-        return Unscoped(taint, frozenset(params), identity=True)
+        params = frozenset(p for g in groups for p in g)
+        return Unscoped(taint, params, identity=True, groups=tuple(groups))
 
     def returned(self, node: cst.BaseExpression) -> bool:
         """Whether the value of ``node`` (at the current statement) is what the function returns."""

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from orgguard.config import Config
 from orgguard.engine import vocab
 from orgguard.engine.discover import SourceFile, read_sources
@@ -688,7 +690,10 @@ class _Join:
                 if call.ref is None:
                     continue
                 targets = self._targets(fn, call, registries, receivers)
-                if call.mode == "enqueue":
+                if call.mode == "enqueue" and not targets:
+                    # `sig.send(...)`: a signal's send, not a task's (the name is the same)
+                    targets = self._targets(fn, msgspec.structs.replace(call, mode="signal"), registries, receivers)
+                elif call.mode == "enqueue":
                     self.jobs.update(targets)
                 if targets:
                     fn.edges[call.key] = targets
@@ -768,6 +773,10 @@ class _Join:
             return bool(callees) and all(c.verifies for c in callees)
         return False
 
+    def verified_names(self, fn: _Fn) -> set[str]:
+        """Names a verifying check of the function takes (``check_access(user, ticket)``: ``ticket``)."""
+        return {n for check, good in zip(fn.d.checks, fn.check_ok, strict=False) if good for n in check.names}
+
     def origin_verified(self, fn: _Fn, origin: Origin) -> bool:
         """Whether a value was verified on every path: trusted, or guarded by a check that verifies."""
         if origin.trusted:
@@ -791,7 +800,12 @@ class _Join:
                 for check, good in zip(fn.d.checks, ok, strict=True):
                     if good:
                         verified.update(n for n in check.names if n in fn.params)
-                kwargs = frozenset(fn.d.kwargs_read) if verifies else frozenset()
+                kwargs: frozenset[str] = frozenset()
+                if verifies:
+                    # a permission class reads them from view.kwargs; a decorator's wrapper takes them as parameters
+                    wrapper = {n for c, good in zip(fn.d.checks, ok, strict=True) if good for n in c.names}
+                    wrapper &= set(fn.d.inner_params) - {"request", "args", "kwargs", "self", "cls"}
+                    kwargs = frozenset(fn.d.kwargs_read) | frozenset(wrapper)
                 resolves = frozenset(self._resolves(fn, ok))
                 returns = self._returns(fn, ok)
                 if (
@@ -841,8 +855,24 @@ class _Join:
                         out.update(p for p in origin.params if p in fn.params)
         return out
 
+    def _qualified(self, fn: _Fn, key: str) -> str:
+        """A call key's dotted text with its head resolved through the module's imports."""
+        text = key.rsplit("#", 1)[0]
+        head, dot, rest = text.partition(".")
+        origin = self.sym.imports.get(fn.facts.module, {}).get(head.removesuffix("()"))
+        return (origin + dot + rest) if origin else text
+
+    def builds_event(self, fn: _Fn) -> bool:
+        """A webhook's own helper: it verifies (or builds) a Stripe event and returns it."""
+        entries = self.k["stripe.verify_calls"] | self.k["stripe.unverified_calls"]
+        return any(vocab.matches_any(self._qualified(fn, key), entries) for key in fn.d.returns_call)
+
     def _returns(self, fn: _Fn, ok: list[bool]) -> str:
-        """What a caller gets: "trusted" (a verified tenant), "<kind>:<source>" (client input), or ""."""
+        """What a caller gets: "trusted" (a verified tenant), "<kind>:<source>" (client input), "event" (a
+        verified webhook event), or ""."""
+        verify = self.k["stripe.verify_calls"]
+        if any(vocab.matches_any(self._qualified(fn, key), verify) for key in fn.d.returns_call):
+            return "event"
         origin = fn.d.returns
         if origin.trusted or (origin.guards and any(i < len(ok) and ok[i] for i in origin.guards)):
             return "trusted" if not origin.params and not origin.sources else ""
@@ -929,8 +959,8 @@ class _Join:
         if special is not None:
             surface = special
         guard = ""
-        if fn.verifies:
-            guard = f"{d.name}() checks membership"
+        if any(good and check.top for check, good in zip(d.checks, fn.check_ok, strict=False)):
+            guard = f"{d.name}() checks membership"  # on its main path, whichever branch a request takes
         elif decorators & k["guards.decorators"]:
             guard = f"@{sorted(decorators & k['guards.decorators'])[0]}"
         else:
@@ -1015,6 +1045,7 @@ class _Join:
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
             or any(m in name for m in k["webhooks.name_markers"])
             or any(vocab.matches_any(c, k["stripe.verify_calls"] | k["stripe.unverified_calls"]) for c in called)
+            or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
             return WEBHOOK
         if (
@@ -1108,10 +1139,16 @@ class _Join:
         return out
 
     def _guard_kwargs(self, fn: _Fn) -> frozenset[str]:
-        """URL kwargs verified by the view's permission classes or dispatch hooks."""
-        if not fn.klass:
-            return frozenset()
+        """URL kwargs verified by the handler's decorators, or the view's permission classes or dispatch hooks."""
         out: set[str] = set()
+        for dec in fn.d.decorators:
+            if dec.ref is not None:
+                for target in self.sym.resolve(dec.ref, module_hint=fn.facts.module):
+                    deco = self.fns.get(target.name) if target.kind == "func" else None
+                    if deco is not None:
+                        out.update(deco.verified_kwargs)
+        if not fn.klass:
+            return frozenset(out)
         for cls in self.sym.mro(fn.klass):
             raw = self.sym.classes[cls]
             for ref in raw.permission_classes:
@@ -1264,7 +1301,9 @@ class _Reach:
             if not targets:
                 continue
             step = Step(fn.qual, fn.path, call.line, call.col + 1, "call", call.key.rsplit("#", 1)[0] + "()")
-            at_call = "checked" if set(call.fate_attrs) & j.tenant_attrs else call.fate
+            at_call = call.fate
+            if set(call.fate_attrs) & j.tenant_attrs or (call.result_var and call.result_var in j.verified_names(fn)):
+                at_call = "checked"  # the caller checks the row's tenant before using it
             for target in targets:
                 callee = j.fns.get(target)
                 if callee is None:
@@ -1301,8 +1340,6 @@ class _Reach:
         j = self.j
         preach = self.preach.get(fn.qual, {})
         for param in origin.params:
-            if param in fn.verified_params:
-                continue
             for group in preach.get(param, {}):
                 yield group, "", param, group
         sources = list(origin.sources)

@@ -99,6 +99,7 @@ class CallFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True
     receiver: Origin = CLEAN_ORIGIN
     fate: str = "consumed"
     fate_attrs: tuple[str, ...] = ()  # attributes the result is compared on (checked, if one holds the tenant)
+    result_var: str = ""  # the name the result is assigned to (checked, if a verifying check takes it)
 
 
 class Check(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -119,6 +120,7 @@ class Check(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     key: str = ""
     args: tuple[tuple[str, tuple[str, ...]], ...] = ()
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``view.kwargs["project_pk"]``)
+    top: bool = False  # on the function's main path (not inside a branch or a loop): it runs on every path
 
 
 class Lookup(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -172,6 +174,7 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     registers: tuple[str, ...] = ()  # containers it stores a function parameter into (a registering decorator)
     wraps: bool = False  # returns a function defined inside it (a decorator that keeps the handler)
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
+    inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
 
 

@@ -792,8 +792,10 @@ class FunctionScan:
         self.fates: dict[str, str] = {}  # call key -> fate, from how its result is used
         self.compared: dict[str, set[str]] = {}  # var -> attributes of it compared somewhere (x.organization_id == ...)
         self.fate_attrs: dict[str, tuple[str, ...]] = {}  # call key -> attributes its result is compared on
+        self.result_vars: dict[str, str] = {}  # call key -> the name its result is assigned to
         self.param_names: set[str] = set()
         self.nested_defs: set[str] = set()
+        self.depth = 0  # how many branches, loops and nested functions deep the walk is
 
     # -- setup --------------------------------------------------------------------------------------
 
@@ -830,7 +832,11 @@ class FunctionScan:
             decorators=decorators,
             is_async=isinstance(node, ast.AsyncFunctionDef),
             calls=tuple(
-                msgspec.structs.replace(c, fate_attrs=self.fate_attrs[c.key]) if c.key in self.fate_attrs else c
+                msgspec.structs.replace(
+                    c, fate_attrs=self.fate_attrs.get(c.key, ()), result_var=self.result_vars.get(c.key, "")
+                )
+                if c.key in self.fate_attrs or c.key in self.result_vars
+                else c
                 for c in self.calls
             ),
             checks=tuple(self.checks),
@@ -844,6 +850,14 @@ class FunctionScan:
             registers=tuple(dict.fromkeys(self.registers)),
             wraps=self._wraps(),
             kwargs_read=tuple(dict.fromkeys(self.kwargs_read)),
+            inner_params=tuple(
+                dict.fromkeys(
+                    a.arg
+                    for n in node.body
+                    if isinstance(n, _FUNCS)
+                    for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs)
+                )
+            ),
             return_type=self.mod._annotation_ref(node.returns) if node.returns is not None else None,
         )
 
@@ -930,6 +944,7 @@ class FunctionScan:
                 value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
                 if isinstance(value, ast.Call) and id(value) in self.keys:
                     assigned[sub.targets[0].id] = self.keys[id(value)]
+        self.result_vars = {key: var for var, key in assigned.items()}
         checked_vars = self._checked_vars(node)
         for sub in ast.walk(node):
             if isinstance(sub, ast.Return) and sub.value is not None:
@@ -1092,22 +1107,28 @@ class FunctionScan:
             self._guards(stmt.test, env)
             if refuses(stmt.body):
                 self._owner_checks(stmt.test, env)
+            self.depth += 1
             body_env = self._block(stmt.body, env.copy())
             else_env = self._block(stmt.orelse, env.copy())
+            self.depth -= 1
             return _join_envs([body_env, else_env])
         if isinstance(stmt, (ast.For, ast.AsyncFor)):
             iterated = self.eval(stmt.iter, env)
             loop = env.copy()
             self._bind(stmt.target, iterated, stmt.iter, loop)
             self._loop_dispatch(stmt, loop)
+            self.depth += 1
             body_env = self._block(stmt.body, loop)
+            self.depth -= 1
             body_env.exited = False
             out = _join_envs([env, body_env])
             return self._block(stmt.orelse, out) if stmt.orelse else out
         if isinstance(stmt, ast.While):
             self.eval(stmt.test, env)
             self._guards(stmt.test, env)
+            self.depth += 1
             body_env = self._block(stmt.body, env.copy())
+            self.depth -= 1
             body_env.exited = False
             return _join_envs([env, body_env])
         if isinstance(stmt, (ast.With, ast.AsyncWith)):
@@ -1117,42 +1138,21 @@ class FunctionScan:
                     self._bind(item.optional_vars, value, item.context_expr, env)
             return self._block(stmt.body, env)
         if isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
-            body_env = self._block(stmt.body, env.copy())  # type: ignore[attr-defined]
-            start = _join_envs([env, body_env]) if not body_env.exited else env
-            ends = [self._block(stmt.orelse, body_env) if stmt.orelse else body_env]  # type: ignore[attr-defined]
-            for handler in stmt.handlers:  # type: ignore[attr-defined]
-                h_env = start.copy()
-                h_env.exited = False
-                if handler.name:
-                    h_env.values[handler.name] = CLEAN_ORIGIN
-                ends.append(self._block(handler.body, h_env))
-            out = _join_envs(ends)
-            if stmt.finalbody:  # type: ignore[attr-defined]
-                final = out.copy()
-                final.exited = False
-                final = self._block(stmt.finalbody, final)  # type: ignore[attr-defined]
-                final.exited = final.exited or out.exited
-                return final
-            return out
+            return self._try(stmt, env)  # type: ignore[arg-type]  # TryStar has the same fields
         if isinstance(stmt, _FUNCS):
-            # a nested function runs later (a wrapper, a callback): read its body in what is known now
-            nested = env.copy()
-            for param in (*stmt.args.posonlyargs, *stmt.args.args, *stmt.args.kwonlyargs):
-                nested.values[param.arg] = CLEAN_ORIGIN
-            for star in (stmt.args.vararg, stmt.args.kwarg):
-                if star is not None:
-                    nested.values[star.arg] = CLEAN_ORIGIN
-            for dec in stmt.decorator_list:
-                self.eval(dec, env)
-            self._block(stmt.body, nested)
-            self._registrations(stmt)
-            return env
+            self.depth += 1
+            try:
+                return self._nested(stmt, env)
+            finally:
+                self.depth -= 1
         if isinstance(stmt, ast.ClassDef):
             self._block([s for s in stmt.body if not isinstance(s, ast.ClassDef)], env.copy())
             return env
         if type(stmt).__name__ == "Match":
             self.eval(stmt.subject, env)  # type: ignore[attr-defined]
+            self.depth += 1
             ends = [self._block(case.body, env.copy()) for case in stmt.cases]  # type: ignore[attr-defined]
+            self.depth -= 1
             return _join_envs([env, *ends])
         if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass, ast.Global, ast.Nonlocal, ast.Delete)):
             return env
@@ -1163,6 +1163,42 @@ class FunctionScan:
         if isinstance(stmt, (ast.Continue, ast.Break)):
             env.exited = True
             return env
+        return env
+
+    def _try(self, stmt: ast.Try, env: _Env) -> _Env:
+        body_env = self._block(stmt.body, env.copy())
+        start = _join_envs([env, body_env]) if not body_env.exited else env
+        self.depth += 1  # a handler, an else or a finally block is not the function's main path
+        ends = [self._block(stmt.orelse, body_env) if stmt.orelse else body_env]
+        for handler in stmt.handlers:
+            h_env = start.copy()
+            h_env.exited = False
+            if handler.name:
+                h_env.values[handler.name] = CLEAN_ORIGIN
+            ends.append(self._block(handler.body, h_env))
+        out = _join_envs(ends)
+        if stmt.finalbody:
+            final = out.copy()
+            final.exited = False
+            final = self._block(stmt.finalbody, final)
+            final.exited = final.exited or out.exited
+            self.depth -= 1
+            return final
+        self.depth -= 1
+        return out
+
+    def _nested(self, stmt: _Func, env: _Env) -> _Env:
+        """A nested function runs later (a wrapper, a callback): its body is read in what is known now."""
+        nested = env.copy()
+        for param in (*stmt.args.posonlyargs, *stmt.args.args, *stmt.args.kwonlyargs):
+            nested.values[param.arg] = CLEAN_ORIGIN
+        for star in (stmt.args.vararg, stmt.args.kwarg):
+            if star is not None:
+                nested.values[star.arg] = CLEAN_ORIGIN
+        for dec in stmt.decorator_list:
+            self.eval(dec, env)
+        self._block(stmt.body, nested)
+        self._registrations(stmt)
         return env
 
     def _bind(self, target: ast.expr, value: Origin, source: ast.expr, env: _Env) -> None:
@@ -1306,7 +1342,9 @@ class FunctionScan:
             if check is None:
                 continue
             ident = len(self.checks)
-            self.checks.append(msgspec.structs.replace(check, names=self._closure(check.names, env)))
+            self.checks.append(
+                msgspec.structs.replace(check, names=self._closure(check.names, env), top=self.depth == 0)
+            )
             self._mark(check.names, ident, env)
 
     @staticmethod
