@@ -99,15 +99,22 @@ class _VarScan(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         k = self.ctx.knowledge
-        # check_access(request, ticket): a project function whose summary verifies checks its arguments
-        if self.info is not None and id(node) in self.keys:
+        # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
+        guard = False
+        text = dotted_name(func)
+        if text:
+            qualified = self.ctx.qualified(text)
+            guard = vocab.matches_any(qualified, k["guards.functions"])
+        if not guard and self.info is not None and id(node) in self.keys:
             summary = self.ctx.index.callee(self.info.qualname, self.keys[id(node)])
-            if summary is not None and summary.verifies:
-                for arg in node.args:
-                    if isinstance(arg.value, (cst.Name, cst.Attribute)):
-                        name = dotted_name(arg.value)
-                        if name and name not in ("self", "request", "user") and name.count(".") <= 1:
-                            self._check(name)
+            guard = summary is not None and summary.verifies
+        if guard:
+            for arg in node.args:
+                root: cst.BaseExpression = arg.value
+                while isinstance(root, cst.Attribute):
+                    root = root.value  # ensure_member(user, doc.organization_id): doc is checked
+                if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
+                    self._check(root.value)
         # qs.filter(organization=org) / qs = qs.filter(...)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var = func.value.value
@@ -131,7 +138,6 @@ class _VarScan(cst.CSTVisitor):
                 if hits:
                     self._narrowed(var, hits)
         # Prefetch("x", queryset=qs): qs only covers the outer query's rows
-        text = dotted_name(func)
         if text and text.rsplit(".", 1)[-1] in k["queries.subquery_wrappers"]:
             for arg in node.args:
                 if isinstance(arg.value, cst.Name):

@@ -524,6 +524,8 @@ class _Join:
         self.k = knowledge
         self.files = files
         self.sym = Symbols(files)
+        self._hooks: dict[str, list[str]] | None = None
+        self._app_hooks: list[str] = []
         self.fns: dict[str, _Fn] = {}
         for qual, (facts, d) in self.sym.functions.items():
             klass = f"{facts.module}.{d.klass}" if d.klass else ""
@@ -967,6 +969,10 @@ class _Join:
             guard = self._decorator_guard(fn)
             if not guard and view_class:
                 guard = self.class_guard(fn.klass, bases)
+            if not guard:
+                hooks = [h for h in self.request_hooks(fn) if h.verifies]
+                if hooks:
+                    guard = f"before_request hook {hooks[0].d.name}()"
         handler = (
             not view_class
             or d.name in k["requests.handler_methods"]
@@ -1138,9 +1144,53 @@ class _Join:
                 out[name] = f"request:{kind} parameter {name}"
         return out
 
+    def request_hooks(self, fn: _Fn) -> list[_Fn]:
+        """``before_request`` hooks that run before a route: its blueprint's, and the application's."""
+        if self._hooks is None:
+            hooks: dict[str, list[str]] = {}
+            for facts in self.files:
+                pairs = list(facts.hooks)
+                for d in facts.functions:
+                    for dec in d.decorators:
+                        if (
+                            dec.ref is not None
+                            and dec.ref.attrs
+                            and dec.ref.attrs[-1] in ("before_request", "before_app_request")
+                        ):
+                            pairs.append(
+                                (
+                                    Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1]),
+                                    Ref("g", f"{facts.module}.{d.qualname}"),
+                                )
+                            )
+                for owner, hook in pairs:
+                    key = self.sym.container(owner, facts.module) or _ref_key(owner)
+                    for target in self.sym.resolve(hook, module_hint=facts.module):
+                        if target.kind == "func":
+                            hooks.setdefault(key, []).append(target.name)
+            self._hooks = hooks
+            self._app_hooks = [
+                q for key, found in hooks.items() if _short(key) == "app" or "Flask" in key for q in found
+            ]
+        out: list[_Fn] = []
+        for dec in fn.d.decorators:
+            if (
+                dec.ref is None
+                or not dec.call
+                or not dec.ref.attrs
+                or dec.ref.attrs[-1] not in self.k["requests.route_decorators"]
+            ):
+                continue
+            owner = Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1])
+            key = self.sym.container(owner, fn.facts.module) or _ref_key(owner)
+            out.extend(self.fns[q] for q in self._hooks.get(key, []) + self._app_hooks if q in self.fns)
+        return out
+
     def _guard_kwargs(self, fn: _Fn) -> frozenset[str]:
         """URL kwargs verified by the handler's decorators, or the view's permission classes or dispatch hooks."""
         out: set[str] = set()
+        for before in self.request_hooks(fn):
+            out.update(before.verified_kwargs)
         for dec in fn.d.decorators:
             if dec.ref is not None:
                 for target in self.sym.resolve(dec.ref, module_hint=fn.facts.module):
@@ -1158,8 +1208,8 @@ class _Join:
                             found = self.sym.method(t.name, method)
                             if found is not None:
                                 out.update(self.fns[found].verified_kwargs)
-            for hook in self.k["requests.object_hooks"]:
-                hooked = self.sym.methods.get(cls, {}).get(hook)
+            for name in self.k["requests.object_hooks"]:
+                hooked = self.sym.methods.get(cls, {}).get(name)
                 if hooked is not None:
                     out.update(self.fns[hooked].verified_kwargs)
         return frozenset(out)
@@ -1206,6 +1256,10 @@ class _Join:
             returns=fn.returns,
             callees=callees,
         )
+
+
+def _ref_key(ref: Ref) -> str:
+    return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
 
 
 def _on_paths(key: str, paths: Sequence[str]) -> bool:

@@ -246,6 +246,7 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
     default_permissions: tuple[str, ...] = ()
     mounts: tuple[tuple[Ref, Ref], ...] = ()  # (app, sub-app/router) of ``app.include_router(r)``/``mount``
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
+    hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ from orgguard.knowledge import Knowledge
 MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
 ENQUEUE_METHODS = ("delay", "apply_async", "send", "kiq", "send_with_options")
 REGISTER_METHODS = ("append", "add", "insert", "extend")
+HOOK_METHODS = ("before_request", "before_app_request")  # Flask: runs before every route of the app/blueprint
 RANDOM_DEFAULTS = ("uuid4", "uuid1", "token_urlsafe", "token_hex", "token_bytes", "get_random_string", "urandom")
 SERVER_ATTRS = ("instance", "object")  # serializer.instance, self.object: the row the server saved or fetched
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -254,6 +255,7 @@ class ModuleScan:
         dependencies: list[Ref] = []
         connects: list[tuple[Ref, Ref]] = []
         mounts: list[tuple[Ref, Ref]] = []
+        hooks: list[tuple[Ref, Ref]] = []
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
@@ -267,6 +269,11 @@ class ModuleScan:
                     receiver = self.ref_of(node.args[0], {}, {})
                     if signal is not None and receiver is not None:
                         connects.append((signal, receiver))
+                elif node.func.attr in HOOK_METHODS:
+                    owner = self.ref_of(node.func.value, {}, {})
+                    hook = self.ref_of(node.args[0], {}, {})
+                    if owner is not None and hook is not None:
+                        hooks.append((owner, hook))
                 elif node.func.attr in ("include_router", "mount", "register_blueprint"):
                     parent = self.ref_of(node.func.value, {}, {})
                     child_node = node.args[-1] if node.func.attr == "mount" else node.args[0]
@@ -312,6 +319,7 @@ class ModuleScan:
             default_permissions=tuple(permissions),
             mounts=tuple(mounts),
             connects=tuple(connects),
+            hooks=tuple(hooks),
         )
 
     def _marker_name(self, func: ast.AST) -> str:
@@ -971,12 +979,18 @@ class FunctionScan:
         if method in self.k["queries.scoping_methods"]:
             return True
         if method in self.k["queries.lookup_methods"] or method in self.k["queries.where_methods"]:
+            words = self._tenant_words()
             for kw in call.keywords:
                 if kw.arg and (
-                    vocab.is_trusted_expr(dotted(kw.value), self.mod.trusted)
-                    or kw.arg.split("__", 1)[0] in self._tenant_words()
+                    vocab.is_trusted_expr(dotted(kw.value), self.mod.trusted) or kw.arg.split("__", 1)[0] in words
                 ):
                     return True
+            for arg in call.args:  # .filter(Note.organization_id == org_id)
+                for compare in _comparisons(arg):
+                    if any(
+                        isinstance(o, ast.Attribute) and o.attr in words for o in (compare.left, *compare.comparators)
+                    ):
+                        return True
         return False
 
     def _tenant_words(self) -> set[str]:
