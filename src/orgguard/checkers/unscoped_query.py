@@ -30,6 +30,10 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         inheriting = {h for info in infos for h in info.inheriting_hooks}
         if any(info.narrows_queryset for info in infos):
             return  # a mixin narrows self.queryset before any handler runs (restrict(user), for_org(...))
+        if any(info.filtered for info in infos) or (
+            self.ctx.index.default_filtered and not any(info.sets_filters for info in infos)
+        ):
+            return  # its filter backends narrow every list it serves to the user's tenants
         if defined & scoping or (defined and not defined & inheriting):
             # a hook narrows it, or replaces the class queryset altogether (judged on its own)
             return
@@ -57,9 +61,16 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if chain is not None:
             if not self.ctx.index.is_tenant_owned(chain.model) or queries.scoping(chain) is not Scoping.UNSCOPED:
                 return
+            if self.analysis.unscoped(chain) is None:
+                return  # a manager that scopes at run time
             query, model = chain.display, chain.model
         else:
-            model_name = self.ctx.model_of(value) if attr == "model" else None
+            # `model = X` is read as X._default_manager.all() by Django's generic views (DRF ignores it)
+            reads_model = bool(class_bases(self.ctx, klass) & self.ctx.knowledge["requests.model_views"])
+            model_name = self.ctx.model_of(value) if attr == "model" and reads_model else None
+            info = self.ctx.index.models.get(model_name or "")
+            if info is not None and info.default_manager in info.scoped_managers:
+                return
             if model_name is None or not self.ctx.index.is_tenant_owned(model_name):
                 return
             query, model = f"model = {model_name}", model_name

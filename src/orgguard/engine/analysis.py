@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from orgguard.engine import walk
+from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FactsCache, FunctionFacts
 from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value, names_in
@@ -37,6 +37,44 @@ def _returned_names(func: cst.FunctionDef) -> set[str]:
     return out
 
 
+CORRELATED = frozenset({"F", "OuterRef", "Subquery", "scalar_subquery", "correlate"})
+
+
+def _correlated(expr: cst.BaseExpression) -> bool:
+    """An expression built from the updated row itself (``F("project__organization")``, a correlated subquery)."""
+    stack: list[cst.CSTNode] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call) and vocab.short(dotted_name(node.func)) in CORRELATED:
+            return True
+        stack.extend(walk.children(node))
+    return False
+
+
+ALL: frozenset[int] = frozenset({-1})  # every statement of the function
+
+
+def _disabled_statements(func: cst.FunctionDef, disablers: frozenset[str]) -> frozenset[int]:
+    """Ids of the statements that run inside ``with scopes_disabled():`` (all, for a decorated function)."""
+    for dec in func.decorators:
+        expr = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+        if vocab.short(dotted_name(expr)) in disablers:
+            return ALL
+    out: set[int] = set()
+    stack: list[tuple[cst.CSTNode, bool]] = [(func.body, False)]
+    while stack:
+        node, inside = stack.pop()
+        if isinstance(node, cst.With):
+            inside = inside or any(
+                isinstance(item.item, cst.Call) and vocab.short(dotted_name(item.item.func)) in disablers
+                for item in node.items
+            )
+        if inside and isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            out.add(id(node))
+        stack.extend((child, inside) for child in walk.children(node))
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The shared per-file models checkers read (built once per file, before the traversal)."""
@@ -45,6 +83,7 @@ class Analysis:
     queries: QueryModel
     facts: FactsCache
     _sinks: dict[int, list[TenantSink]] = field(default_factory=dict)
+    _disabled: dict[int, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, ctx: FileContext) -> Analysis:
@@ -61,6 +100,10 @@ class Analysis:
         the identity is one of the function's own parameters, the callers decide (the index's reach).
         """
         if self.queries.scoping(chain) is not Scoping.UNSCOPED:
+            return None
+        if self.queries.runtime_scoped(chain) and not self.scopes_disabled():
+            return None  # the manager refuses to run outside the active tenant's scope
+        if self.capability(chain) or self.keeps_tenant(chain):
             return None
         for _key, expr in self.queries.lookups(chain):
             if self.value(expr).event:
@@ -82,6 +125,51 @@ class Analysis:
                 return None  # a server-known identity
         params = frozenset(p for g in groups for p in g)
         return Unscoped(taint, params, identity=True, groups=tuple(groups))
+
+    def capability(self, chain: QueryChain) -> bool:
+        """Whether the row is looked up by a bearer secret (an invitation token, an API key, a share link's
+        random key): holding it is the authorization. Primary keys never are, UUID ones included."""
+        info = self.ctx.index.models.get(chain.model)
+        markers = self.ctx.knowledge["models.secret_fields"]
+        for key, _expr in self.queries.lookups(chain):
+            field, _, transform = key.partition("__")
+            if transform not in ("", "exact", "iexact"):
+                continue
+            if info is not None and (field in info.primary_keys or field in ("pk", "id")):
+                continue
+            if (info is not None and field in info.secret_fields) or vocab.is_secret_field(field, markers):
+                return True
+        return False
+
+    def keeps_tenant(self, chain: QueryChain) -> bool:
+        """A write that sets only the row's tenant, from the row's own relations (``update(organization=
+        F("project__organization"))``, a correlated subquery): every row stays in its own tenant."""
+        writes = self.ctx.knowledge["queries.write_methods"]
+        paths = self.ctx.index.tenant_paths.get(chain.model, ())
+        found = False
+        for link in chain.links:
+            if link.call is None or link.name not in writes:
+                continue
+            for arg in link.call.args:
+                if arg.keyword is None or not vocab.lookup_key_scopes(arg.keyword.value, paths):
+                    return False
+                if not _correlated(arg.value):
+                    return False
+                found = True
+        return found
+
+    def scopes_disabled(self) -> bool:
+        """Whether the current statement runs with the run-time scoping switched off (``with scopes_disabled():``,
+        ``@scopes_disabled()``)."""
+        func = self.ctx.scope.outer_function
+        stmt = self.ctx.scope.statement
+        if func is None:
+            return False
+        key = id(func)
+        if key not in self._disabled:
+            self._disabled[key] = _disabled_statements(func, self.ctx.knowledge["models.scope_disablers"])
+        found = self._disabled[key]
+        return found is ALL or (stmt is not None and id(stmt) in found)
 
     def returned(self, node: cst.BaseExpression) -> bool:
         """Whether the value of ``node`` (at the current statement) is what the function returns."""

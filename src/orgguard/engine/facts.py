@@ -10,6 +10,7 @@ count as scoped; a narrowing applied only under a condition on the org is rememb
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -61,8 +62,16 @@ class FunctionFacts:
 class _VarScan(cst.CSTVisitor):
     """Finds variables narrowed to the tenant after the fact, and whether only under a condition."""
 
-    def __init__(self, ctx: FileContext, queries: QueryModel, info: FunctionInfo | None, keys: dict[int, str]) -> None:
+    def __init__(
+        self,
+        ctx: FileContext,
+        queries: QueryModel,
+        info: FunctionInfo | None,
+        keys: dict[int, str],
+        membership: Callable[[cst.Call], bool],
+    ) -> None:
         self.ctx = ctx
+        self.membership = membership
         self.queries = queries
         self.info = info
         self.keys = keys
@@ -115,6 +124,12 @@ class _VarScan(cst.CSTVisitor):
                     root = root.value  # ensure_member(user, doc.organization_id): doc is checked
                 if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
                     self._check(root.value)
+        # Membership.objects.filter(user=request.user, organization=obj.organization).exists(): obj is checked
+        if self.membership(node):
+            for value in _lookup_values(node):
+                owner, path = _root(value)
+                if owner and set(path) & self.tenant_attrs:
+                    self._check(owner)
         # qs.filter(organization=org) / qs = qs.filter(...)
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             var = func.value.value
@@ -168,6 +183,17 @@ class _VarScan(cst.CSTVisitor):
     def visit_Comparison(self, node: cst.Comparison) -> None:
         # obj.organization_id != request.organization.id  -> obj is checked against the tenant
         # view.project.pk != project.pk -> view is checked against a parent on its tenant path
+        # obj.organization not in request.user.organizations.all() -> obj is checked against the user's tenants
+        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.In, cst.NotIn)):
+            right = node.comparisons[0].comparator
+            relations = self.ctx.index.membership_attrs
+            if any(
+                a.attr.value in relations and vocab.is_userish(dotted_name(a.value)) for a in _attribute_nodes(right)
+            ):
+                owner, _path = _root(node.left)
+                if owner:
+                    self._check(owner)
+            return
         if not all(isinstance(c.operator, (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot)) for c in node.comparisons):
             return
         operands = [node.left, *(c.comparator for c in node.comparisons)]
@@ -179,6 +205,36 @@ class _VarScan(cst.CSTVisitor):
                 base = base.value
             if isinstance(base, cst.Name) and len(attrs) <= 3 and set(attrs[-2:]) & self.tenant_attrs:
                 self._check(base.value)
+
+
+def _root(expr: cst.BaseExpression) -> tuple[str, list[str]]:
+    """``obj.project.organization`` -> ("obj", ["organization", "project"])."""
+    attrs: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        attrs.append(expr.attr.value)
+        expr = expr.value
+    return (expr.value if isinstance(expr, cst.Name) else ""), attrs
+
+
+def _lookup_values(call: cst.Call) -> list[cst.BaseExpression]:
+    """The argument values along a query chain (``filter(a=x).filter(b=y).exists()``: x, y)."""
+    out: list[cst.BaseExpression] = []
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call):
+        out.extend(a.value for a in node.args)
+        node = node.func.value if isinstance(node.func, cst.Attribute) else node.func
+    return out
+
+
+def _attribute_nodes(node: cst.CSTNode) -> list[cst.Attribute]:
+    out: list[cst.Attribute] = []
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Attribute):
+            out.append(current)
+        stack.extend(walk.children(current))
+    return out
 
 
 def class_bases(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
@@ -249,7 +305,8 @@ def compute_facts(
     """A function's facts: its surface, guard and parameters from the index (computed once for the whole
     project, from the same facts every pass reads), its after-the-fact narrowings from its own body."""
     info = ctx.function_info(func)
-    scan = _VarScan(ctx, queries, info, call_keys(func.body))
+    probe = FunctionFlow(ctx, queries, func, {}, info)  # asks only what a call is, builds no flow
+    scan = _VarScan(ctx, queries, info, call_keys(func.body), probe.is_membership_query)
     walk.visit(func.body, scan)
     if info is None:
         # not a module function or method the index knows (a class inside a function): nothing to say

@@ -386,10 +386,14 @@ def _tenant_paths(
 ) -> dict[str, list[str]]:
     """How each tenant-owned model reaches the tenant: direct fields first, then through parents."""
 
+    by_lower = {name.lower(): name for name in models}
+    by_lower.update({t.lower(): t for t in tenant_models})
+
     def target_model(target: str) -> str:
         if target.startswith("table:"):
             return tables.get(target[6:], target)
-        return target
+        # Django model references are case-insensitive: ForeignKey("db.WorkSpace") is the model Workspace
+        return by_lower.get(target.lower(), target)
 
     paths_of: dict[str, list[str]] = {}
     user_models = {"User", "AbstractUser", "AbstractBaseUser"} | {
@@ -547,11 +551,19 @@ class _Join:
                 if raw.name in model_names:
                     continue
                 shorts = {_short(b) for b in raw.bases}
-                if shorts & k["models.bases"] or shorts & model_names or raw.table_declared:
+                if (
+                    shorts & k["models.bases"]
+                    or shorts & model_names
+                    or raw.table_declared
+                    # a base from an installed package (a soft-delete or lifecycle mixin) and a relation:
+                    # only models declare foreign keys
+                    or (raw.relations and not shorts & set(by_name))
+                ):
                     model_names.add(raw.name)
                     changed = True
         tenant_models = frozenset(config.tenant_models)
         models, tables = _models(model_names, by_name)
+        models = {name: self._managers(info, by_name) for name, info in models.items()}
         paths_of = _tenant_paths(models, tables, config, tenant_models)
         prefixes = {p for paths in paths_of.values() for p in paths}
         scoping_methods = frozenset(
@@ -571,6 +583,20 @@ class _Join:
         def on_path(key: str, *, with_id: bool = False) -> bool:
             return any(key == p or key.startswith(f"{p}__") or (with_id and key == f"{p}_id") for p in prefixes)
 
+        filter_attrs = k["requests.filter_backends"]
+        narrowing_backends = {
+            raw.name
+            for raw in classes
+            if any(
+                hook.name == "filter_queryset"
+                and (
+                    hook.scopes
+                    or set(hook.calls) & scoping_methods
+                    or any(on_path(kw, with_id=True) for kw in hook.kwargs)
+                )
+                for hook in raw.hooks
+            )
+        }
         infos: dict[str, list[ClassInfo]] = {}
         for qual, raw in self.sym.classes.items():
             scoping = tuple(
@@ -597,6 +623,13 @@ class _Join:
                     raw.aliases,
                     narrows,
                     qual,
+                    any(
+                        _short(ref.base if not ref.attrs else ref.attrs[-1]) in narrowing_backends
+                        for attr, refs in raw.attr_refs
+                        if attr in filter_attrs
+                        for ref in refs
+                    ),
+                    bool(filter_attrs & set(raw.columns)),
                 )
             )
         self.membership_attrs = _membership_attrs(classes, config, k, tenant_models)
@@ -625,6 +658,7 @@ class _Join:
             dependencies=frozenset(_short(q) for q in self.dependencies),
             dependency_aliases=self.dependency_aliases,
             default_permissions=self.default_permissions,
+            default_filtered=bool(narrowing_backends & {p for f in self.files for p in f.default_filters}),
             scoping_methods=scoping_methods,
             view_mixins=self.view_mixins,
             functions=functions,
@@ -632,6 +666,50 @@ class _Join:
             param_reach=param_reach,
             modules={f.path: f.module for f in self.files},
         )
+
+    def _managers(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
+        """A model's managers (its own and inherited), which of them scope at run time, the default one."""
+        scoped_names = self.k["models.scoped_managers"]
+        managers: list[str] = []
+        scoped: list[str] = []
+        primary: list[str] = []
+        seen: set[str] = set()
+        queue = deque([info.name])
+        while queue:
+            current = queue.popleft()
+            if current in seen:
+                continue
+            seen.add(current)
+            for raw in by_name.get(current, []):
+                primary.extend(raw.primary_keys)
+                for attr, ref in raw.attr_types:
+                    kinds = self._manager_kinds(ref)
+                    if kinds is None or attr in managers:
+                        continue
+                    managers.append(attr)
+                    if kinds & scoped_names:
+                        scoped.append(attr)
+                queue.extend(_short(b) for b in raw.bases)
+        return msgspec.structs.replace(
+            info,
+            primary_keys=tuple(dict.fromkeys(primary)),
+            managers=tuple(managers),
+            scoped_managers=tuple(scoped),
+            default_manager=managers[0] if managers else "",
+        )
+
+    def _manager_kinds(self, ref: Ref) -> set[str] | None:
+        """The short names of a manager attribute's class and its bases (None: not a manager)."""
+        if not ref.attrs or ref.attrs[-1] != "()":
+            return None
+        names = {_short(ref.base)} | {a for a in ref.attrs if a != "()"}
+        for target in self.sym.symbol(ref.base):
+            if target.kind == "class":
+                names.update(_short(c) for c in self.sym.mro(target.name))
+                names.update(_short(b) for c in self.sym.mro(target.name) for b in self.sym.classes[c].bases)
+        if not any(n.endswith(("Manager", "QuerySet")) or n in self.k["models.scoped_managers"] for n in names):
+            return None
+        return names
 
     def _dependencies(self) -> frozenset[str]:
         """Functions injected with ``Depends(...)`` somewhere (by qualname)."""
@@ -843,7 +921,7 @@ class _Join:
                 continue
             model = lookup.model
             on_tenant = model in self.tenant_models
-            if on_tenant or _on_paths(lookup.key, self.paths_of.get(model, ())):
+            if on_tenant or vocab.lookup_key_scopes(lookup.key, self.paths_of.get(model, ())):
                 out.update(p for p in lookup.origin.params if p in fn.params)
         for call in fn.d.calls:
             if call.mode != "call":
@@ -1049,7 +1127,7 @@ class _Join:
         if (
             any(vocab.matches_any(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
-            or any(m in name for m in k["webhooks.name_markers"])
+            or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name))
             or any(vocab.matches_any(c, k["stripe.verify_calls"] | k["stripe.unverified_calls"]) for c in called)
             or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
@@ -1069,8 +1147,12 @@ class _Join:
         ):
             return EXPORT
         admin_bases = {b for b in k["admin.bases"] if b not in ("BaseView", "ModelView")}
+        class_decorators = self.class_decorators(fn.klass) if fn.klass else []
         if (
             decorators & k["admin.decorators"]
+            or any(vocab.matches_any(q, k["admin.decorators"]) for q in [*qualified, *class_decorators])
+            or (fn.params[:1] == ("modeladmin",) and not fn.klass)  # a Django admin action
+            or d.secret_gate  # an operator endpoint behind a shared secret (metrics, health)
             or bases & admin_bases
             or (route is not None and any(route.startswith(p) or f"/{p}" in route for p in k["admin.path_prefixes"]))
             or d.staff_gate
@@ -1078,6 +1160,10 @@ class _Join:
         ):
             return ADMIN
         return None
+
+    def class_decorators(self, klass: str) -> list[str]:
+        """The decorators of a class and its project bases (``method_decorator(staff_member_required)``)."""
+        return [dec for cls in self.sym.mro(klass) for dec in self.sym.classes[cls].decorators]
 
     def _command_class(self, klass: str, bases: set[str]) -> bool:
         """A management command: a command base imported from a command module, or living in one."""
@@ -1260,15 +1346,6 @@ class _Join:
 
 def _ref_key(ref: Ref) -> str:
     return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
-
-
-def _on_paths(key: str, paths: Sequence[str]) -> bool:
-    for path in paths:
-        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
-            return True
-        if path.endswith("_id") and key.startswith(path[:-3] + "__"):
-            return True
-    return False
 
 
 def _param_for(callee: _Fn, slot: str, call: CallFacts) -> str:
@@ -1471,6 +1548,11 @@ class _Reach:
             if rows:
                 param_reach[qual] = tuple(rows)
         return reach, param_reach
+
+
+def _sends(name: str) -> bool:
+    """``send_webhook``, ``deliver_webhooks``: an outgoing-webhook feature, not a handler that receives one."""
+    return any(verb in name for verb in ("send", "deliver", "emit", "fire", "trigger", "notify", "outgoing", "post_"))
 
 
 def _passes_through(callee: _Fn) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.vocab import is_trusted_expr
+from orgguard.engine.vocab import is_trusted_expr, lookup_key_scopes
 
 
 class Scoping(enum.Enum):
@@ -76,16 +76,6 @@ class QueryChain:
         if self.via == "statement":
             return f"{self.base_name}({self.model})" + (f".{tail}()" if tail else "")
         return f"{self.model}.{self.manager}.{tail}()"
-
-
-def lookup_key_scopes(key: str, paths: Sequence[str]) -> bool:
-    """Whether a lookup keyword (``organization_id``, ``invoice__organization__in``) hits a tenant path."""
-    for path in paths:
-        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
-            return True
-        if path.endswith("_id") and key.startswith(path[:-3] + "__"):
-            return True
-    return False
 
 
 def _is_identity_key(key: str, hops: set[str]) -> bool:
@@ -218,10 +208,11 @@ class QueryModel:
             return QueryChain(top=node, model=model, links=tuple(links), via=via, base_call=base, base_name=name)
         if not links or not isinstance(base, cst.Attribute):
             return None
-        if base.attr.value not in self.k["models.managers"]:
-            return None
         found_model = self.ctx.model_of(base.value)
         if found_model is None:
+            return None
+        info = self.ctx.index.models.get(found_model)
+        if base.attr.value not in self.k["models.managers"] and (info is None or base.attr.value not in info.managers):
             return None
         custom = not all(link.name in self.k["queries.methods"] or link.call is None for link in links)
         if custom and not any(link.name in self.scoping_methods for link in links):
@@ -297,6 +288,25 @@ class QueryModel:
                 yield link.call, link.call.args
 
     # -- judgement ----------------------------------------------------------------------------
+    def runtime_scoped(self, chain: QueryChain) -> bool:
+        """A query through a manager that scopes to the active tenant at run time and refuses to run without
+        one (``OrgScopedManager``, django-scopes' ``ScopedManager``); ``_base_manager`` and other managers
+        of the same model are plain ones."""
+        info = self.ctx.index.models.get(chain.model)
+        if info is None or not info.scoped_managers:
+            return False
+        if chain.via == "manager":
+            manager = chain.manager
+        elif (
+            chain.via == "shortcut" and chain.base_call is not None and self.ctx.model_of(chain.base_call.args[0].value)
+        ):
+            manager = info.default_manager  # get_object_or_404(Invoice, ...) reads Invoice._default_manager
+        else:
+            return False
+        if manager == "_default_manager":
+            manager = info.default_manager
+        return manager in info.scoped_managers
+
     def scoping(self, chain: QueryChain) -> Scoping:
         """Whether the chain narrows to one tenant by itself."""
         if chain.model in self.ctx.index.tenant_models:
@@ -355,8 +365,18 @@ class QueryModel:
             return Scoping.UNKNOWN if Scoping.UNKNOWN in (left, right) else Scoping.UNSCOPED
         if isinstance(expr, cst.Comparison):
             operands = [expr.left, *(c.comparator for c in expr.comparisons)]
-            if any(self._is_tenant_column(op) for op in operands):
+            # only an equality pins a value: `Invoice.organization_id > 0` or `!= None` narrows to no tenant
+            pins = all(isinstance(c.operator, (cst.Equal, cst.In)) for c in expr.comparisons) and not any(
+                isinstance(op, cst.Name) and op.value == "None" for op in operands
+            )
+            if pins and any(self._is_tenant_column(op) for op in operands):
                 return Scoping.SCOPED
+            if (
+                pins
+                and any(self._column(op) is not None for op in operands)
+                and any(self.is_trusted(op) for op in operands)
+            ):
+                return Scoping.SCOPED  # `Favorite.user_id == current_user.id`: the signed-in user's own rows
             if any(self._column(op) is not None for op in operands):
                 return Scoping.UNSCOPED
             return Scoping.UNKNOWN
@@ -375,8 +395,13 @@ class QueryModel:
                 elif Scoping.SCOPED in verdicts:
                     return Scoping.SCOPED
                 return Scoping.UNKNOWN if Scoping.UNKNOWN in verdicts else Scoping.UNSCOPED
-            # Invoice.organization_id.in_(ids) / .is_(...) on a tenant column
-            if isinstance(expr.func, cst.Attribute) and self._is_tenant_column(expr.func.value):
+            # Invoice.organization_id.in_(ids) on a tenant column (not `.is_(None)`, `.isnot(None)`)
+            if (
+                isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("in_", "is_", "__eq__")
+                and self._is_tenant_column(expr.func.value)
+                and not any(isinstance(a.value, cst.Name) and a.value.value == "None" for a in expr.args)
+            ):
                 return Scoping.SCOPED
             if isinstance(expr.func, cst.Attribute) and self._column(expr.func.value) is not None:
                 return Scoping.UNSCOPED

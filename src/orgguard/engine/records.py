@@ -175,6 +175,7 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     wraps: bool = False  # returns a function defined inside it (a decorator that keeps the handler)
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
+    secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
 
 
@@ -216,6 +217,8 @@ class ClassFacts(msgspec.Struct, frozen=True, array_like=True):
     permission_classes: tuple[Ref, ...] = ()  # ``permission_classes = [IsMember]``
     secret_fields: tuple[str, ...] = ()  # non-pk fields with a random default (``token = ...(default=uuid4)``)
     primary_keys: tuple[str, ...] = ()  # fields declared primary keys
+    attr_refs: tuple[tuple[str, tuple[Ref, ...]], ...] = ()  # list-valued attributes (``actions = [a, b]``)
+    decorators: tuple[str, ...] = ()  # class decorators, dotted and qualified (``method_decorator(X)``: X)
 
 
 class ModuleVar(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -244,6 +247,7 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
     dependencies: tuple[Ref, ...] = ()  # providers injected with Depends(...) anywhere in the file
     dependency_aliases: tuple[str, ...] = ()
     default_permissions: tuple[str, ...] = ()
+    default_filters: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"], short names
     mounts: tuple[tuple[Ref, Ref], ...] = ()  # (app, sub-app/router) of ``app.include_router(r)``/``mount``
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
@@ -263,7 +267,11 @@ class ModelInfo(msgspec.Struct, frozen=True, array_like=True):
     columns: tuple[str, ...]  # every class-level field name
     table: str
     abstract: bool = False
-    secret_fields: tuple[str, ...] = ()
+    secret_fields: tuple[str, ...] = ()  # non-key fields with a random default (bearer secrets)
+    primary_keys: tuple[str, ...] = ()
+    managers: tuple[str, ...] = ()  # class attributes holding a manager (``objects``, ``published``)
+    scoped_managers: tuple[str, ...] = ()  # ...of them, the ones that scope to the active tenant at run time
+    default_manager: str = ""  # the first manager declared (Django's ``_default_manager``, shortcuts use it)
 
 
 class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
@@ -279,6 +287,8 @@ class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
     aliases: tuple[tuple[str, str], ...] = ()
     narrows_queryset: bool = False  # a method reassigns self.queryset through a scoping call (restrict, for_org)
     qualname: str = ""
+    filtered: bool = False  # its filter backends narrow every list it serves to the user's tenants
+    sets_filters: bool = False  # it declares its own filter backends (the project's defaults do not apply)
 
 
 class Step(msgspec.Struct, frozen=True, array_like=True):
@@ -345,6 +355,7 @@ class ProjectIndex(msgspec.Struct, frozen=True):
     dependencies: frozenset[str] = frozenset()  # short names of functions injected with Depends(...)
     dependency_aliases: frozenset[str] = frozenset()  # `ActiveOrg = Annotated[..., Depends(...)]`
     default_permissions: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"], short names
+    default_filtered: bool = False  # REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] narrow every list to the tenant
     scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
     view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
     functions: dict[str, FunctionInfo] = {}  # by qualname

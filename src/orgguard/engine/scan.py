@@ -230,6 +230,7 @@ class ModuleScan:
         self.scope = ModuleScope(self.module_name, imports, local)
         markers = self.k["trusted.dependency_markers"]
         permissions: list[str] = []
+        filters: list[str] = []
         aliases: list[str] = []
         variables: list[ModuleVar] = []
         for stmt in stmts:
@@ -239,10 +240,14 @@ class ModuleScan:
                 and isinstance(stmt.value, ast.Dict)
             ):
                 for key, value in zip(stmt.value.keys, stmt.value.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "DEFAULT_PERMISSION_CLASSES":
+                    if isinstance(key, ast.Constant) and key.value in (
+                        "DEFAULT_PERMISSION_CLASSES",
+                        "DEFAULT_FILTER_BACKENDS",
+                    ):
+                        into = permissions if key.value == "DEFAULT_PERMISSION_CLASSES" else filters
                         for leaf in ast.walk(value):
                             if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
-                                permissions.append(vocab.short(leaf.value))
+                                into.append(vocab.short(leaf.value))
             if (
                 isinstance(stmt, ast.Assign)
                 and isinstance(stmt.value, ast.Subscript)
@@ -317,6 +322,7 @@ class ModuleScan:
             dependencies=tuple(dict.fromkeys(dependencies)),
             dependency_aliases=tuple(dict.fromkeys(aliases)),
             default_permissions=tuple(permissions),
+            default_filters=tuple(filters),
             mounts=tuple(mounts),
             connects=tuple(connects),
             hooks=tuple(hooks),
@@ -482,6 +488,7 @@ class ModuleScan:
         methods: list[_Func] = []
         attr_types: list[tuple[str, Ref]] = []
         permission_classes: list[Ref] = []
+        attr_refs: list[tuple[str, tuple[Ref, ...]]] = []
         secret: list[str] = []
         primary: list[str] = []
         table, table_declared, abstract = "", False, False
@@ -501,11 +508,12 @@ class ModuleScan:
                         table, table_declared = str(value.value), True
                         continue
                     columns.append(target.id)
-                    if target.id == "permission_classes" and isinstance(value, (ast.List, ast.Tuple)):
-                        for el in value.elts:
-                            ref = self.ref_of(el, {}, {})
-                            if ref is not None:
-                                permission_classes.append(ref)
+                    if isinstance(value, (ast.List, ast.Tuple)):
+                        refs = tuple(r for r in (self.ref_of(el, {}, {}) for el in value.elts) if r is not None)
+                        if refs:
+                            attr_refs.append((target.id, refs))
+                        if target.id == "permission_classes":
+                            permission_classes.extend(refs)
                     if isinstance(value, ast.Call):
                         rel_target = self._relation_target(value, node.name)
                         if rel_target:
@@ -569,7 +577,23 @@ class ModuleScan:
             permission_classes=tuple(permission_classes),
             secret_fields=tuple(secret),
             primary_keys=tuple(primary),
+            attr_refs=tuple(attr_refs),
+            decorators=tuple(self._class_decorators(node)),
         )
+
+    def _class_decorators(self, node: ast.ClassDef) -> Iterator[str]:
+        """Qualified decorator texts of a class; ``method_decorator(X, name=...)`` stands for X."""
+        for dec in node.decorator_list:
+            target: ast.AST = dec.func if isinstance(dec, ast.Call) else dec
+            text = dotted(target)
+            if isinstance(dec, ast.Call) and vocab.short(text) == "method_decorator" and dec.args:
+                inner = dec.args[0]
+                for el in inner.elts if isinstance(inner, (ast.List, ast.Tuple)) else [inner]:
+                    named = el.func if isinstance(el, ast.Call) else el
+                    if dotted(named):
+                        yield self.scope.qualified(dotted(named))
+            elif text:
+                yield self.scope.qualified(text)
 
     def _annotation_ref(self, node: ast.AST) -> Ref | None:
         """The class an annotation names as an instance (``Repo``, ``Optional[Repo]``, ``"Repo"``)."""
@@ -796,6 +820,7 @@ class FunctionScan:
         self.registers: list[str] = []
         self.kwargs_read: list[str] = []
         self.staff_gate = False
+        self.secret_gate = False
         self.params: list[ParamSpec] = []
         self.fates: dict[str, str] = {}  # call key -> fate, from how its result is used
         self.compared: dict[str, set[str]] = {}  # var -> attributes of it compared somewhere (x.organization_id == ...)
@@ -855,6 +880,7 @@ class FunctionScan:
             user_attrs=tuple(dict.fromkeys(self.user_attrs)),
             user_kwargs=tuple(dict.fromkeys(self.user_kwargs)),
             staff_gate=self.staff_gate,
+            secret_gate=self.secret_gate,
             registers=tuple(dict.fromkeys(self.registers)),
             wraps=self._wraps(),
             kwargs_read=tuple(dict.fromkeys(self.kwargs_read)),
@@ -1346,6 +1372,39 @@ class FunctionScan:
         attrs = {n.attr for n in ast.walk(stmt.test) if isinstance(n, ast.Attribute)}
         if attrs & staff and refuses(stmt.body):
             self.staff_gate = True
+        if refuses(stmt.body) and self._compares_to_secret(stmt.test):
+            self.secret_gate = True
+
+    def _compares_to_secret(self, test: ast.expr) -> bool:
+        """``request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}"`` and
+        ``not hmac.compare_digest(token, settings.WEBHOOK_SECRET)``: client input against a shared secret."""
+        secrets = self.k["admin.shared_secrets"]
+
+        def names_secret(node: ast.AST) -> bool:
+            for sub in ast.walk(node):
+                if isinstance(sub, (ast.Attribute, ast.Name)):
+                    name = sub.attr if isinstance(sub, ast.Attribute) else sub.id
+                    if name.isupper() and vocab.is_secret_field(name, [p.lower() for p in secrets]):
+                        return True
+                key = _string(sub.slice) if isinstance(sub, ast.Subscript) else None
+                if key and vocab.is_secret_field(key, [p.lower() for p in secrets]):
+                    return True
+            return False
+
+        def reads_request(node: ast.AST) -> bool:
+            return any(
+                vocab.request_source(dotted(sub), self.k) is not None
+                for sub in ast.walk(node)
+                if isinstance(sub, (ast.Attribute, ast.Call))
+            )
+
+        node = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
+        if isinstance(node, ast.Compare) and len(node.comparators) == 1:
+            sides = (node.left, node.comparators[0])
+            return any(names_secret(a) and reads_request(b) for a, b in (sides, sides[::-1]))
+        if isinstance(node, ast.Call) and vocab.short(dotted(node.func)) == "compare_digest":
+            return any(names_secret(a) for a in node.args)
+        return False
 
     # -- checks -------------------------------------------------------------------------------------
 

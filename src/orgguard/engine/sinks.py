@@ -15,7 +15,8 @@ import libcst as cst
 
 from orgguard.engine.context import dotted_name
 from orgguard.engine.flow import Taint
-from orgguard.engine.queries import QueryChain, lookup_key_scopes
+from orgguard.engine.queries import QueryChain
+from orgguard.engine.vocab import lookup_key_scopes
 
 if TYPE_CHECKING:
     from orgguard.engine.analysis import Analysis

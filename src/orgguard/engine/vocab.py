@@ -128,6 +128,31 @@ def tenant_attrs(tenant_fields: Iterable[str], tenant_paths: Iterable[Iterable[s
     return frozenset(attrs)
 
 
+# lookup transforms that do not pin a value: `organization__isnull=False` narrows to no tenant
+WIDENING_LOOKUPS = frozenset(
+    {
+        "isnull", "gt", "gte", "lt", "lte", "range", "ne", "startswith", "istartswith", "endswith",
+        "iendswith", "contains", "icontains", "regex", "iregex", "year", "month", "day", "week_day",
+        "isempty", "overlap", "search", "trigram_similar",
+    }
+)  # fmt: skip
+
+
+def lookup_key_scopes(key: str, paths: Iterable[str]) -> bool:
+    """Whether a lookup keyword (``organization_id``, ``invoice__organization__in``) pins a tenant path.
+
+    ``organization__isnull=False`` or ``organization_id__gt=0`` name the path but pin no tenant.
+    """
+    if key.rsplit("__", 1)[-1] in WIDENING_LOOKUPS:
+        return False
+    for path in paths:
+        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
+            return True
+        if path.endswith("_id") and key.startswith(path[:-3] + "__"):
+            return True
+    return False
+
+
 def is_secret_field(name: str, markers: Iterable[str]) -> bool:
     """Whether a field name says it is a bearer secret (``token``, ``secret``, ``api_key``)."""
     low = name.lower()
@@ -145,6 +170,7 @@ __all__ = [
     "is_signed_in_user",
     "is_trusted_expr",
     "is_userish",
+    "lookup_key_scopes",
     "matches_any",
     "module_name",
     "request_source",
