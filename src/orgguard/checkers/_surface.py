@@ -98,6 +98,8 @@ class SurfaceQueryChecker(Checker):
         var = self.analysis.assigned_name(node)
         if var is not None and (var in facts.scoped_vars or var in facts.conditional_vars):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
+        if id(node) in facts.checked_loops:
+            return  # each row is checked against the user's tenant inside the loop
         func = self.ctx.scope.outer_function
         own = facts.surface is self.surface
         if own and not verdict.groups:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import libcst as cst
+
 from orgguard.checkers._surface import SurfaceQueryChecker
+from orgguard.engine import vocab, walk
+from orgguard.engine.context import dotted_name
 from orgguard.engine.facts import Surface
 from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
@@ -13,6 +17,39 @@ WRITES = frozenset({"update", "delete", "create", "bulk_update", "bulk_create", 
 
 def _writes(chain: QueryChain) -> bool:
     return any(link.name in WRITES for link in chain.links) or chain.base_name in ("update", "delete")
+
+
+def _maintenance(chain: QueryChain) -> bool:
+    """A count across tenants (operator statistics), or a write of values computed from each row itself
+    (``update(search_vector=SearchVector("title"))``): no row moves to another tenant's context."""
+    if chain.links and chain.links[-1].name in vocab.AGGREGATES:
+        return True
+    written = [
+        arg.value
+        for link in chain.links
+        if link.call is not None and link.name in WRITES and link.name not in ("delete",)
+        for arg in link.call.args
+        if arg.keyword is not None
+    ]
+    return bool(written) and all(_row_derived(value) for value in written)
+
+
+def _row_derived(expr: cst.BaseExpression) -> bool:
+    """An expression over the row's own columns (``F("a") + F("b")``, ``SearchVector("title")``)."""
+    calls = [n for n in _nodes(expr) if isinstance(n, cst.Call)]
+    return bool(calls) and any(
+        vocab.short(dotted_name(c.func)) in ("F", "SearchVector", "Concat", "Lower", "Upper", "Coalesce") for c in calls
+    )
+
+
+def _nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(walk.children(current))
+    return out
 
 
 class JobQueryChecker(SurfaceQueryChecker):
@@ -28,6 +65,8 @@ class JobQueryChecker(SurfaceQueryChecker):
         return super().accepts(reach, chain) and (not reach.command or _writes(chain))
 
     def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
+        if _maintenance(chain):
+            return
         facts = self.analysis.current_facts()
         if not trace and facts is not None and facts.command and not _writes(chain):
             # an operator command reading across tenants (a status report, a migration listing) is by

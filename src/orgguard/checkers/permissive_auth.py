@@ -93,6 +93,7 @@ class PermissiveAuthChecker(Checker):
             if spec is not None:
                 self.specs.setdefault(spec.name.casefold(), []).append(spec)
         self.dev_markers = {m.lower() for m in knowledge["settings.dev_markers"]}
+        self._defaults: set[int] = set()  # dict literals that are a framework's own defaults
         self.constants = ModuleConstants(self.ctx.module)
 
     def enabled(self) -> bool:
@@ -108,6 +109,13 @@ class PermissiveAuthChecker(Checker):
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
             self._assignment(target.target, node.value)
+            if (
+                isinstance(target.target, cst.Name)
+                and "DEFAULT" in target.target.value.upper()
+                and isinstance(node.value, cst.Dict)
+            ):
+                # `DEFAULTS = {...}` in a framework's own settings module: what a project's settings override
+                self._defaults.add(id(node.value))
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None:
@@ -124,6 +132,8 @@ class PermissiveAuthChecker(Checker):
                 self._check(key, value)
 
     def visit_Dict(self, node: cst.Dict) -> None:
+        if id(node) in self._defaults:
+            return
         for element in node.elements:
             if isinstance(element, cst.DictElement):
                 key = string_value(element.key)

@@ -30,6 +30,10 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         inheriting = {h for info in infos for h in info.inheriting_hooks}
         if any(info.narrows_queryset for info in infos):
             return  # a mixin narrows self.queryset before any handler runs (restrict(user), for_org(...))
+        if class_bases(self.ctx, node) & self.ctx.knowledge["requests.scoping_mixins"]:
+            return  # a declared mixin's get_queryset narrows it to the user's tenants
+        if any(info.staff for info in infos):
+            return  # a staff-only view: listing every tenant's rows is what it is for
         if any(info.filtered for info in infos) or (
             self.ctx.index.default_filtered and not any(info.sets_filters for info in infos)
         ):

@@ -47,6 +47,7 @@ class FunctionFacts:
     # variables narrowed to the tenant only under a condition on the org value (ORG104)
     conditional_vars: dict[str, str] = field(default_factory=dict)
     info: FunctionInfo | None = None  # what the index knows of the function (its callers, its reach)
+    checked_loops: frozenset[int] = frozenset()  # ids of iterated queries whose every row is checked in the loop
     _flow: FunctionFlow | None = None
 
     def reached_from(self, ctx: FileContext, surface: Surface) -> bool:
@@ -80,6 +81,7 @@ class _VarScan(cst.CSTVisitor):
         self.conditional: dict[str, str] = {}
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
         self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
+        self.loops: dict[int, str] = {}  # id(iterated expression) -> the loop variable
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return True
@@ -163,6 +165,11 @@ class _VarScan(cst.CSTVisitor):
                 name = dotted_name(target) if isinstance(target, (cst.Name, cst.Attribute)) else ""
                 if name and name not in ("self", "request", "user") and name.count(".") <= 1:
                     self._check(name)
+
+    def visit_For(self, node: cst.For) -> None:
+        # `for speaker in <query>: if user.has_perm(..., speaker)`: every row is checked before use
+        if isinstance(node.target, cst.Name):
+            self.loops[id(node.iter)] = node.target.value
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -328,6 +335,7 @@ def compute_facts(
     )
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
+    facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)
     return facts
 
 
@@ -353,13 +361,13 @@ def _param_values(
     out: dict[str, Value] = {}
     for index, param in enumerate(_all_params(func)):
         name = param.name.value
-        if name in known:
+        if webhook and "event" in name.lower() and not known.get(name, "").startswith(("request:", "session:")):
+            # a handler dispatched an event (`def handle_invoice_paid(event)`): its fields identify the billable
+            out[name] = Value(event=name)
+        elif name in known:
             out[name] = value_of_origin(known[name])
         elif index == 0 and name in ("self", "cls"):
             out[name] = CLEAN
-        elif webhook and "event" in name.lower():
-            # a handler dispatched an event (`def handle_invoice_paid(event)`): its fields identify the billable
-            out[name] = Value(event=name)
         else:
             out[name] = Value(params=frozenset({name}))
     return out

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import msgspec
 
-from orgguard.config import Config
+from orgguard.config import Config, path_matches
 from orgguard.engine import vocab
 from orgguard.engine.discover import SourceFile, read_sources
 from orgguard.engine.records import (
@@ -312,6 +312,23 @@ class Symbols:
                 return target.name
         return ""
 
+    def variable(self, ref: Ref, depth: int = 0) -> str:
+        """The module variable a reference names (``router``, ``admin.router``), by qualified name, or ""."""
+        if ref.kind != "g" or depth > RESOLVE_DEPTH:
+            return ""
+        dotted = ".".join([ref.base, *ref.attrs])
+        found = self.module_of(dotted)
+        if found is None:
+            return ""
+        module, rest = found
+        if len(rest) != 1:
+            return ""
+        qual = f"{module}.{rest[0]}"
+        if qual in self.variables:
+            return qual
+        alias = self.imports.get(module, {}).get(rest[0])
+        return self.variable(Ref("g", alias), depth + 1) if alias else ""
+
     def container_text(self, text: str) -> str:
         """The identity of a registry written as :func:`orgguard.engine.scan.ref_text`."""
         kind, _, rest = text.partition(":")
@@ -529,6 +546,8 @@ class _Join:
         self.files = files
         self.sym = Symbols(files)
         self._hooks: dict[str, list[str]] | None = None
+        self._router_deps: dict[str, list[str]] | None = None
+        self._exempt: dict[str, bool] = {}
         self._app_hooks: list[str] = []
         self.fns: dict[str, _Fn] = {}
         for qual, (facts, d) in self.sym.functions.items():
@@ -630,6 +649,8 @@ class _Join:
                         for ref in refs
                     ),
                     bool(filter_attrs & set(raw.columns)),
+                    self._staff_class(qual)
+                    or any(vocab.matches_any(dec, k["admin.decorators"]) for dec in self.class_decorators(qual)),
                 )
             )
         self.membership_attrs = _membership_attrs(classes, config, k, tenant_models)
@@ -644,6 +665,7 @@ class _Join:
         self._resolve_calls()
         self._summaries()
         self._surfaces()
+        self._trusted_params()
         reach, param_reach = _Reach(self).solve()
         functions = {qual: self._info(fn) for qual, fn in sorted(self.fns.items())}
         return ProjectIndex(
@@ -812,6 +834,11 @@ class _Join:
                 if target.kind == "signal":
                     out.extend(sorted(receivers.get(target.name, ())))
             return out
+        funcs = [t.name for t in resolved if t.kind == "func"]
+        concrete = [q for q in funcs if q in self.fns and not self.fns[q].d.abstract]
+        if concrete and len(concrete) < len(funcs):
+            # `self._validate_signature(...)` on an abstract base: the overrides are what runs
+            resolved = [t for t in resolved if t.kind != "func" or t.name in concrete]
         for target in resolved:
             if target.kind == "func":
                 out.append(target.name)
@@ -830,6 +857,13 @@ class _Join:
                 out.add(sub)
                 todo.extend(self.sym.subclasses.get(sub, ()))
         return out
+
+    def exempt(self, rel: str) -> bool:
+        """Whether a file is a test or a seed script (``exempt-files``)."""
+        found = self._exempt.get(rel)
+        if found is None:
+            found = self._exempt[rel] = any(path_matches(rel, pat) for pat in self.config.exempt_files)
+        return found
 
     def callee(self, fn: _Fn, key: str) -> list[_Fn]:
         return [self.fns[q] for q in fn.edges.get(key, ()) if q in self.fns]
@@ -917,10 +951,10 @@ class _Join:
             return not origin.trusted and not any(i < len(ok) and ok[i] for i in origin.guards)
 
         for lookup in fn.d.lookups:
-            if not unguarded(lookup.origin):
+            if not unguarded(lookup.origin) or lookup.aggregate:
                 continue
             model = lookup.model
-            on_tenant = model in self.tenant_models
+            on_tenant = model in self.tenant_models and vocab.identifies_tenant(lookup.key)
             if on_tenant or vocab.lookup_key_scopes(lookup.key, self.paths_of.get(model, ())):
                 out.update(p for p in lookup.origin.params if p in fn.params)
         for call in fn.d.calls:
@@ -969,6 +1003,57 @@ class _Join:
                 if r and r != "trusted":
                     return r
         return ""
+
+    def _trusted_params(self) -> None:
+        """Parameters every known caller fills with a verified tenant or the signed-in user
+        (``switch_space(request.user, space)``): they are trusted inside the function, to a fixpoint."""
+        incoming: dict[str, list[tuple[_Fn, CallFacts]]] = {}
+        for fn in self.fns.values():
+            if self.exempt(fn.path):
+                continue  # a test passes whatever it likes
+            for call in fn.d.calls:
+                if call.mode != "call":
+                    continue
+                for target in fn.edges.get(call.key, ()):
+                    incoming.setdefault(target, []).append((fn, call))
+        trusted: dict[str, set[str]] = {}
+        for _ in range(10):
+            changed = False
+            for qual, edges in incoming.items():
+                callee = self.fns.get(qual)
+                if callee is None or callee.surface in ENTRY_SURFACES:
+                    continue
+                for param in callee.params:
+                    if param in ("self", "cls") or param in trusted.get(qual, ()):
+                        continue
+                    if all(self._passes_trusted(caller, call, callee, param, trusted) for caller, call in edges):
+                        trusted.setdefault(qual, set()).add(param)
+                        changed = True
+            if not changed:
+                break
+        for qual, params in trusted.items():
+            fn = self.fns[qual]
+            for param in params:
+                fn.initial.setdefault(param, "trusted")
+
+    def _passes_trusted(
+        self, caller: _Fn, call: CallFacts, callee: _Fn, param: str, trusted: Mapping[str, set[str]]
+    ) -> bool:
+        for slot, origin in call.args:
+            if _param_for(callee, slot, call) != param:
+                continue
+            if self.origin_verified(caller, origin):
+                return True
+            if origin.sources or not (origin.params or origin.calls):
+                return False
+            if any(p not in trusted.get(caller.qual, ()) and caller.initial.get(p) != "trusted" for p in origin.params):
+                return False
+            for key in origin.calls:
+                callees = self.callee(caller, key)
+                if not callees or not all(c.verifies or c.returns == "trusted" for c in callees):
+                    return False
+            return True
+        return False  # the parameter's default: nothing known
 
     # -- surfaces -----------------------------------------------------------------------------------
 
@@ -1153,6 +1238,8 @@ class _Join:
             or any(vocab.matches_any(q, k["admin.decorators"]) for q in [*qualified, *class_decorators])
             or (fn.params[:1] == ("modeladmin",) and not fn.klass)  # a Django admin action
             or d.secret_gate  # an operator endpoint behind a shared secret (metrics, health)
+            or (fn.klass and self._staff_class(fn.klass))
+            or self._staff_dependency(fn)
             or bases & admin_bases
             or (route is not None and any(route.startswith(p) or f"/{p}" in route for p in k["admin.path_prefixes"]))
             or d.staff_gate
@@ -1160,6 +1247,86 @@ class _Join:
         ):
             return ADMIN
         return None
+
+    def _staff_class(self, klass: str) -> bool:
+        """A view only staff may enter: a permission hook that checks a staff flag (``has_permission``,
+        ``test_func``, ``dispatch``), or a permission class that admits staff only (``IsAdminUser``)."""
+        for cls in self.sym.mro(klass):
+            for hook in ("has_permission", "test_func", "dispatch", "has_object_permission"):
+                method = self.sym.methods.get(cls, {}).get(hook)
+                if method is not None and self.fns[method].d.staff_gate:
+                    return True
+            raw = self.sym.classes[cls]
+            for ref in raw.permission_classes:
+                if _short(ref.attrs[-1] if ref.attrs else ref.base) in self.k["admin.permission_classes"]:
+                    return True
+                for target in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
+                    if target.kind == "class" and self._staff_class(target.name):
+                        return True
+        return False
+
+    def _staff_dependency(self, fn: _Fn) -> bool:
+        """A route whose injected providers (its own, its controller class's, its router's and the routers
+        it is mounted under) include one that refuses anyone but staff (``Depends(get_admin_user)``)."""
+        providers: list[tuple[Ref, str]] = [
+            (p.provider, fn.facts.module)
+            for p in fn.d.params
+            if p.provider is not None and p.marker in self.k["trusted.dependency_markers"]
+        ]
+        if fn.klass:
+            for cls in self.sym.mro(fn.klass):
+                providers.extend((ref, self.sym.class_module[cls]) for ref in self.sym.classes[cls].dependencies)
+        for dec in fn.d.decorators:
+            if dec.ref is not None and dec.call and dec.ref.attrs:
+                owner = Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1])
+                providers.extend(self._router_dependencies(owner, fn.facts.module))
+        for ref, module in providers:
+            for target in self.sym.resolve(ref, module_hint=module):
+                provider = self.fns.get(target.name) if target.kind == "func" else None
+                if provider is not None and self._staff_provider(provider):
+                    return True
+        return False
+
+    def _staff_provider(self, provider: _Fn, depth: int = 0) -> bool:
+        if provider.d.staff_gate:
+            return True
+        if depth > 3:
+            return False
+        for p in provider.d.params:  # get_admin_user(user = Depends(get_current_user)) checks user.admin itself
+            if p.provider is not None:
+                for target in self.sym.resolve(p.provider, module_hint=provider.facts.module):
+                    inner = self.fns.get(target.name) if target.kind == "func" else None
+                    if inner is not None and inner.d.staff_gate:
+                        return True
+        return False
+
+    def _router_dependencies(self, owner: Ref, module: str) -> list[tuple[Ref, str]]:
+        """Dependencies of a router (its constructor's, its class's) and of the routers it is included in."""
+        if self._router_deps is None:
+            parents: dict[str, list[str]] = {}
+            for facts in self.files:
+                for parent, child in facts.mounts:
+                    parents.setdefault(self.sym.variable(child), []).append(self.sym.variable(parent))
+            self._router_deps = parents
+        out: list[tuple[Ref, str]] = []
+        seen: set[str] = set()
+        todo = [self.sym.variable(owner)]
+        while todo:
+            key = todo.pop()
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            var = self.sym.variables.get(key)
+            if var is not None:
+                var_module = key.rsplit(".", 1)[0]
+                out.extend((ref, var_module) for ref in var.dependencies)
+                if var.type is not None:
+                    for target in self.sym.resolve(var.type, module_hint=var_module):
+                        if target.kind == "inst":
+                            for cls in self.sym.mro(target.name):
+                                out.extend((r, self.sym.class_module[cls]) for r in self.sym.classes[cls].dependencies)
+            todo.extend(self._router_deps.get(key, ()))
+        return out
 
     def class_decorators(self, klass: str) -> list[str]:
         """The decorators of a class and its project bases (``method_decorator(staff_member_required)``)."""
@@ -1397,8 +1564,8 @@ class _Reach:
         queued: set[str] = set()
         for qual in sorted(j.fns):
             fn = j.fns[qual]
-            if fn.surface not in ENTRY_SURFACES:
-                continue
+            if fn.surface not in ENTRY_SURFACES or j.exempt(fn.path):
+                continue  # tests and seed scripts call the app's code; they are no entry point of it
             group: _Group = (fn.surface, fn.command, "consumed")
             entry_step = Step(qual, fn.path, fn.d.line, 1, "entry", f"{fn.d.name}()")
             self.freach.setdefault(qual, {}).setdefault(group, {})[qual] = _Item("", None, entry_step)

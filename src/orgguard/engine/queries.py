@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.vocab import is_trusted_expr, lookup_key_scopes
+from orgguard.engine.vocab import identifies_tenant, is_trusted_expr, lookup_key_scopes
 
 
 class Scoping(enum.Enum):
@@ -84,6 +84,13 @@ def _is_identity_key(key: str, hops: set[str]) -> bool:
         if key in (hop, f"{base}_id", f"{hop}__in", f"{base}_id__in", f"{hop}__pk", f"{hop}__id", f"{hop}__pk__in"):
             return True
     return False
+
+
+def _literal(expr: cst.BaseExpression) -> bool:
+    """A constant (``3``, ``"open"``, ``True``, ``None``): it picks no particular related object."""
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    return isinstance(expr, cst.Name) and expr.value in ("True", "False", "None")
 
 
 def _is_session_receiver(text: str) -> bool:
@@ -330,6 +337,13 @@ class QueryModel:
         if pred.kind == "kw":
             if lookup_key_scopes(pred.key, paths):
                 return Scoping.SCOPED
+            if (
+                pred.key.endswith("__isnull")
+                and lookup_key_scopes(pred.key.removesuffix("__isnull"), paths)
+                and isinstance(pred.value, cst.Name)
+                and pred.value.value == "True"
+            ):
+                return Scoping.SCOPED  # rows of no tenant (shared ones): `Q(space=mine) | Q(space__isnull=True)`
             if pred.value is not None and self.is_trusted(pred.value):
                 return Scoping.SCOPED  # the signed-in user's own rows
             return Scoping.UNSCOPED
@@ -421,6 +435,8 @@ class QueryModel:
             parts = path.split("__")
             for i in range(1, len(parts)):
                 hops.add("__".join(parts[:i]))
+        # rows related to one object: `filter(base_unit=source)`, `filter(object_id=obj.id)`, `customer_id=c.pk`
+        related = self._relation_fields(chain.model)
         out: list[tuple[str, cst.BaseExpression]] = []
         for link in chain.links:
             if link.name == "in_bulk" and link.call is not None:
@@ -430,19 +446,40 @@ class QueryModel:
         for pred in self.predicates(chain):
             if pred.value is None:
                 continue
-            if pred.kind == "kw" and _is_identity_key(pred.key, hops):
+            if pred.kind == "kw" and (
+                _is_identity_key(pred.key, hops) or (_is_identity_key(pred.key, related) and not _literal(pred.value))
+            ):
                 out.append((pred.key, pred.value))
             elif pred.kind == "expr" and not isinstance(pred.value, cst.Comparison):
                 out.extend(
-                    (key, value) for key, value in self._builder_kwargs(pred.value) if _is_identity_key(key, hops)
+                    (key, value)
+                    for key, value in self._builder_kwargs(pred.value)
+                    if _is_identity_key(key, hops) or (_is_identity_key(key, related) and not _literal(value))
                 )
             elif pred.kind == "expr" and isinstance(pred.value, cst.Comparison):
+                if not all(isinstance(c.operator, (cst.Equal, cst.In)) for c in pred.value.comparisons):
+                    continue
                 operands = [pred.value.left, *(c.comparator for c in pred.value.comparisons)]
                 for i, op in enumerate(operands):
                     col = self._column(op)
-                    if col is not None and col[0] == chain.model and _is_identity_key(col[1], hops):
-                        others = [o for j, o in enumerate(operands) if j != i]
+                    if col is None:
+                        continue
+                    others = [o for j, o in enumerate(operands) if j != i and self._column(o) is None]
+                    own = col[0] == chain.model and _is_identity_key(col[1], hops)
+                    # a join's column: `DataSourceGroup.group == group` narrows to one related object
+                    joined = _is_identity_key(col[1], self._relation_fields(col[0])) and not any(map(_literal, others))
+                    if own or joined:
                         out.extend((col[1], o) for o in others[:1])
+        return out
+
+    def _relation_fields(self, model: str) -> set[str]:
+        """Fields of a model that point at another row: its foreign keys, their ``_id`` columns, and a
+        generic relation's ``object_id``."""
+        info = self.ctx.index.models.get(model)
+        out = {"object_id"}
+        if info is not None:
+            for field, _target in info.relations:
+                out.update((field, f"{field}_id", field.removesuffix("_id")))
         return out
 
     def _builder_kwargs(self, expr: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
@@ -486,7 +523,7 @@ class QueryModel:
             if pred.value is None or pred.kind == "opaque":
                 continue
             if pred.kind == "kw":
-                if on_tenant or lookup_key_scopes(pred.key, paths):
+                if (on_tenant and identifies_tenant(pred.key)) or lookup_key_scopes(pred.key, paths):
                     out.append((pred.key, pred.value))
             else:
                 out.extend(self._expr_lookups(pred.value, paths, on_tenant))

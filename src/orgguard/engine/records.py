@@ -131,6 +131,7 @@ class Lookup(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     key: str
     origin: Origin
     line: int = 0
+    aggregate: bool = False  # the query ends in exists()/count(): it resolves no row
 
 
 class ParamSpec(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -176,6 +177,7 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
+    abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
 
 
@@ -219,6 +221,7 @@ class ClassFacts(msgspec.Struct, frozen=True, array_like=True):
     primary_keys: tuple[str, ...] = ()  # fields declared primary keys
     attr_refs: tuple[tuple[str, tuple[Ref, ...]], ...] = ()  # list-valued attributes (``actions = [a, b]``)
     decorators: tuple[str, ...] = ()  # class decorators, dotted and qualified (``method_decorator(X)``: X)
+    dependencies: tuple[Ref, ...] = ()  # ``user = Depends(get_admin_user)``; ``super().__init__(dependencies=[...])``
 
 
 class ModuleVar(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -289,6 +292,7 @@ class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
     qualname: str = ""
     filtered: bool = False  # its filter backends narrow every list it serves to the user's tenants
     sets_filters: bool = False  # it declares its own filter backends (the project's defaults do not apply)
+    staff: bool = False  # only staff reach it (a staff permission class or hook, a staff decorator)
 
 
 class Step(msgspec.Struct, frozen=True, array_like=True):

@@ -579,7 +579,29 @@ class ModuleScan:
             primary_keys=tuple(primary),
             attr_refs=tuple(attr_refs),
             decorators=tuple(self._class_decorators(node)),
+            dependencies=tuple(self._class_dependencies(node)),
         )
+
+    def _class_dependencies(self, node: ast.ClassDef) -> Iterator[Ref]:
+        """Providers a class injects into every handler: ``user = Depends(get_admin_user)`` attributes, and a
+        router subclass's ``super().__init__(dependencies=[Depends(...)])``."""
+        markers = self.k["trusted.dependency_markers"]
+        for stmt in node.body:
+            value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+            if isinstance(value, ast.Call) and self._marker_name(value.func) in markers and value.args:
+                ref = self.ref_of(value.args[0], {}, {})
+                if ref is not None:
+                    yield ref
+            if isinstance(stmt, _FUNCS) and stmt.name == "__init__":
+                for call in _calls_of(stmt):
+                    for kw in call.keywords:
+                        if kw.arg != "dependencies":
+                            continue
+                        for inner in _calls_of(kw.value):
+                            if self._marker_name(inner.func) in markers and inner.args:
+                                ref = self.ref_of(inner.args[0], {}, {})
+                                if ref is not None:
+                                    yield ref
 
     def _class_decorators(self, node: ast.ClassDef) -> Iterator[str]:
         """Qualified decorator texts of a class; ``method_decorator(X, name=...)`` stands for X."""
@@ -881,6 +903,7 @@ class FunctionScan:
             user_kwargs=tuple(dict.fromkeys(self.user_kwargs)),
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
+            abstract=_abstract(node),
             registers=tuple(dict.fromkeys(self.registers)),
             wraps=self._wraps(),
             kwargs_read=tuple(dict.fromkeys(self.kwargs_read)),
@@ -1125,6 +1148,8 @@ class FunctionScan:
                 env.exited = True
             return env
         if isinstance(stmt, ast.Return):
+            if stmt.value is not None and self._reads_staff(stmt.value):
+                self.staff_gate = True  # `def has_permission(self): return self.request.user.is_staff`
             if stmt.value is not None:
                 value = self.eval(stmt.value, env)
                 self._guards(stmt.value, env)
@@ -1367,10 +1392,16 @@ class FunctionScan:
         if ref is not None:
             self.registers.append(_ref_text(ref))
 
-    def _staff(self, stmt: ast.If) -> None:
+    def _reads_staff(self, node: ast.AST) -> bool:
+        """Whether an expression reads a staff flag on the user (``request.user.is_staff``, ``user.admin``)."""
         staff = self.k["admin.staff_attrs"]
-        attrs = {n.attr for n in ast.walk(stmt.test) if isinstance(n, ast.Attribute)}
-        if attrs & staff and refuses(stmt.body):
+        return any(
+            isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value))
+            for n in ast.walk(node)
+        )
+
+    def _staff(self, stmt: ast.If) -> None:
+        if self._reads_staff(stmt.test) and refuses(stmt.body):
             self.staff_gate = True
         if refuses(stmt.body) and self._compares_to_secret(stmt.test):
             self.secret_gate = True
@@ -1457,6 +1488,9 @@ class FunctionScan:
         if text and (
             vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
         ):
+            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+        if name in ("compare_digest", "constant_time_compare"):
+            # an HMAC or token compared with the row's own secret: holding it is the authorization
             return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
         if name in k["guards.object_checks"] and any(
             vocab.is_userish(dotted(x)) for x in [*call.args, *(kw.value for kw in call.keywords)]
@@ -1752,6 +1786,7 @@ class FunctionScan:
         model = self._query_model(call)
         if not model:
             return
+        aggregate = isinstance(call.func, ast.Attribute) and call.func.attr in vocab.AGGREGATES
         node: ast.AST = call
         while isinstance(node, ast.Call):
             func = node.func
@@ -1775,7 +1810,7 @@ class FunctionScan:
             for key, value in values:
                 origin = self.eval(value, env)
                 if origin.params or origin.sources or origin.calls:
-                    self.lookups.append(Lookup(model, key, origin, node.lineno))
+                    self.lookups.append(Lookup(model, key, origin, node.lineno, aggregate))
             node = func.value if isinstance(func, ast.Attribute) else func
 
     def _eval_call(self, call: ast.Call, env: _Env) -> Origin:
@@ -1906,6 +1941,19 @@ class FunctionScan:
             return False
         self.calls.append(CallFacts(key, call.lineno, call.col_offset, ref, "call", "", tuple(args), receiver, fate))
         return True
+
+
+def _abstract(node: _Func) -> bool:
+    """A method subclasses implement: only a docstring, ``pass``, ``...`` or ``raise NotImplementedError``."""
+    for stmt in node.body:
+        if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
+            continue
+        if isinstance(stmt, ast.Raise) and "NotImplementedError" in dotted(
+            stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
+        ):
+            continue
+        return False
+    return True
 
 
 def _comparisons(node: ast.AST) -> Iterator[ast.Compare]:

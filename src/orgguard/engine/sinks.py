@@ -16,6 +16,7 @@ import libcst as cst
 from orgguard.engine.context import dotted_name
 from orgguard.engine.flow import Taint
 from orgguard.engine.queries import QueryChain
+from orgguard.engine import vocab
 from orgguard.engine.vocab import lookup_key_scopes
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
     stmt = analysis.ctx.scope.statement
     out: list[TenantSink] = []
     chain = analysis.queries.chain(call)
+    if chain is not None and chain.links and chain.links[-1].name in vocab.AGGREGATES:
+        return out  # `Organization.objects.filter(slug=slug).exists()`: a yes or no, no tenant resolved
     if chain is not None:
         written = _tenant_writes(analysis, chain)
         for key, expr in written:

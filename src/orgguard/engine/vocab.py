@@ -153,6 +153,24 @@ def lookup_key_scopes(key: str, paths: Iterable[str]) -> bool:
     return False
 
 
+AGGREGATES = frozenset(
+    {"exists", "count", "aggregate", "aexists", "acount", "aaggregate", "scalar_subquery"}
+)  # a query that ends in one of these reads no row: a count, a yes or no
+
+IDENTIFYING = frozenset(
+    {"pk", "id", "slug", "uuid", "name", "domain", "subdomain", "code", "key", "host", "hostname", "handle"}
+)
+
+
+def identifies_tenant(key: str) -> bool:
+    """Whether a lookup on the tenant model picks one tenant (``pk=``, ``slug__iexact=``, ``stripe_customer_id=``)
+    rather than filtering by a property (``is_private=``, ``created__gt=``)."""
+    field, _, transform = key.partition("__")
+    if transform and transform.rsplit("__", 1)[-1] not in ("exact", "iexact", "in"):
+        return False
+    return field in IDENTIFYING or field.endswith(("_id", "_slug", "_uuid", "_key", "_code"))
+
+
 def is_secret_field(name: str, markers: Iterable[str]) -> bool:
     """Whether a field name says it is a bearer secret (``token``, ``secret``, ``api_key``)."""
     low = name.lower()
@@ -168,6 +186,7 @@ __all__ = [
     "is_refusing_call",
     "is_secret_field",
     "is_signed_in_user",
+    "identifies_tenant",
     "is_trusted_expr",
     "is_userish",
     "lookup_key_scopes",
