@@ -101,8 +101,13 @@ class SuperuserBypassChecker(Checker):
             isinstance(c.operator, (cst.Equal, cst.NotEqual)) for c in expr.comparisons
         ):
             operands = [expr.left, *(c.comparator for c in expr.comparisons)]
-            if any(is_signed_in_user(dotted_name(op)) for op in operands) and not all(
-                is_signed_in_user(dotted_name(op)) for op in operands
+            others = [op for op in operands if not is_signed_in_user(dotted_name(op))]
+            # `request.user == user` compares two users (a profile's own page), not a tenant's owner:
+            # ownership of a tenant reads through an object (`org.owner.user != request.user`)
+            if (
+                any(is_signed_in_user(dotted_name(op)) for op in operands)
+                and others
+                and all(isinstance(op, cst.Attribute) for op in others)
             ):
                 # `!=` holds when the user is NOT the owner: the check passes when the atom is false
                 return "member-neg" if isinstance(expr.comparisons[0].operator, cst.NotEqual) else "member"

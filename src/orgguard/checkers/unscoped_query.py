@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker
+from orgguard.engine import vocab
 from orgguard.engine.context import FileContext
 from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
 from orgguard.engine.queries import Scoping
@@ -34,6 +35,8 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             return  # a declared mixin's get_queryset narrows it to the user's tenants
         if any(info.staff for info in infos):
             return  # a staff-only view: listing every tenant's rows is what it is for
+        if self._capability_lookup(node):
+            return  # get_object() finds rows by a bearer secret (`lookup_field = "token"`)
         if any(info.filtered for info in infos) or (
             self.ctx.index.default_filtered and not any(info.sets_filters for info in infos)
         ):
@@ -56,6 +59,22 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                 if not isinstance(target, cst.Name) or target.value not in attrs:
                     continue
                 self._class_attr(node, stmt, small.value, target.value, bool(defined))
+
+    def _capability_lookup(self, klass: cst.ClassDef) -> bool:
+        markers = self.ctx.knowledge["models.secret_fields"]
+        for stmt in klass.body.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                continue
+            for small in stmt.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and any(isinstance(t.target, cst.Name) and t.target.value == "lookup_field" for t in small.targets)
+                    and isinstance(small.value, cst.SimpleString)
+                    and isinstance(small.value.evaluated_value, str)
+                    and vocab.is_secret_field(small.value.evaluated_value, markers)
+                ):
+                    return True
+        return False
 
     def _class_attr(
         self, klass: cst.ClassDef, stmt: cst.SimpleStatementLine, value: cst.BaseExpression, attr: str, hooked: bool

@@ -82,6 +82,7 @@ class _VarScan(cst.CSTVisitor):
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
         self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
         self.loops: dict[int, str] = {}  # id(iterated expression) -> the loop variable
+        self.loop_vars: dict[str, str] = {}  # `for speaker in speakers`: speakers -> speaker
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return True
@@ -170,6 +171,8 @@ class _VarScan(cst.CSTVisitor):
         # `for speaker in <query>: if user.has_perm(..., speaker)`: every row is checked before use
         if isinstance(node.target, cst.Name):
             self.loops[id(node.iter)] = node.target.value
+            if isinstance(node.iter, cst.Name):
+                self.loop_vars[node.iter.value] = node.target.value
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
@@ -203,6 +206,13 @@ class _VarScan(cst.CSTVisitor):
             return
         if not all(isinstance(c.operator, (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot)) for c in node.comparisons):
             return
+        # `signature == sign(query.api_key, ...)`: the row's own secret checked against what the client holds
+        markers = self.ctx.knowledge["models.secret_fields"]
+        for attr in _attribute_nodes(node):
+            if vocab.is_secret_field(attr.attr.value, markers):
+                owner, _path = _root(attr.value)
+                if owner and owner not in ("self", "request", "settings"):
+                    self._check(owner)
         operands = [node.left, *(c.comparator for c in node.comparisons)]
         for operand in operands:
             attrs: list[str] = []
@@ -333,6 +343,9 @@ def compute_facts(
         command=command,
         info=info,
     )
+    for iterated, item in scan.loop_vars.items():
+        if item in scan.scoped:
+            scan.scoped.add(iterated)  # each row of `speakers` is checked in the loop
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)

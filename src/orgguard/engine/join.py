@@ -491,6 +491,7 @@ class _Fn:
     command: bool = False
     route: str | None = None
     view: bool = False
+    helper: bool = False  # a view class's own helper method (not a handler): reached through its handlers
     dependency: bool = False
     initial: dict[str, str] = field(default_factory=dict)
     verifies: bool = False
@@ -654,6 +655,15 @@ class _Join:
                 )
             )
         self.membership_attrs = _membership_attrs(classes, config, k, tenant_models)
+        self.tenant_properties = frozenset(
+            column
+            for name in tenant_models
+            if name in models
+            for column in models[name].columns
+            if column not in {f for f, _t in models[name].relations}
+            and not vocab.identifies_tenant(column)
+            and column not in self.membership_attrs
+        )
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.tenant_models = tenant_models
         self.paths_of = paths_of
@@ -673,6 +683,7 @@ class _Join:
             models=models,
             tenant_paths={name: tuple(v) for name, v in paths_of.items()},
             tenant_models=tenant_models,
+            tenant_properties=self.tenant_properties,
             membership_models=frozenset(config.membership_models),
             classes=self.class_infos,
             tables=tables,
@@ -955,7 +966,7 @@ class _Join:
                 continue
             model = lookup.model
             on_tenant = model in self.tenant_models and vocab.identifies_tenant(lookup.key)
-            if on_tenant or vocab.lookup_key_scopes(lookup.key, self.paths_of.get(model, ())):
+            if on_tenant or vocab.lookup_key_scopes(lookup.key, self.paths_of.get(model, ()), self.tenant_properties):
                 out.update(p for p in lookup.origin.params if p in fn.params)
         for call in fn.d.calls:
             if call.mode != "call":
@@ -1140,6 +1151,14 @@ class _Join:
             not view_class
             or d.name in k["requests.handler_methods"]
             or bool(decorators & k["requests.view_decorators"])
+        )
+        fn.helper = (
+            view_class
+            and not handler
+            and route is None
+            and d.name not in k["requests.queryset_hooks"]
+            and d.name not in k["requests.object_hooks"]
+            and not d.name.startswith("__")
         )
         requestish = surface in (REQUEST, ADMIN, EXPORT)
         view = requestish and handler and (view_class or has_request_param)
@@ -1564,8 +1583,9 @@ class _Reach:
         queued: set[str] = set()
         for qual in sorted(j.fns):
             fn = j.fns[qual]
-            if fn.surface not in ENTRY_SURFACES or j.exempt(fn.path):
-                continue  # tests and seed scripts call the app's code; they are no entry point of it
+            if fn.surface not in ENTRY_SURFACES or j.exempt(fn.path) or fn.helper:
+                # tests and seed scripts call the app's code; a view's helper method runs for its handlers
+                continue
             group: _Group = (fn.surface, fn.command, "consumed")
             entry_step = Step(qual, fn.path, fn.d.line, 1, "entry", f"{fn.d.name}()")
             self.freach.setdefault(qual, {}).setdefault(group, {})[qual] = _Item("", None, entry_step)
@@ -1606,10 +1626,14 @@ class _Reach:
                 callee = j.fns.get(target)
                 if callee is None:
                     continue
+                # `self.perform_delete()` from a base class's handler, overridden by a staff-only view: the
+                # override runs for that view's (staff) requests only
+                staff_override = callee.surface == ADMIN and call.ref is not None and call.ref.kind == "self"
                 if call.mode != "enqueue":
                     for (surface, command, fate), items in freach.items():
                         new_fate = _fate(at_call, fate)
-                        dest = self.freach.setdefault(target, {}).setdefault((surface, command, new_fate), {})
+                        into = ADMIN if staff_override and surface == REQUEST else surface
+                        dest = self.freach.setdefault(target, {}).setdefault((into, command, new_fate), {})
                         for entry, _item in items.items():
                             if entry not in dest and len(dest) < REACH_CAP:
                                 dest[entry] = _Item("", (fn.qual, _gk((surface, command, fate)), "", call.key), step)
@@ -1620,7 +1644,8 @@ class _Reach:
                         continue
                     for group, source, pred_param, pred_group in self._taints(fn, origin):
                         surface, command, fate = group
-                        new_group = (surface, command, _fate(at_call, fate))
+                        into = ADMIN if staff_override and surface == REQUEST else surface
+                        new_group = (into, command, _fate(at_call, fate))
                         dest = self.preach.setdefault(target, {}).setdefault(param, {}).setdefault(new_group, {})
                         items = (
                             preach.get(pred_param, {}).get(pred_group, {}) if pred_param else freach.get(pred_group, {})

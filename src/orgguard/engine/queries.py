@@ -335,7 +335,7 @@ class QueryModel:
         if pred.kind == "opaque":
             return Scoping.UNKNOWN
         if pred.kind == "kw":
-            if lookup_key_scopes(pred.key, paths):
+            if lookup_key_scopes(pred.key, paths, self.ctx.index.tenant_properties):
                 return Scoping.SCOPED
             if (
                 pred.key.endswith("__isnull")
@@ -409,6 +409,15 @@ class QueryModel:
                 elif Scoping.SCOPED in verdicts:
                     return Scoping.SCOPED
                 return Scoping.UNKNOWN if Scoping.UNKNOWN in verdicts else Scoping.UNSCOPED
+            # Group.id.in_(current_user.group_ids): the signed-in user's own rows
+            if (
+                isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("in_", "__eq__")
+                and self._column(expr.func.value) is not None
+                and expr.args
+                and all(self.is_trusted(a.value) for a in expr.args)
+            ):
+                return Scoping.SCOPED
             # Invoice.organization_id.in_(ids) on a tenant column (not `.is_(None)`, `.isnot(None)`)
             if (
                 isinstance(expr.func, cst.Attribute)
@@ -523,7 +532,9 @@ class QueryModel:
             if pred.value is None or pred.kind == "opaque":
                 continue
             if pred.kind == "kw":
-                if (on_tenant and identifies_tenant(pred.key)) or lookup_key_scopes(pred.key, paths):
+                if (on_tenant and identifies_tenant(pred.key)) or lookup_key_scopes(
+                    pred.key, paths, self.ctx.index.tenant_properties
+                ):
                     out.append((pred.key, pred.value))
             else:
                 out.extend(self._expr_lookups(pred.value, paths, on_tenant))
@@ -551,7 +562,7 @@ class QueryModel:
                 out: list[tuple[str, cst.BaseExpression]] = []
                 for a in expr.args:
                     if a.keyword is not None:
-                        if on_tenant or lookup_key_scopes(a.keyword.value, paths):
+                        if on_tenant or lookup_key_scopes(a.keyword.value, paths, self.ctx.index.tenant_properties):
                             out.append((a.keyword.value, a.value))
                     else:
                         out.extend(self._expr_lookups(a.value, paths, on_tenant))

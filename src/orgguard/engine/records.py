@@ -352,6 +352,7 @@ class ProjectIndex(msgspec.Struct, frozen=True):
     models: dict[str, ModelInfo] = {}
     tenant_paths: dict[str, tuple[str, ...]] = {}
     tenant_models: frozenset[str] = frozenset()
+    tenant_properties: frozenset[str] = frozenset()  # plain fields of the tenant (`is_private`): they pin no tenant
     membership_models: frozenset[str] = frozenset()
     classes: dict[str, tuple[ClassInfo, ...]] = {}
     tables: dict[str, str] = {}  # table name -> model name

@@ -1948,7 +1948,7 @@ def _abstract(node: _Func) -> bool:
     for stmt in node.body:
         if isinstance(stmt, ast.Pass) or (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)):
             continue
-        if isinstance(stmt, ast.Raise) and "NotImplementedError" in dotted(
+        if isinstance(stmt, ast.Raise) and "NotImplemented" in dotted(
             stmt.exc.func if isinstance(stmt.exc, ast.Call) else stmt.exc
         ):
             continue

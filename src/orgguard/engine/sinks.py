@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from orgguard.engine import vocab
 from orgguard.engine.context import dotted_name
 from orgguard.engine.flow import Taint
 from orgguard.engine.queries import QueryChain
-from orgguard.engine import vocab
 from orgguard.engine.vocab import lookup_key_scopes
 
 if TYPE_CHECKING:

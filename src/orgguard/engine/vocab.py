@@ -138,18 +138,20 @@ WIDENING_LOOKUPS = frozenset(
 )  # fmt: skip
 
 
-def lookup_key_scopes(key: str, paths: Iterable[str]) -> bool:
+def lookup_key_scopes(key: str, paths: Iterable[str], properties: Iterable[str] = ()) -> bool:
     """Whether a lookup keyword (``organization_id``, ``invoice__organization__in``) pins a tenant path.
 
-    ``organization__isnull=False`` or ``organization_id__gt=0`` name the path but pin no tenant.
+    ``organization__isnull=False`` or ``organization_id__gt=0`` name the path but pin no tenant, and nor does
+    a plain property of the tenant (``project__is_private=True``: ``properties`` are those field names).
     """
     if key.rsplit("__", 1)[-1] in WIDENING_LOOKUPS:
         return False
     for path in paths:
-        if key in (path, f"{path}_id") or key.startswith(f"{path}__"):
+        if key in (path, f"{path}_id"):
             return True
-        if path.endswith("_id") and key.startswith(path[:-3] + "__"):
-            return True
+        for prefix in (f"{path}__", path[:-3] + "__" if path.endswith("_id") else ""):
+            if prefix and key.startswith(prefix):
+                return key[len(prefix) :].split("__", 1)[0] not in properties
     return False
 
 
@@ -182,11 +184,11 @@ __all__ = [
     "SESSION",
     "SIGNED_IN",
     "entry_matches",
+    "identifies_tenant",
     "is_error_response",
     "is_refusing_call",
     "is_secret_field",
     "is_signed_in_user",
-    "identifies_tenant",
     "is_trusted_expr",
     "is_userish",
     "lookup_key_scopes",
