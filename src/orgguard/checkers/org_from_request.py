@@ -8,7 +8,7 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.engine.facts import Surface
+from orgguard.engine.facts import FunctionFacts, Surface
 from orgguard.engine.flow import REQUEST
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
@@ -39,5 +39,17 @@ class OrgFromRequestChecker(Checker):
         if facts is None or facts.surface is not Surface.REQUEST:
             return
         for sink in self.analysis.tenant_sinks(node):
-            if sink.taint.kind == self.kind:
+            if sink.taint.kind == self.kind and not self._checked(node, facts):
                 self.ctx.report(self.codes[0], sink.node, source=sink.taint.source, sink=sink.sink, fix=self.fix)
+
+    def _checked(self, node: cst.Call, facts: FunctionFacts) -> bool:
+        """A tenant verified right after it is looked up (``project = Project.objects.get(pk=...)`` then
+        ``self.check_object_permissions(request, project)``), or by every caller of the resolver that returns
+        it (``project = self._get_project(request)`` then ``if not self._validate_signature(project, request)``)."""
+        var = self.analysis.assigned_name(node)
+        if var is not None and var in facts.scoped_vars:
+            return True
+        if facts.info is None or not self.analysis.returned(node):
+            return False
+        reaches = self.ctx.index.reaches(facts.info.qualname)
+        return bool(reaches) and all(r.fate == "checked" for r in reaches)

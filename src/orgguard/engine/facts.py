@@ -256,7 +256,12 @@ def _attribute_nodes(node: cst.CSTNode) -> list[cst.Attribute]:
 
 def class_bases(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
     """Short names of a class's bases, transitively through project classes."""
-    bases = {dotted_name(b.value).rsplit(".", 1)[-1] for b in klass.bases}
+    bases: set[str] = set()
+    for b in klass.bases:
+        text = dotted_name(b.value)
+        bases.add(text.rsplit(".", 1)[-1])
+        bases.add(ctx.qualified(text).rsplit(".", 1)[-1])  # `Resource as RestxResource` is a Resource
+    bases.discard("")
     for base in list(bases):
         bases |= ctx.index.base_names(base)
     return bases

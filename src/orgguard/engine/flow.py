@@ -200,6 +200,10 @@ class FunctionFlow:
             return union(self._eval(el.value, env) for el in expr.elements)
         return CLEAN
 
+    def _requestish(self) -> bool:
+        """Whether the function serves requests (a request parser reads client input there, not in a command)."""
+        return self.info is not None and self.info.surface in ("public", "admin", "export")
+
     def _trusted_kwarg(self, base: cst.BaseExpression, key: str) -> bool:
         """``self.kwargs["project_pk"]`` where the view's guard verifies that kwarg."""
         if self.info is None or key not in self.info.trusted_kwargs:
@@ -267,6 +271,8 @@ class FunctionFlow:
             src = self._source(func_text + "()") if func_text else None
             if src is not None:
                 return Value(taints=frozenset({src}))
+            if func_text and self._requestish() and vocab.reads_input_call(func_text + "()", k):
+                return Value(taints=frozenset({Taint(func_text + "()", REQUEST)}))
             if summary is not None:
                 return self._summary_value(summary, call, env)
             if recv.trusted and not any(self._eval(a.value, env).tainted for a in call.args):

@@ -636,7 +636,9 @@ class _Join:
                 ClassInfo(
                     raw.name,
                     raw.path,
-                    raw.bases,
+                    tuple(
+                        dict.fromkeys([*raw.bases, *sorted(self.base_shorts(qual) - {_short(b) for b in raw.bases})])
+                    ),
                     raw.methods,
                     scoping,
                     tuple(hook.name for hook in raw.hooks if hook.inherits),
@@ -1073,13 +1075,24 @@ class _Join:
         cls = self.sym.classes.get(klass)
         if cls is None:
             return set()
-        out = {_short(b) for b in cls.bases}
-        for c in self.sym.mro(klass)[1:]:
-            out.update(_short(b) for b in self.sym.classes[c].bases)
+        out: set[str] = set()
+        for c in self.sym.mro(klass):
+            out.update(self.base_shorts(c))
         # bases named by short name only (another module's class of that name, unresolved)
         for base in list(out):
             for info in self._ancestors_by_name(base):
                 out.update(_short(b) for b in info.bases)
+        return out
+
+    def base_shorts(self, cls: str) -> set[str]:
+        """Short names of a class's own bases, as written and as imported (``RestxResource`` is ``Resource``)."""
+        imports = self.sym.imports.get(self.sym.class_module.get(cls, ""), {})
+        out: set[str] = set()
+        for base in self.sym.classes[cls].bases:
+            out.add(_short(base))
+            origin = imports.get(base.split(".", 1)[0])
+            if origin is not None:
+                out.add(_short(origin + base[len(base.split(".", 1)[0]) :]))
         return out
 
     def _ancestors_by_name(self, name: str, seen: frozenset[str] = frozenset()) -> Iterator[ClassInfo]:
@@ -1394,6 +1407,8 @@ class _Join:
         out: dict[str, str] = {}
         handler_params = k["requests.handler_params"]
         after_request = False
+        # MethodView/Resource handlers take the route's parameters right after self
+        kwarg_view = bool(fn.klass) and bool(self.class_bases(fn.klass) & k["requests.kwarg_views"])
         for index, spec in enumerate(p for p in fn.d.params if not p.star):
             name = spec.name
             if spec.marker in k["trusted.dependency_markers"] or spec.marker in self.dependency_aliases:
@@ -1410,7 +1425,7 @@ class _Join:
             if name in fn.verified_kwargs or name in self._guard_kwargs(fn):
                 out[name] = "trusted"  # a URL kwarg the handler's guard verifies
                 continue
-            if view and after_request:
+            if view and (after_request or kwarg_view):
                 out[name] = f"request:URL parameter {name}"
             elif routed:
                 out[name] = f"request:{kind} parameter {name}"
@@ -1683,7 +1698,10 @@ class _Reach:
                     for _slot, arg in (*call.args, ("", call.receiver)):
                         yield from self._taints(fn, arg, depth + 1)
         for source in sources:
+            call_input = vocab.reads_input_call(source.split(":", 1)[1], j.k)  # parser.parse_args()
             for group in self.freach.get(fn.qual, {}):
+                if call_input and group[0] not in (REQUEST, ADMIN, EXPORT):
+                    continue  # a command's parser reads the operator's arguments, not a client's
                 yield group, source, "", group
 
     def _path(self, table: str, qual: str, param: str, group: _Group, entry: str) -> tuple[Step, ...]:

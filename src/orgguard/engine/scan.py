@@ -1862,6 +1862,8 @@ class FunctionScan:
             read = vocab.request_source(text + "()", k) if text else None
             if read is not None:
                 return Origin(sources=(f"{read[1]}:{read[0]}",))
+            if text and vocab.reads_input_call(text + "()", k):
+                return Origin(sources=(f"request:{text}()",))
             if method in ("save", "create", "get_or_create") and not args:
                 return CLEAN_ORIGIN  # form.save(): the row just written
         # dispatch, getattr dispatch, enqueue, project calls

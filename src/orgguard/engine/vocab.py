@@ -93,10 +93,15 @@ def request_source(text: str, knowledge: Knowledge) -> tuple[str, str] | None:
             rest = text[len(name) + 1 :].split(".", 1)[0].rstrip("()")
             if rest in knowledge["sources.request_attrs"] or rest in knowledge["sources.request_methods"]:
                 return text, REQUEST
-    for attr in knowledge["sources.kwarg_attrs"]:
+    for attr in knowledge["sources.kwarg_attrs"] | knowledge["sources.input_exprs"]:
         if text == attr or text.startswith(attr + "."):
             return text, REQUEST
     return None
+
+
+def reads_input_call(text: str, knowledge: Knowledge) -> bool:
+    """``parser.parse_args()``: client input when a request handler calls it."""
+    return text.endswith("()") and short(text) in knowledge["sources.input_calls"]
 
 
 def is_refusing_call(name: str) -> bool:
