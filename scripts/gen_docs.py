@@ -31,6 +31,7 @@ else:  # pragma: no cover
 
 from orgguard.config import SCHEMA, Setting
 from orgguard.docs import rule_markdown
+from orgguard.engine.syntax import MAX_DEPTH, NEWEST
 from orgguard.init import imported_modules
 from orgguard.knowledge import pack_schema
 from orgguard.registry import PATH_CLASSES, Rule, all_rules
@@ -107,6 +108,7 @@ KIND_TEXT = {
     "str-or-strlist": "string or list of strings",
     "bool": "boolean",
     "table-strlist": "table of pattern = list of rule codes",
+    "target-version": "string (`py310`, `py312`...)",
 }
 
 
@@ -125,7 +127,9 @@ def _toml_value(value: Any) -> str:
 def _setting_section(setting: Setting) -> list[str]:
     default = _toml_value(setting.default)
     out = [f"### `{setting.key}`", "", setting.doc, "", f"*Type:* {KIND_TEXT.get(setting.kind, setting.kind)}", ""]
-    if len(default) > 70:
+    if setting.default is None:
+        out += ["*Default:* not set (see [The Python grammar](#the-python-grammar))", ""]
+    elif len(default) > 70:
         out += ["*Default:*", "", "```toml", f"{setting.key} = {default}", "```", ""]
     else:
         out += [f"*Default:* `{default}`", ""]
@@ -166,6 +170,38 @@ def configuration_page() -> str:
     for s in SCHEMA:
         out += _setting_section(s)
     out += [
+        "## The Python grammar",
+        "",
+        "orgguard parses the project's files with the grammar of the project's Python, whatever Python",
+        "runs orgguard: `target-version`, else the lowest version `[project] requires-python` admits",
+        "(`>=3.12` is 3.12; a specifier with no lower bound, such as `<4`, says nothing), else the newest",
+        f"grammar orgguard knows ({NEWEST[0]}.{NEWEST[1]}). The newest is the default because accepting valid newer",
+        "syntax costs nothing: every grammar accepts the code of the versions before it, so a wrong guess",
+        "could only ever hide a syntax error that the project's own Python reports anyway. For the same",
+        "reason the grammar is never older than that of the Python running orgguard.",
+        "",
+        "- A file the running Python's parser accepts is valid. When the project's grammar is newer and",
+        "  the running Python refuses a file, LibCST's parser (which reads the newest grammar) decides; for",
+        "  the project index, the newer syntax is rewritten line for line into syntax the running Python",
+        "  parses (PEP 695 `type X = ...` aliases and `def f[T]`/`class C[T]` type parameters, PEP 701",
+        "  f-strings, PEP 750 t-strings, PEP 758 `except A, B:`, and on Python 3.10 `except*` and `*Ts`), so",
+        "  a model or function defined there is known to every other file. A file that cannot be rewritten",
+        "  contributes nothing to the index, and is still not a parse error. (LibCST 1.x reads its newest",
+        "  grammar whatever version it is given: past the running Python's grammar, syntax newer than the",
+        "  target is accepted too.)",
+        "- A parse error ([ORG000](rules/ORG000.md)) is reported in the running Python's words and at its",
+        "  position, with an end position (`end_line`, `end_column`) that is never before the start: the",
+        "  same message for the same file in every run, whatever else is checked with it. When orgguard",
+        "  runs on an older Python than the project's and a file holds newer syntax before its real error,",
+        "  the position is where the running Python stopped; run orgguard on the project's Python for the",
+        "  exact one.",
+        "- Nesting the running Python refuses (more than 200 brackets, thousands of levels of operators)",
+        "  is an ORG000 `too many nested parentheses` or `too deeply nested to analyse`, and so is, in a",
+        f"  file only LibCST can read, a statement whose estimated depth passes {MAX_DEPTH:,}: LibCST's",
+        "  native parser never sees such a file (its stack and memory give out a few thousand levels down).",
+        "- Files matching `exempt-files` (tests, seed scripts) are never reported, not even for a syntax",
+        "  error: their own test run reports it.",
+        "",
         "## Command-line options",
         "",
         "`--select` and `--ignore` replace the file's `select` and `ignore`; `--config FILE` names the",

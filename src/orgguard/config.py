@@ -57,6 +57,10 @@ DEFAULT_EXEMPT: tuple[str, ...] = (
 )
 
 
+#: ``target-version`` values (as Ruff spells them): the grammars orgguard can parse with.
+TARGET_VERSIONS: tuple[str, ...] = tuple(f"py3{minor}" for minor in range(7, 15))
+
+
 class ConfigError(Exception):
     """A setting that cannot be used; the message is one line naming the file and the key."""
 
@@ -64,7 +68,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str  # "str", "strlist", "str-or-strlist", "bool", "table-strlist"
+    kind: str  # "str", "strlist", "str-or-strlist", "bool", "table-strlist", "target-version"
     default: Any
     doc: str
 
@@ -102,7 +106,8 @@ SCHEMA: tuple[Setting, ...] = (
         "exempt-files",
         "strlist",
         list(DEFAULT_EXEMPT),
-        "Path patterns of tests and seed scripts: checked for syntax only, never reported.",
+        "Path patterns of tests and seed scripts: never reported, not even for a syntax error (their own "
+        "test run reports that).",
     ),
     Setting(
         "per-file-ignores",
@@ -115,6 +120,16 @@ SCHEMA: tuple[Setting, ...] = (
         "strlist",
         [],
         "Extra knowledge packs (TOML, same shape as rules/frameworks/*.toml), relative to the config file.",
+    ),
+    Setting(
+        "target-version",
+        "target-version",
+        None,
+        "The Python version whose grammar the project's files are parsed with, spelled as in Ruff "
+        f"(`{TARGET_VERSIONS[0]}` to `{TARGET_VERSIONS[-1]}`). Not set: the lowest version `[project] "
+        "requires-python` admits (`>=3.12` is `py312`), else the newest grammar orgguard knows. The grammar "
+        "is never older than that of the Python running orgguard: newer grammars accept older code, so a "
+        "file valid for the project's Python is never a parse error (ORG000).",
     ),
     Setting(
         "require-suppression-reason",
@@ -144,6 +159,8 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     extend_rules: tuple[Path, ...] = ()
     require_suppression_reason: bool = True
+    # (major, minor) of the project's Python grammar; None: not known (the newest grammar is used)
+    target_version: tuple[int, int] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def fingerprint(self) -> str:
@@ -158,6 +175,7 @@ class Config:
             "pfi": self.per_file_ignores,
             "rules": [str(p) for p in self.extend_rules],
             "reason": self.require_suppression_reason,
+            "target": self.target_version,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -273,6 +291,20 @@ def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
         if not isinstance(value, bool):
             raise fail("true or false")
         return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise fail("a string")
+        return value
+    if kind == "target-version":
+        if value not in TARGET_VERSIONS:
+            text = value if isinstance(value, str) else str(value)
+            close = difflib.get_close_matches(text.replace(".", "").lower(), TARGET_VERSIONS, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{source}: [tool.orgguard] key '{key}' must be one of {TARGET_VERSIONS[0]} ... "
+                f"{TARGET_VERSIONS[-1]}, got {type(value).__name__} {value!r}{hint}"
+            )
+        return value
     if kind == "str-or-strlist" and isinstance(value, str):
         return [value]
     if kind in ("strlist", "str-or-strlist"):
@@ -303,8 +335,63 @@ def check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[str
             )
 
 
-def parse_settings(table: Mapping[str, Any], *, root: Path, source: Path | None, known_codes: Sequence[str]) -> Config:
-    """Validate a ``[tool.orgguard]`` table and build a :class:`Config`."""
+_SPECIFIER = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>)\s*v?([0-9][0-9A-Za-z.*+!-]*)\s*")
+_RELEASE_PART = re.compile(r"[0-9]+")
+
+
+def lowest_python(spec: str) -> tuple[int, int] | None:
+    """The lowest Python ``(major, minor)`` a ``requires-python`` specifier (PEP 440) admits.
+
+    ``>=3.12``, ``~=3.12.1``, ``==3.12.*`` and ``>3.11`` (3.11.1 is above 3.11) give their version;
+    ``!=X.Y.*`` moves the floor past an excluded minor version. None when the specifier has no lower
+    bound (``<4``) or does not read as one: it says nothing about the grammar.
+    """
+    floor: tuple[int, int] | None = None
+    excluded: set[tuple[int, int]] = set()
+    for clause in spec.split(","):
+        if not clause.strip():
+            continue
+        match = _SPECIFIER.fullmatch(clause)
+        if match is None:
+            return None
+        op, version = match[1], match[2]
+        parts = version.split(".")
+        release = [m[0] for m in (_RELEASE_PART.match(p) for p in parts[:2]) if m is not None]
+        if not release:
+            return None
+        major, minor = int(release[0]), int(release[1]) if len(release) > 1 else 0
+        if op in (">=", ">", "~=", "==", "==="):
+            floor = (major, minor) if floor is None else max(floor, (major, minor))
+        elif op == "!=" and len(parts) == 3 and parts[2] == "*" and len(release) == 2:
+            excluded.add((major, minor))
+    if floor is None:
+        return None
+    while floor in excluded:
+        floor = (floor[0], floor[1] + 1)
+    return floor
+
+
+def _target_version(value: str | None, requires_python: str | None) -> tuple[int, int] | None:
+    if value is not None:  # "py312"
+        return (int(value[2]), int(value[3:]))
+    if requires_python is not None:
+        return lowest_python(requires_python)
+    return None
+
+
+def parse_settings(
+    table: Mapping[str, Any],
+    *,
+    root: Path,
+    source: Path | None,
+    known_codes: Sequence[str],
+    requires_python: str | None = None,
+) -> Config:
+    """Validate a ``[tool.orgguard]`` table and build a :class:`Config`.
+
+    ``requires_python``: the project's ``[project] requires-python``, for the grammar when the table has
+    no ``target-version``.
+    """
     where = str(source) if source else "configuration"
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -343,6 +430,7 @@ def parse_settings(table: Mapping[str, Any], *, root: Path, source: Path | None,
         per_file_ignores=tuple((k, tuple(v)) for k, v in sorted(pfi.items())),
         extend_rules=tuple(extend_rules),
         require_suppression_reason=bool(get("require-suppression-reason")),
+        target_version=_target_version(values.get("target-version"), requires_python),
     )
 
 
@@ -361,8 +449,11 @@ def load_config(*, start: Path, explicit: Path | None = None, known_codes: Seque
         root = find_root(start)
         candidate = root / "pyproject.toml"
         source = candidate if candidate.is_file() else None
+    project_file = root / "pyproject.toml"
     if source is None:
-        return parse_settings({}, root=root, source=None, known_codes=known_codes)
+        return parse_settings(
+            {}, root=root, source=None, known_codes=known_codes, requires_python=_requires_python(project_file)
+        )
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -375,4 +466,20 @@ def load_config(*, start: Path, explicit: Path | None = None, known_codes: Seque
         table = data.get("tool", {}).get("orgguard", data)
     if not isinstance(table, dict):
         raise ConfigError(f"{source}: [tool.orgguard] must be a table")
-    return parse_settings(table, root=root, source=source, known_codes=known_codes)
+    requires = _requires_python(project_file, data if source == project_file.resolve() else None)
+    return parse_settings(table, root=root, source=source, known_codes=known_codes, requires_python=requires)
+
+
+def _requires_python(pyproject: Path, data: Mapping[str, Any] | None = None) -> str | None:
+    """``[project] requires-python`` of the project's pyproject.toml (None: absent, or not readable).
+
+    It is the packaging tools' key, not orgguard's: a file or value they would refuse is theirs to report.
+    """
+    if data is None:
+        try:
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None
+    project = data.get("project")
+    value = project.get("requires-python") if isinstance(project, dict) else None
+    return value if isinstance(value, str) else None

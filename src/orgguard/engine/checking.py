@@ -6,9 +6,7 @@ checkers (the runner imports this module only when a file has to be checked).
 
 from __future__ import annotations
 
-import ast
 import importlib
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from orgguard.checkers.base import Checker
-from orgguard.engine import walk
+from orgguard.engine import syntax, walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError, TraceStep
@@ -26,8 +24,6 @@ from orgguard.engine.runner import PARSE_ERROR, FileResult, FileTimeout, Project
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
 from orgguard.knowledge import Knowledge
-
-_ONLY_AST = ast.PyCF_ONLY_AST
 
 
 def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
@@ -95,25 +91,10 @@ def _decode_lines(source: bytes | str, module: cst.Module | None) -> list[str]:
 
 
 def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
-    line, col = 1, 1
-    if isinstance(exc, cst.ParserSyntaxError):
-        line, col = exc.raw_line, exc.raw_column + 1
-        message = exc.message.splitlines()[0] if exc.message else "invalid syntax"
-    elif isinstance(exc, SyntaxError):
-        line, col = exc.lineno or 1, exc.offset or 1
-        message = exc.msg
-    elif isinstance(exc, (RecursionError, MemoryError)):
-        message = "too deeply nested to analyse"
-    else:
-        message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    return _org000(display, line, col, f"cannot parse: {message}")
-
-
-def _too_deep(exc: BaseException) -> bool:
-    """Whether the interpreter's parser refused ``exc``'s source for its nesting (LibCST must not see it)."""
-    if isinstance(exc, (RecursionError, MemoryError)):
-        return True
-    return isinstance(exc, SyntaxError) and "too many nested" in (exc.msg or "")
+    """ORG000 in the interpreter's words and at its position, end included (see engine/syntax.py)."""
+    error = syntax.error_of(exc)
+    end = (error.end_line, error.end_column)
+    return _org000(display, error.line, error.column, f"cannot parse: {error.message}", end=end)
 
 
 def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
@@ -182,25 +163,22 @@ def _check_source(
 ) -> FileResult:
     result = FileResult()
     config = project.config
-    exempt = config.is_exempt(path)
-    checker_specs = () if exempt else project.checkers
+    if config.is_exempt(path):
+        return result  # tests and seed scripts are never reported, not even for their syntax
+    checker_specs = project.checkers
     if checker_specs and not _may_match(project, source):
         checker_specs = ()
     try:
-        if sha is None or sha not in project.parsed:
-            try:
-                with warnings.catch_warnings():  # the user's invalid escapes are not our output
-                    warnings.simplefilter("ignore")
-                    compile(source, display, "exec", flags=_ONLY_AST, dont_inherit=True)
-            except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
-                # nothing to find here, or too deep for LibCST's native parser: the interpreter's error
-                # stands; any other syntax error is reported as LibCST words it, as it always was
-                if not checker_specs or _too_deep(exc):
-                    raise
-        if not checker_specs:
-            return result  # nothing can be found here: the syntax check was all that was needed
-        module = cst.parse_module(source)
-    except (cst.ParserSyntaxError, SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
+        # the interpreter screens the file first (unless the index pass already parsed this very source);
+        # its error is the one reported, whatever parser runs after it and whatever else is in the run
+        parsed = syntax.parse_module(
+            source,
+            display,
+            config.target_version,
+            checked=sha is not None and sha in project.parsed,
+            need_module=bool(checker_specs),
+        )
+    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
         if PARSE_ERROR in project.rules:
             result.findings.append(_parse_error(project, display, exc))
         return result
@@ -210,6 +188,9 @@ def _check_source(
         if PARSE_ERROR in project.rules:
             result.findings.append(_parse_error(project, display, exc))
         return result
+    if parsed is None:
+        return result  # nothing can be found here: the syntax check was all that was needed
+    module = parsed
     try:
         ctx = FileContext(
             path=path,

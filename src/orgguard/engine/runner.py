@@ -479,14 +479,19 @@ def time_guard(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _org000(display: str, line: int, col: int, message: str) -> Finding:
+def _org000(display: str, line: int, col: int, message: str, *, end: tuple[int, int] = (0, 0)) -> Finding:
+    """An ORG000 finding; its end is never before its start (a point at the start when none is given)."""
     rule = all_rules().get(PARSE_ERROR)
+    line, col = max(line, 1), max(col, 1)
+    end_line, end_col = max(end, (line, col))
     return Finding(
         path=display,
-        line=max(line, 1),
-        column=max(col, 1),
+        line=line,
+        column=col,
         code=PARSE_ERROR,
         message=message,
+        end_line=end_line,
+        end_column=max(end_col, 1),
         name=rule.name if rule else "parse-error",
         severity="error",
         path_class="syntax",

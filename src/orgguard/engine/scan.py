@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from orgguard.config import Config
-from orgguard.engine import vocab
+from orgguard.engine import syntax, vocab
 from orgguard.engine.records import (
     CLEAN_ORIGIN,
     TRUSTED_ORIGIN,
@@ -80,7 +80,7 @@ def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> 
     try:
         with warnings.catch_warnings():  # the project's invalid escapes are not our output
             warnings.simplefilter("ignore")
-            tree = ast.parse(data, filename=rel)
+            tree = syntax.parse_ast(data, rel, config.target_version)  # the project's grammar
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileFacts(parsed=False, path=rel, module=vocab.module_name(rel))
     try:
