@@ -17,7 +17,7 @@ import libcst as cst
 
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.flow import CLEAN, FunctionFlow, Value, build_flow, call_keys, names_in, value_of_origin
+from orgguard.engine.flow import CLEAN, FunctionFlow, Value, build_flow, names_in, value_of_origin
 from orgguard.engine.queries import QueryModel
 from orgguard.engine.records import FunctionInfo
 
@@ -48,6 +48,7 @@ class FunctionFacts:
     conditional_vars: dict[str, str] = field(default_factory=dict)
     info: FunctionInfo | None = None  # what the index knows of the function (its callers, its reach)
     checked_loops: frozenset[int] = frozenset()  # ids of iterated queries whose every row is checked in the loop
+    keys: dict[int, str] = field(default_factory=dict)  # id(call) -> its key in the index
     _flow: FunctionFlow | None = None
 
     def reached_from(self, ctx: FileContext, surface: Surface) -> bool:
@@ -56,7 +57,7 @@ class FunctionFacts:
 
     def flow(self, ctx: FileContext, queries: QueryModel) -> FunctionFlow:
         if self._flow is None:
-            self._flow = build_flow(ctx, queries, self.func, self.params, self.info)
+            self._flow = build_flow(ctx, queries, self.func, self.params, self.info, self.keys)
         return self._flow
 
 
@@ -76,6 +77,7 @@ class _VarScan(cst.CSTVisitor):
         self.queries = queries
         self.info = info
         self.keys = keys
+        self.seen: dict[str, int] = {}
         self.tenant_attrs = vocab.tenant_attrs(ctx.config.tenant_fields, ctx.index.tenant_paths.values())
         self.scoped: set[str] = set()
         self.conditional: dict[str, str] = {}
@@ -111,9 +113,14 @@ class _VarScan(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         k = self.ctx.knowledge
+        # the call's key, as the index scan numbered it: its text and its occurrence, in source order
+        text = dotted_name(func) or "<expr>"
+        n = self.seen.get(text, 0)
+        self.seen[text] = n + 1
+        self.keys[id(node)] = f"{text}#{n}"
+        text = text if text != "<expr>" else ""
         # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
         guard = False
-        text = dotted_name(func)
         if text:
             qualified = self.ctx.qualified(text)
             guard = vocab.matches_any(qualified, k["guards.functions"])
@@ -328,7 +335,7 @@ def compute_facts(
     project, from the same facts every pass reads), its after-the-fact narrowings from its own body."""
     info = ctx.function_info(func)
     probe = FunctionFlow(ctx, queries, func, {}, info)  # asks only what a call is, builds no flow
-    scan = _VarScan(ctx, queries, info, call_keys(func.body), probe.is_membership_query)
+    scan = _VarScan(ctx, queries, info, {}, probe.is_membership_query)
     walk.visit(func.body, scan)
     if info is None:
         # not a module function or method the index knows (a class inside a function): nothing to say
@@ -351,6 +358,7 @@ def compute_facts(
     for iterated, item in scan.loop_vars.items():
         if item in scan.scoped:
             scan.scoped.add(iterated)  # each row of `speakers` is checked in the loop
+    facts.keys = scan.keys
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)

@@ -289,21 +289,26 @@ class ModuleScan:
         functions: list[DefFacts] = []
         seen: dict[str, int] = {}
 
-        def add(node: _Func, klass: str) -> None:
+        def add(node: _Func, klass: str) -> FunctionScan:
             qual = f"{klass}.{node.name}" if klass else node.name
             seen[qual] = seen.get(qual, 0) + 1
             if seen[qual] > 1:
                 qual = f"{qual}#{seen[qual]}"
-            functions.append(FunctionScan(self, node, qual, klass).run())
+            scan = FunctionScan(self, node, qual, klass)
+            functions.append(scan.run())
+            return scan
 
         def visit_class(node: ast.ClassDef, outer: str) -> None:
             qual = f"{outer}.{node.name}" if outer else node.name
-            classes.append(self.klass(node, qual))
+            at = len(classes)
+            classes.append(None)  # type: ignore[arg-type]  # filled once its methods are read
+            scans: list[FunctionScan] = []
             for item in _module_statements(node.body):
                 if isinstance(item, _FUNCS):
-                    add(item, qual)
+                    scans.append(add(item, qual))
                 elif isinstance(item, ast.ClassDef):
                     visit_class(item, qual)
+            classes[at] = self.klass(node, qual, scans)
 
         for stmt in stmts:
             if isinstance(stmt, _FUNCS):
@@ -453,7 +458,7 @@ class ModuleScan:
                     target = "User"
                 yield vocab.short(target), str(kw.value.value)
 
-    def klass(self, node: ast.ClassDef, qualname: str) -> ClassFacts:
+    def klass(self, node: ast.ClassDef, qualname: str, scans: Sequence[FunctionScan] = ()) -> ClassFacts:
         base_nodes: list[ast.expr] = []
         for b in node.bases:
             # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
@@ -552,7 +557,7 @@ class ModuleScan:
             for m in methods
             if manager and not m.name.startswith("__") and len(m.args.args) >= 2
         )
-        narrows, narrow_calls, narrow_kwargs = self._narrowing(methods)
+        narrows, narrow_calls, narrow_kwargs = self._narrowing(scans)
         return ClassFacts(
             name=node.name,
             qualname=qualname,
@@ -724,13 +729,13 @@ class ModuleScan:
             tuple(dict.fromkeys(parents)),
         )
 
-    def _narrowing(self, methods: list[_Func]) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
+    def _narrowing(self, scans: Sequence[FunctionScan]) -> tuple[bool, tuple[str, ...], tuple[str, ...]]:
         """``self.queryset = self.queryset.restrict(user, action)`` in any method (a permission mixin)."""
         narrows = False
         calls: list[str] = []
         kwargs: list[str] = []
-        for method in methods:
-            for node in ast.walk(method):
+        for scan in scans:
+            for node in scan.nodes:  # each method's body was walked once already
                 if not isinstance(node, ast.Assign) or not any(dotted(t) == "self.queryset" for t in node.targets):
                     continue
                 for sub in _calls_of(node.value):
@@ -856,9 +861,12 @@ class FunctionScan:
 
     def run(self) -> DefFacts:
         node = self.node
-        local_stmts = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        # every node of the body, walked once (nested functions and classes included)
+        self.nodes = [sub for stmt in node.body for sub in ast.walk(stmt)]
+        local_stmts = [n for n in self.nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
         self.local_imports, _ = import_table(local_stmts, self.mod.module_name, self.mod.is_package)
         self._number_calls()
+        self.kwargs_read.extend(self._kwargs_in(self.nodes))
         env = _Env()
         for spec in self._param_specs(node):
             self.params.append(spec)
@@ -874,9 +882,9 @@ class FunctionScan:
                     spec.name, Ref(spec.provider.kind, spec.provider.base, (*spec.provider.attrs, "()"))
                 )
         self._fates(node)
-        self.nested_defs = {n.name for n in ast.walk(node) if isinstance(n, _FUNCS) and n is not node}
+        self.nested_defs = {n.name for n in self.nodes if isinstance(n, _FUNCS)}
         self._block(node.body, env)
-        self._register_into(node, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
+        self._register_into(self.nodes, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
         decorators = tuple(self._decorator(d) for d in node.decorator_list)
         return DefFacts(
             name=node.name,
@@ -979,7 +987,7 @@ class FunctionScan:
 
     def _number_calls(self) -> None:
         """Key every call of the body (nested functions included) by its text and occurrence, in source order."""
-        calls = [c for stmt in self.node.body for c in _calls_of(stmt)]
+        calls = [c for c in self.nodes if isinstance(c, ast.Call)]
         calls.sort(
             key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or c.lineno), -(c.end_col_offset or c.col_offset))
         )
@@ -996,14 +1004,14 @@ class FunctionScan:
     def _fates(self, node: _Func) -> None:
         """What each call's result becomes: returned, checked/narrowed, or consumed (by variable use)."""
         assigned: dict[str, str] = {}  # var -> key of the call it holds
-        for sub in ast.walk(node):
+        for sub in self.nodes:
             if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
                 value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
                 if isinstance(value, ast.Call) and id(value) in self.keys:
                     assigned[sub.targets[0].id] = self.keys[id(value)]
         self.result_vars = {key: var for var, key in assigned.items()}
-        checked_vars = self._checked_vars(node)
-        for sub in ast.walk(node):
+        checked_vars = self._checked_vars()
+        for sub in self.nodes:
             if isinstance(sub, ast.Return) and sub.value is not None:
                 value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
                 if isinstance(value, ast.Call) and id(value) in self.keys:
@@ -1047,13 +1055,13 @@ class FunctionScan:
         words |= {f"{w}_id" for w in words} | set(self.mod.config.tenant_fields)
         return words
 
-    def _checked_vars(self, node: _Func) -> set[str]:
+    def _checked_vars(self) -> set[str]:
         """Variables whose tenant is checked after they are fetched: compared on a tenant-ish attribute,
         passed to an object check, or narrowed by a tenant lookup."""
         out: set[str] = set()
         object_checks = self.k["guards.object_checks"]
         words = self._tenant_words()
-        for sub in ast.walk(node):
+        for sub in self.nodes:
             if isinstance(sub, ast.Compare):
                 for operand in (sub.left, *sub.comparators):
                     attrs: list[str] = []
@@ -1365,10 +1373,12 @@ class FunctionScan:
     def _registrations(self, fn: _Func) -> None:
         """``HANDLERS[kind] = func`` / ``HANDLERS.append(func)`` inside a (nested) decorator: a registry."""
         params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args)}
-        self._register_into(fn, params)
+        self._register_into([sub for stmt in fn.body for sub in ast.walk(stmt)], params)
 
-    def _register_into(self, fn: ast.AST, params: set[str]) -> None:
-        for sub in ast.walk(fn):
+    def _register_into(self, nodes: Iterable[ast.AST], params: set[str]) -> None:
+        if not params:
+            return
+        for sub in nodes:
             if isinstance(sub, ast.Assign):
                 if isinstance(sub.value, ast.Name) and sub.value.id in params:
                     for target in sub.targets:
@@ -1480,41 +1490,53 @@ class FunctionScan:
 
     def _check_of(self, call: ast.Call, env: _Env) -> Check | None:
         k = self.k
+        if not call.args and not call.keywords and not isinstance(call.func, ast.Attribute):
+            return None  # `f()` names nothing it could verify
         text = dotted(call.func)
         qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
         name = vocab.short(text) if text else ""
-        names = sorted(names_in(call) - {"self", "cls", "request"})
-        kwargs_read = tuple(self._kwargs_in(call))
+
+        def names() -> tuple[str, ...]:
+            return tuple(sorted(names_in(call) - {"self", "cls", "request"}))
+
         if text and (
             vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
         ):
-            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+            return Check(names=names(), direct=True)
         if name in ("compare_digest", "constant_time_compare"):
             # an HMAC or token compared with the row's own secret: holding it is the authorization
-            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+            return Check(names=names(), direct=True)
         if name in k["guards.object_checks"] and any(
             vocab.is_userish(dotted(x)) for x in [*call.args, *(kw.value for kw in call.keywords)]
         ):
-            return Check(names=tuple(names), direct=True, kwargs_read=kwargs_read)
+            return Check(names=names(), direct=True)
         membership = self._membership(call)
         if membership is not None:
             direct, attrs, kws = membership
-            return Check(names=tuple(names), direct=direct, user_attrs=attrs, user_kwargs=kws, kwargs_read=kwargs_read)
+            return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws)
+        if not call.args and not call.keywords:
+            return None
         key = self.keys.get(id(call), "")
+        if not key or self._is_query(call):
+            return None
         ref = self.mod.ref_of(call.func, env.types, self.local_imports, self.klass)
-        if ref is not None and key and not self._is_query(call):
-            args: list[tuple[str, tuple[str, ...]]] = []
-            for i, arg in enumerate(call.args):
-                args.append((str(i), tuple(sorted(names_in(arg)))))
-            for kw in call.keywords:
-                if kw.arg:
-                    args.append((kw.arg, tuple(sorted(names_in(kw.value)))))
-            return Check(names=tuple(names), key=key, args=tuple(args), kwargs_read=kwargs_read)
-        return None
+        if ref is None:
+            return None
+        args: list[tuple[str, tuple[str, ...]]] = []
+        for i, arg in enumerate(call.args):
+            args.append((str(i), tuple(sorted(names_in(arg)))))
+        for kw in call.keywords:
+            if kw.arg:
+                args.append((kw.arg, tuple(sorted(names_in(kw.value)))))
+        return Check(
+            names=tuple(sorted({n for _, found in args for n in found} - {"self", "cls", "request"})),
+            key=key,
+            args=tuple(args),
+        )
 
-    def _kwargs_in(self, node: ast.AST) -> Iterator[str]:
-        """URL kwargs read in an expression: ``view.kwargs["pk"]``, ``self.kwargs.get("pk")``, ``view_args``."""
-        for sub in ast.walk(node):
+    def _kwargs_in(self, nodes: Iterable[ast.AST]) -> Iterator[str]:
+        """URL kwargs read: ``view.kwargs["pk"]``, ``self.kwargs.get("pk")``, ``request.view_args["pk"]``."""
+        for sub in nodes:
             if isinstance(sub, ast.Subscript) and dotted(sub.value).endswith(("kwargs", "view_args")):
                 key = _string(sub.slice)
                 if key:
@@ -1662,7 +1684,6 @@ class FunctionScan:
                 return TRUSTED_ORIGIN
             src = vocab.request_source(text, self.k) if text else None
             if src is not None:
-                self._note_kwargs(expr)
                 return Origin(sources=(f"{src[1]}:{src[0]}",))
             if expr.attr in SERVER_ATTRS and isinstance(expr.value, ast.Name):
                 return CLEAN_ORIGIN  # serializer.instance: the row the server saved
@@ -1677,7 +1698,6 @@ class FunctionScan:
             if base.sources and not base.params and not base.calls and len(base.sources) == 1:
                 kind, text = base.sources[0].split(":", 1)
                 if text == dotted(expr.value):
-                    self._note_kwargs(expr)
                     return Origin(sources=(f"{kind}:{text}[{key!r}]" if key is not None else f"{kind}:{text}[...]",))
             return base
         if isinstance(expr, ast.Call):
@@ -1726,9 +1746,6 @@ class FunctionScan:
             self._bind(expr.target, value, expr.value, env)
             return value
         return CLEAN_ORIGIN
-
-    def _note_kwargs(self, expr: ast.AST) -> None:
-        self.kwargs_read.extend(self._kwargs_in(expr))
 
     def _trusted_text(self, text: str) -> bool:
         trusted = self.mod.trusted
@@ -1826,7 +1843,6 @@ class FunctionScan:
             receiver = self.eval(func.value, env)
         elif not isinstance(func, ast.Name):
             receiver = self.eval(func, env)
-        self._note_kwargs(call)
         # user relations read in a call chain: request.user.teams.get(...)
         for kw in call.keywords:
             if kw.arg and vocab.is_userish(dotted(kw.value)):
@@ -1855,7 +1871,6 @@ class FunctionScan:
                 kind, src = receiver.sources[0].split(":", 1)
                 if src == dotted(func.value):
                     lit = _string(call.args[0]) if call.args else None
-                    self._note_kwargs(call)
                     return Origin(
                         sources=(f"{kind}:{src}.{method}({lit!r})" if lit else f"{kind}:{src}.{method}(...)",)
                     )

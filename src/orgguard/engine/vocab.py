@@ -10,6 +10,7 @@ passes over the same snippets and demands the same answers).
 from __future__ import annotations
 
 import fnmatch
+import functools
 from collections.abc import Iterable
 
 from orgguard.knowledge import Knowledge
@@ -63,19 +64,42 @@ def entry_matches(qualified: str, entry: str) -> bool:
     return qualified == entry or qualified.endswith("." + entry)
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(entries: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """(bare names, dotted entries, globs) of a knowledge set, split once."""
+    bare = frozenset(e for e in entries if "*" not in e and "." not in e)
+    dotted = tuple(e for e in entries if "*" not in e and "." in e)
+    globs = tuple(e for e in entries if "*" in e)
+    return bare, dotted, globs
+
+
 def matches_any(qualified: str, entries: Iterable[str]) -> bool:
-    return any(entry_matches(qualified, entry) for entry in entries)
+    """Whether any knowledge entry names ``qualified`` (see :func:`entry_matches`)."""
+    if not isinstance(entries, frozenset):
+        return any(entry_matches(qualified, entry) for entry in entries)
+    qualified = qualified.removesuffix("()")
+    if not qualified:
+        return False
+    bare, dotted, globs = _compiled(entries)
+    last = qualified.rsplit(".", 1)[-1]
+    if last in bare:
+        return True
+    if any(qualified == e or qualified.endswith("." + e) for e in dotted):
+        return True
+    return any(fnmatch.fnmatchcase(last, e) or fnmatch.fnmatchcase(qualified, e) for e in globs)
 
 
 def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
     """Whether a dotted expression starts at a trusted tenant/user source (``self.`` optional)."""
     if not text:
         return False
+    patterns = trusted if isinstance(trusted, frozenset) else frozenset(trusted)
     for candidate in (text, text[5:] if text.startswith("self.") else ""):
         if not candidate:
             continue
-        for pattern in trusted:
-            if candidate == pattern or candidate.startswith(pattern + "."):
+        parts = candidate.split(".")
+        for i in range(1, len(parts) + 1):
+            if ".".join(parts[:i]) in patterns:
                 return True
     return False
 
