@@ -57,7 +57,7 @@ class FunctionFacts:
 
     def flow(self, ctx: FileContext, queries: QueryModel) -> FunctionFlow:
         if self._flow is None:
-            self._flow = build_flow(ctx, queries, self.func, self.params, self.info, self.keys)
+            self._flow = build_flow(ctx, queries, self.func, self.params, self.info, keys=self.keys)
         return self._flow
 
 

@@ -700,6 +700,7 @@ def build_flow(
     func: cst.FunctionDef,
     params: dict[str, Value],
     info: FunctionInfo | None = None,
+    *,
     keys: dict[int, str] | None = None,
 ) -> FunctionFlow:
     flow = FunctionFlow(ctx, queries, func, params, info, _keys=keys or None)
