@@ -17,7 +17,17 @@ import libcst as cst
 
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.flow import CLEAN, FunctionFlow, Value, build_flow, names_in, value_of_origin
+from orgguard.engine.flow import (
+    CLEAN,
+    FunctionFlow,
+    Value,
+    build_flow,
+    call_keys,
+    names_in,
+    refuses,
+    value_of_origin,
+    weak_checks,
+)
 from orgguard.engine.queries import QueryModel
 from orgguard.engine.records import FunctionInfo
 
@@ -71,8 +81,11 @@ class _VarScan(cst.CSTVisitor):
         info: FunctionInfo | None,
         keys: dict[int, str],
         membership: Callable[[cst.Call], bool],
+        *,
+        body: cst.CSTNode | None = None,
     ) -> None:
         self.ctx = ctx
+        self.info_body = body
         self.membership = membership
         self.queries = queries
         self.info = info
@@ -85,12 +98,58 @@ class _VarScan(cst.CSTVisitor):
         self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
         self.loops: dict[int, str] = {}  # id(iterated expression) -> the loop variable
         self.loop_vars: dict[str, str] = {}  # `for speaker in speakers`: speakers -> speaker
+        self.weak: set[int] = set()  # checks that a disjunct lets the request past (`is_admin or is_member`)
+        self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return True
 
     def visit_If(self, node: cst.If) -> None:
-        self.conditions.append(names_in(node.test))
+        # `if org: qs = qs.where(...) else: raise`: the narrowing holds on every path that goes on
+        orelse = node.orelse
+        self.conditions.append(set() if isinstance(orelse, cst.Else) and refuses(orelse.body) else names_in(node.test))
+        self.weak |= weak_checks(node.test, refusing=refuses(node.body), verifies=self._verifies)
+
+    def _verifies(self, expr: cst.BaseExpression) -> bool:
+        """Whether a condition checks the tenant: a guard call, a membership query, a tenant comparison."""
+        for sub in walk.iter_tree(expr):
+            if isinstance(sub, cst.Call) and (self._is_guard(sub) or self.membership(sub)):
+                return True
+            if isinstance(sub, cst.Comparison) and self._tenant_comparison(sub):
+                return True
+        return False
+
+    def _is_guard(self, node: cst.Call) -> bool:
+        """``check_access(request, ticket)``: a declared guard, or a project function whose summary verifies."""
+        text = dotted_name(node.func)
+        if text and vocab.matches_any(self.ctx.qualified(text), self.ctx.knowledge["guards.functions"]):
+            return True
+        if self.info is None:
+            return False
+        key = self.keys.get(id(node))
+        if key is None:
+            if self._all_keys is None:
+                self._all_keys = call_keys(self.info_body) if self.info_body is not None else {}
+            key = self._all_keys.get(id(node))
+        summary = self.ctx.index.callee(self.info.qualname, key) if key else None
+        return summary is not None and summary.verifies
+
+    def _tenant_comparison(self, node: cst.Comparison) -> bool:
+        if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.In, cst.NotIn)):
+            relations = self.ctx.index.membership_attrs
+            right = node.comparisons[0].comparator
+            return any(
+                a.attr.value in relations and vocab.is_userish(dotted_name(a.value)) for a in _attribute_nodes(right)
+            )
+        for operand in (node.left, *(c.comparator for c in node.comparisons)):
+            attrs: list[str] = []
+            base: cst.BaseExpression = operand
+            while isinstance(base, cst.Attribute):
+                attrs.append(base.attr.value)
+                base = base.value
+            if isinstance(base, cst.Name) and len(attrs) <= 3 and set(attrs[-2:]) & self.tenant_attrs:
+                return True
+        return False
 
     def leave_If(self, original_node: cst.If) -> None:
         self.conditions.pop()
@@ -119,15 +178,10 @@ class _VarScan(cst.CSTVisitor):
         self.seen[text] = n + 1
         self.keys[id(node)] = f"{text}#{n}"
         text = text if text != "<expr>" else ""
+        if id(node) in self.weak:
+            return  # `if user.is_admin or can_edit(user, project)`: the other disjunct lets anyone past
         # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
-        guard = False
-        if text:
-            qualified = self.ctx.qualified(text)
-            guard = vocab.matches_any(qualified, k["guards.functions"])
-        if not guard and self.info is not None and id(node) in self.keys:
-            summary = self.ctx.index.callee(self.info.qualname, self.keys[id(node)])
-            guard = summary is not None and summary.verifies
-        if guard:
+        if self._is_guard(node):
             for arg in node.args:
                 root: cst.BaseExpression = arg.value
                 while isinstance(root, cst.Attribute):
@@ -201,6 +255,8 @@ class _VarScan(cst.CSTVisitor):
         # obj.organization_id != request.organization.id  -> obj is checked against the tenant
         # view.project.pk != project.pk -> view is checked against a parent on its tenant path
         # obj.organization not in request.user.organizations.all() -> obj is checked against the user's tenants
+        if id(node) in self.weak:
+            return
         if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.In, cst.NotIn)):
             right = node.comparisons[0].comparator
             relations = self.ctx.index.membership_attrs
@@ -335,7 +391,7 @@ def compute_facts(
     project, from the same facts every pass reads), its after-the-fact narrowings from its own body."""
     info = ctx.function_info(func)
     probe = FunctionFlow(ctx, queries, func, {}, info)  # asks only what a call is, builds no flow
-    scan = _VarScan(ctx, queries, info, {}, probe.is_membership_query)
+    scan = _VarScan(ctx, queries, info, {}, probe.is_membership_query, body=func.body)
     walk.visit(func.body, scan)
     if info is None:
         # not a module function or method the index knows (a class inside a function): nothing to say

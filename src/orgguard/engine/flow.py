@@ -14,7 +14,7 @@ input, looks the tenant up without a check — is the one the whole-program join
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -198,6 +198,15 @@ class FunctionFlow:
             return union([self._eval(expr.left, env), self._eval(expr.right, env)])
         if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
             return union(self._eval(el.value, env) for el in expr.elements)
+        if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            # [p.id for p in projects]: each element derives from the iterated rows
+            inner = dict(env)
+            comp: cst.CompFor | None = expr.for_in
+            while comp is not None:
+                bind(comp.target, self._eval(comp.iter, inner), inner)
+                comp = comp.inner_for_in
+            elt = expr.key if isinstance(expr, cst.DictComp) else expr.elt
+            return self._eval(elt, inner)
         return CLEAN
 
     def _requestish(self) -> bool:
@@ -456,7 +465,12 @@ class _FlowBuilder:
             self._unreachable(stmt)  # nested bodies: their statements still get an environment
             return
         if isinstance(stmt, cst.If):
-            self._guards(stmt.test)
+            weak = weak_checks(
+                stmt.test,
+                refusing=refuses(stmt.body),
+                verifies=lambda e: any(self._is_guard(c) for c in _calls_in(e)),
+            )
+            self._guards(stmt.test, skip=weak)
             if refuses(stmt.body):
                 # `if owner_id != get_user_id(): return 403` — the body refuses; what follows is checked
                 body = self._branch(stmt.body)
@@ -558,18 +572,12 @@ class _FlowBuilder:
             self.exited = True
 
     def _bind(self, target: cst.BaseExpression, value: Value) -> None:
-        if isinstance(target, cst.Name):
-            self.env[target.value] = value
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for el in target.elements:
-                self._bind(el.value, value)
-        elif isinstance(target, cst.StarredElement):
-            self._bind(target.value, value)
+        bind(target, value, self.env)
 
-    def _guards(self, node: cst.CSTNode) -> None:
+    def _guards(self, node: cst.CSTNode, skip: set[int] | frozenset[int] = frozenset()) -> None:
         """Calls in ``node`` that verify membership mark the names they mention as trusted."""
         for call in _calls_in(node):
-            if self._is_guard(call):
+            if id(call) not in skip and self._is_guard(call):
                 self.flow.guard_calls.add(id(call))
                 for name in names_in(call):
                     self._trust(name)
@@ -652,6 +660,57 @@ def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:
             if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
                 return vocab.is_refusing_call(dotted_name(small.value.func))
     return False
+
+
+def bind(target: cst.BaseExpression, value: Value, env: dict[str, Value]) -> None:
+    """Assign ``value`` to the names of an assignment or loop target (each element of a tuple gets it)."""
+    if isinstance(target, cst.Name):
+        env[target.value] = value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for el in target.elements:
+            bind(el.value, value, env)
+    elif isinstance(target, cst.StarredElement):
+        bind(target.value, value, env)
+
+
+def weak_checks(
+    test: cst.BaseExpression, *, refusing: bool, verifies: Callable[[cst.BaseExpression], bool]
+) -> set[int]:
+    """Ids of the nodes of an ``if`` test whose checks do not hold on the allowed path.
+
+    The allowed path needs the test true (or false, when the body refuses). Where that condition is a
+    disjunction — ``if is_admin(user) or can_edit(user, project): <allowed>``, ``if not (staff or
+    is_member(...)): raise`` — one disjunct suffices, so a check in it verifies nothing unless every
+    disjunct checks the tenant.
+    """
+    weak: set[int] = set()
+
+    def disjuncts(expr: cst.BaseExpression, want: bool) -> list[tuple[cst.BaseExpression, bool]] | None:
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            return disjuncts(expr.expression, not want)
+        if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or if want else cst.And):
+            left = disjuncts(expr.left, want) or [(expr.left, want)]
+            return left + (disjuncts(expr.right, want) or [(expr.right, want)])
+        return None
+
+    def visit(expr: cst.BaseExpression, want: bool) -> None:
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            visit(expr.expression, not want)
+            return
+        parts = disjuncts(expr, want)
+        if parts is not None:
+            if not all(verifies(part) for part, _ in parts):
+                weak.update(id(n) for n in walk.iter_tree(expr))
+                return
+            for part, polarity in parts:
+                visit(part, polarity)
+            return
+        if isinstance(expr, cst.BooleanOperation):  # a conjunction on the allowed path: each part must hold
+            visit(expr.left, want)
+            visit(expr.right, want)
+
+    visit(test, not refusing)
+    return weak
 
 
 def _comparisons(node: cst.BaseExpression) -> Iterator[cst.Comparison]:

@@ -791,6 +791,11 @@ class _Join:
                         signal = sym.container(ref, fn.facts.module)
                         if signal:
                             receivers.setdefault(signal, set()).add(qual)
+                elif dec.ref.attrs and dec.ref.attrs[-1] in ("connect", "connect_via"):
+                    # blinker: `@note_shared.connect`, `@note_shared.connect_via(app)`
+                    signal = sym.container(Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1]), fn.facts.module)
+                    if signal:
+                        receivers.setdefault(signal, set()).add(qual)
         for facts in self.files:
             for signal_ref, receiver_ref in facts.connects:
                 signal = sym.container(signal_ref, facts.module)
@@ -1409,8 +1414,13 @@ class _Join:
         after_request = False
         # MethodView/Resource handlers take the route's parameters right after self
         kwarg_view = bool(fn.klass) and bool(self.class_bases(fn.klass) & k["requests.kwarg_views"])
-        for index, spec in enumerate(p for p in fn.d.params if not p.star):
+        for index, spec in enumerate(p for p in fn.d.params if p.star != "*"):
             name = spec.name
+            if spec.star:
+                # `def destroy(self, request, *args, **kwargs)`: a view handler's **kwargs are the URL's
+                if view and (after_request or kwarg_view):
+                    out[name] = f"request:{name}"
+                continue
             if spec.marker in k["trusted.dependency_markers"] or spec.marker in self.dependency_aliases:
                 out[name] = self._provided(fn, spec.provider) if spec.provider is not None else "trusted"
                 continue

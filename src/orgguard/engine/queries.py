@@ -459,6 +459,20 @@ class QueryModel:
                 _is_identity_key(pred.key, hops) or (_is_identity_key(pred.key, related) and not _literal(pred.value))
             ):
                 out.append((pred.key, pred.value))
+            elif (
+                pred.kind == "expr"
+                and isinstance(pred.value, cst.Call)
+                and isinstance(pred.value.func, cst.Attribute)
+                and pred.value.func.attr.value == "in_"
+                and pred.value.args
+            ):
+                # Document.project_id.in_(ids): the rows of the listed parents
+                col = self._column(pred.value.func.value)
+                if col is not None and (
+                    (col[0] == chain.model and _is_identity_key(col[1], hops))
+                    or _is_identity_key(col[1], self._relation_fields(col[0]))
+                ):
+                    out.append((f"{col[1]}__in", pred.value.args[0].value))
             elif pred.kind == "expr" and not isinstance(pred.value, cst.Comparison):
                 out.extend(
                     (key, value)

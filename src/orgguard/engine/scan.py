@@ -362,7 +362,7 @@ class ModuleScan:
             if short == "partial" and value.args:
                 alias = self.ref_of(value.args[0], {}, {})
                 return ModuleVar(name, alias=alias) if alias is not None else None
-            if short == "Signal":
+            if short == "Signal" or (short == "signal" and value.args):  # Django's Signal(), blinker's signal("x")
                 return ModuleVar(name, signal=True)
             deps: list[Ref] = []
             for kw in value.keywords:
