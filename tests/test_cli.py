@@ -60,7 +60,9 @@ def test_json_format_is_the_documented_shape(project: Path) -> None:
         "message",
         "severity",
         "path_class",
+        "trace",
     }
+    assert finding["trace"] == []  # the query is in the handler itself: no path to show
     assert finding["path"] == "app/views.py"
     assert (finding["line"], finding["column"], finding["end_line"]) == (4, 12, 4)
     assert (finding["code"], finding["name"], finding["path_class"]) == ("ORG101", "unscoped-tenant-query", "public")

@@ -206,3 +206,45 @@ def test_with_a_baseline_only_new_results_are_left_and_marked_new(project: Path)
     assert [(r["locations"][0]["physicalLocation"]["region"]["startLine"], r["baselineState"]) for r in results] == [
         (13, "new")
     ]
+
+
+SERVICE = (
+    "from app.models import Invoice\n\n"
+    "def load(pk):\n"
+    "    return Invoice.objects.get(pk=pk)\n"
+)
+VIEWS_THROUGH_SERVICE = (
+    "from app.services import load\n\n"
+    "def detail(request, pk):\n"
+    "    return load(pk)\n"
+)
+
+
+def test_a_finding_reached_through_calls_carries_its_path_as_a_code_flow(tmp_path: Path) -> None:
+    make_app(tmp_path, VIEWS_THROUGH_SERVICE)
+    write_tree(tmp_path, {"app/services.py": SERVICE})
+    doc = sarif(tmp_path)
+    validate(doc)
+    (result,) = doc["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/services.py"
+    (flow,) = result["codeFlows"]
+    (thread,) = flow["threadFlows"]
+    steps = [
+        (
+            step["location"]["physicalLocation"]["artifactLocation"]["uri"],
+            step["location"]["physicalLocation"]["region"]["startLine"],
+            step["nestingLevel"],
+        )
+        for step in thread["locations"]
+    ]
+    # source (the handler's URL parameter) -> the call that passes it -> the query
+    assert steps == [("app/views.py", 3, 0), ("app/views.py", 4, 1), ("app/services.py", 4, 2)]
+    assert "pk" in thread["locations"][0]["location"]["message"]["text"]
+    # the same path in the JSON document
+    proc = run_cli("check", "--format", "json", cwd=tmp_path)
+    (finding,) = json.loads(proc.stdout)["findings"]
+    assert [(t["path"], t["line"]) for t in finding["trace"]] == [
+        ("app/views.py", 3),
+        ("app/views.py", 4),
+        ("app/services.py", 4),
+    ]

@@ -31,6 +31,8 @@ def render(result: RunResult, ctx: ReportContext | None = None) -> str:
                 "message": f.message,
                 "severity": f.severity,
                 "path_class": f.path_class,
+                # the path from the entry point to the finding (empty when the finding is where it starts)
+                "trace": [{"path": t.path, "line": t.line, "column": t.column, "note": t.note} for t in f.trace],
             }
             for f in result.findings
         ],

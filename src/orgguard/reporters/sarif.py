@@ -96,6 +96,8 @@ def _result(
     }
     if finding.code in index:
         out["ruleIndex"] = index[finding.code]
+    if finding.trace:
+        out["codeFlows"] = [_code_flow(finding, ctx)]
     if ctx.baseline_stale is not None and finding.suppression is None:
         out["baselineState"] = "new"  # with --baseline, only findings the baseline does not hold are left
     if finding.suppression is not None:
@@ -104,6 +106,24 @@ def _result(
             suppression["justification"] = finding.suppression
         out["suppressions"] = [suppression]
     return out
+
+
+def _code_flow(finding: Finding, ctx: ReportContext) -> dict[str, Any]:
+    """The path from the entry point to the finding, as GitHub code scanning shows it (source -> calls -> query)."""
+    locations = [
+        {
+            "location": {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": ctx.uri(step.path), "uriBaseId": SRCROOT},
+                    "region": {"startLine": step.line, "startColumn": step.column},
+                },
+                "message": {"text": step.note},
+            },
+            "nestingLevel": depth,
+        }
+        for depth, step in enumerate(finding.trace)
+    ]
+    return {"threadFlows": [{"locations": locations}]}
 
 
 def render(result: RunResult, ctx: ReportContext) -> str:
