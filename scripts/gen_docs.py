@@ -69,6 +69,7 @@ OTHER_TESTS = {
 
 # pages other engineers write; linked in the navigation only when they exist
 OPTIONAL_PAGES = (
+    ("How orgguard follows a request", "how-orgguard-follows-a-request.md"),
     ("Runtime library", "runtime.md"),
     ("Real-world results", "real-world.md"),
     ("Performance", "performance.md"),
