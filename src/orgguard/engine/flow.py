@@ -122,12 +122,45 @@ class FunctionFlow:
     info: FunctionInfo | None = None
     env_before: dict[int, Mapping[str, Value]] = field(default_factory=dict)
     guard_calls: set[int] = field(default_factory=set)  # ids of calls that verify membership
+    # id(expression inside a comprehension) -> the comprehension's `for` clauses around it, outermost first
+    comp_env: dict[int, tuple[cst.CompFor, ...]] = field(default_factory=dict)
     _keys: dict[int, str] | None = None
 
     # -- expressions --------------------------------------------------------------------------
     def value(self, expr: cst.BaseExpression, stmt: cst.CSTNode | None) -> Value:
         env = self.env_before.get(id(stmt), self.params) if stmt is not None else self.params
+        inner = self.comp_env.get(id(expr))
+        if inner is not None:
+            # inside a comprehension: its loop variables hold the iterated rows, over the statement's env
+            scoped = dict(env)
+            for comp in inner:
+                bind(comp.target, self._eval(comp.iter, scoped), scoped)
+            env = scoped
         return self._eval(expr, env)
+
+    def note_comprehensions(self, stmt: cst.CSTNode) -> None:
+        """Remember, for every expression inside a comprehension of ``stmt``, the ``for`` clauses around it."""
+        stack: list[tuple[cst.CSTNode, tuple[cst.CompFor, ...]]] = [(stmt, ())]
+        while stack:
+            node, fors = stack.pop()
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda, cst.BaseSuite)) and node is not stmt:
+                continue
+            if fors:
+                self.comp_env[id(node)] = fors
+            if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+                clauses: list[cst.CompFor] = []
+                comp: cst.CompFor | None = node.for_in
+                while comp is not None:
+                    stack.append((comp.iter, (*fors, *clauses)))
+                    clauses.append(comp)
+                    for cond in comp.ifs:
+                        stack.append((cond, (*fors, *clauses)))
+                    comp = comp.inner_for_in
+                inner = (*fors, *clauses)
+                parts = [node.key, node.value] if isinstance(node, cst.DictComp) else [node.elt]
+                stack.extend((part, inner) for part in parts)
+                continue
+            stack.extend((child, fors) for child in walk.children(node))
 
     def key(self, call: cst.Call) -> str:
         if self._keys is None:
@@ -449,6 +482,8 @@ class _FlowBuilder:
 
     def _record(self, stmt: cst.CSTNode) -> None:
         self.flow.env_before[id(stmt)] = dict(self.env)
+        if _has_comprehension(stmt):
+            self.flow.note_comprehensions(stmt)
 
     def _stmt(self, stmt: cst.BaseStatement) -> None:
         self._record(stmt)
@@ -659,6 +694,18 @@ def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:
                 return vocab.is_error_response(text)
             if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
                 return vocab.is_refusing_call(dotted_name(small.value.func))
+    return False
+
+
+def _has_comprehension(stmt: cst.CSTNode) -> bool:
+    """Whether a statement (its own line or header, not a nested block) holds a comprehension."""
+    stack: list[cst.CSTNode] = [stmt]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            return True
+        if not isinstance(node, (cst.Lambda, cst.SimpleString, cst.Name, cst.BaseSuite)):
+            stack.extend(walk.children(node))
     return False
 
 
