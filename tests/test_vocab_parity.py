@@ -163,6 +163,15 @@ def current_org():
 def api_detail(pk: int, org=Depends(current_org)):
     return load_in(org, pk)
 """,
+    "rows a form saved": """
+from django import forms
+
+def edit(request, pk):
+    form = forms.Form(request.POST)
+    rows = form.save(commit=False)
+    load([r.pk for r in rows])
+    return load(form.cleaned_data["pk"])
+""",
     "kwargs of a class-based view": """
 from django.views import View
 
@@ -261,6 +270,8 @@ def test_both_passes_agree_on_calls_and_what_their_arguments_carry(tmp_path: Pat
             start = positions[node].start
             assert (start.line, start.column) == (call.line, call.col), f"{qualname}: {call.key} is elsewhere"
             for slot, origin in call.args:
+                if origin.calls:
+                    continue  # carries a project call's result: the join applies the callee's summary later
                 arg = _argument(node, slot)
                 assert arg is not None, f"{qualname}: {call.key} has no argument {slot}"
                 value = flow.value(arg, statement_of[id(node)])

@@ -68,8 +68,24 @@ class JobQueryChecker(SurfaceQueryChecker):
         if _maintenance(chain):
             return
         facts = self.analysis.current_facts()
-        if not trace and facts is not None and facts.command and not _writes(chain):
+        if not trace and facts is not None and facts.command and (not _writes(chain) or self._operator_picked(chain)):
             # an operator command reading across tenants (a status report, a migration listing) is by
-            # design; a command that changes every tenant's rows is not
+            # design, and so is one that changes the rows its operator named (`delete --email x`); a
+            # command that changes every tenant's rows is not
             return
         super().report_query(chain, where, by, trace)
+
+    def _operator_picked(self, chain: QueryChain) -> bool:
+        """The rows are picked by a value the command was given (``User.email == email``), not by constants."""
+        for pred in self.analysis.queries.predicates(chain):
+            if pred.value is None:
+                continue
+            if pred.kind == "kw":
+                candidates: list[cst.BaseExpression] = [pred.value]
+            elif isinstance(pred.value, cst.Comparison):
+                candidates = [pred.value.left, *(c.comparator for c in pred.value.comparisons)]
+            else:
+                continue
+            if any(isinstance(c, cst.Name) and c.value not in ("None", "True", "False") for c in candidates):
+                return True
+        return False

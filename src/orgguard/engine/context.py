@@ -190,6 +190,8 @@ class FileContext:
         (or a project base) declares ``org_model = Organization``.
         """
         text = dotted_name(node)
+        if text == "cls" and self.scope.klass is not None:
+            text = self.scope.klass.name.value  # `cls.query` in a model's classmethod
         if text.startswith("self.") and text.count(".") == 1 and self.scope.klass is not None:
             target = self.index.class_alias(self.scope.klass.name.value, text[5:])
             if target:

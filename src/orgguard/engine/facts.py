@@ -98,6 +98,7 @@ class _VarScan(cst.CSTVisitor):
         self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
         self.loops: dict[int, str] = {}  # id(iterated expression) -> the loop variable
         self.loop_vars: dict[str, str] = {}  # `for speaker in speakers`: speakers -> speaker
+        self.secret_of: dict[str, str] = {}  # a value computed from a row's own secret -> the row
         self.weak: set[int] = set()  # checks that a disjunct lets the request past (`is_admin or is_member`)
         self._all_keys: dict[int, str] | None = None
 
@@ -108,7 +109,7 @@ class _VarScan(cst.CSTVisitor):
         # `if org: qs = qs.where(...) else: raise`: the narrowing holds on every path that goes on
         orelse = node.orelse
         self.conditions.append(set() if isinstance(orelse, cst.Else) and refuses(orelse.body) else names_in(node.test))
-        self.weak |= weak_checks(node.test, refusing=refuses(node.body), verifies=self._verifies)
+        self.weak |= weak_checks(node.test, refusing=refuses(node.body, strict=True), verifies=self._verifies)
 
     def _verifies(self, expr: cst.BaseExpression) -> bool:
         """Whether a condition checks the tenant: a guard call, a membership query, a tenant comparison."""
@@ -237,6 +238,14 @@ class _VarScan(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            # calculated = sign(user.api_key, path): a value derived from the row's own secret
+            markers = self.ctx.knowledge["models.secret_fields"]
+            for attr in _attribute_nodes(value):
+                if vocab.is_secret_field(attr.attr.value, markers):
+                    owner, _path = _root(attr.value)
+                    if owner and owner not in ("self", "request", "settings"):
+                        self.secret_of[node.targets[0].target.value] = owner
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name) and isinstance(value, cst.Attribute):
             root: cst.BaseExpression = value
             while isinstance(root, cst.Attribute):
@@ -277,6 +286,9 @@ class _VarScan(cst.CSTVisitor):
                 if owner and owner not in ("self", "request", "settings"):
                     self._check(owner)
         operands = [node.left, *(c.comparator for c in node.comparisons)]
+        for operand in operands:
+            if isinstance(operand, cst.Name) and operand.value in self.secret_of:
+                self._check(self.secret_of[operand.value])  # signature == calculated (from user.api_key)
         for operand in operands:
             attrs: list[str] = []
             base: cst.BaseExpression = operand

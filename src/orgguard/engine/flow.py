@@ -319,8 +319,10 @@ class FunctionFlow:
                 return self._summary_value(summary, call, env)
             if recv.trusted and not any(self._eval(a.value, env).tainted for a in call.args):
                 return TRUSTED  # request.user.organizations.get(...), org.invoices.all()
-            if method in ("save", "create", "get_or_create") and not call.args:
-                return CLEAN  # form.save(): the row just written
+            if (method in ("create", "get_or_create") and not call.args) or (
+                method == "save" and all(a.keyword is not None for a in call.args)
+            ):
+                return CLEAN  # form.save(), formset.save(commit=False): the rows just written
             return union([recv, *(self._eval(a.value, env) for a in call.args)])
         if summary is not None:
             return self._summary_value(summary, call, env)
@@ -502,7 +504,7 @@ class _FlowBuilder:
         if isinstance(stmt, cst.If):
             weak = weak_checks(
                 stmt.test,
-                refusing=refuses(stmt.body),
+                refusing=refuses(stmt.body, strict=True),
                 verifies=lambda e: any(self._is_guard(c) for c in _calls_in(e)),
             )
             self._guards(stmt.test, skip=weak)

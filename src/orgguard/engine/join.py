@@ -398,6 +398,10 @@ def _models(
     return models, tables
 
 
+# a user's pointer to "the tenant they are looking at", not the tenant that owns the row
+_SELECTION_PREFIXES = ("active_", "current_", "default_", "last_", "selected_", "preferred_", "primary_")
+
+
 def _tenant_paths(
     models: Mapping[str, ModelInfo], tables: Mapping[str, str], config: Config, tenant_models: frozenset[str]
 ) -> dict[str, list[str]]:
@@ -417,17 +421,23 @@ def _tenant_paths(
         name for name, info in models.items() if {_short(b) for b in info.bases} & {"AbstractUser", "AbstractBaseUser"}
     }
     for name, info in models.items():
-        if name in tenant_models or (name in user_models and name not in config.tenant_fields):
-            # users span tenants: a pointer such as `active_organization` is a selection, not ownership
+        if name in tenant_models:
             continue
-        direct = [f for f, t in info.relations if target_model(t) in tenant_models]
+        # a pointer such as `active_organization` (the tenant a user is looking at) is a selection, not
+        # ownership; users usually span tenants through memberships, but a user row that belongs to one
+        # tenant (`org = ForeignKey(Organization)`) is owned by it
+        direct = [
+            f for f, t in info.relations if target_model(t) in tenant_models and not f.startswith(_SELECTION_PREFIXES)
+        ]
+        if name in user_models and not direct:
+            continue
         direct += [c for c in info.columns if c in config.tenant_fields and c not in direct]
         if direct:
             paths_of[name] = sorted(direct, key=lambda f: (f.endswith("_id"), len(f)))
     for _ in range(MAX_TENANT_DEPTH - 1):
         grew = False
         for name, info in models.items():
-            if name in tenant_models or name in user_models:
+            if name in tenant_models or (name in user_models and name not in paths_of):
                 continue
             known = list(paths_of.get(name, []))
             for f, t in info.relations:

@@ -463,14 +463,17 @@ class QueryModel:
                 pred.kind == "expr"
                 and isinstance(pred.value, cst.Call)
                 and isinstance(pred.value.func, cst.Attribute)
-                and pred.value.func.attr.value == "in_"
+                and pred.value.func.attr.value in ("in_", "any", "contains")
                 and pred.value.args
+                and not _literal(pred.value.args[0].value)
             ):
-                # Document.project_id.in_(ids): the rows of the listed parents
+                # Document.project_id.in_(ids): the rows of the listed parents; User.group_ids.any(group_id):
+                # the rows whose array of related ids holds one
                 col = self._column(pred.value.func.value)
                 if col is not None and (
                     (col[0] == chain.model and _is_identity_key(col[1], hops))
                     or _is_identity_key(col[1], self._relation_fields(col[0]))
+                    or col[1].endswith("_ids")
                 ):
                     out.append((f"{col[1]}__in", pred.value.args[0].value))
             elif pred.kind == "expr" and not isinstance(pred.value, cst.Comparison):

@@ -1794,7 +1794,9 @@ class FunctionScan:
             node = func.value
         while isinstance(node, ast.Attribute):
             if node.attr in k["models.managers"]:
-                return vocab.short(dotted(node.value))
+                name = vocab.short(dotted(node.value))
+                # `cls.query` / `cls.objects` in a model's classmethod: the model itself
+                return self.klass.rsplit(".", 1)[-1] if name == "cls" and self.klass else name
             node = node.value
         return ""
 
@@ -1824,6 +1826,16 @@ class FunctionScan:
                     left, right = arg.left, arg.comparators[0]
                     if isinstance(left, ast.Attribute) and vocab.short(dotted(left.value)):
                         values.append((left.attr, right))
+                elif (
+                    isinstance(arg, ast.Call)
+                    and isinstance(arg.func, ast.Attribute)
+                    and arg.func.attr in ("in_", "any", "contains")
+                    and isinstance(arg.func.value, ast.Attribute)
+                    and vocab.short(dotted(arg.func.value.value))
+                    and arg.args
+                ):
+                    # Document.project_id.in_(ids), User.group_ids.any(group_id)
+                    values.append((f"{arg.func.value.attr}__in", arg.args[0]))
             for key, value in values:
                 origin = self.eval(value, env)
                 if origin.params or origin.sources or origin.calls:
@@ -1879,8 +1891,8 @@ class FunctionScan:
                 return Origin(sources=(f"{read[1]}:{read[0]}",))
             if text and vocab.reads_input_call(text + "()", k):
                 return Origin(sources=(f"request:{text}()",))
-            if method in ("save", "create", "get_or_create") and not args:
-                return CLEAN_ORIGIN  # form.save(): the row just written
+            if (method in ("create", "get_or_create") and not args) or (method == "save" and not call.args):
+                return CLEAN_ORIGIN  # form.save(), formset.save(commit=False): the rows just written
         # dispatch, getattr dispatch, enqueue, project calls
         if self._record_call(call, key, env, args, receiver):
             return Origin(calls=(key,))  # the callee's summary says (the join applies it to the arguments)
