@@ -142,13 +142,20 @@ class _VarScan(cst.CSTVisitor):
             return any(
                 a.attr.value in relations and vocab.is_userish(dotted_name(a.value)) for a in _attribute_nodes(right)
             )
-        for operand in (node.left, *(c.comparator for c in node.comparisons)):
+        operands = [node.left, *(c.comparator for c in node.comparisons)]
+        roots = [_root(op)[0] for op in operands]
+        for operand, root in zip(operands, roots, strict=True):
             attrs: list[str] = []
             base: cst.BaseExpression = operand
             while isinstance(base, cst.Attribute):
                 attrs.append(base.attr.value)
                 base = base.value
-            if isinstance(base, cst.Name) and len(attrs) <= 3 and set(attrs[-2:]) & self.tenant_attrs:
+            if (
+                isinstance(base, cst.Name)
+                and len(attrs) <= 3
+                and set(attrs[-2:]) & self.tenant_attrs
+                and any(other != root for other in roots)
+            ):
                 return True
         return False
 
@@ -289,13 +296,20 @@ class _VarScan(cst.CSTVisitor):
         for operand in operands:
             if isinstance(operand, cst.Name) and operand.value in self.secret_of:
                 self._check(self.secret_of[operand.value])  # signature == calculated (from user.api_key)
-        for operand in operands:
+        roots = [_root(op)[0] for op in operands]
+        for operand, root in zip(operands, roots, strict=True):
             attrs: list[str] = []
             base: cst.BaseExpression = operand
             while isinstance(base, cst.Attribute):
                 attrs.append(base.attr.value)
                 base = base.value
-            if isinstance(base, cst.Name) and len(attrs) <= 3 and set(attrs[-2:]) & self.tenant_attrs:
+            if (
+                isinstance(base, cst.Name)
+                and len(attrs) <= 3
+                and set(attrs[-2:]) & self.tenant_attrs
+                # compared with something else: `us.space.created_by == us.user` compares a row with itself
+                and any(other != root for other in roots)
+            ):
                 self._check(base.value)
 
 

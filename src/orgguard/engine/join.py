@@ -40,6 +40,7 @@ from orgguard.engine.records import (
     DefFacts,
     FileFacts,
     FunctionInfo,
+    Lookup,
     ModelInfo,
     ModuleVar,
     Origin,
@@ -679,6 +680,7 @@ class _Join:
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.tenant_models = tenant_models
         self.paths_of = paths_of
+        self.model_infos = models
         self.view_mixins = frozenset(view_mixins)
         self.class_infos = {name: tuple(v) for name, v in infos.items()}
         self.dependency_aliases = frozenset(a for f in self.files for a in f.dependency_aliases)
@@ -928,17 +930,22 @@ class _Join:
     def _summaries(self) -> None:
         """verifies / verified params / resolves_unverified / returns, to a fixpoint over the call graph."""
         fns = self.fns
+        capability: dict[str, frozenset[str]] = {}
         for fn in fns.values():
             fn.verifies = bool(
                 (fn.d.user_attrs and self.membership_attrs.intersection(fn.d.user_attrs))
                 or (fn.d.user_kwargs and self.membership_attrs.intersection(fn.d.user_kwargs))
             )
+            granted = self._capability_params(fn)
+            if granted:
+                capability[fn.qual] = granted
+                fn.verifies = True
         for _ in range(50):
             changed = False
             for fn in fns.values():
                 ok = [self._check_verifies(fn, c) for c in fn.d.checks]
                 verifies = fn.verifies or any(ok)
-                verified: set[str] = set()
+                verified: set[str] = set(capability.get(fn.qual, ()))
                 for check, good in zip(fn.d.checks, ok, strict=True):
                     if good:
                         verified.update(n for n in check.names if n in fn.params)
@@ -967,6 +974,28 @@ class _Join:
                     changed = True
             if not changed:
                 break
+
+    def _capability_params(self, fn: _Fn) -> frozenset[str]:
+        """Parameters a capability check vouches for: ``ShareLink.objects.filter(recipe=recipe,
+        uuid=share)`` finds a row only when the caller holds that row's secret, and then ``recipe`` is
+        the one the secret was issued for. (The secret itself comes from the caller: a share token.)"""
+        by_line: dict[tuple[str, int], list[Lookup]] = {}
+        for lookup in fn.d.lookups:
+            by_line.setdefault((lookup.model, lookup.line), []).append(lookup)
+        out: set[str] = set()
+        for (model, _line), lookups in by_line.items():
+            info = self.model_infos.get(model)
+            if info is None or not info.secret_fields:
+                continue
+            keyed = [lk for lk in lookups if lk.key.split("__", 1)[0] in info.secret_fields and lk.origin.params]
+            if not keyed:
+                continue
+            relations = {field for field, _target in info.relations}
+            for lk in lookups:
+                head = lk.key.split("__", 1)[0].removesuffix("_id")
+                if lk not in keyed and (head in relations or lk.key in ("pk", "id")):
+                    out.update(p for p in lk.origin.params if p in fn.params)
+        return frozenset(out)
 
     def _resolves(self, fn: _Fn, ok: list[bool]) -> set[str]:
         """Parameters the tenant is looked up by (a tenant lookup, or a tenant-path lookup of a
