@@ -103,7 +103,7 @@ class Analysis:
             return None
         if self.queries.runtime_scoped(chain) and not self.scopes_disabled():
             return None  # the manager refuses to run outside the active tenant's scope
-        if self.capability(chain) or self.keeps_tenant(chain):
+        if self.capability(chain) or self.keeps_tenant(chain) or self.account_lookup(chain):
             return None
         for _key, expr in self.queries.lookups(chain):
             if self.value(expr).event:
@@ -140,6 +140,16 @@ class Analysis:
             if (info is not None and field in info.secret_fields) or vocab.is_secret_field(field, markers):
                 return True
         return False
+
+    def account_lookup(self, chain: QueryChain) -> bool:
+        """Whether a user account is found by its login identity (``username``, ``email``): sign-up, sign-in
+        and password reset find accounts before any tenant is known, so such a lookup is global by design."""
+        info = self.ctx.index.models.get(chain.model)
+        users = self.ctx.knowledge["models.user_models"]
+        if info is None or not (chain.model in users or {b.rsplit(".", 1)[-1] for b in info.bases} & users):
+            return False
+        logins = self.ctx.knowledge["models.login_fields"]
+        return any(key.partition("__")[0] in logins for key, _expr in self.queries.lookups(chain))
 
     def keeps_tenant(self, chain: QueryChain) -> bool:
         """A write that sets only the row's tenant, from the row's own relations (``update(organization=

@@ -404,7 +404,11 @@ _SELECTION_PREFIXES = ("active_", "current_", "default_", "last_", "selected_", 
 
 
 def _tenant_paths(
-    models: Mapping[str, ModelInfo], tables: Mapping[str, str], config: Config, tenant_models: frozenset[str]
+    models: Mapping[str, ModelInfo],
+    tables: Mapping[str, str],
+    config: Config,
+    tenant_models: frozenset[str],
+    user_model_names: Iterable[str],
 ) -> dict[str, list[str]]:
     """How each tenant-owned model reaches the tenant: direct fields first, then through parents."""
 
@@ -418,9 +422,8 @@ def _tenant_paths(
         return by_lower.get(target.lower(), target)
 
     paths_of: dict[str, list[str]] = {}
-    user_models = {"User", "AbstractUser", "AbstractBaseUser"} | {
-        name for name, info in models.items() if {_short(b) for b in info.bases} & {"AbstractUser", "AbstractBaseUser"}
-    }
+    named = set(user_model_names)
+    user_models = named | {name for name, info in models.items() if {_short(b) for b in info.bases} & named}
     for name, info in models.items():
         if name in tenant_models:
             continue
@@ -595,7 +598,7 @@ class _Join:
         tenant_models = frozenset(config.tenant_models)
         models, tables = _models(model_names, by_name)
         models = {name: self._managers(info, by_name) for name, info in models.items()}
-        paths_of = _tenant_paths(models, tables, config, tenant_models)
+        paths_of = _tenant_paths(models, tables, config, tenant_models, k["models.user_models"])
         prefixes = {p for paths in paths_of.values() for p in paths}
         scoping_methods = frozenset(
             method
