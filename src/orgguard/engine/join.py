@@ -1610,6 +1610,8 @@ def _param_for(callee: _Fn, slot: str, call: CallFacts) -> str:
     bound = bool(callee.klass) and bool(params) and params[0] in ("self", "cls")
     if bound and (call.mode in ("getattr", "dispatch") or callee.d.name == "__init__" or _bound_call(call)):
         index += 1
+    elif not callee.klass and call.mode == "enqueue" and params and params[0] == "self":
+        index += 1  # `@app.task(bind=True) def dump(self, user, project)`: the task instance comes first
     return params[index] if index < len(params) else ""
 
 
