@@ -9,7 +9,7 @@ from orgguard.engine import vocab, walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.facts import Surface
 from orgguard.engine.findings import TraceStep
-from orgguard.engine.queries import QueryChain
+from orgguard.engine.queries import QueryChain, Scoping
 from orgguard.engine.records import Reach
 
 WRITES = frozenset({"update", "delete", "create", "bulk_update", "bulk_create", "update_or_create", "values"})
@@ -68,12 +68,68 @@ class JobQueryChecker(SurfaceQueryChecker):
         if _maintenance(chain):
             return
         facts = self.analysis.current_facts()
-        if not trace and facts is not None and facts.command and (not _writes(chain) or self._operator_picked(chain)):
-            # an operator command reading across tenants (a status report, a migration listing) is by
-            # design, and so is one that changes the rows its operator named (`delete --email x`); a
-            # command that changes every tenant's rows is not
+        if not trace and facts is not None and facts.command and not self._command_leak(chain, facts.func):
             return
         super().report_query(chain, where, by, trace)
+
+    def _command_leak(self, chain: QueryChain, func: cst.FunctionDef) -> bool:
+        """Whether an operator command's query crosses tenants against its own purpose.
+
+        An operator command reading across tenants (a status report), purging or rebuilding every tenant's
+        rows, or changing the rows its operator named (``delete --email x``) does what the operator asked.
+        It leaks when it moves rows into another tenant (sets their tenant to a value that is not their
+        own), or when the command works for one tenant (another of its queries is narrowed to a tenant on
+        every path) and this write forgets it.
+        """
+        if not _writes(chain):
+            return False
+        if self._moves_tenant(chain):
+            return True
+        if self._operator_picked(chain):
+            return False
+        return self._tenant_command(func)
+
+    def _moves_tenant(self, chain: QueryChain) -> bool:
+        """A write that sets the rows' tenant to something other than their own relations."""
+        paths = self.ctx.index.tenant_paths.get(chain.model, ())
+        for link in chain.links:
+            if link.call is None or link.name not in WRITES:
+                continue
+            for arg in link.call.args:
+                pairs: list[tuple[str, cst.BaseExpression]] = []
+                if arg.keyword is not None:
+                    pairs.append((arg.keyword.value, arg.value))
+                elif isinstance(arg.value, cst.Dict):  # SQLAlchemy: .update({"org_id": target})
+                    pairs.extend(
+                        (el.key.evaluated_value, el.value)
+                        for el in arg.value.elements
+                        if isinstance(el, cst.DictElement)
+                        and isinstance(el.key, cst.SimpleString)
+                        and isinstance(el.key.evaluated_value, str)
+                    )
+                if any(vocab.lookup_key_scopes(key, paths) and not _row_derived(value) for key, value in pairs):
+                    return True
+        return False
+
+    def _tenant_command(self, func: cst.FunctionDef) -> bool:
+        """Another query of the command is narrowed to a tenant outside any condition."""
+        queries = self.analysis.queries
+        stack: list[tuple[cst.CSTNode, bool]] = [(func.body, False)]
+        while stack:
+            node, conditional = stack.pop()
+            if isinstance(node, (cst.If, cst.IfExp, cst.For, cst.While)):
+                conditional = True
+            if isinstance(node, cst.Call):
+                chain = queries.recognize(node)
+                if (
+                    chain is not None
+                    and self.ctx.index.is_tenant_owned(chain.model)
+                    and not conditional
+                    and queries.scoping(chain) is Scoping.SCOPED
+                ):
+                    return True
+            stack.extend((child, conditional) for child in walk.children(node))
+        return False
 
     def _operator_picked(self, chain: QueryChain) -> bool:
         """The rows are picked by a value the command was given (``User.email == email``), not by constants."""
