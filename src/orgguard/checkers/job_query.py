@@ -62,7 +62,12 @@ class JobQueryChecker(SurfaceQueryChecker):
 
     def accepts(self, reach: Reach, chain: QueryChain) -> bool:
         # an operator command reading across tenants (a status report) is by design; writing is not
-        return super().accepts(reach, chain) and (not reach.command or _writes(chain))
+        if not super().accepts(reach, chain):
+            return False
+        if not reach.command:
+            return True
+        func = self.ctx.scope.outer_function
+        return func is not None and self._command_leak(chain, func)
 
     def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
         if _maintenance(chain):

@@ -105,6 +105,8 @@ class Analysis:
             return None  # the manager refuses to run outside the active tenant's scope
         if self.capability(chain) or self.keeps_tenant(chain) or self.account_lookup(chain):
             return None
+        if self.purges_expired(chain):
+            return None
         for _key, expr in self.queries.lookups(chain):
             if self.value(expr).event:
                 # picked by what a verified webhook event says: scoped by its processor ids, and a
@@ -150,6 +152,24 @@ class Analysis:
             return False
         logins = self.ctx.knowledge["models.login_fields"]
         return any(key.partition("__")[0] in logins for key, _expr in self.queries.lookups(chain))
+
+    def purges_expired(self, chain: QueryChain) -> bool:
+        """A retention purge: a delete bounded by time (``expires_on <= now``, ``created__lt=cutoff``) that
+        picks no row by identity. It removes what is dead in every tenant and hands nothing to anyone."""
+        deletes = chain.base_name == "delete" or any(link.name == "delete" for link in chain.links)
+        if not deletes or self.queries.identity_lookups(chain):
+            return False
+        ordering = (cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual)
+        for pred in self.queries.predicates(chain):
+            if pred.kind == "kw" and pred.key.rpartition("__")[2] in ("lt", "lte", "gt", "gte", "range"):
+                return True
+            if pred.kind == "expr" and pred.value is not None:
+                for node in walk.iter_tree(pred.value):
+                    if isinstance(node, cst.Comparison) and any(
+                        isinstance(c.operator, ordering) for c in node.comparisons
+                    ):
+                        return True
+        return False
 
     def keeps_tenant(self, chain: QueryChain) -> bool:
         """A write that sets only the row's tenant, from the row's own relations (``update(organization=

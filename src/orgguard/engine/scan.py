@@ -961,8 +961,10 @@ class FunctionScan:
             ann = arg.annotation
             annotation = self.mod.scope.qualified(dotted(ann.value if isinstance(ann, ast.Subscript) else ann))
             alias = vocab.short(dotted(ann))
-            if isinstance(ann, (ast.Name, ast.Attribute)) and alias:
-                marker = alias  # `org: ActiveOrg`: a dependency alias is known in the join
+            if isinstance(ann, (ast.Name, ast.Attribute)) and alias and alias not in self.k["sources.param_markers"]:
+                # `org: ActiveOrg`: a dependency alias is known in the join (a bare `query: Query` is a type:
+                # FastAPI's Query() marker is only ever a call)
+                marker = alias
             if isinstance(ann, ast.Subscript):
                 inner = ann.slice
                 candidates.extend(inner.elts if isinstance(inner, ast.Tuple) else [inner])
