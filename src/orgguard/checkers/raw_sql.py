@@ -40,6 +40,7 @@ from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import sql as sqlr
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
+from orgguard.engine.facts import Surface
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
@@ -712,7 +713,7 @@ class RawSqlChecker(Checker):
         except RecursionError:
             return  # nested too deep to read: not judged
         unscoped = report.unscoped
-        if not unscoped:
+        if not unscoped or self._operator_statistics(text):
             return
         style = sqlr.param_style(text, default_style)
         has_where = any(t.upper == "WHERE" for t in sqlr.tokenize(text))
@@ -731,6 +732,22 @@ class RawSqlChecker(Checker):
             where=f" in {func.name.value}()" if func is not None else "",
             fix=finding.fix,
         )
+
+    def _operator_statistics(self, text: str) -> bool:
+        """Counts across every tenant in code that only jobs and commands reach (an instance-wide usage
+        report): operator statistics by design, as ORG302 treats aggregates in jobs."""
+        tokens = sqlr.tokenize(text)
+        words = [t.upper for t in tokens]
+        if not words or words[0] != "SELECT":
+            return False
+        aggregates = {"COUNT", "SUM", "AVG", "MIN", "MAX"}
+        if not any(w in aggregates and nxt.text == "(" for w, nxt in zip(words, tokens[1:], strict=False)):
+            return False
+        facts = self.analysis.current_facts()
+        if facts is None or facts.info is None or facts.surface not in (Surface.JOB, Surface.OTHER):
+            return False
+        reaches = self.ctx.index.reaches(facts.info.qualname)
+        return facts.surface is Surface.JOB or (bool(reaches) and all(r.surface == "job" for r in reaches))
 
     def _describe(self, unscoped: Sequence[sqlr.TableUse], style: str, keyword: str) -> _Finding:
         first = unscoped[0]
