@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from orgguard.checkers.base import Checker
+from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.flow import refuses
 from orgguard.engine.records import ProjectIndex
@@ -40,6 +41,39 @@ class SuperuserBypassChecker(Checker):
 
     def visit_If(self, node: cst.If) -> None:
         self._judge(node.test, deny=refuses(node.body, strict=True))
+        self._early_allow(node)
+
+    def _early_allow(self, node: cst.If) -> None:
+        """``if user.is_staff: return True`` ahead of the membership check of a permission decider."""
+        func = self.ctx.scope.function
+        if func is None or not (func.name.value in DECIDERS or func.name.value.startswith(DECIDER_PREFIXES)):
+            return
+        if not _returns_true(node.body):
+            return
+        atoms: list[tuple[str, cst.BaseExpression]] = []
+        _collect(node.test, atoms)
+        kinds = [self._kind(expr) for _, expr in atoms]
+        if "staff" not in kinds or any(k in ("member", "member-neg") for k in kinds):
+            return
+        if isinstance(node.test, cst.BooleanOperation) and isinstance(node.test.operator, cst.And):
+            return  # `staff and <something else>`: not the flag alone
+        later = [
+            sub
+            for sub in walk.iter_tree(func.body)
+            if isinstance(sub, (cst.Call, cst.Comparison)) and self._kind(sub) in ("member", "member-neg")
+        ]
+        if not later:
+            return
+        flag = atoms[kinds.index("staff")][1]
+        if isinstance(flag, cst.Attribute) and flag.attr.value in self.ctx.knowledge["admin.operator_flags"]:
+            return
+        self.ctx.report(
+            "ORG202",
+            flag,
+            flag=dotted_name(flag) or "the staff flag",
+            check=self._describe([(t, e) for t, e in [("", later[0])]], [0]),
+            fix=FIX,
+        )
 
     def visit_Return(self, node: cst.Return) -> None:
         func = self.ctx.scope.function
@@ -67,6 +101,8 @@ class SuperuserBypassChecker(Checker):
             without = _allow(cond, atoms, {**env, **{i: False for i in staff}}, deny)
             if with_staff and not without:
                 flag = atoms[staff[0]][1]
+                if isinstance(flag, cst.Attribute) and flag.attr.value in self.ctx.knowledge["admin.operator_flags"]:
+                    return  # the app reserves this flag for its platform operators: seeing every tenant is by design
                 self.ctx.report(
                     "ORG202",
                     flag,
@@ -124,6 +160,16 @@ class SuperuserBypassChecker(Checker):
             if any(f".{attr}" in text for attr in self.ctx.index.membership_attrs):
                 return "member"
         return "other"
+
+
+def _returns_true(body: cst.BaseSuite) -> bool:
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    for stmt in stmts[:1]:
+        smalls = stmt.body if isinstance(stmt, (cst.SimpleStatementLine, cst.SimpleStatementSuite)) else []
+        for small in smalls:
+            if isinstance(small, cst.Return) and isinstance(small.value, cst.Name) and small.value.value == "True":
+                return True
+    return False
 
 
 def _collect(expr: cst.BaseExpression, atoms: list[tuple[str, cst.BaseExpression]]) -> None:
