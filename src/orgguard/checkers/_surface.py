@@ -1,10 +1,11 @@
 """Shared shape of the "unscoped query on a surface" rules: ORG101, ORG301, ORG302, ORG401.
 
-The query model and the unscoped judgement are the engine's; a subclass only names its surface, its code
-and its fix. The path class picks which one reports (DESIGN: "the path class picks the code"): the
-function's own surface when it is an entry point, and the path class of every entry point the index
-says reaches it (a service, a repository, a dispatched handler), so a query reached from two path
-classes gets both codes, each once.
+The query model and the unscoped judgement are the engine's; a subclass only names its surface and its
+code (its messages, the kind of entry point and the fix included, are its rule's TOML templates). The
+path class picks which one reports (DESIGN: "the path class picks the code"): the function's own
+surface when it is an entry point, and the path class of every entry point the index says reaches it
+(a service, a repository, a dispatched handler), so a query reached from two path classes gets both
+codes, each once.
 """
 
 from __future__ import annotations
@@ -16,56 +17,47 @@ import libcst as cst
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.analysis import Unscoped
+from orgguard.engine.context import FileContext
 from orgguard.engine.facts import FunctionFacts, Surface
 from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
-from orgguard.engine.records import ProjectIndex, Reach
+from orgguard.engine.records import FunctionInfo, ProjectIndex, Reach
 from orgguard.knowledge import Knowledge
 
-ENTRY_WORDS = {
-    "public": ("request handler", "request handlers"),
-    "admin": ("staff view", "staff views"),
-    "webhook": ("webhook handler", "webhook handlers"),
-    "job": ("job", "jobs"),
-    "export": ("export", "exports"),
-}
+MORE_CAP = 64  # the index stops counting the entry points that reach a function here
 
 
-def reach_phrase(index: ProjectIndex, reaches: list[Reach], param: str = "") -> tuple[str, str, tuple[TraceStep, ...]]:
-    """(where, source, trace) for a finding reached from other functions: "reached from request handler
-    delete_thing() (api/things.py:41); 3 more request handlers", the input it carries, and its path."""
-    first = reaches[0]
-    entry, source, steps = first.examples[0]
-    info = index.function(entry)
-    word, words = ENTRY_WORDS.get(first.surface, ("entry point", "entry points"))
-    if first.command:
-        word, words = "command", "commands"
-    where = f"reached from {word} {info.name if info else entry}()"
-    if info is not None:
-        where += f" ({info.path}:{info.line})"
-    more = sum(r.count for r in reaches) - 1
-    if more > 0:
-        capped = any(r.count >= 64 for r in reaches)
-        where += f"; {more}{'+' if capped else ''} more {words if more > 1 else word}"
-    text = source.split(":", 1)[1] if ":" in source else ""
-    trace = tuple(TraceStep(s.path, s.line, s.col, _note(s.what, s.text, param)) for s in steps)
-    return where, text, trace
+def query_traits(ctx: FileContext, chain: QueryChain) -> set[str]:
+    """The message traits of a query: its ORM (``django`` or ``sqlalchemy``), ``shortcut`` for a Django
+    lookup shortcut, ``indirect`` when the model reaches its tenant through another model."""
+    out: set[str] = set()
+    if chain.via in ("session", "statement") or (chain.via == "manager" and chain.manager == "query"):
+        out.add("sqlalchemy")
+    elif chain.via == "shortcut" and ("." in chain.base_name or "flask" in ctx.traits):
+        out.add("sqlalchemy")  # db.get_or_404(Invoice, id): Flask-SQLAlchemy's
+    elif chain.via == "shortcut":
+        out |= {"django", "shortcut"}
+    else:
+        out.add("django")
+    if "__" in ctx.index.primary_path(chain.model):
+        out.add("indirect")
+    return out
 
 
-def _note(what: str, text: str, param: str) -> str:
-    if what == "source":
-        return f"client input: {text}"
-    if what == "entry":
-        return f"entry point {text}"
-    return f"calls {text}" + (f" passing {param}" if param and what == "call" else "")
+def query_fields(ctx: FileContext, model: str) -> dict[str, str]:
+    """The names a query message shows: the model, its tenant path (``field``), the tenant column a
+    SQLAlchemy filter compares (``column``: the path's ``_id`` form when there is one) and the first hop."""
+    paths = ctx.index.tenant_paths.get(model, ())
+    field = paths[0] if paths else "organization"
+    direct = [p for p in paths if "__" not in p]
+    column = next((p for p in direct if p.endswith("_id")), direct[0] if direct else field)
+    return {"model": model, "field": field, "column": column, "hop": field.split("__", 1)[0]}
 
 
 class SurfaceQueryChecker(Checker):
     """Reports a query on a tenant-owned model that can reach other tenants' rows, on one surface."""
 
     surface: ClassVar[Surface] = Surface.REQUEST
-    where: ClassVar[str] = "in request handler"
-    fix: ClassVar[str] = ""
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
@@ -105,10 +97,63 @@ class SurfaceQueryChecker(Checker):
         if own and not verdict.groups:
             if verdict.taint is not None and self.skip_source():
                 return
-            where = f"{self.where} {func.name.value}()" if func is not None else ""
-            self.report_query(chain, where, f" (rows picked by {verdict.taint.source})" if verdict.taint else "")
+            traits = self.own_traits(facts)
+            where = self.phrase("where_own", traits, function=func.name.value) if func is not None else ""
+            by = self.phrase("picked_by", traits, source=verdict.taint.source) if verdict.taint else ""
+            self.report_query(chain, verdict, where, by, traits=traits)
             return
         self._remote(node, chain, verdict, facts)
+
+    def phrase(self, part: str, traits: Iterable[str] = (), **values: str) -> str:
+        """A part of this checker's rule's messages, filled."""
+        return self.ctx.phrase(self.codes[0], part, traits, **values)
+
+    def own_traits(self, facts: FunctionFacts) -> set[str]:
+        """Message traits of a query in an entry point of this rule's surface (``command``: an operator command)."""
+        return {"command"} if facts.command else set()
+
+    def reach_traits(self, reach: Reach, entry: FunctionInfo | None) -> set[str]:
+        """Message traits of a query reached from entry points: ``command`` when they are operator commands."""
+        return {"command"} if reach.command else set()
+
+    def reach_phrase(
+        self, reaches: list[Reach], function: str, param: str = ""
+    ) -> tuple[str, str, tuple[TraceStep, ...], set[str]]:
+        """(where, source, trace, traits) for a query in ``function`` reached from entry points: "in get(),
+        reached from request handler delete_thing() (api/things.py:41); 3 more request handlers", the
+        input it carries, its path and the message traits of the first entry point."""
+        first = reaches[0]
+        entry, source, steps = first.examples[0]
+        info = self.ctx.index.function(entry)
+        traits = self.reach_traits(first, info)
+        more = ""
+        count = sum(r.count for r in reaches) - 1
+        capped = any(r.count >= MORE_CAP for r in reaches)
+        if count == 1 and not capped:
+            more = self.phrase("reached_more_one", traits)
+        elif count > 0:
+            more = self.phrase("reached_more_many", traits, count=f"{count}{'+' if capped else ''}")
+        where = self.phrase(
+            "reached",
+            traits,
+            function=function,
+            entry=info.name if info else entry,
+            entry_path=info.path if info else "?",
+            entry_line=str(info.line) if info else "?",
+            more=more,
+        )
+        text = source.split(":", 1)[1] if ":" in source else ""
+        trace = tuple(TraceStep(s.path, s.line, s.col, self._note(s.what, s.text, param)) for s in steps)
+        return where, text, trace, traits
+
+    def _note(self, what: str, text: str, param: str) -> str:
+        if what == "source":
+            return self.phrase("trace_source", text=text)
+        if what == "entry":
+            return self.phrase("trace_entry", text=text)
+        if param and what == "call":
+            return self.phrase("trace_call_passing", text=text, param=param)
+        return self.phrase("trace_call", text=text)
 
     def _remote(self, node: cst.BaseExpression, chain: QueryChain, verdict: Unscoped, facts: FunctionFacts) -> None:
         """A query in a function reached from entry points of this rule's path class (not itself one)."""
@@ -144,26 +189,39 @@ class SurfaceQueryChecker(Checker):
             reaches = [r for r in index.reaches(info.qualname) if keep(r)]
         if not reaches:
             return
-        where, source, trace = reach_phrase(index, reaches, param)
         func = self.ctx.scope.outer_function
-        where = f"in {func.name.value}(), {where}" if func is not None else where
+        where, source, trace, traits = self.reach_phrase(
+            reaches, func.name.value if func is not None else info.name, param
+        )
         by = ""
         if verdict.taint is not None:
-            by = f" (rows picked by {verdict.taint.source})"
+            by = self.phrase("picked_by", traits, source=verdict.taint.source)
         elif source:
-            by = f" (rows picked by {source})"
-        self.report_query(chain, where, by, trace=trace)
+            by = self.phrase("picked_by", traits, source=source)
+        self.report_query(chain, verdict, where, by, trace=trace, traits=traits)
 
-    def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
-        field = self.ctx.index.primary_path(chain.model)
+    def report_query(
+        self,
+        chain: QueryChain,
+        verdict: Unscoped,
+        where: str,
+        by: str,
+        *,
+        trace: tuple[TraceStep, ...] = (),
+        traits: Iterable[str] = (),
+    ) -> None:
+        """Report the query: the rule's ``picked`` message when it picks rows by an id that is not
+        the tenant's (rows of one parent, say), else its ``message``."""
+        shape = "picked" if verdict.identity and "picked" in self.ctx.rules[self.codes[0]].shapes else "message"
         self.ctx.report(
             self.codes[0],
             chain.anchor,
             trace=trace,
+            shape=shape,
+            traits={*traits, *query_traits(self.ctx, chain)},
             query=chain.display,
-            model=chain.model,
-            field=field,
             by=by,
             where=where,
-            fix=self.fix.replace("{field}", field or "organization"),
+            base=chain.base_name,
+            fields=query_fields(self.ctx, chain.model),
         )

@@ -7,15 +7,10 @@ from collections.abc import Iterable
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.checkers.org_from_request import sink_triggers
+from orgguard.checkers.org_from_request import sink_triggers, sink_values
 from orgguard.engine.facts import Surface
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
-
-FIX = (
-    "treat the param as a hint: check staff role and membership, and record the bypass "
-    "with orgguard.runtime.staff_override(ctx, actor=..., reason=...)"
-)
 
 
 class AdminOrgChecker(Checker):
@@ -38,6 +33,5 @@ class AdminOrgChecker(Checker):
                 sink.node,
                 view=func.name.value if func is not None else "?",
                 source=sink.taint.source,
-                sink=sink.sink,
-                fix=FIX,
+                fields=sink_values(self.ctx, "ORG201", sink),
             )

@@ -21,7 +21,6 @@ from orgguard.knowledge import Knowledge
 WRITES = frozenset(
     {"save", "update", "delete", "create", "bulk_update", "update_or_create", "get_or_create", "add", "commit"}
 )
-FIX = "look the billable up by the event's customer or subscription id (orgguard.runtime.stripe.resolve_billable_org)"
 
 
 class BillableLookupChecker(Checker):
@@ -65,7 +64,6 @@ class BillableLookupChecker(Checker):
                     key=key,
                     path=value.event,
                     ids=", ".join(sorted(ids & {"customer", "subscription", "id", "metadata"})),
-                    fix=FIX,
                 )
                 return
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker
+from orgguard.checkers.org_from_request import sink_values
 from orgguard.engine.facts import Surface
-from orgguard.engine.findings import TraceStep
-from orgguard.engine.queries import QueryChain
 
 
 class ExportQueryChecker(SurfaceQueryChecker):
@@ -15,11 +14,6 @@ class ExportQueryChecker(SurfaceQueryChecker):
 
     codes = ("ORG401",)
     surface = Surface.EXPORT
-    where = "in export"
-    fix = (
-        "filter by the verified org ({field}=...) and write rows through "
-        "orgguard.runtime.exports.export_rows(rows, org=...)"
-    )
 
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
@@ -32,20 +26,8 @@ class ExportQueryChecker(SurfaceQueryChecker):
             self.ctx.report(
                 "ORG401",
                 sink.node,
-                query=sink.sink,
-                problem=f"takes the org from {sink.taint.source} with no membership check",
-                where=f"in export {func.name.value}()" if func is not None else "",
-                fix="take the org from the verified context (orgguard.runtime.current_org())",
+                shape="org_from_request",
+                source=sink.taint.source,
+                where=self.phrase("where_own", function=func.name.value) if func is not None else "",
+                fields=sink_values(self.ctx, "ORG401", sink),
             )
-
-    def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
-        field = self.ctx.index.primary_path(chain.model) or "organization"
-        self.ctx.report(
-            "ORG401",
-            chain.anchor,
-            trace=trace,
-            query=chain.display,
-            problem=f"reads tenant-owned {chain.model} with no {field} predicate{by}",
-            where=where,
-            fix=self.fix.replace("{field}", field),
-        )

@@ -12,7 +12,6 @@ from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
 PICKS = frozenset({"first", "last", "earliest", "latest", "__getitem__"})
-FIX = "resolve the org from the signed-in user's membership (orgguard.runtime.resolve_active_org) and fail closed"
 
 
 class FirstOrgChecker(Checker):
@@ -50,8 +49,7 @@ class FirstOrgChecker(Checker):
             chain.anchor,
             query=chain.display if chain.links[-1].name != "__getitem__" else f"{chain.model}.objects...[0]",
             model=chain.model,
-            where=f"in request handler {func.name.value}()" if func is not None else "",
-            fix=FIX,
+            where=self.ctx.phrase("ORG103", "where_own", function=func.name.value) if func is not None else "",
         )
 
     def _membership_joined(self, node: cst.Call) -> bool:

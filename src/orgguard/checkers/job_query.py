@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker
 from orgguard.engine import vocab, walk
+from orgguard.engine.analysis import Unscoped
 from orgguard.engine.context import dotted_name
 from orgguard.engine.facts import Surface
 from orgguard.engine.findings import TraceStep
@@ -57,8 +60,6 @@ class JobQueryChecker(SurfaceQueryChecker):
 
     codes = ("ORG302",)
     surface = Surface.JOB
-    where = "in job"
-    fix = "pass the org to the job (orgguard.runtime.jobs.org_job) and filter by {field}"
 
     def accepts(self, reach: Reach, chain: QueryChain) -> bool:
         # an operator command reading across tenants (a status report) is by design; writing is not
@@ -69,13 +70,22 @@ class JobQueryChecker(SurfaceQueryChecker):
         func = self.ctx.scope.outer_function
         return func is not None and self._command_leak(chain, func)
 
-    def report_query(self, chain: QueryChain, where: str, by: str, trace: tuple[TraceStep, ...] = ()) -> None:
+    def report_query(
+        self,
+        chain: QueryChain,
+        verdict: Unscoped,
+        where: str,
+        by: str,
+        *,
+        trace: tuple[TraceStep, ...] = (),
+        traits: Iterable[str] = (),
+    ) -> None:
         if _maintenance(chain):
             return
         facts = self.analysis.current_facts()
         if not trace and facts is not None and facts.command and not self._command_leak(chain, facts.func):
             return
-        super().report_query(chain, where, by, trace)
+        super().report_query(chain, verdict, where, by, trace=trace, traits=traits)
 
     def _command_leak(self, chain: QueryChain, func: cst.FunctionDef) -> bool:
         """Whether an operator command's query crosses tenants against its own purpose.

@@ -11,8 +11,6 @@ from orgguard.engine.facts import Surface
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
-FIX = "make the org required (orgguard.runtime.require_org(org)) and always filter by it"
-
 
 def _none_default_params(func: cst.FunctionDef) -> set[str]:
     out = set()
@@ -60,5 +58,4 @@ class OptionalOrgChecker(Checker):
             model=chain.model,
             field=field,
             org=org_var,
-            fix=FIX,
         )

@@ -8,12 +8,18 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.checkers.base import Checker
+from orgguard.engine.context import FileContext
 from orgguard.engine.facts import FunctionFacts, Surface
 from orgguard.engine.flow import REQUEST
 from orgguard.engine.records import ProjectIndex
+from orgguard.engine.sinks import TenantSink
 from orgguard.knowledge import Knowledge
 
-FIX = "use request.user.organizations.get(pk=...) or orgguard.runtime.resolve_active_org()"
+
+def sink_values(ctx: FileContext, code: str, sink: TenantSink) -> dict[str, str]:
+    """The ``sink`` field of a message: what the request's tenant reaches, in the rule's words."""
+    text = ctx.phrase(code, f"sink_{sink.kind}", call=sink.call, key=sink.key, param=sink.key, tenant=sink.model)
+    return {"sink": text}
 
 
 def sink_triggers(index: ProjectIndex) -> list[str]:
@@ -28,7 +34,6 @@ class OrgFromRequestChecker(Checker):
 
     codes: ClassVar[tuple[str, ...]] = ("ORG102",)
     kind: ClassVar[str] = REQUEST
-    fix: ClassVar[str] = FIX
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
@@ -40,7 +45,12 @@ class OrgFromRequestChecker(Checker):
             return
         for sink in self.analysis.tenant_sinks(node):
             if sink.taint.kind == self.kind and not self._checked(node, facts):
-                self.ctx.report(self.codes[0], sink.node, source=sink.taint.source, sink=sink.sink, fix=self.fix)
+                self.ctx.report(
+                    self.codes[0],
+                    sink.node,
+                    source=sink.taint.source,
+                    fields=sink_values(self.ctx, self.codes[0], sink),
+                )
 
     def _checked(self, node: cst.Call, facts: FunctionFacts) -> bool:
         """A tenant verified right after it is looked up (``project = Project.objects.get(pk=...)`` then

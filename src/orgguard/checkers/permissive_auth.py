@@ -30,19 +30,6 @@ from orgguard.knowledge import Knowledge
 
 CONFIG_CALLS = frozenset({"update", "from_mapping", "dict"})
 LITERALS = frozenset({"True", "False", "None"})
-FIX_DJANGO = (
-    "default to IsAuthenticated plus an org-membership check (orgguard.runtime.django.ActiveOrgMiddleware, "
-    "org_required), open single public views with their own permission_classes, and keep shortcuts in a "
-    "dev/local settings module"
-)
-FIX_FLASK = (
-    "remove it so @login_required is enforced, bind the verified org with orgguard.runtime's Flask OrgGuard, "
-    "and keep it only in a Testing/Development config"
-)
-FIX_OTHER = (
-    "require authentication by default (a Depends(...) on the app or router) and resolve the org with "
-    "orgguard.runtime's require_active_org dependency; keep the switch in local/test settings only"
-)
 
 
 @dataclass(frozen=True)
@@ -225,31 +212,32 @@ class PermissiveAuthChecker(Checker):
 
     def _report(self, name: str, spec: Spec, hit: cst.BaseExpression) -> None:
         if spec.value in LITERALS:
-            problem = "switches authentication off app-wide"
+            shape = "message"  # authentication switched off
         elif spec.value in ("[]", "()"):
-            problem = "leaves the app-wide default empty, so requests are not authenticated or checked"
+            shape = "empty"
         elif spec.value.startswith("["):
-            cls = spec.value.strip("[]")
-            problem = f"makes {cls} the only app-wide default, so every view without its own check is open"
+            shape = "only"
         else:
-            problem = f"adds the allow-all {spec.value} to the app-wide defaults"
+            shape = "allow_all"
         self.ctx.report(
             "ORG502",
             hit,
+            shape=shape,
+            traits=self._traits(name),
             setting=name,
             value=" ".join(self.ctx.module.code_for_node(hit).split())[:60],
-            problem=problem,
-            fix=self._fix(name),
+            cls=spec.value.strip("[]"),
         )
 
-    def _fix(self, name: str) -> str:
+    def _traits(self, name: str) -> set[str]:
+        """The framework whose fix applies: Django's (REST framework's) settings by name, Flask-Login's
+        ``LOGIN_DISABLED``; otherwise what the file imports."""
         upper = name.upper()
         if upper.startswith("DEFAULT_") or upper == "AUTHENTICATION_BACKENDS":
-            return FIX_DJANGO
-        origins = [origin.split(".")[0] for origin in self.ctx.imports.values()]
-        if upper == "LOGIN_DISABLED" or "flask" in origins or "flask_login" in origins:
-            return FIX_FLASK
-        return FIX_OTHER
+            return {"django"}
+        if upper == "LOGIN_DISABLED":
+            return {"flask"}
+        return set()
 
 
 class _Words(cst.CSTVisitor):

@@ -55,8 +55,7 @@ STRING_HELPERS = frozenset({"dedent", "cleandoc", "str"})
 CASE_METHODS = frozenset({"strip", "lstrip", "rstrip", "upper", "lower"})
 MAX_DEPTH = 40
 MAX_SQL = 200_000  # characters: longer "SQL" is generated data, not a statement to judge
-ORG_ID = "current_org().org_id"
-ORM_FIX = "or use the ORM with .for_org(current_org())"
+VERBS = frozenset({"read", "update", "delete", "insert"})  # statement kinds, each a `verb_<kind>` part of ORG601
 
 
 # -- the tenant schema, from the project index -------------------------------------------------------
@@ -494,19 +493,12 @@ class _Strings:
 # -- the checker ------------------------------------------------------------------------------------
 
 
-def _article(word: str) -> str:
-    return "an" if word[:1].lower() in "aeio" else "a"
-
-
 @dataclass(frozen=True)
 class _Finding:
-    verb: str
-    tables: str
-    missing: str
-    fix: str
+    """Which ORG601 message (``message``, ``insert`` or ``join``) and the names it shows."""
 
-
-_VERBS = {"read": "reads", "update": "updates", "delete": "deletes from", "insert": "inserts into"}
+    shape: str
+    values: dict[str, str]
 
 
 class RawSqlChecker(Checker):
@@ -718,6 +710,7 @@ class RawSqlChecker(Checker):
         style = sqlr.param_style(text, default_style)
         has_where = any(t.upper == "WHERE" for t in sqlr.tokenize(text))
         finding = self._describe(unscoped, style, "AND" if has_where else "WHERE")
+        operation = unscoped[0].operation
         func = self.ctx.scope.function
         call = dotted_name(node.func) or (f".{node.func.attr.value}" if isinstance(node.func, cst.Attribute) else "")
         if len(call) > 40 and isinstance(node.func, cst.Attribute):
@@ -725,12 +718,11 @@ class RawSqlChecker(Checker):
         self.ctx.report(
             "ORG601",
             node,
+            shape=finding.shape,
             call=f"{call}()",
-            verb=finding.verb,
-            tables=finding.tables,
-            missing=finding.missing,
-            where=f" in {func.name.value}()" if func is not None else "",
-            fix=finding.fix,
+            verb=self.ctx.phrase("ORG601", f"verb_{operation if operation in VERBS else 'read'}"),
+            where=self.ctx.phrase("ORG601", "in_function", function=func.name.value) if func is not None else "",
+            fields=finding.values,
         )
 
     def _operator_statistics(self, text: str) -> bool:
@@ -757,28 +749,16 @@ class RawSqlChecker(Checker):
         tables = ", ".join(names)
         alias = first.written_alias or first.alias
         qualifier = f"{alias}." if first.alias != first.table else ""
+        shown = {"tables": tables, "keyword": keyword, "style": style, "alias": alias, "qualifier": qualifier}
         if first.operation == "insert":
             column = rule.tenant_columns[0] if rule.tenant_columns else (rule.parents[0][0] if rule.parents else "")
-            return _Finding(
-                _VERBS["insert"],
-                tables,
-                f"{_article(column)} {column} value",
-                f"insert {column} bound to {ORG_ID}, {ORM_FIX}",
-            )
+            return _Finding("insert", {**shown, "column": column})
         if rule.tenant_columns:
-            column = rule.tenant_columns[0]
-            missing = f"{_article(column)} {column} predicate"
-            fix = f'add "{keyword} {qualifier}{column} = {style}" bound to {ORG_ID}, {ORM_FIX}'
-        else:
-            fk, parent = rule.parents[0]
-            parent_rule = self.schema.tables.get(parent)
-            pcol = parent_rule.tenant_columns[0] if parent_rule and parent_rule.tenant_columns else "organization_id"
-            missing = f"a join to a tenant-scoped {parent} (through {fk})"
-            fix = (
-                f'join {parent} ON {parent}.id = {alias}.{fk} and add "{keyword} {parent}.{pcol} = {style}" '
-                f"bound to {ORG_ID}, {ORM_FIX}"
-            )
-        return _Finding(_VERBS.get(first.operation, "reads"), tables, missing, fix)
+            return _Finding("message", {**shown, "column": rule.tenant_columns[0]})
+        fk, parent = rule.parents[0]
+        parent_rule = self.schema.tables.get(parent)
+        pcol = parent_rule.tenant_columns[0] if parent_rule and parent_rule.tenant_columns else "organization_id"
+        return _Finding("join", {**shown, "parent": parent, "fk": fk, "parent_column": pcol})
 
 
 def iter_raw_sql_calls(knowledge: Knowledge) -> Iterator[str]:

@@ -15,4 +15,3 @@ class SessionOrgChecker(OrgFromRequestChecker):
 
     codes = ("ORG105",)
     kind = SESSION
-    fix = "re-check membership on every request with orgguard.runtime.resolve_active_org(session, user, membership=...)"

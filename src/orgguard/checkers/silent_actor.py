@@ -21,11 +21,6 @@ from orgguard.engine.context import dotted_name
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
-FIX = (
-    "pass the real principal: actor_for(<the signed-in user>) or, for automation, "
-    'system_actor("<job name>") from orgguard.runtime.audit'
-)
-
 
 class SilentActorChecker(Checker):
     """Flags audit records attributed to "system", "admin", "root", None... instead of who acted."""
@@ -72,7 +67,6 @@ class SilentActorChecker(Checker):
                     call=f"{dotted_name(node.func)}(...)",
                     kwarg=arg.keyword.value,
                     value=shown,
-                    fix=FIX,
                 )
 
     def _silent_values(self, expr: cst.BaseExpression) -> list[tuple[cst.BaseExpression, str]]:

@@ -12,8 +12,6 @@ from orgguard.engine.facts import Surface
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
-FIX = "use the org's stored id (orgguard.runtime.billing.customer_for(current_org(), ...))"
-
 
 class StripeIdFromRequestChecker(Checker):
     """`stripe.Customer.retrieve(request.POST["customer"])` acts on whichever customer the client names."""
@@ -47,5 +45,5 @@ class StripeIdFromRequestChecker(Checker):
             value = self.analysis.value(expr)
             taint = value.first() if value.tainted else None
             if taint is not None:
-                self.ctx.report("ORG106", node, call=f"{name}()", what=what, source=taint.source, fix=FIX)
+                self.ctx.report("ORG106", node, call=f"{name}()", what=what, source=taint.source)
                 return

@@ -21,10 +21,6 @@ from orgguard.engine.records import ProjectIndex
 from orgguard.engine.vocab import is_signed_in_user
 from orgguard.knowledge import Knowledge
 
-FIX = (
-    "require membership for staff too, or make the bypass explicit and audited with "
-    "orgguard.runtime.staff_override(ctx, actor=..., reason=...)"
-)
 DECIDERS = ("has_permission", "has_object_permission", "test_func", "check_permissions", "can_access")
 DECIDER_PREFIXES = ("can_", "has_", "may_", "user_can", "is_allowed", "allowed_")
 MAX_OTHER_ATOMS = 6
@@ -106,15 +102,16 @@ class SuperuserBypassChecker(Checker):
                 self.ctx.report(
                     "ORG202",
                     flag,
-                    flag=dotted_name(flag) or "the staff flag",
+                    flag=dotted_name(flag) or self.ctx.phrase("ORG202", "flag_unnamed"),
                     check=self._describe(atoms, member),
-                    fix=FIX,
                 )
                 return
 
     def _describe(self, atoms: list[tuple[str, cst.BaseExpression]], member: list[int]) -> str:
         expr = atoms[member[0]][1]
-        return (dotted_name(expr.func) + "()") if isinstance(expr, cst.Call) else "the membership check"
+        if isinstance(expr, cst.Call):
+            return dotted_name(expr.func) + "()"
+        return self.ctx.phrase("ORG202", "check_unnamed")
 
     def _kind(self, expr: cst.BaseExpression) -> str:
         k = self.ctx.knowledge

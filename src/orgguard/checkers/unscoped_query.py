@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from orgguard.checkers._surface import SurfaceQueryChecker
+from orgguard.checkers._surface import SurfaceQueryChecker, query_fields, query_traits
 from orgguard.engine import vocab
 from orgguard.engine.context import FileContext
 from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
@@ -16,8 +16,6 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
 
     codes = ("ORG101",)
     surface = Surface.REQUEST
-    where = "in request handler"
-    fix = "filter by the verified org (e.g. {field}=request.organization) or use .for_org(current_org())"
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not is_view_class(self.ctx, node):
@@ -97,18 +95,19 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             if model_name is None or not self.ctx.index.is_tenant_owned(model_name):
                 return
             query, model = f"model = {model_name}", model_name
-        reason = "its get_queryset() does not narrow it" if hooked else "no get_queryset() narrows it"
-        field = self.ctx.index.primary_path(model)
+        fields = query_fields(self.ctx, model)
+        indirect = {"indirect"} if "__" in fields["field"] else set()
         self.ctx.report(
             "ORG101",
             value if chain is not None else stmt,
             statement=stmt,
+            shape="class_queryset",
+            # a queryset's own ORM; `model = X` is read by Django's generic views
+            traits=query_traits(self.ctx, chain) if chain is not None else {"django", *indirect},
             query=query,
-            model=model,
-            field=field,
-            by="",
-            where=f"on view {klass.name.value} ({reason})",
-            fix=f"override get_queryset() to filter {field}=self.request.organization",
+            view=klass.name.value,
+            reason=self.phrase("reason_hooked" if hooked else "reason_unhooked"),
+            fields=fields,
         )
 
 

@@ -34,14 +34,6 @@ from orgguard.engine.context import dotted_name
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
-FIX = (
-    "verify the raw body first with orgguard.runtime.stripe.verify_event(body, Stripe-Signature header, secret) "
-    "(or stripe.Webhook.construct_event) and use the event it returns"
-)
-TOLERANCE_FIX = (
-    "keep Stripe's default tolerance (300 s) or another positive number of seconds; "
-    "orgguard.runtime.stripe.verify_event refuses anything else"
-)
 EVENT_KEYS = frozenset({"type", "data"})
 # calls that only look at or parse a value (handing the payload to them is not using it as an event)
 LOG_CALLS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical", "log", "print"})
@@ -321,13 +313,7 @@ class UnverifiedWebhookChecker(Checker):
         qualified = qualified_name(self.ctx, node.func)
         if self.is_unverified_call(qualified):
             self._fed.update(id(unwrap_await(arg.value)) for arg in node.args)
-            self._report(
-                node,
-                source=f"{dotted_name(node.func)}(...)",
-                problem="builds a Stripe event without verifying its signature, so a forged or replayed "
-                "event is processed as if Stripe had sent it",
-                fix=FIX,
-            )
+            self.ctx.report("ORG303", node, shape="construct", call=dotted_name(node.func))
             return
         if self.is_verify_call(qualified):
             self._check_tolerance(node)
@@ -372,13 +358,7 @@ class UnverifiedWebhookChecker(Checker):
             return
         klass = self.ctx.scope.class_of(func)
         where = f"{klass.name.value}.{func.name.value}" if klass is not None else func.name.value
-        self._report(
-            node,
-            source=short_code(self.ctx, node, 50),
-            problem=f"becomes the Stripe event in webhook handler {where}() without a signature check, "
-            "so anyone can post a forged or replayed event",
-            fix=FIX,
-        )
+        self.ctx.report("ORG303", node, source=short_code(self.ctx, node, 50), handler=where)
 
     def _check_tolerance(self, node: cst.Call) -> None:
         value: cst.BaseExpression | None = None
@@ -394,12 +374,7 @@ class UnverifiedWebhookChecker(Checker):
         literal = self.constants.resolve(value)
         if literal is not value:
             shown = f"{shown} (= {short_code(self.ctx, literal, 10)})"
-        self._report(
-            node,
-            source=f"{dotted_name(node.func)}(..., tolerance={shown})",
-            problem="turns off the signature timestamp check, so a captured event can be replayed at any time",
-            fix=TOLERANCE_FIX,
-        )
+        self.ctx.report("ORG303", node, shape="tolerance", call=dotted_name(node.func), value=shown)
 
     def _disables_window(self, expr: cst.BaseExpression) -> bool:
         expr = self.constants.resolve(expr)
@@ -410,6 +385,3 @@ class UnverifiedWebhookChecker(Checker):
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
             return isinstance(expr.expression, (cst.Integer, cst.Float))
         return False
-
-    def _report(self, node: cst.CSTNode, *, source: str, problem: str, fix: str) -> None:
-        self.ctx.report("ORG303", node, source=source, problem=problem, fix=fix)

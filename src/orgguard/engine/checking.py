@@ -94,7 +94,7 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     """ORG000 in the interpreter's words and at its position, end included (see engine/syntax.py)."""
     error = syntax.error_of(exc)
     end = (error.end_line, error.end_column)
-    return _org000(display, error.line, error.column, f"cannot parse: {error.message}", end=end)
+    return _org000(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
 def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
@@ -232,7 +232,7 @@ def _check_source(
         suppression = find_suppression(lines, first, last, report.code, noqa=noqa)
         rule = project.rules[report.code]
         try:
-            message = rule.format(**report.values)
+            message = rule.render(report.values, shape=report.shape, traits=report.traits)
         except (KeyError, IndexError, ValueError) as exc:
             message = f"{rule.summary} (message template error: {exc})"
         (result.findings if suppression is None else result.suppressed).append(

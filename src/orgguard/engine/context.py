@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
 
+from orgguard import registry
 from orgguard.config import Config
 from orgguard.engine import vocab
 from orgguard.engine.findings import TraceStep
@@ -39,6 +40,8 @@ class Report:
     statement: cst.CSTNode | None
     values: Mapping[str, str]
     trace: tuple[TraceStep, ...] = ()  # where the path that reaches it comes from (the finding's own step is added)
+    shape: str = "message"  # which of the rule's message templates
+    traits: frozenset[str] = frozenset()  # what picks the templates' variants (rules/messages.toml)
 
 
 @dataclass
@@ -135,6 +138,23 @@ class FileContext:
     scope: ScopeTracker = field(default_factory=ScopeTracker)
     reports: list[Report] = field(default_factory=list)
     _qualnames: dict[int, str] | None = None
+    _traits: frozenset[str] | None = None
+
+    @property
+    def traits(self) -> frozenset[str]:
+        """The file's own message traits: the frameworks it imports, and ``user`` when the tenant is the
+        signed-in user (the traits and their modules are declared in ``rules/messages.toml``)."""
+        if self._traits is None:
+            origins = set(self.imports.values()) | _plain_imports(self.module)
+            found = {
+                trait.name
+                for trait in registry.traits()
+                if any(o == m or o.startswith(m + ".") for o in origins for m in trait.modules)
+            }
+            if "User" in self.index.tenant_models:
+                found.add("user")
+            self._traits = frozenset(found)
+        return self._traits
 
     @property
     def module_name(self) -> str:
@@ -160,15 +180,28 @@ class FileContext:
         *,
         statement: cst.CSTNode | None = None,
         trace: tuple[TraceStep, ...] = (),
+        shape: str = "message",
+        traits: Iterable[str] = (),
+        fields: Mapping[str, str] | None = None,
         **values: str,
     ) -> None:
         """Record a finding on ``node``; positions are computed later, only for reported nodes.
 
         ``statement`` (default: the statement being traversed) is where suppression comments apply;
         ``trace`` the steps from the entry point that reaches it (its own position is added last).
+        The message is the rule's ``shape`` template filled with ``values`` and ``fields`` (names and code
+        fragments), in the variants the file's traits plus ``traits`` pick.
         """
         if code in self.rules:
-            self.reports.append(Report(code, node, statement or self.scope.statement, values, trace))
+            found = self.traits.union(traits)
+            filled = {**(fields or {}), **values}
+            self.reports.append(Report(code, node, statement or self.scope.statement, filled, trace, shape, found))
+
+    def phrase(self, code: str, part: str, traits: Iterable[str] = (), **values: str) -> str:
+        """One part of a rule's messages, filled: what a checker passes for a field that takes one of
+        several parts (``where`` is ``where_own`` or ``reached``)."""
+        rule = self.rules.get(code) or registry.all_rules()[code]
+        return rule.phrase(part, values, self.traits.union(traits))
 
     def resolve(self, name: str) -> str:
         """The imported origin of a local name (``Inv`` -> ``Invoice``), short form."""
@@ -222,6 +255,17 @@ def collect_imports(module: cst.Module) -> dict[str, str]:
                     name = dotted_name(alias.name)
                     if alias.asname and isinstance(alias.asname.name, cst.Name):
                         out[alias.asname.name.value] = name
+    return out
+
+
+def _plain_imports(module: cst.Module) -> set[str]:
+    """Modules imported under their own name at module level (``import stripe``, ``import flask.json``)."""
+    out: set[str] = set()
+    for stmt in _module_statements(module.body):
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    out.update(dotted_name(alias.name) for alias in small.names)
     return out
 
 

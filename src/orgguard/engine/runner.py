@@ -479,9 +479,19 @@ def time_guard(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _org000(display: str, line: int, col: int, message: str, *, end: tuple[int, int] = (0, 0)) -> Finding:
-    """An ORG000 finding; its end is never before its start (a point at the start when none is given)."""
-    rule = all_rules().get(PARSE_ERROR)
+def _org000(
+    display: str,
+    line: int,
+    col: int,
+    values: Mapping[str, str],
+    *,
+    shape: str = "message",
+    end: tuple[int, int] = (0, 0),
+) -> Finding:
+    """An ORG000 finding, its message the rule's ``shape`` template filled with ``values``; its end is
+    never before its start (a point at the start when none is given)."""
+    rule = all_rules()[PARSE_ERROR]
+    message = rule.render(values, shape=shape)
     line, col = max(line, 1), max(col, 1)
     end_line, end_col = max(end, (line, col))
     return Finding(
@@ -492,17 +502,17 @@ def _org000(display: str, line: int, col: int, message: str, *, end: tuple[int, 
         message=message,
         end_line=end_line,
         end_column=max(end_col, 1),
-        name=rule.name if rule else "parse-error",
+        name=rule.name,
         severity="error",
         path_class="syntax",
     )
 
 
 def _timed_out(project: Project, display: str, seconds: float) -> FileResult:
-    message = f"analysis timed out after {seconds:g} s; file not checked (see --file-timeout)"
+    values = {"seconds": f"{seconds:g}"}
     if PARSE_ERROR in project.rules:
-        return FileResult(findings=[_org000(display, 1, 1, message)])
-    return FileResult(errors=[RunError(display, message)])
+        return FileResult(findings=[_org000(display, 1, 1, values, shape="timeout")])
+    return FileResult(errors=[RunError(display, all_rules()[PARSE_ERROR].render(values, shape="timeout"))])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -25,9 +25,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TenantSink:
+    """Untrusted input reaching a lookup that selects the tenant; the message shows ``call`` and ``key``
+    through the rule's ``sink_<kind>`` template."""
+
     node: cst.CSTNode
     taint: Taint
-    sink: str  # what the input reaches, for the message
+    kind: str  # "lookup" (a tenant predicate), "write" (the tenant a write stores), "resolver" (a project helper)
+    call: str  # the query as written, or the helper's name
+    key: str  # the lookup or write key, or the helper's parameter
     model: str
 
 
@@ -67,14 +72,14 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
             value = flow.value(expr, stmt)
             taint = value.first() if value.tainted else None
             if taint is not None:
-                return [TenantSink(chain.anchor, taint, f"{chain.display} writing {key}=...", chain.model)]
+                return [TenantSink(chain.anchor, taint, "write", chain.display, key, chain.model)]
         owned = analysis.ctx.index.is_tenant_owned(chain.model)
         if (owned or chain.model in analysis.ctx.index.tenant_models) and not flow.is_membership_query(call):
             for key, expr in analysis.queries.tenant_lookups(chain):
                 value = flow.value(expr, stmt)
                 taint = value.first() if value.tainted else None
                 if taint is not None:
-                    out.append(TenantSink(chain.anchor, taint, f"{chain.display} ({key}=...)", chain.model))
+                    out.append(TenantSink(chain.anchor, taint, "lookup", chain.display, key, chain.model))
                     break
         return out
     summary = flow.summary_for(call)
@@ -94,9 +99,9 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
         value = flow.value(arg.value, stmt)
         taint = value.first() if value.tainted else None
         if taint is not None:
-            tenant = sorted(analysis.ctx.index.tenant_models)[0] if analysis.ctx.index.tenant_models else "the tenant"
+            tenant = sorted(analysis.ctx.index.tenant_models)[0] if analysis.ctx.index.tenant_models else "tenant"
             name = dotted_name(call.func) or summary.name
             # the rule's message says what is missing ("without a membership check"); the sink names the lookup
-            out.append(TenantSink(call, taint, f"{name}() looking up {tenant} by {param}", tenant))
+            out.append(TenantSink(call, taint, "resolver", name, param, tenant))
             break
     return out

@@ -196,27 +196,29 @@ def _unused(
     codes = _audited_codes(sup)
     if not codes:
         return None
+    rule = rules[UNUSED_SUPPRESSION]
     problems: list[str] = []
     unused: list[str] = []
     for code in codes:
         if not any(k.startswith(code) for k in known_codes):
-            problems.append(f"{code} is not an orgguard rule")
+            problems.append(rule.phrase("unknown_code", {"code": code}))
         elif not any(k.startswith(code) for k in rules):
-            problems.append(f"rule {code} is not enabled")
+            problems.append(rule.phrase("disabled_code", {"code": code}))
         elif not any(first <= sup.line <= last and f_code.startswith(code) for first, last, f_code in spans):
-            problems.append(f"no {code} finding on this statement")
+            problems.append(rule.phrase("unused_code", {"code": code}))
         else:
             continue
         unused.append(code)
     if not problems:
         return None
-    fix = "remove it" if len(unused) == len(codes) else f"remove {', '.join(unused)} from it"
-    return "; ".join(problems), fix
+    if len(unused) == len(codes):
+        return "; ".join(problems), rule.phrase("fix_all", {})
+    return "; ".join(problems), rule.phrase("fix_some", {"codes": ", ".join(unused)})
 
 
 def _finding(rule: Rule, sup: Suppression, display: str, **values: str) -> Finding:
     try:
-        message = rule.format(**values)
+        message = rule.render(values)
     except (KeyError, IndexError, ValueError) as exc:
         message = f"{rule.summary} (message template error: {exc})"
     return Finding(
