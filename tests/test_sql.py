@@ -645,9 +645,7 @@ def test_owned_through_parent_message(project: Path) -> None:
     """
     found = findings(project, {"billing/__init__.py": "", "billing/models.py": DJANGO_MODELS, "billing/q.py": src})
     (message,) = [m for _, _, m in found]
-    assert (
-        "billing_lineitem (LineItem) with no join to a tenant-scoped billing_invoice (through invoice_id)" in message
-    )
+    assert "billing_lineitem (LineItem) with no join to a tenant-scoped billing_invoice (through invoice_id)" in message
     assert "join billing_invoice ON billing_invoice.id = li.invoice_id" in message
 
 
