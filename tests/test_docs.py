@@ -31,9 +31,25 @@ def test_generated_page_does_not_drift(path: Path) -> None:
 
 
 def test_expected_pages_cover_every_rule_and_generated_page() -> None:
-    names = {p.relative_to(REPO / "docs").as_posix() for p in PAGES}
-    assert {f"rules/{code}.md" for code in all_rules()} <= names
-    assert {"rules/index.md", "configuration.md", "proof-matrix.md"} <= names
+    names = {p.relative_to(REPO).as_posix() for p in PAGES}
+    assert {f"docs/rules/{code}.md" for code in all_rules()} <= names
+    assert {"docs/rules/index.md", "docs/configuration.md", "docs/proof-matrix.md", "README.md"} <= names
+
+
+def test_readme_rule_table_is_generated_between_its_markers() -> None:
+    readme = PAGES[REPO / "README.md"]
+    table = readme.split(gen_docs.README_BEGIN + "\n")[1].split(gen_docs.README_END)[0]
+    assert table == gen_docs.readme_rules_table(all_rules())
+    assert all(f"| {rule.summary} |" in table for rule in all_rules().values())
+
+
+def test_readme_example_findings_are_the_snapshot_lines() -> None:
+    """The README's sample output is what `orgguard check fixtures/django_saas` prints (tests/snapshots/)."""
+    shown = [line for line in PAGES[REPO / "README.md"].splitlines() if line.startswith("fixtures/django_saas/")]
+    snapshot = (REPO / "tests" / "snapshots" / "django_saas.txt").read_text(encoding="utf-8").splitlines()
+    assert shown
+    for line in shown:
+        assert line.removeprefix("fixtures/django_saas/") in snapshot, line
 
 
 def test_configuration_reference_covers_every_key() -> None:

@@ -83,4 +83,4 @@ def test_framework_packs_load() -> None:
 def test_readme_lists_every_rule() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for rule in RULES:
-        assert f"| {rule.code} | {rule.name} |" in readme, f"README.md rules table lacks {rule.code}"
+        assert f"| [{rule.code}](docs/rules/{rule.code}.md) | {rule.name} |" in readme, f"README.md lacks {rule.code}"

@@ -109,6 +109,7 @@ class Rule:
     # shared parts of rules/messages.toml; field name -> meaning, for the docs
     templates: Mapping[str, Template] = field(default_factory=dict)
     shapes: tuple[str, ...] = ("message",)
+    parts: tuple[str, ...] = ()  # the rule's own [parts], in file order
     fields: Mapping[str, str] = field(default_factory=dict)
     traits: tuple[Trait, ...] = ()
 
@@ -176,24 +177,27 @@ class _Shared:
     fields: Mapping[str, str]
 
 
-def _template(where: str, name: str, raw: object, trait_names: Collection[str]) -> Template:
+def _template(where: str, name: str, raw: object, trait_names: Collection[str], table: str = "") -> Template:
+    """The template ``name`` (of the TOML table ``table``) from its string or table of variants."""
+    shown = f"{table}.{name}" if table else name
     if isinstance(raw, str):
         variants = {DEFAULT: raw}
     elif isinstance(raw, dict) and all(isinstance(v, str) for v in raw.values()):
         variants = dict(raw)
     else:
-        raise ValueError(f"{where}: {name} must be a string or a table of trait variants to strings")
+        raise ValueError(f"{where}: {shown} must be a string or a table of trait variants to strings")
     if DEFAULT not in variants:
-        raise ValueError(f"{where}: {name} needs a `default` variant")
+        raise ValueError(f"{where}: {shown} needs a `default` variant")
     for key, text in variants.items():
         if key != DEFAULT:
             unknown = [t for t in key.split("+") if t not in trait_names]
             if unknown:
-                raise ValueError(f"{where}: {name}.{key}: unknown trait {unknown[0]!r} (traits: {sorted(trait_names)})")
+                known = sorted(trait_names)
+                raise ValueError(f"{where}: {shown}.{key}: unknown trait {unknown[0]!r} (traits: {known})")
         try:
             template_fields(text)
         except ValueError as exc:
-            raise ValueError(f"{where}: {name}: {exc}") from None
+            raise ValueError(f"{where}: {shown}: {exc}") from None
     return Template(name, variants)
 
 
@@ -209,7 +213,7 @@ def _load_shared(path: Path) -> _Shared:
             raise ValueError(f"{path}: [traits.{name}] needs a lower-case name and `doc` (and optional `modules`)")
         traits.append(Trait(name, spec["doc"].strip(), tuple(spec.get("modules", ()))))
     names = {t.name for t in traits}
-    parts = {name: _template(str(path), name, raw, names) for name, raw in data.get("parts", {}).items()}
+    parts = {name: _template(str(path), name, raw, names, "parts") for name, raw in data.get("parts", {}).items()}
     return _Shared(tuple(traits), parts, dict(data.get("fields", {})))
 
 
@@ -253,19 +257,22 @@ def _parse_rule(path: Path, data: Mapping[str, Any], shared: _Shared) -> Rule:
     where = str(path)
     own: dict[str, Template] = {"message": _template(where, "message", data["message"], trait_names)}
     shapes = ["message"]
+    parts: list[str] = []
     for table in ("messages", "parts"):
         for name, raw in data.get(table, {}).items():
             if name in own:
                 raise ValueError(f"{path}: {table}.{name}: the name is taken by another template of the rule")
-            own[name] = _template(where, f"{table}.{name}", raw, trait_names)
-            if table == "messages":
-                shapes.append(name)
-                if name in shared.fields or name in data.get("fields", {}):
-                    raise ValueError(f"{path}: messages.{name}: a message shape cannot share its name with a field")
+            own[name] = _template(where, name, raw, trait_names, table)
+            (shapes if table == "messages" else parts).append(name)
+            if table == "messages" and (name in shared.fields or name in data.get("fields", {})):
+                raise ValueError(f"{path}: messages.{name}: a message shape cannot share its name with a field")
     templates = {**shared.parts, **own}
     fields = {**shared.fields, **data.get("fields", {})}
     _check_templates(path, templates, fields)
-    used = {f for name in shapes for f in _reachable(name, templates)}
+    used = {f for name in (*shapes, *parts) for f in (name, *_reachable(name, templates))}
+    unused = sorted(set(data.get("fields", {})) - used)
+    if unused:
+        raise ValueError(f"{path}: [fields] {unused} are used by no message template of the rule")
     return Rule(
         code=code,
         name=data["name"],
@@ -287,7 +294,8 @@ def _parse_rule(path: Path, data: Mapping[str, Any], shared: _Shared) -> Rule:
         ),
         templates=templates,
         shapes=tuple(shapes),
-        fields={k: v.strip() for k, v in fields.items() if k in used},
+        parts=tuple(parts),
+        fields={k: v.strip() for k, v in fields.items() if k in used and k not in own},
         traits=shared.traits,
     )
 
@@ -317,6 +325,11 @@ def _load(directory: Path) -> tuple[Rule, ...]:
 def traits() -> tuple[Trait, ...]:
     """The traits message variants are picked by, in priority order (``rules/messages.toml``)."""
     return _load_shared(rules_dir() / MESSAGES_FILE).traits
+
+
+def shared_parts() -> Mapping[str, Template]:
+    """The message parts every rule may use (``rules/messages.toml``)."""
+    return _load_shared(rules_dir() / MESSAGES_FILE).parts
 
 
 def all_rules() -> Mapping[str, Rule]:
