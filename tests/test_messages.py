@@ -167,3 +167,168 @@ def test_an_unverified_resolver_is_named_once_in_every_rule_that_reports_it(proj
     assert "by org_id without re-checking membership; " in said["ORG105"]
     assert "(load_org() looking up Organization by org_id) without a membership gate" in said["ORG201"]
     assert said["ORG401"].startswith("load_org() looking up Organization by org_id takes the org from request.GET")
+
+
+# --- the fix fits the framework and the shape at hand -------------------------------------------------
+
+DJANGO_ONLY = (".objects", "request.org_context", "OrgScopedManager", "request.user", "get_object_or_404", "django")
+
+FLASK_MODELS = """\
+from flask_sqlalchemy import SQLAlchemy
+
+db = SQLAlchemy()
+
+
+class Organization(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+
+
+class Invoice(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    organization_id = db.Column(db.Integer, db.ForeignKey("organization.id"))
+"""
+FLASK_VIEWS = """\
+from flask import Flask, request
+
+from app.models import Invoice, Organization
+
+app = Flask(__name__)
+
+
+@app.get("/invoices")
+def invoices():
+    return [i.id for i in Invoice.query.all()]
+
+
+@app.get("/org")
+def org():
+    return Organization.query.get(request.args["org"]).id
+"""
+
+
+def test_a_flask_finding_suggests_the_flask_helpers_never_django(project: Path) -> None:
+    write_tree(project, {"app/__init__.py": "", "app/models.py": FLASK_MODELS, "app/views.py": FLASK_VIEWS})
+    said = {f.code: f.message for f in _findings(project)}
+    assert set(said) == {"ORG101", "ORG102"}, said
+    for message in said.values():
+        assert "orgguard.runtime.flask" in message, message
+        assert not [w for w in DJANGO_ONLY if w in message], message
+    assert "Invoice.organization_id == current_org.org_id" in said["ORG101"]
+
+
+SA_MODELS = """\
+from sqlalchemy import ForeignKey
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+    id: Mapped[int] = mapped_column(primary_key=True)
+
+
+class Invoice(Base):
+    __tablename__ = "invoice"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+"""
+FASTAPI_ROUTES = """\
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+from app.models import Invoice, Organization
+
+app = FastAPI()
+
+
+@app.get("/invoices")
+def invoices(db: Session = Depends(get_db)):
+    return db.scalars(select(Invoice)).all()
+
+
+@app.get("/org")
+def org(org_id: int, db: Session = Depends(get_db)):
+    return db.get(Organization, org_id)
+"""
+
+
+def test_a_fastapi_finding_suggests_the_activeorg_dependency_never_django(project: Path) -> None:
+    files = {
+        "app/__init__.py": "",
+        "app/models.py": SA_MODELS,
+        "app/db.py": "def get_db():\n    yield None\n",
+        "app/routes.py": FASTAPI_ROUTES,
+    }
+    write_tree(project, files)
+    said = {f.code: f.message for f in _findings(project)}
+    assert set(said) == {"ORG101", "ORG102"}, said
+    for message in said.values():
+        assert "ActiveOrg" in message and "orgguard.runtime.fastapi" in message, message
+        assert not [w for w in DJANGO_ONLY if w in message], message
+
+
+DJANGO_MODELS = """\
+from django.db import models
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=10)
+
+
+class Invoice(models.Model):
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)
+    status = models.CharField(max_length=10)
+    batch = models.CharField(max_length=10)
+"""
+WEBHOOKS = """\
+from django.views.decorators.csrf import csrf_exempt
+
+from app.models import Invoice
+
+
+@csrf_exempt
+def github_webhook(request):
+    Invoice.objects.filter(status="open").update(status="synced")
+
+
+@csrf_exempt
+def stripe_webhook(request):
+    Invoice.objects.filter(status="open").update(status="paid")
+"""
+JOBS = """\
+from celery import shared_task
+
+from app.models import Invoice
+
+
+@shared_task
+def close_open():
+    Invoice.objects.filter(status="open").update(status="closed")
+
+
+@shared_task
+def close_batch(batch):
+    Invoice.objects.filter(batch=batch).update(status="closed")
+"""
+
+
+def test_a_webhook_gets_the_stripe_helper_only_when_it_handles_stripe(project: Path) -> None:
+    write_tree(project, {"app/__init__.py": "", "app/models.py": DJANGO_MODELS, "app/webhooks.py": WEBHOOKS})
+    said = {f.line: f.message for f in _findings(project) if f.code == "ORG301"}
+    assert set(said) == {8, 13}, said
+    assert "stripe" not in said[8].lower() and "billable" not in said[8], said[8]
+    assert "verify the payload" in said[8]
+    assert "orgguard.runtime.stripe.resolve_billable_org" in said[13]
+
+
+def test_every_tenant_is_said_only_of_a_query_that_picks_no_particular_rows(project: Path) -> None:
+    write_tree(project, {"app/__init__.py": "", "app/models.py": DJANGO_MODELS, "app/tasks.py": JOBS})
+    said = {f.line: f.message for f in _findings(project) if f.code == "ORG302"}
+    assert set(said) == {8, 13}, said
+    assert "across every tenant" in said[8]
+    assert "not narrowed to the tenant" in said[13] and "every tenant" not in said[13], said[13]

@@ -54,6 +54,21 @@ def query_fields(ctx: FileContext, model: str) -> dict[str, str]:
     return {"model": model, "field": field, "column": column, "hop": field.split("__", 1)[0]}
 
 
+def _constant(expr: cst.BaseExpression) -> bool:
+    """A value that names no particular row or parent: ``"open"``, ``3``, ``None``, ``Status.OPEN``, ``[1, 2]``."""
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.ConcatenatedString)):
+        return True
+    if isinstance(expr, cst.Name):
+        return expr.value in ("True", "False", "None") or expr.value.isupper()
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value.isupper()  # an enum member or a class constant
+    if isinstance(expr, cst.UnaryOperation):
+        return _constant(expr.expression)
+    if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+        return all(_constant(el.value) for el in expr.elements)
+    return False
+
+
 class SurfaceQueryChecker(Checker):
     """Reports a query on a tenant-owned model that can reach other tenants' rows, on one surface."""
 
@@ -210,9 +225,11 @@ class SurfaceQueryChecker(Checker):
         trace: tuple[TraceStep, ...] = (),
         traits: Iterable[str] = (),
     ) -> None:
-        """Report the query: the rule's ``picked`` message when it picks rows by an id that is not
-        the tenant's (rows of one parent, say), else its ``message``."""
-        shape = "picked" if verdict.identity and "picked" in self.ctx.rules[self.codes[0]].shapes else "message"
+        """Report the query: the rule's ``picked`` message (``not narrowed to the tenant``) when it picks rows
+        by something other than constants (an id, a parent, a dataset), else its ``message`` (``across every
+        tenant``)."""
+        picked = verdict.identity or any(not _constant(v) for _k, v in self.analysis.queries.lookups(chain))
+        shape = "picked" if picked and "picked" in self.ctx.rules[self.codes[0]].shapes else "message"
         self.ctx.report(
             self.codes[0],
             chain.anchor,
