@@ -314,7 +314,9 @@ def _reachable(name: str, templates: Mapping[str, Template]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4)
-def _load(directory: Path) -> tuple[Rule, ...]:
+def load_rules(directory: Path) -> tuple[Rule, ...]:
+    """Every rule of a catalog directory (``ORGnnn.toml`` files and their ``messages.toml``), validated:
+    ``ValueError`` naming the file and the key for anything malformed."""
     shared = _load_shared(directory / MESSAGES_FILE)
     rules = []
     for path in sorted(directory.glob("ORG*.toml")):
@@ -334,7 +336,7 @@ def shared_parts() -> Mapping[str, Template]:
 
 def all_rules() -> Mapping[str, Rule]:
     """Every rule of the catalog, by code (read once per process; the catalog is immutable)."""
-    return {rule.code: rule for rule in _load(rules_dir())}
+    return {rule.code: rule for rule in load_rules(rules_dir())}
 
 
 def known_codes() -> list[str]:
