@@ -39,9 +39,14 @@ def snapshot_text(findings: list[Finding]) -> str:
 
 
 def app_findings(app: Path) -> list[Finding]:
+    """The app's findings; ``RuntimeError`` when the run reports errors (a crashed checker skips a file:
+    a snapshot of that would pin the loss)."""
     from orgguard.engine.runner import load_project, run
 
-    return run(load_project(app), [app], jobs=1, cwd=app).findings
+    result = run(load_project(app), [app], jobs=1, cwd=app)
+    if result.errors:
+        raise RuntimeError("; ".join(f"{app.name}/{e.path}: {e.message}" for e in result.errors))
+    return result.findings
 
 
 def snapshot_diff(app: Path, text: str) -> str:
@@ -65,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     SNAPSHOTS.mkdir(parents=True, exist_ok=True)
     stale = 0
     for app in apps:
-        text = snapshot_text(app_findings(app))
+        try:
+            text = snapshot_text(app_findings(app))
+        except RuntimeError as exc:
+            print(f"not snapshotted, the run has errors: {exc}")
+            return 2
         diff = snapshot_diff(app, text)
         if not diff:
             continue

@@ -66,9 +66,8 @@ class SuperuserBypassChecker(Checker):
         self.ctx.report(
             "ORG202",
             flag,
-            flag=dotted_name(flag) or "the staff flag",
+            flag=dotted_name(flag) or self.ctx.phrase("ORG202", "flag_unnamed"),
             check=self._describe([(t, e) for t, e in [("", later[0])]], [0]),
-            fix=FIX,
         )
 
     def visit_Return(self, node: cst.Return) -> None:
