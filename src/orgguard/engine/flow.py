@@ -197,7 +197,7 @@ class FunctionFlow:
                 return Value(event=f"{base.event}.{expr.attr.value}")
             if isinstance(expr.value, cst.Name) and len(base.taints) == 1 and not base.trusted:
                 (taint,) = base.taints
-                if taint.source.endswith(f"parameter {expr.value.value}"):
+                if taint.source.endswith((f"parameter {expr.value.value}", f"body {expr.value.value}")):
                     # body.organization_id of a pydantic body parameter
                     return Value(taints=frozenset({Taint(f"{taint.source}.{expr.attr.value}", taint.kind)}))
             return base

@@ -1131,6 +1131,13 @@ class _Join:
                 out.update(_short(b) for b in info.bases)
         return out
 
+    def base_shorts_of(self, annotation: str, module: str) -> set[str]:
+        """Short names of the bases of the project class an annotation names (empty for anything else)."""
+        for qual in (annotation, f"{module}.{annotation}"):
+            if qual in self.sym.classes:
+                return self.class_bases(qual)
+        return set()
+
     def base_shorts(self, cls: str) -> set[str]:
         """Short names of a class's own bases, as written and as imported (``RestxResource`` is ``Resource``)."""
         imports = self.sym.imports.get(self.sym.class_module.get(cls, ""), {})
@@ -1477,7 +1484,12 @@ class _Join:
             if name in fn.verified_kwargs or name in self._guard_kwargs(fn):
                 out[name] = "trusted"  # a URL kwarg the handler's guard verifies
                 continue
-            if view and (after_request or kwarg_view):
+            body = bool(spec.annotation) and bool(
+                self.base_shorts_of(spec.annotation, fn.facts.module) & k["sources.body_types"]
+            )
+            if body and (routed or (view and after_request)):
+                out[name] = f"request:request body {name}"
+            elif view and (after_request or kwarg_view):
                 out[name] = f"request:URL parameter {name}"
             elif routed:
                 out[name] = f"request:{kind} parameter {name}"
