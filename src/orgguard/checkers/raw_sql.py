@@ -642,8 +642,21 @@ class RawSqlChecker(Checker):
         if text is None or not sqlr.is_statement(text):
             return
         default_style = ":org_id" if name in ("text", "exec_driver_sql") else "%s"
+        if name in EMBEDDED and self._only_excludes(node):
+            return
         # RawSQL is an expression of an ORM query: it may be correlated with the outer query's row
         self._judge(node, text, (), default_style, self._held_params(params), embedded=name in EMBEDDED)
+
+    def _only_excludes(self, node: cst.Call) -> bool:
+        """A fragment the function returns to callers that only ``.exclude()`` with it (a deny-list): it
+        can remove rows from a query, never add another tenant's."""
+        if not self.analysis.returned(node):
+            return False
+        facts = self.analysis.current_facts()
+        if facts is None or facts.info is None:
+            return False
+        reaches = self.ctx.index.reaches(facts.info.qualname)
+        return bool(reaches) and all(r.fate == "checked" for r in reaches)
 
     def _extra(self, node: cst.Call) -> None:
         """Django ``.extra(select=..., where=[...], tables=[...])``: a statement around the ORM query."""

@@ -820,6 +820,9 @@ class _Join:
                     if target.kind == "func":
                         receivers.setdefault(signal, set()).add(target.name)
         self.registries = registries
+        for facts in self.files:
+            for ref in facts.scheduled:
+                self.jobs.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
         for fn in self.fns.values():
             for call in fn.d.calls:
                 if call.ref is None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 3  # bump when a record changes shape: cached facts and indexes of another version are dropped
+SCHEMA_VERSION = 4  # bump when a record changes shape: cached facts and indexes of another version are dropped
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -254,6 +254,7 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
     mounts: tuple[tuple[Ref, Ref], ...] = ()  # (app, sub-app/router) of ``app.include_router(r)``/``mount``
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
+    scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
 
 
 # ---------------------------------------------------------------------------------------------------

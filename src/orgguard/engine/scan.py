@@ -261,9 +261,26 @@ class ModuleScan:
         connects: list[tuple[Ref, Ref]] = []
         mounts: list[tuple[Ref, Ref]] = []
         hooks: list[tuple[Ref, Ref]] = []
+        scheduled: list[Ref] = []
+        schedule_keys = self.k["jobs.schedule_keys"]
         for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if key is not None and _string(key) in schedule_keys:
+                        ref = self.ref_of(value, {}, {})
+                        if ref is not None:
+                            scheduled.append(ref)
+                continue
             if not isinstance(node, ast.Call):
                 continue
+            if isinstance(node.func, ast.Attribute) and node.func.attr in self.k["jobs.schedule_calls"]:
+                # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
+                for kw in node.keywords:
+                    if kw.arg in schedule_keys:
+                        ref = self.ref_of(kw.value, {}, {})
+                        if ref is not None:
+                            scheduled.append(ref)
             if node.args and self._marker_name(node.func) in markers:
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None:
@@ -330,6 +347,7 @@ class ModuleScan:
             default_filters=tuple(filters),
             mounts=tuple(mounts),
             connects=tuple(connects),
+            scheduled=tuple(scheduled),
             hooks=tuple(hooks),
         )
 
@@ -1020,6 +1038,11 @@ class FunctionScan:
                     self.fates.setdefault(self.keys[id(value)], "returned")
                 elif isinstance(value, ast.Name) and value.id in assigned:
                     self.fates.setdefault(assigned[value.id], "returned")
+            # qs.exclude(id__in=deny_list(user)): the result only removes rows from a query
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "exclude":
+                for value in [*sub.args, *(kw.value for kw in sub.keywords)]:
+                    if isinstance(value, ast.Call) and id(value) in self.keys:
+                        self.fates[self.keys[id(value)]] = "checked"
             # svc.list().filter(organization=org): narrowed on the spot
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
                 inner = sub.func.value
