@@ -18,7 +18,7 @@ import libcst as cst
 from orgguard.checkers.base import Checker
 from orgguard.engine.analysis import Unscoped
 from orgguard.engine.context import FileContext
-from orgguard.engine.facts import FunctionFacts, Surface
+from orgguard.engine.facts import FunctionFacts, Surface, detail_handlers_check_objects
 from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
 from orgguard.engine.records import FunctionInfo, ProjectIndex, Reach
@@ -88,6 +88,13 @@ class SurfaceQueryChecker(Checker):
         """Whether a query picked by request input is another rule's (ORG303 on webhooks)."""
         return False
 
+    def _checked_detail_hook(self) -> bool:
+        func = self.ctx.scope.outer_function
+        if func is None or func.name.value not in self.ctx.knowledge["requests.queryset_hooks"]:
+            return False
+        klass = self.ctx.scope.class_of(func)
+        return klass is not None and detail_handlers_check_objects(self.ctx, klass)
+
     def accepts(self, reach: Reach, chain: QueryChain) -> bool:
         """Whether entry points of this kind make a query reached from them this rule's business."""
         return reach.surface == self.surface.value
@@ -107,6 +114,8 @@ class SurfaceQueryChecker(Checker):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
         if id(node) in facts.checked_loops:
             return  # each row is checked against the user's tenant inside the loop
+        if self._checked_detail_hook():
+            return  # a detail-only view's queryset hook: every object it yields is checked by the handler
         func = self.ctx.scope.outer_function
         own = facts.surface is self.surface
         if own and not verdict.groups:

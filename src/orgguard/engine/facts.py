@@ -383,6 +383,29 @@ def object_permission_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
     return ""
 
 
+DETAIL_HANDLERS = ("retrieve", "update", "partial_update", "destroy")
+
+
+def detail_handlers_check_objects(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """A view that serves no list, whose detail handlers (its own or inherited) each run the view's object
+    check on the row they fetched (``self.check_permissions(request, "retrieve", obj)``): its queryset hook
+    only feeds lookups that are checked one object at a time."""
+    if is_list_view(ctx, klass):
+        return False
+    found = False
+    for info in ctx.index.ancestors(klass.name.value):
+        if "list" in info.methods:
+            return False
+        for name in DETAIL_HANDLERS:
+            if name not in info.methods:
+                continue
+            handler = ctx.index.function(f"{info.qualname}.{name}")
+            if handler is None or not handler.object_check:
+                return False
+            found = True
+    return found
+
+
 def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
     """Whether the view lists its queryset (object permissions are not checked on lists)."""
     return bool(class_bases(ctx, klass) & ctx.knowledge["requests.list_bases"])
@@ -497,4 +520,4 @@ class FactsCache:
         return self._facts[key]
 
 
-__all__ = ["FactsCache", "FunctionFacts", "Surface", "is_view_class"]
+__all__ = ["FactsCache", "FunctionFacts", "Surface", "detail_handlers_check_objects", "is_view_class"]

@@ -1597,6 +1597,7 @@ class _Join:
             surface=fn.surface,
             guard=fn.guard,
             command=fn.command,
+            object_check=fn.d.object_check,
             route=fn.route or "",
             routed=fn.route is not None,
             view=fn.view,

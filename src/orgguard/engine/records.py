@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 4  # bump when a record changes shape: cached facts and indexes of another version are dropped
+SCHEMA_VERSION = 5  # bump when a record changes shape: cached facts and indexes of another version are dropped
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -179,6 +179,7 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
+    object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
 
 
 class HookFacts(msgspec.Struct, frozen=True, array_like=True):
@@ -344,6 +345,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, array_like=True, omit_defaults=T
     resolves_unverified: tuple[str, ...] = ()  # params the tenant is looked up by with no membership check
     returns: str = ""  # "trusted" | "resolved" | "<kind>:<source>" (client input) | ""
     callees: tuple[tuple[str, str], ...] = ()  # call key -> callee qualname (first resolution)
+    object_check: bool = False  # a view handler that checks the object it fetched (guards.object_checks on self)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True):

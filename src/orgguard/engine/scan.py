@@ -930,6 +930,34 @@ class FunctionScan:
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
             abstract=_abstract(node),
+            object_check=any(
+                isinstance(c, ast.Call)
+                and isinstance(c.func, ast.Attribute)
+                and (
+                    # self.check_permissions(request, "retrieve", obj): the view's own object check
+                    (
+                        isinstance(c.func.value, ast.Name)
+                        and c.func.value.id == "self"
+                        and c.func.attr in self.k["guards.object_checks"]
+                        and len(c.args) + len(c.keywords) >= 2
+                    )
+                    # partial_update -> self.update(...): handled by a sibling handler
+                    or (
+                        isinstance(c.func.value, ast.Name)
+                        and c.func.value.id == "self"
+                        and c.func.attr in ("retrieve", "update", "destroy")
+                        and c.func.attr != node.name
+                    )
+                    # super().update(request, ...): an override that hands the object to the base's check
+                    or (
+                        c.func.attr == node.name
+                        and isinstance(c.func.value, ast.Call)
+                        and isinstance(c.func.value.func, ast.Name)
+                        and c.func.value.func.id == "super"
+                    )
+                )
+                for c in self.nodes
+            ),
             registers=tuple(dict.fromkeys(self.registers)),
             wraps=self._wraps(),
             kwargs_read=tuple(dict.fromkeys(self.kwargs_read)),
