@@ -157,7 +157,12 @@ class Analysis:
         """A retention purge: a delete bounded by time (``expires_on <= now``, ``created__lt=cutoff``) that
         picks no row by identity. It removes what is dead in every tenant and hands nothing to anyone."""
         deletes = chain.base_name == "delete" or any(link.name == "delete" for link in chain.links)
-        if not deletes or self.queries.identity_lookups(chain):
+        return deletes and self.retention_window(chain)
+
+    def retention_window(self, chain: QueryChain) -> bool:
+        """A query bounded by time (``retrieved_at < cutoff``) that picks no row by identity: the rows a
+        retention job selects in every tenant."""
+        if self.queries.identity_lookups(chain):
             return False
         ordering = (cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual)
         for pred in self.queries.predicates(chain):
