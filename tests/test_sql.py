@@ -540,6 +540,26 @@ def test_containment_operators_are_one_token() -> None:
             ["0"],
             [],
         ),
+        # the parent of a row reached from the object in hand, and rows joined to that parent
+        (
+            "SELECT i.number, r.id FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id "
+            "JOIN billing_refund r ON r.line_item_id = li.id WHERE li.id = %s",
+            ["0"],
+            [],
+        ),
+        (
+            "SELECT i.number FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id "
+            "WHERE li.id = %s",
+            [],
+            ["billing_invoice", "billing_lineitem"],
+        ),
+        # a join on another column (an email, a name) leaves the held object's relations
+        (
+            "SELECT i.number FROM billing_invoice i JOIN billing_lineitem li ON li.description = i.number "
+            "WHERE li.id = %s",
+            ["0"],
+            ["billing_invoice"],
+        ),
     ],
 )
 def test_ids_of_objects_in_hand(sql: str, held: list[str], expected: list[str]) -> None:

@@ -1193,6 +1193,25 @@ class _Statement:
                 continue
             rules[occ.id] = rule
             scoped[occ.id] = occ.assumed or self._insert_scoped(occ, rule)
+        # rows reached through relations from an object in hand (`visualizations.query_id = :id`, then its
+        # widgets, their dashboard, its api keys): like `query.visualizations.all()`, each is that object's
+        held_reached: set[int] = set()
+        if held:
+            grew = True
+            while grew:
+                grew = False
+                for occ_id, rule in rules.items():
+                    if occ_id in held_reached or not any(
+                        key[0] == occ_id and (key[1] == rule.pk or key[1] == "id" or key[1].endswith("_id"))
+                        for key in held
+                    ):
+                        continue
+                    held_reached.add(occ_id)
+                    held = self._closure(held | {(occ_id, rule.pk), *((occ_id, fk) for fk, _ in rule.parents)})
+                    grew = True
+            for occ_id in held_reached:
+                if self.occs[occ_id].op != "insert":
+                    scoped[occ_id] = True
         changed = True
         while changed:
             changed = False
