@@ -341,7 +341,8 @@ class Symbols:
             return module
         qual = f"{module}.{rest[0]}"
         origin = self.imports.get(module, {}).get(rest[0])
-        if origin is not None and qual not in self.variables and qual not in self.classes and qual not in self.functions:
+        defined = qual in self.variables or qual in self.classes or qual in self.functions
+        if origin is not None and not defined:
             return self.canonical(".".join([origin, *rest[1:]]), depth + 1)
         return ".".join([module, *rest])
 

@@ -333,7 +333,8 @@ class QueryModel:
             self.sessions.bypasses(calls, [(link.name, link.call) for link in chain.links if link.call is not None])
         )
         missing = [call for call in found if not self.sessions.reasoned(call)]
-        return (missing or found or [None])[0]
+        first = missing or found
+        return first[0] if first else None
 
     def runtime_scoped(self, chain: QueryChain) -> bool:
         """A query that the run time scopes to the active tenant, refusing to run without one.

@@ -365,10 +365,14 @@ class ModuleScan:
     def _installed_names(self, stmts: Sequence[ast.stmt]) -> Iterator[Ref]:
         """``SessionLocal = install(sessionmaker(engine))``: the module name bound to what install() returns."""
         for stmt in stmts:
-            value = stmt.value if isinstance(stmt, (ast.Assign, ast.AnnAssign)) else None
+            if isinstance(stmt, ast.Assign):
+                targets, value = list(stmt.targets), stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
             if not isinstance(value, ast.Call) or not self.installs_sessions(value):
                 continue
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[union-attr]
             for target in targets:
                 if isinstance(target, ast.Name):
                     yield Ref("g", f"{self.module_name}.{target.id}")

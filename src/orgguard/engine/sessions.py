@@ -51,14 +51,11 @@ def _unwrap(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 def _reason(call: cst.Call) -> bool:
     """Whether a bypass call gives a reason: ``reason=`` or its first argument, not empty, not None."""
-    value: cst.BaseExpression | None = None
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "reason":
-            value = arg.value
-        elif arg.keyword is None and not arg.star and value is None:
-            value = arg.value
-    if value is None:
+    named = [a.value for a in call.args if a.keyword is not None and a.keyword.value == "reason"]
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    if not named and not positional:
         return False
+    value = (named or positional)[0]
     if isinstance(value, cst.Name) and value.value == "None":
         return False
     if isinstance(value, (cst.SimpleString, cst.ConcatenatedString)):
@@ -158,9 +155,12 @@ class SessionModel:
                             out.setdefault(target.target.value, []).append(node.value)
                 elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name) and node.value is not None:
                     out.setdefault(node.target.value, []).append(node.value)
-                elif isinstance(node, cst.WithItem) and node.asname is not None:
-                    if isinstance(node.asname.name, cst.Name):
-                        out.setdefault(node.asname.name.value, []).append(node.item)
+                elif (
+                    isinstance(node, cst.WithItem)
+                    and node.asname is not None
+                    and isinstance(node.asname.name, cst.Name)
+                ):
+                    out.setdefault(node.asname.name.value, []).append(node.item)
             self._bindings[key] = out
         return self._bindings[key]
 
