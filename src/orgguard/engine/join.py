@@ -771,7 +771,13 @@ class _Join:
         """What some module install()s (queries.session_installers), by its defining name and by every name a
         module imports it under (``from app.extensions import db`` + ``.session``), as the checkers qualify
         a session expression through their file's imports."""
-        canonical = {self.sym.canonical(_ref_text(ref)) for facts in self.files for ref in facts.installs}
+        # a test's conftest installing a factory says nothing about the app's sessions
+        canonical = {
+            self.sym.canonical(_ref_text(ref))
+            for facts in self.files
+            if not self.exempt(facts.path)
+            for ref in facts.installs
+        }
         out = set(canonical)
         for facts in self.files:
             for _local, origin in facts.imports:
