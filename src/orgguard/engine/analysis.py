@@ -95,6 +95,7 @@ class Analysis:
     facts: FactsCache
     _sinks: dict[int, list[TenantSink]] = field(default_factory=dict)
     _disabled: dict[int, frozenset[int]] = field(default_factory=dict)
+    _row_checks: dict[int, list[cst.Call]] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, ctx: FileContext) -> Analysis:
@@ -150,14 +151,16 @@ class Analysis:
         func = self.ctx.scope.outer_function
         if func is None:
             return False
+        if id(func) not in self._row_checks:
+            checks = self.ctx.knowledge["guards.row_checks"]
+            self._row_checks[id(func)] = [
+                call
+                for call in walk.iter_tree(func.body)
+                if isinstance(call, cst.Call) and vocab.matches_any(self.ctx.qualified(dotted_name(call.func)), checks)
+            ]
         name = self.queries.held_in(node)
-        checks = self.ctx.knowledge["guards.row_checks"]
         checked = 0
-        for call in walk.iter_tree(func.body):
-            if not isinstance(call, cst.Call) or not vocab.matches_any(
-                self.ctx.qualified(dotted_name(call.func)), checks
-            ):
-                continue
+        for call in self._row_checks[id(func)]:
             rows = next((a.value for a in call.args if a.keyword is None and not a.star), None)
             rows = next((a.value for a in call.args if a.keyword and a.keyword.value == "rows"), rows)
             org = next((a.value for a in call.args if a.keyword and a.keyword.value == "org"), None)
