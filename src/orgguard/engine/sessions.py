@@ -167,20 +167,33 @@ class SessionModel:
     # -- statements --------------------------------------------------------------------------------
 
     def executions(self, name: str, func: cst.FunctionDef) -> list[cst.Call]:
-        """The calls that run the statement held in ``name``: ``session.scalars(stmt)``, ``db.paginate(stmt)``."""
+        """The calls that run the statement held in ``name`` (``session.scalars(stmt)``, ``db.paginate(stmt)``);
+        none when the statement also goes anywhere else (returned, handed to a function): who runs it there
+        is not known."""
         runs = self.k["queries.session_calls"] | self.k["queries.methods"]
         out: list[cst.Call] = []
+        accounted: set[int] = set()
+        uses: list[cst.Name] = []
         for node in walk.iter_tree(func.body):
-            if (
-                isinstance(node, cst.Call)
-                and isinstance(node.func, cst.Attribute)
-                and node.func.attr.value in runs
-                and node.args
-                and node.args[0].keyword is None
-                and isinstance(node.args[0].value, cst.Name)
-                and node.args[0].value.value == name
-            ):
-                out.append(node)
+            if isinstance(node, cst.Name) and node.value == name:
+                uses.append(node)
+            elif isinstance(node, (cst.AssignTarget, cst.AnnAssign)) and isinstance(node.target, cst.Name):
+                accounted.add(id(node.target))
+            elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+                if isinstance(node.func.value, cst.Name):
+                    accounted.add(id(node.func.value))  # stmt.where(...): building on it
+                first = node.args[0] if node.args else None
+                if (
+                    node.func.attr.value in runs
+                    and first is not None
+                    and first.keyword is None
+                    and isinstance(first.value, cst.Name)
+                    and first.value.value == name
+                ):
+                    accounted.add(id(first.value))
+                    out.append(node)
+        if any(id(use) not in accounted for use in uses):
+            return []
         return out
 
     # -- bypasses ----------------------------------------------------------------------------------
