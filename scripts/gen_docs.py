@@ -62,6 +62,7 @@ APP_TESTS = (
 RULE_TESTS = (
     "tests/test_rules_catalog.py::test_every_rule_has_a_fixture_line",
     "tests/test_rules_catalog.py::test_docs_example_triggers_and_use_instead_does_not",
+    "tests/test_docs_examples.py::test_rule_example_gives_its_code_and_use_instead_is_clean",
 )
 OTHER_TESTS = {
     "ORG001": ("tests/test_suppressions.py",),

@@ -54,3 +54,52 @@ def test_bad_pack_is_a_config_error_naming_the_key(project: Path) -> None:
     proc = run_cli("check", cwd=project)
     assert proc.returncode == 2
     assert "guards.functoins" in proc.stderr and "guards.functions" in proc.stderr
+
+
+SA_MODELS = (
+    "from acme.tenancy import TenantRow\n"
+    "from sqlalchemy import ForeignKey\n"
+    "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker\n\n"
+    "from acme.tenancy import scope_sessions\n\n"
+    "class Base(DeclarativeBase):\n    pass\n\n"
+    "class Organization(Base):\n    __tablename__ = 'organizations'\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n\n"
+    "class Invoice(TenantRow, Base):\n    __tablename__ = 'invoices'\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    "    organization_id: Mapped[int] = mapped_column(ForeignKey('organizations.id'))\n\n"
+    "Session = sessionmaker()\n"
+    "scope_sessions(Session)\n"
+)
+SA_VIEWS = (
+    "from flask import Flask\n"
+    "from sqlalchemy import select\n\n"
+    "from app.models import Invoice, Session\n"
+    "from acme.tenancy import cross_tenant\n\n"
+    "app = Flask(__name__)\n\n"
+    "@app.get('/invoices')\n"
+    "def invoices():\n"
+    "    with Session() as session:\n"
+    "        return [i.id for i in session.scalars(select(Invoice))]\n\n"
+    "@app.get('/all-invoices')\n"
+    "def all_invoices():\n"
+    "    with Session() as session:\n"
+    "        return [i.id for i in session.scalars(select(Invoice), execution_options=cross_tenant('SUP-1'))]\n"
+)
+
+
+def test_user_pack_declares_a_run_time_scoping_of_their_own(project: Path) -> None:
+    """An app's own OrgScoped/install()/unscoped() equivalents are data too: a scoped base, an installer
+    and an audited bypass named in a pack make the same queries clean."""
+    write_tree(project, {"app/__init__.py": "", "app/models.py": SA_MODELS, "app/views.py": SA_VIEWS})
+    assert codes(project) == [(12, "ORG101"), (17, "ORG101")]
+    (project / "orgguard-pack.toml").write_text(
+        'name = "acme"\n\n[models]\nscoped_bases = ["acme.tenancy.TenantRow"]\n\n'
+        '[queries]\nsession_installers = ["acme.tenancy.scope_sessions"]\naudited_bypasses = ["cross_tenant"]\n'
+    )
+    (project / "pyproject.toml").write_text(
+        "[project]\nname='x'\nversion='0'\n\n[tool.orgguard]\nextend-rules = ['orgguard-pack.toml']\n"
+    )
+    assert codes(project) == []
+    # the installer alone is not enough for the bypass: without a reason it is reported again
+    (project / "app/views.py").write_text(SA_VIEWS.replace("cross_tenant('SUP-1')", "cross_tenant('')"))
+    assert codes(project) == [(17, "ORG101")]

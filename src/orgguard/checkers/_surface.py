@@ -16,9 +16,9 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.engine import walk
+from orgguard.engine import vocab, walk
 from orgguard.engine.analysis import Unscoped
-from orgguard.engine.context import FileContext
+from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FunctionFacts, Surface, detail_handlers_check_objects
 from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
@@ -254,16 +254,25 @@ class SurfaceQueryChecker(Checker):
         by something other than constants (an id, a parent, a dataset), else its ``message`` (``across every
         tenant``)."""
         picked = verdict.identity or any(not _constant(v) for _k, v in self.analysis.queries.lookups(chain))
-        shape = "picked" if picked and "picked" in self.ctx.rules[self.codes[0]].shapes else "message"
+        shapes = self.ctx.rules[self.codes[0]].shapes
+        shape = "picked" if picked and "picked" in shapes else "message"
+        bypass = self.analysis.queries.bypass(chain)  # reported: it has no reason
+        if bypass is not None and "unreasoned_bypass" in shapes:
+            shape = "unreasoned_bypass"
+        found = query_traits(self.ctx, chain)
+        info = self.ctx.index.models.get(chain.model)
+        if "sqlalchemy" in found and info is not None and info.session_scoped:
+            found.add("scoped")
         self.ctx.report(
             self.codes[0],
             chain.anchor,
             trace=trace,
             shape=shape,
-            traits={*traits, *query_traits(self.ctx, chain)},
+            traits={*traits, *found},
             query=chain.display,
             by=by,
             where=where,
             base=chain.base_name,
+            bypass=vocab.short(dotted_name(bypass.func)) if bypass is not None else "",
             fields=query_fields(self.ctx, chain.model),
         )

@@ -75,6 +75,17 @@ def _disabled_statements(func: cst.FunctionDef, disablers: frozenset[str]) -> fr
     return frozenset(out)
 
 
+def _bindings(func: cst.FunctionDef, name: str) -> int:
+    """How many times ``name`` is assigned in a function (its targets are Name nodes too)."""
+    count = 0
+    for node in walk.iter_tree(func.body):
+        if isinstance(node, cst.Assign):
+            count += sum(1 for t in node.targets if isinstance(t.target, cst.Name) and t.target.value == name)
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign)) and isinstance(node.target, cst.Name):
+            count += node.target.value == name
+    return count
+
+
 @dataclass(frozen=True)
 class Analysis:
     """The shared per-file models checkers read (built once per file, before the traversal)."""
@@ -84,6 +95,7 @@ class Analysis:
     facts: FactsCache
     _sinks: dict[int, list[TenantSink]] = field(default_factory=dict)
     _disabled: dict[int, frozenset[int]] = field(default_factory=dict)
+    _row_checks: dict[int, list[cst.Call]] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, ctx: FileContext) -> Analysis:
@@ -101,8 +113,13 @@ class Analysis:
         """
         if self.queries.scoping(chain) is not Scoping.UNSCOPED:
             return None
+        bypass = self.queries.bypass(chain)
+        if bypass is not None and self.queries.sessions.reasoned(bypass):
+            return None  # a deliberate cross-tenant read, with its reason in the audit log
         if self.queries.runtime_scoped(chain) and not self.scopes_disabled():
-            return None  # the manager refuses to run outside the active tenant's scope
+            return None  # the manager or session refuses to run outside the active tenant's scope
+        if self.rows_checked(chain.top):
+            return None  # every row goes through export_rows(rows, org=...), which raises at a foreign one
         if self.capability(chain) or self.keeps_tenant(chain) or self.account_lookup(chain):
             return None
         if self.purges_expired(chain):
@@ -127,6 +144,36 @@ class Analysis:
                 return None  # a server-known identity
         params = frozenset(p for g in groups for p in g)
         return Unscoped(taint, params, identity=True, groups=tuple(groups))
+
+    def rows_checked(self, node: cst.BaseExpression) -> bool:
+        """Whether every use of a query's rows is a row check with a tenant not taken from the client
+        (``export_rows(<query>, org=ctx)``, or ``rows = <query>`` used only in ``export_rows(rows, org=ctx)``)."""
+        func = self.ctx.scope.outer_function
+        if func is None:
+            return False
+        if id(func) not in self._row_checks:
+            checks = self.ctx.knowledge["guards.row_checks"]
+            self._row_checks[id(func)] = [
+                call
+                for call in walk.iter_tree(func.body)
+                if isinstance(call, cst.Call) and vocab.matches_any(self.ctx.qualified(dotted_name(call.func)), checks)
+            ]
+        name = self.queries.held_in(node)
+        checked = 0
+        for call in self._row_checks[id(func)]:
+            rows = next((a.value for a in call.args if a.keyword is None and not a.star), None)
+            rows = next((a.value for a in call.args if a.keyword and a.keyword.value == "rows"), rows)
+            org = next((a.value for a in call.args if a.keyword and a.keyword.value == "org"), None)
+            if org is None or (isinstance(org, cst.Name) and org.value == "None") or self.value(org).tainted:
+                continue
+            if rows is node:
+                return True
+            if name and isinstance(rows, cst.Name) and rows.value == name:
+                checked += 1
+        if not checked:
+            return False
+        uses = sum(1 for n in walk.iter_tree(func.body) if isinstance(n, cst.Name) and n.value == name)
+        return uses - _bindings(func, name) == checked  # the rows are used nowhere else
 
     def capability(self, chain: QueryChain) -> bool:
         """Whether the row is looked up by a bearer secret (an invitation token, an API key, a share link's

@@ -330,6 +330,22 @@ class Symbols:
         alias = self.imports.get(module, {}).get(rest[0])
         return self.variable(Ref("g", alias), depth + 1) if alias else ""
 
+    def canonical(self, dotted: str, depth: int = 0) -> str:
+        """The name a project symbol is defined under, following imports (``app.SessionLocal``, re-exported
+        from ``app.db``, is ``app.db.SessionLocal``); names outside the project are returned as given."""
+        found = self.module_of(dotted)
+        if found is None or depth > RESOLVE_DEPTH:
+            return dotted
+        module, rest = found
+        if not rest:
+            return module
+        qual = f"{module}.{rest[0]}"
+        origin = self.imports.get(module, {}).get(rest[0])
+        defined = qual in self.variables or qual in self.classes or qual in self.functions
+        if origin is not None and not defined:
+            return self.canonical(".".join([origin, *rest[1:]]), depth + 1)
+        return ".".join([module, *rest])
+
     def container_text(self, text: str) -> str:
         """The identity of a registry written as :func:`orgguard.engine.scan.ref_text`."""
         kind, _, rest = text.partition(":")
@@ -598,6 +614,8 @@ class _Join:
         tenant_models = frozenset(config.tenant_models)
         models, tables = _models(model_names, by_name)
         models = {name: self._managers(info, by_name) for name, info in models.items()}
+        self.installed = self._installed_sessions()
+        models = {name: self._session_scoping(info, by_name) for name, info in models.items()}
         paths_of = _tenant_paths(models, tables, config, tenant_models, k["models.user_models"])
         prefixes = {p for paths in paths_of.values() for p in paths}
         scoping_methods = frozenset(
@@ -715,6 +733,7 @@ class _Join:
             reach=reach,
             param_reach=param_reach,
             modules={f.path: f.module for f in self.files},
+            installed_sessions=self.installed,
         )
 
     def _managers(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
@@ -746,6 +765,62 @@ class _Join:
             managers=tuple(managers),
             scoped_managers=tuple(scoped),
             default_manager=managers[0] if managers else "",
+        )
+
+    def _installed_sessions(self) -> frozenset[str]:
+        """What some module install()s (queries.session_installers), by its defining name and by every name a
+        module imports it under (``from app.extensions import db`` + ``.session``), as the checkers qualify
+        a session expression through their file's imports."""
+        # a test's conftest installing a factory says nothing about the app's sessions
+        canonical = {
+            self.sym.canonical(_ref_text(ref))
+            for facts in self.files
+            if not self.exempt(facts.path)
+            for ref in facts.installs
+        }
+        out = set(canonical)
+        for facts in self.files:
+            for _local, origin in facts.imports:
+                resolved = self.sym.canonical(origin)
+                for name in canonical:
+                    if name == resolved or name.startswith(resolved + "."):
+                        out.add(origin + name[len(resolved) :])
+        return frozenset(out)
+
+    def _session_scoping(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
+        """Whether a model derives from a models.scoped_bases class (an installed session scopes its queries),
+        and the session behind its Flask-SQLAlchemy ``query`` (``db.session`` for a ``db.Model``)."""
+        scoped_bases = self.k["models.scoped_bases"]
+        scoped = False
+        query_session = ""
+        seen: set[str] = set()
+        queue = deque([info.name])
+        while queue:
+            current = queue.popleft()
+            if current in seen:
+                continue
+            seen.add(current)
+            for raw in by_name.get(current, []):
+                for text, ref in zip(raw.bases, raw.base_refs, strict=False):
+                    qualified = _ref_text(ref) if ref is not None else text
+                    scoped = scoped or vocab.matches_any(qualified, scoped_bases)
+                    if ref is not None and ref.attrs and ref.attrs[-1] == "Model" and not query_session:
+                        owner = self.sym.canonical(".".join([ref.base, *ref.attrs[:-1]]))
+                        if self.sym.module_of(owner) is not None:  # a project's extension object, not models.Model
+                            query_session = f"{owner}.session"
+                queue.extend(_short(b) for b in raw.bases)
+        if not scoped and not query_session:
+            return info
+        return msgspec.structs.replace(info, session_scoped=scoped, query_session=query_session)
+
+    def _scoped_session(self, fn: _Fn) -> bool:
+        """Whether every session a function returns or yields scopes queries at run time (a ``get_db``
+        provider over an installed factory, or one opening ``org_session(...)``)."""
+        sources = fn.d.session_sources
+        return bool(sources) and all(
+            vocab.matches_any(_ref_text(ref), self.k["queries.scoped_sessions"])
+            or self.sym.canonical(_ref_text(ref)) in self.installed
+            for ref in sources
         )
 
     def _manager_kinds(self, ref: Ref) -> set[str] | None:
@@ -1610,7 +1685,13 @@ class _Join:
             resolves_unverified=tuple(sorted(fn.resolves)),
             returns=fn.returns,
             callees=callees,
+            scoped_session=self._scoped_session(fn),
         )
+
+
+def _ref_text(ref: Ref) -> str:
+    """A global reference as dotted text (``app.extensions.db.session``)."""
+    return ".".join([ref.base, *ref.attrs])
 
 
 def _ref_key(ref: Ref) -> str:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from orgguard.engine.context import FileContext, dotted_name
+from orgguard.engine.sessions import SessionModel
 from orgguard.engine.vocab import identifies_tenant, is_trusted_expr, lookup_key_scopes
 
 
@@ -53,6 +54,7 @@ class QueryChain:
     base_name: str = ""  # shortcut / builder / session method name, for messages
     manager: str = "objects"
     statement: cst.BaseExpression | None = None  # the select()/update() chain when a session runs it
+    runner: cst.Call | None = None  # the session call that runs that statement (``session.scalars(stmt)``)
 
     @property
     def anchor(self) -> cst.BaseExpression:
@@ -105,6 +107,7 @@ class QueryModel:
         self.ctx = ctx
         self.k = ctx.knowledge
         self.scoping_methods = self.k["queries.scoping_methods"] | ctx.index.scoping_methods
+        self.sessions = SessionModel(ctx)
         self._tops: dict[int, QueryChain] = {}
         self._inner: set[int] = set()
 
@@ -211,6 +214,7 @@ class QueryModel:
                     base_call=inner.base_call,
                     base_name=inner.base_name,
                     statement=base.args[0].value,
+                    runner=base,
                 )
             return QueryChain(top=node, model=model, links=tuple(links), via=via, base_call=base, base_name=name)
         if not links or not isinstance(base, cst.Attribute):
@@ -221,7 +225,8 @@ class QueryModel:
         info = self.ctx.index.models.get(found_model)
         if base.attr.value not in self.k["models.managers"] and (info is None or base.attr.value not in info.managers):
             return None
-        custom = not all(link.name in self.k["queries.methods"] or link.call is None for link in links)
+        known = self.k["queries.methods"] | self.k["queries.audited_bypasses"]
+        custom = not all(link.name in known or link.call is None for link in links)
         if custom and not any(link.name in self.scoping_methods for link in links):
             # a custom manager/queryset method: it may scope by itself; not ours to judge
             return None
@@ -295,12 +300,63 @@ class QueryModel:
                 yield link.call, link.call.args
 
     # -- judgement ----------------------------------------------------------------------------
+    def runners(self, chain: QueryChain) -> list[cst.Call]:
+        """The session calls that run a query: ``session.get(M, id)``, ``session.scalars(select(M))``, and for a
+        statement held in a variable, every call in the function that runs that variable."""
+        if chain.via == "session" and chain.base_call is not None:
+            return [chain.base_call]
+        if chain.via != "statement":
+            return []
+        if chain.runner is not None:
+            return [chain.runner]
+        func = self.ctx.scope.outer_function
+        name = self.held_in(chain.top)
+        return self.sessions.executions(name, func) if func is not None and name else []
+
+    def held_in(self, node: cst.BaseExpression) -> str:
+        """``stmt`` when the current statement is ``stmt = <node>``."""
+        stmt = self.ctx.scope.statement
+        if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+            small = stmt.body[0]
+            if isinstance(small, cst.Assign) and small.value is node and len(small.targets) == 1:
+                target = small.targets[0].target
+                return target.value if isinstance(target, cst.Name) else ""
+            if isinstance(small, cst.AnnAssign) and small.value is node and isinstance(small.target, cst.Name):
+                return small.target.value
+        return ""
+
+    def bypass(self, chain: QueryChain) -> cst.Call | None:
+        """The audited bypass a query goes through (``.unscoped(reason=...)``, ``execution_options=
+        unscoped("...")``), if any: the first one without a reason, else the first one."""
+        calls = [link.call for link in chain.links if link.call is not None] + self.runners(chain)
+        found = list(
+            self.sessions.bypasses(calls, [(link.name, link.call) for link in chain.links if link.call is not None])
+        )
+        missing = [call for call in found if not self.sessions.reasoned(call)]
+        first = missing or found
+        return first[0] if first else None
+
     def runtime_scoped(self, chain: QueryChain) -> bool:
-        """A query through a manager that scopes to the active tenant at run time and refuses to run without
-        one (``OrgScopedManager``, django-scopes' ``ScopedManager``); ``_base_manager`` and other managers
-        of the same model are plain ones."""
+        """A query that the run time scopes to the active tenant, refusing to run without one.
+
+        Django: through a manager that scopes (``OrgScopedManager``, django-scopes' ``ScopedManager``);
+        ``_base_manager`` and other managers of the same model are plain ones. SQLAlchemy: on a model
+        deriving from ``OrgScoped``, run by a session from an installed factory (see
+        :mod:`orgguard.engine.sessions`). A query through a bypass (``unscoped(...)``) is not scoped.
+        """
         info = self.ctx.index.models.get(chain.model)
-        if info is None or not info.scoped_managers:
+        if info is None or self.bypass(chain) is not None:
+            return False
+        if info.session_scoped:
+            if chain.via == "manager":
+                return chain.manager == "query" and info.query_session in self.ctx.index.installed_sessions
+            runners = self.runners(chain)
+            func = self.ctx.scope.outer_function
+            if runners and all(
+                isinstance(r.func, cst.Attribute) and self.sessions.scopes(r.func.value, func) for r in runners
+            ):
+                return True
+        if not info.scoped_managers:
             return False
         if chain.via == "manager":
             manager = chain.manager

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 5  # bump when a record changes shape: cached facts and indexes of another version are dropped
+SCHEMA_VERSION = 6  # bump when a record changes shape: cached facts and indexes of another version are dropped
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -180,6 +180,9 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
+    # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
+    # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
+    session_sources: tuple[Ref, ...] = ()
 
 
 class HookFacts(msgspec.Struct, frozen=True, array_like=True):
@@ -256,6 +259,8 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
+    # what ``install(...)`` (queries.session_installers) is called on, and ``X`` of ``X = install(...)``
+    installs: tuple[Ref, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -277,6 +282,8 @@ class ModelInfo(msgspec.Struct, frozen=True, array_like=True):
     managers: tuple[str, ...] = ()  # class attributes holding a manager (``objects``, ``published``)
     scoped_managers: tuple[str, ...] = ()  # ...of them, the ones that scope to the active tenant at run time
     default_manager: str = ""  # the first manager declared (Django's ``_default_manager``, shortcuts use it)
+    session_scoped: bool = False  # derives from a models.scoped_bases class: an installed session scopes it
+    query_session: str = ""  # the session behind Flask-SQLAlchemy's ``Model.query`` (``app.db.session``)
 
 
 class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
@@ -346,6 +353,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, array_like=True, omit_defaults=T
     returns: str = ""  # "trusted" | "resolved" | "<kind>:<source>" (client input) | ""
     callees: tuple[tuple[str, str], ...] = ()  # call key -> callee qualname (first resolution)
     object_check: bool = False  # a view handler that checks the object it fetched (guards.object_checks on self)
+    scoped_session: bool = False  # every session it returns or yields scopes queries at run time (get_db)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True):
@@ -370,6 +378,9 @@ class ProjectIndex(msgspec.Struct, frozen=True):
     reach: dict[str, tuple[Reach, ...]] = {}  # qualname -> entry points that reach the function
     param_reach: dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]] = {}  # qualname -> param -> client input
     modules: dict[str, str] = {}  # relpath -> module name
+    # sessions, session factories and Flask-SQLAlchemy ``db.session`` objects some module install()s, by
+    # qualified name as every importer writes it (``app.db.SessionLocal``, ``app.extensions.db.session``)
+    installed_sessions: frozenset[str] = frozenset()
 
     def class_alias(self, klass: str, name: str) -> str | None:
         """What ``self.<name>`` (or ``self.<name>()`` with name ending in ``()``) names in a class."""

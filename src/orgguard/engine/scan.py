@@ -263,6 +263,7 @@ class ModuleScan:
         hooks: list[tuple[Ref, Ref]] = []
         scheduled: list[Ref] = []
         schedule_keys = self.k["jobs.schedule_keys"]
+        installs = list(self._installed_names(stmts))
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
@@ -281,6 +282,10 @@ class ModuleScan:
                         ref = self.ref_of(kw.value, {}, {})
                         if ref is not None:
                             scheduled.append(ref)
+            if node.args and self.installs_sessions(node):
+                ref = self.ref_of(node.args[0], {}, {})
+                if ref is not None and "()" not in ref.attrs:
+                    installs.append(ref)
             if node.args and self._marker_name(node.func) in markers:
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None:
@@ -349,7 +354,28 @@ class ModuleScan:
             connects=tuple(connects),
             scheduled=tuple(scheduled),
             hooks=tuple(hooks),
+            installs=tuple(dict.fromkeys(installs)),
         )
+
+    def installs_sessions(self, call: ast.Call) -> bool:
+        """``install(SessionLocal)``: a call of queries.session_installers (resolved through the imports)."""
+        text = dotted(call.func)
+        return bool(text) and vocab.matches_any(self.scope.qualified(text), self.k["queries.session_installers"])
+
+    def _installed_names(self, stmts: Sequence[ast.stmt]) -> Iterator[Ref]:
+        """``SessionLocal = install(sessionmaker(engine))``: the module name bound to what install() returns."""
+        for stmt in stmts:
+            if isinstance(stmt, ast.Assign):
+                targets, value = list(stmt.targets), stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and stmt.value is not None:
+                targets, value = [stmt.target], stmt.value
+            else:
+                continue
+            if not isinstance(value, ast.Call) or not self.installs_sessions(value):
+                continue
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    yield Ref("g", f"{self.module_name}.{target.id}")
 
     def _marker_name(self, func: ast.AST) -> str:
         """The short name of a marker call as imported (``Depends``, ``Query``)."""
@@ -970,7 +996,38 @@ class FunctionScan:
                 )
             ),
             return_type=self.mod._annotation_ref(node.returns) if node.returns is not None else None,
+            session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
+
+    def _session_sources(self) -> Iterator[Ref]:
+        """Where the sessions the function returns or yields come from: the factory ``F`` of ``F()``,
+        ``F.begin()``, ``with F() as s`` or ``s = F()``; the call itself for ``org_session(F, ctx)``."""
+        bound: dict[str, list[ast.expr]] = {}
+        for sub in self.nodes:
+            if isinstance(sub, (ast.With, ast.AsyncWith)):
+                for item in sub.items:
+                    if isinstance(item.optional_vars, ast.Name):
+                        bound.setdefault(item.optional_vars.id, []).append(item.context_expr)
+            elif isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
+                bound.setdefault(sub.targets[0].id, []).append(sub.value)
+        for sub in self.nodes:
+            if not isinstance(sub, (ast.Return, ast.Yield)) or sub.value is None:
+                continue
+            values = bound.get(sub.value.id, []) if isinstance(sub.value, ast.Name) else [sub.value]
+            for value in values:
+                if not isinstance(value, ast.Call):
+                    continue
+                func = value.func
+                scoped = vocab.matches_any(
+                    self.mod.scope.qualified(dotted(func), self.local_imports), self.k["queries.scoped_sessions"]
+                )
+                if value.args and not scoped:
+                    continue  # a factory takes no positional argument: render(request, ...) makes no session
+                if isinstance(func, ast.Attribute) and func.attr == "begin":
+                    func = func.value  # SessionLocal.begin(): a session in a transaction
+                ref = self.mod.ref_of(func, {}, self.local_imports)
+                if ref is not None:
+                    yield ref
 
     @staticmethod
     def _find_arg(node: _Func, name: str) -> ast.arg | None:
