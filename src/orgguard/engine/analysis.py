@@ -212,14 +212,24 @@ class Analysis:
         if self.queries.identity_lookups(chain):
             return False
         ordering = (cst.LessThan, cst.LessThanEqual, cst.GreaterThan, cst.GreaterThanEqual)
+        markers = self.ctx.knowledge["models.time_fields"]
+
+        def timely(name: str) -> bool:
+            return vocab.matches_field(name, markers)
+
         for pred in self.queries.predicates(chain):
-            if pred.kind == "kw" and pred.key.rpartition("__")[2] in ("lt", "lte", "gt", "gte", "range"):
-                return True
+            if pred.kind == "kw":
+                field, _, transform = pred.key.rpartition("__")
+                if transform in ("lt", "lte", "gt", "gte", "range") and any(timely(p) for p in field.split("__")):
+                    return True
             if pred.kind == "expr" and pred.value is not None:
                 for node in walk.iter_tree(pred.value):
-                    if isinstance(node, cst.Comparison) and any(
-                        isinstance(c.operator, ordering) for c in node.comparisons
-                    ):
+                    if not isinstance(node, cst.Comparison):
+                        continue
+                    if not any(isinstance(c.operator, ordering) for c in node.comparisons):
+                        continue
+                    operands = [node.left, *(c.comparator for c in node.comparisons)]
+                    if any(isinstance(op, cst.Attribute) and timely(op.attr.value) for op in operands):
                         return True
         return False
 

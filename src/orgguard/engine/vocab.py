@@ -202,10 +202,15 @@ def identifies_tenant(key: str) -> bool:
     return field in IDENTIFYING or field.endswith(("_id", "_slug", "_uuid", "_key", "_code"))
 
 
-def is_secret_field(name: str, markers: Iterable[str]) -> bool:
-    """Whether a field name says it is a bearer secret (``token``, ``secret``, ``api_key``)."""
+def matches_field(name: str, markers: Iterable[str]) -> bool:
+    """Whether a field name matches one of a pack's field-name globs (case-insensitive)."""
     low = name.lower()
     return any(fnmatch.fnmatchcase(low, m) for m in markers)
+
+
+def is_secret_field(name: str, markers: Iterable[str]) -> bool:
+    """Whether a field name says it is a bearer secret (``token``, ``secret``, ``api_key``)."""
+    return matches_field(name, markers)
 
 
 __all__ = [
@@ -222,6 +227,7 @@ __all__ = [
     "is_userish",
     "lookup_key_scopes",
     "matches_any",
+    "matches_field",
     "module_name",
     "request_source",
     "short",
