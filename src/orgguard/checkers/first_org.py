@@ -31,8 +31,15 @@ class FirstOrgChecker(Checker):
 
     def _check(self, node: cst.BaseExpression) -> None:
         facts = self.analysis.current_facts()
-        if facts is None or facts.surface is not Surface.REQUEST:
+        if facts is None:
             return
+        reached = (
+            [r for r in self.ctx.index.reaches(facts.info.qualname) if r.surface == Surface.REQUEST.value]
+            if facts.surface is not Surface.REQUEST and facts.info is not None
+            else []
+        )
+        if facts.surface is not Surface.REQUEST and not reached:
+            return  # request code only: a helper counts when request handlers reach it
         chain = self.analysis.queries.chain(node)
         if chain is None or chain.model not in self.ctx.index.tenant_models or chain.via == "shortcut":
             return
@@ -44,12 +51,33 @@ class FirstOrgChecker(Checker):
             if args:
                 return  # a specific org was asked for (by input: ORG102), or the user's own first org
         func = self.ctx.scope.outer_function
+        where = self.ctx.phrase("ORG103", "where_own", function=func.name.value) if func is not None else ""
+        if reached and func is not None:
+            entry_qual = reached[0].examples[0][0]
+            entry = self.ctx.index.function(entry_qual)
+            count = sum(r.count for r in reached) - 1
+            more = (
+                ""
+                if count <= 0
+                else self.ctx.phrase("ORG103", "reached_more_one")
+                if count == 1
+                else self.ctx.phrase("ORG103", "reached_more_many", count=str(count))
+            )
+            where = self.ctx.phrase(
+                "ORG103",
+                "reached",
+                function=func.name.value,
+                entry=entry.name if entry else entry_qual,
+                entry_path=entry.path if entry else "?",
+                entry_line=str(entry.line) if entry else "?",
+                more=more,
+            )
         self.ctx.report(
             "ORG103",
             chain.anchor,
             query=chain.display if chain.links[-1].name != "__getitem__" else f"{chain.model}.objects...[0]",
             model=chain.model,
-            where=self.ctx.phrase("ORG103", "where_own", function=func.name.value) if func is not None else "",
+            where=where,
         )
 
     def _membership_joined(self, node: cst.Call) -> bool:

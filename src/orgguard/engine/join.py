@@ -865,6 +865,8 @@ class _Join:
             if containers:
                 registering[qual] = containers
         self.jobs: set[str] = set()
+        self.url_routed: set[str] = set()  # module functions a URLconf routes to
+        self.has_urlconf = False
         for qual, fn in self.fns.items():
             for dec in fn.d.decorators:
                 if dec.ref is None:
@@ -898,6 +900,9 @@ class _Join:
         for facts in self.files:
             for ref in facts.scheduled:
                 self.jobs.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
+            for ref in facts.url_views:
+                self.url_routed.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
+        self.has_urlconf = any(facts.urlconf for facts in self.files)
         for fn in self.fns.values():
             for call in fn.d.calls:
                 if call.ref is None:
@@ -1268,10 +1273,10 @@ class _Join:
         if (
             view_class
             or route is not None
-            or decorators & k["requests.view_decorators"]
+            or (decorators & k["requests.view_decorators"] and (bool(fn.klass) or self._routable(fn)))
             or markers
             or dependency
-            or (not fn.klass and has_request_param)
+            or (not fn.klass and has_request_param and self._routable(fn))
         ):
             surface = REQUEST
         else:
@@ -1315,6 +1320,11 @@ class _Join:
         fn.dependency = dependency
         fn.command = surface == JOB and self._is_command(fn, bases)
         fn.initial = self._initial(fn, routed=route is not None or dependency, view=view, kind=kind)
+
+    def _routable(self, fn: _Fn) -> bool:
+        """A module function taking ``request``: a view unless the project's URLconfs, which orgguard reads,
+        route nowhere near it (then it is a helper its callers reach, or dead code)."""
+        return not self.has_urlconf or fn.qual in self.url_routed
 
     def _decorator_guard(self, fn: _Fn) -> str:
         """A project decorator whose summary verifies membership (``@team_member_required``)."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 6  # bump when a record changes shape: cached facts and indexes of another version are dropped
+SCHEMA_VERSION = 7  # bump when a record changes shape: cached facts and indexes of another version are dropped
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -259,6 +259,8 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
+    url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
+    urlconf: bool = False  # it assigns ``urlpatterns``
     # what ``install(...)`` (queries.session_installers) is called on, and ``X`` of ``X = install(...)``
     installs: tuple[Ref, ...] = ()
 

@@ -262,6 +262,7 @@ class ModuleScan:
         mounts: list[tuple[Ref, Ref]] = []
         hooks: list[tuple[Ref, Ref]] = []
         scheduled: list[Ref] = []
+        url_views: list[Ref] = []
         schedule_keys = self.k["jobs.schedule_keys"]
         installs = list(self._installed_names(stmts))
         for node in ast.walk(tree):
@@ -275,6 +276,13 @@ class ModuleScan:
                 continue
             if not isinstance(node, ast.Call):
                 continue
+            if len(node.args) >= 2 and self._marker_name(node.func) in self.k["requests.url_functions"]:
+                # path("invoices/<int:pk>/", login_required(views.detail)): every name in the view argument
+                for sub in ast.walk(node.args[1]):
+                    if isinstance(sub, (ast.Name, ast.Attribute)):
+                        ref = self.ref_of(sub, {}, {})
+                        if ref is not None:
+                            url_views.append(ref)
             if isinstance(node.func, ast.Attribute) and node.func.attr in self.k["jobs.schedule_calls"]:
                 # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
                 for kw in node.keywords:
@@ -353,6 +361,15 @@ class ModuleScan:
             mounts=tuple(mounts),
             connects=tuple(connects),
             scheduled=tuple(scheduled),
+            url_views=tuple(url_views),
+            urlconf=any(
+                isinstance(stmt, (ast.Assign, ast.AnnAssign))
+                and any(
+                    isinstance(t, ast.Name) and t.id == "urlpatterns"
+                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+                )
+                for stmt in tree.body
+            ),
             hooks=tuple(hooks),
             installs=tuple(dict.fromkeys(installs)),
         )
