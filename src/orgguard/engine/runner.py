@@ -25,9 +25,7 @@ native code); and a worker that dies is replaced, its files retried, the culprit
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import gc
 import hashlib
 import io
@@ -39,18 +37,20 @@ import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
+from orgguard.engine.budget import FileTimeout, time_guard
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
 from orgguard.engine.discover import SourceFile, iter_python_files, read_sources
-from orgguard.engine.findings import Finding, RunError
+from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
 from orgguard.engine.join import index_from_facts
+from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, Project
 from orgguard.engine.records import (
     SCHEMA_VERSION,
     FileFacts,
@@ -61,70 +61,16 @@ from orgguard.engine.records import (
 )
 from orgguard.engine.scan import scan_source
 from orgguard.knowledge import Knowledge, load_knowledge
-from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
+from orgguard.registry import all_rules, enabled_codes, known_codes
 
-PARSE_ERROR = "ORG000"
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
-DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
 SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
 PRUNE_BUDGET = 200  # old cached results deleted per run, besides one per file checked
 WORKER_GC_THRESHOLD = 50_000  # allocations between young-generation collections in a worker
 SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
 WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
 
-_ONLY_AST = ast.PyCF_ONLY_AST
-
-
-@dataclass(frozen=True)
-class Project:
-    """Everything that is the same for every file of a run (inherited by forked workers).
-
-    The index is materialised on first use: a run whose every result is cached never decodes it.
-    """
-
-    config: Config
-    knowledge: Knowledge
-    index_source: Callable[[], ProjectIndex]
-    rules: dict[str, Rule]
-    checkers: tuple[str, ...]  # "module:Class" of every checker with an enabled rule
-    # what every per-file result depends on besides the file itself ("" = results are not cached)
-    fingerprint: str = ""
-    cache_dir: Path | None = None  # .orgguard_cache/ (None: no cache)
-    parsed: frozenset[str] = frozenset()  # sha256 of sources the index pass parsed with ast (syntax known good)
-    max_file_size: int = DEFAULT_MAX_FILE_SIZE
-    errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
-    precheck: bool = True  # skip the LibCST parse of files holding no checker's trigger (off: parse all)
-
-    @functools.cached_property
-    def index(self) -> ProjectIndex:
-        return self.index_source()
-
-    @functools.cached_property
-    def tokens(self) -> tuple[bytes, ...] | None:
-        """Pre-check: one of these must occur in a file for any enabled checker to report; None = always."""
-        if not self.precheck:
-            return None
-        from orgguard.engine.checking import tokens_for  # LibCST is imported only once a file is checked
-
-        return tokens_for(self.checkers, self.knowledge, self.index)
-
-
-@dataclass
-class FileResult:
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[RunError] = field(default_factory=list)
-    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
-
-
-@dataclass
-class RunResult:
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[RunError] = field(default_factory=list)
-    files: int = 0
-    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
-
-
-RESULT_RECORDS = {**records_of(findings_module), "FileResult": FileResult}
+RESULT_RECORDS = records_of(findings_module)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -439,79 +385,10 @@ def _init_scanner(scanner: _FactScanner) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
 
 
-# ---------------------------------------------------------------------------------------------------
-# the time guard
-
-
-class FileTimeout(BaseException):
-    """Raised by :func:`time_guard` when a file's analysis runs past its budget.
-
-    A ``BaseException``, so that no ``except Exception`` in a checker can swallow it.
-    """
-
-
-@contextlib.contextmanager
-def time_guard(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`FileTimeout` in the block after ``seconds`` (POSIX main thread only; else no guard).
-
-    The alarm interrupts Python code; code running inside a C extension is interrupted when it returns
-    to Python (the worker watchdog covers the rest).
-    """
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def alarm(signum: int, frame: object) -> None:
-        raise FileTimeout()
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds or 0))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _org000(
-    display: str,
-    line: int,
-    col: int,
-    values: Mapping[str, str],
-    *,
-    shape: str = "message",
-    end: tuple[int, int] = (0, 0),
-) -> Finding:
-    """An ORG000 finding, its message the rule's ``shape`` template filled with ``values``; its end is
-    never before its start (a point at the start when none is given)."""
-    rule = all_rules()[PARSE_ERROR]
-    message = rule.render(values, shape=shape)
-    line, col = max(line, 1), max(col, 1)
-    end_line, end_col = max(end, (line, col))
-    return Finding(
-        path=display,
-        line=line,
-        column=col,
-        code=PARSE_ERROR,
-        message=message,
-        end_line=end_line,
-        end_column=max(end_col, 1),
-        name=rule.name,
-        severity="error",
-        path_class="syntax",
-    )
-
-
 def _timed_out(project: Project, display: str, seconds: float) -> FileResult:
     values = {"seconds": f"{seconds:g}"}
     if PARSE_ERROR in project.rules:
-        return FileResult(findings=[_org000(display, 1, 1, values, shape="timeout")])
+        return FileResult(findings=[parse_error_finding(display, 1, 1, values, shape="timeout")])
     return FileResult(errors=[RunError(display, all_rules()[PARSE_ERROR].render(values, shape="timeout"))])
 
 
