@@ -130,7 +130,10 @@ def test_the_cycle_finder_finds_cycles_and_lazy_imports_count(tmp_path: Path) ->
     (package / "c.py").write_text("from . import a\nfrom .sub import impl\n")
     found = modules(package)
     edges = {n: [e for e in import_edges(n, p, set(found))[0] if e.target in found] for n, p in found.items()}
-    assert {(e.source, e.target) for e in edges["orgguard.c"]} == {("orgguard.c", "orgguard.a"), ("orgguard.c", "orgguard.sub.impl")}
+    assert {(e.source, e.target) for e in edges["orgguard.c"]} == {
+        ("orgguard.c", "orgguard.a"),
+        ("orgguard.c", "orgguard.sub.impl"),
+    }
     cycle = find_cycle(edges)
     assert cycle is not None and {e.source for e in cycle} == {"orgguard.a", "orgguard.b"}
     edges["orgguard.b"] = []
@@ -144,8 +147,8 @@ def test_no_import_cycle_between_orgguard_modules() -> None:
     edges = graph()
     assert len(edges) > 50 and sum(map(len, edges.values())) > 100, "the graph holds the package"
     cycle = find_cycle(edges)
-    assert cycle is None, "import cycle: " + " -> ".join(f"{e.source} (line {e.line})" for e in cycle) + (
-        f" -> {cycle[-1].target}"
+    assert cycle is None, (
+        "import cycle: " + " -> ".join(f"{e.source} (line {e.line})" for e in cycle) + (f" -> {cycle[-1].target}")
     )
 
 

@@ -11,13 +11,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from orgguard.engine import cache as cachemod
-from orgguard.engine import findings as findings_module
-from orgguard.engine import records as records_module
+from orgguard.engine import codec
 from orgguard.engine import scan as scan_module
-from orgguard.engine.cache import Cache, CodecError, decode, encode, records_of
+from orgguard.engine.cache import Cache
+from orgguard.engine.codec import CodecError
+from orgguard.engine.findings import FileResult
 from orgguard.engine.runner import load_project, run
 
 from .conftest import FIXTURES, REPO, fixture_apps, run_cli, write_tree
@@ -78,11 +80,21 @@ def test_cache_dir_option_and_an_unwritable_cache_dir(project: Path) -> None:
     assert check(project, "--cache-dir", str(blocker / "cache")) == reference
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "garbage", "empty", "wrong-record", "wrong-shape"])
+def _restamp(payload: bytes, version: int | None = None, name: str | None = None, body: object = None) -> bytes:
+    """A stamped record with another version, another record name or another body (same framing)."""
+    old_version, old_name, raw = msgspec.msgpack.decode(payload, type=tuple[int, str, msgspec.Raw])
+    new_body = raw if body is None else msgspec.Raw(msgspec.msgpack.encode(body))
+    return msgspec.msgpack.encode((old_version if version is None else version, name or old_name, new_body))
+
+
+@pytest.mark.parametrize(
+    "damage", ["truncate", "flip", "garbage", "empty", "wrong-record", "wrong-shape", "old-version", "new-version"]
+)
 def test_a_damaged_entry_is_a_miss_and_is_rebuilt(project: Path, damage: str) -> None:
     app(project)
     reference = check(project, "--no-cache")
     check(project)
+    assert {p.parent.name for p in entries(project)} >= {"facts", "index", "index-head", "stat"}
     for entry in entries(project):
         data = entry.read_bytes()
         if damage == "truncate":
@@ -94,12 +106,24 @@ def test_a_damaged_entry_is_a_miss_and_is_rebuilt(project: Path, damage: str) ->
         elif damage == "empty":
             entry.write_bytes(b"")
         else:
-            # a well-formed entry (valid checksum) holding the wrong thing: decoding refuses it
-            payload = ["D", "Finding", "x"] if damage == "wrong-record" else ["D", "NoSuchRecord", 1, 2]
-            text = json.dumps(payload).encode()
-            entry.write_bytes(cachemod._wrap(text))
+            # a well-formed entry (valid checksum, valid stamp framing) holding the wrong thing: refused
+            payload = cachemod._unwrap(data)
+            assert payload is not None
+            if damage == "wrong-record":
+                changed = _restamp(bytes(payload), name="index-head" if "index-head" not in str(entry) else "result")
+            elif damage == "wrong-shape":
+                changed = _restamp(bytes(payload), body=["not", {"the": "record"}, 3])
+            else:
+                changed = _restamp(
+                    bytes(payload), version=codec.SCHEMA_VERSION + (-1 if damage == "old-version" else 1)
+                )
+            entry.write_bytes(cachemod._wrap(changed))
     assert check(project) == reference
-    # the damaged entries were replaced by good ones: the next run reads them
+    # the damaged entries were dropped and replaced by good ones: the next run reads them
+    for entry in entries(project):
+        payload = cachemod._unwrap(entry.read_bytes())
+        assert payload is not None, entry
+        assert msgspec.msgpack.decode(payload, type=tuple[int, str, msgspec.Raw])[0] == codec.SCHEMA_VERSION
     assert check(project) == reference
 
 
@@ -184,34 +208,77 @@ def test_cached_index_and_results_equal_fresh_ones_on_every_fixture(app_dir: Pat
     assert full(fresh) == full(first) == full(again)
 
 
-def test_codec_round_trips_results_and_refuses_what_it_does_not_know() -> None:
+def test_results_round_trip_and_what_is_not_a_result_is_refused() -> None:
     project = load_project(FIXTURES / "services_django")
     result = run(project, [FIXTURES / "services_django"], jobs=1)
     assert any(f.trace for f in result.findings), "a finding reached across functions carries its path"
-    records = records_of(findings_module)
-    data = json.loads(json.dumps(encode(result.findings)))
-    assert decode(data, records) == result.findings
-    assert [f.trace for f in decode(data, records)] == [f.trace for f in result.findings]
-    # equal values encode to equal text (sets are sorted): the digest is stable across processes
-    assert json.dumps(encode(frozenset({"b", "a", "c"}))) == json.dumps(encode(frozenset({"c", "a", "b"})))
+    file_result = FileResult(list(result.findings), list(result.errors), list(result.suppressed))
+    back = codec.RESULT.decode(codec.RESULT.encode(file_result))
+    assert back == file_result
+    assert [f.trace for f in back.findings] == [f.trace for f in result.findings]
+    assert [(f.message, f.end_line, f.suppression) for f in back.findings] == [
+        (f.message, f.end_line, f.suppression) for f in result.findings
+    ], "fields left out of the comparison (message, end, suppression) round-trip too"
+    chunk = [(3, file_result), (7, FileResult())]
+    assert codec.RESULTS_CHUNK.decode(codec.RESULTS_CHUNK.encode(chunk)) == chunk
+    entry = codec.RunEntry(("a" * 64, "b" * 64), file_result)
+    assert codec.RUN.decode(codec.RUN.encode(entry)) == entry
+    # equal values encode to equal bytes (sets and dict keys sorted): digests are stable across processes
+    head = codec.IndexHead("d", frozenset({"b", "a", "c"}), "i")
+    assert codec.INDEX_HEAD.encode(head) == codec.INDEX_HEAD.encode(codec.IndexHead("d", frozenset("cab"), "i"))
     with pytest.raises(CodecError):
-        encode(object())
+        codec.RESULT.decode(codec.INDEX_HEAD.encode(head))  # another record
     with pytest.raises(CodecError):
-        decode(["D", "os.system", "echo"], records)
+        codec.RESULT.decode(msgspec.msgpack.encode((codec.SCHEMA_VERSION, "result", {"findings": [{"path": 1}]})))
     with pytest.raises(CodecError):
-        decode(["?", 1], records)
+        codec.RESULT.decode(_restamp(codec.RESULT.encode(file_result), version=codec.SCHEMA_VERSION - 1))
+    for junk in (b"", b"\x00\xff", b"not msgpack", codec.RESULT.encode(file_result)[:-5]):
+        with pytest.raises(CodecError):
+            codec.RESULT.decode(junk)
+    with pytest.raises(TypeError):
+        codec.RESULT.encode(object())  # type: ignore[arg-type]
+
+
+def test_cache_entries_of_every_kind_round_trip(tmp_path: Path) -> None:
+    stat = codec.FileStat(10, 1_700_000_000_000_000_001, 1_700_000_000_000_000_002, 42, 7, "c" * 64)
+    loaded = load_project(tmp_path)
+    facts = scan_module.scan_source(b"class A:\n    pass\n", "a.py", loaded.config, loaded.knowledge)
+    pack = codec.FactsPack("h", {"a.py\0" + "c" * 64: msgspec.Raw(codec.FACTS.encode_bare(facts))})
+    records: list[tuple[codec.Codec, object]] = [  # type: ignore[type-arg]
+        (codec.STAT_TABLE, codec.StatTable({"/p/a.py": stat})),
+        (codec.FACTS_PACK, pack),
+        (codec.FACTS, facts),
+        (codec.FACTS, None),
+        (codec.FACTS_CHUNK, [facts, None]),
+        (codec.INDEX_HEAD, codec.IndexHead("d", frozenset({"x"}), "k")),
+    ]
+    for which, value in records:
+        data = which.encode(value)
+        assert which.decode(data) == value, which.name
+        assert which.decode_bare(which.encode_bare(value)) == value, which.name
+        others = [c for c, _ in records if c.name != which.name]
+        for other in others:
+            with pytest.raises(CodecError):
+                other.decode(data)
+    (back,) = codec.FACTS_PACK.decode(codec.FACTS_PACK.encode(pack)).files.values()
+    assert codec.FACTS.decode_bare(back) == facts
+    assert codec.FACTS_PARSED.decode_bare(bytes(back)) == codec.ParsedFlag(True)
 
 
 def test_store_rejects_damage_and_prunes_old_generations(tmp_path: Path) -> None:
     store = Cache(tmp_path / "c")
-    store.write("results/a", "k" * 64, {"x": 1})
-    assert store.read("results/a", "k" * 64) == {"x": 1}
+    result = FileResult()
+    store.write("results/a", "k" * 64, codec.RESULT.encode(result))
+    assert store.read("results/a", "k" * 64, codec.RESULT) == result
+    assert store.read("results/a", "k" * 64, codec.INDEX_HEAD) is None, "another record is a miss"
+    assert not list((tmp_path / "c").rglob("k" * 64)), "and is removed"
+    store.write("results/a", "k" * 64, codec.RESULT.encode(result))
     (path,) = [p for p in (tmp_path / "c").rglob("k" * 64)]
     path.write_bytes(path.read_bytes()[:-1])
-    assert store.read("results/a", "k" * 64) is None
+    assert store.read("results/a", "k" * 64, codec.RESULT) is None
     assert not path.exists(), "a damaged entry is removed"
     for i in range(cachemod.KEEP_GENERATIONS + 3):
-        store.write(f"results/g{i}", "k" * 64, i)
+        store.write(f"results/g{i}", "k" * 64, codec.RESULT.encode(result))
     store.prune("results", keep=["g0"])
     left = sorted(p.name for p in (tmp_path / "c" / f"v{cachemod.FORMAT}" / "results").iterdir())
     assert "g0" in left and len(left) <= cachemod.KEEP_GENERATIONS + 1
@@ -265,7 +332,7 @@ def test_a_lost_index_entry_is_rebuilt_when_a_file_needs_checking(project: Path)
 
 
 @pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
-def test_file_facts_round_trip_through_json(app_dir: Path) -> None:
+def test_file_facts_round_trip(app_dir: Path) -> None:
     project = load_project(app_dir)
     seen = 0
     for path in sorted(app_dir.rglob("*.py")):
@@ -274,13 +341,16 @@ def test_file_facts_round_trip_through_json(app_dir: Path) -> None:
         if facts is None:
             continue
         seen += 1
-        data = json.loads(json.dumps(records_module.to_builtins(facts)))
-        assert records_module.facts_from_builtins(data) == facts
-        assert records_module.decode_facts(records_module.encode_facts(facts)) == facts
+        assert codec.FACTS.decode(codec.FACTS.encode(facts)) == facts
+        bare = codec.FACTS.encode_bare(facts)
+        assert codec.FACTS.decode_bare(bare) == facts
+        assert codec.FACTS_PARSED.decode_bare(bare) == codec.ParsedFlag(facts.parsed)
     assert seen
     for broken in (None, [], ["yes", "a.py"], [True, "a.py", "a", [["C"]]], {"parsed": True}):
-        with pytest.raises((TypeError, ValueError, IndexError)):
-            records_module.facts_from_builtins(broken)
+        with pytest.raises(CodecError):
+            codec.FACTS.decode(msgspec.msgpack.encode((codec.SCHEMA_VERSION, "facts", broken or 0)))
+        with pytest.raises(CodecError):
+            codec.FACTS.decode_bare(msgspec.msgpack.encode(broken or 0))
 
 
 def test_a_parallel_index_scan_equals_a_serial_one(project: Path) -> None:
@@ -330,28 +400,27 @@ def test_a_deleted_file_is_not_taken_for_an_unchanged_project(project: Path) -> 
 
 
 @pytest.mark.parametrize("app_dir", fixture_apps(), ids=lambda p: p.name)
-def test_the_index_round_trips_through_json_and_its_text_is_stable(app_dir: Path) -> None:
+def test_the_index_round_trips_and_its_encoding_is_stable(app_dir: Path) -> None:
     index = load_project(app_dir).index
-    text = json.dumps(records_module.to_builtins(index))
-    assert records_module.index_from_builtins(json.loads(text)) == index
-    assert records_module.decode_index(records_module.encode_index(index)) == index
-    # another process (another string hash seed) writes the same text for the same project
+    data = codec.INDEX.encode(index)
+    assert codec.INDEX.decode(data) == index
+    # another process (another string hash seed) writes the same bytes for the same project
     probe = (
-        "import json, sys\nfrom pathlib import Path\nfrom orgguard.engine.runner import load_project\n"
-        "from orgguard.engine.records import to_builtins\n"
-        "print(json.dumps(to_builtins(load_project(Path(sys.argv[1])).index)))\n"
+        "import sys\nfrom pathlib import Path\nfrom orgguard.engine.runner import load_project\n"
+        "from orgguard.engine.codec import INDEX\n"
+        "print(INDEX.encode(load_project(Path(sys.argv[1])).index).hex())\n"
     )
     other = subprocess.run([sys.executable, "-c", probe, str(app_dir)], capture_output=True, text=True, timeout=300)
-    assert other.stdout.strip() == text
-    with pytest.raises((TypeError, ValueError, IndexError)):
-        records_module.index_from_builtins(["root"])
+    assert other.stdout.strip() == data.hex()
+    with pytest.raises(CodecError):
+        codec.INDEX.decode(msgspec.msgpack.encode((codec.SCHEMA_VERSION, "index", ["root"])))
 
 
 def test_old_result_generations_are_set_aside_at_once_and_deleted_a_little_at_a_time(tmp_path: Path) -> None:
     store = Cache(tmp_path / "c")
     for i in range(cachemod.KEEP_GENERATIONS + 2):
         for n in range(5):
-            store.write(f"results/g{i}", f"{n}" * 64, n)
+            store.write(f"results/g{i}", f"{n}" * 64, codec.RESULT.encode(FileResult()))
     folder = tmp_path / "c" / f"v{cachemod.FORMAT}" / "results"
 
     def files() -> int:
@@ -372,11 +441,12 @@ def test_wrong_rows_in_a_well_formed_facts_pack_are_rescanned(project: Path, bad
     app(project)
     reference = check(project, "--no-cache")
     check(project)
-    (pack,) = [p for p in entries(project) if p.parent.name == "facts"]
-    entry = cachemod._unwrap(pack.read_bytes())
-    entry["files"] = {key: bad for key in entry["files"]}
-    entry["head"] = "no-such-head"
-    pack.write_bytes(cachemod._wrap(json.dumps(entry).encode()))
+    (path,) = [p for p in entries(project) if p.parent.name == "facts"]
+    payload = cachemod._unwrap(path.read_bytes())
+    assert payload is not None
+    pack = codec.FACTS_PACK.decode(payload)
+    wrong = codec.FactsPack("no-such-head", {key: msgspec.Raw(msgspec.msgpack.encode(bad)) for key in pack.files})
+    path.write_bytes(cachemod._wrap(codec.FACTS_PACK.encode(wrong)))
     for head in [p for p in entries(project) if p.parent.name == "index-head"]:
         head.unlink()  # so the project is scanned again, from the pack
     assert check(project) == reference

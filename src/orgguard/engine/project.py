@@ -7,8 +7,8 @@ Built by :func:`orgguard.engine.runner.load_project`; read by the checking of ea
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from orgguard.config import Config
@@ -39,6 +39,8 @@ class Project:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
     errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
     precheck: bool = True  # skip the LibCST parse of files holding no checker's trigger (off: parse all)
+    # sha256 of every project file by path, as the index pass took it (read, or vouched for by its stat)
+    shas: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def index(self) -> ProjectIndex:

@@ -2,7 +2,7 @@
 
 Every record is a typed, frozen ``msgspec.Struct`` (array-like on the wire), so facts travel between
 worker processes and runs through one schema per record type, with type checking on decode: a cached
-entry of another shape is refused, never misread. :data:`SCHEMA_VERSION` stamps every stored entry.
+entry of another shape is refused, never misread (engine/codec.py stamps every record with its version).
 
 Facts are what one file tells on its own (no other file, no tenant paths): names, references written as
 the file wrote them (resolved against the project in the join), and the *origins* of the values that
@@ -13,11 +13,11 @@ call graph and records, for every function, which entry points reach it and with
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-SCHEMA_VERSION = 4  # bump when a record changes shape: cached facts and indexes of another version are dropped
+# bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
+# worker results of another version are dropped, never misread (engine/codec.py stamps every record)
+SCHEMA_VERSION = 5
 
 
 class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
@@ -432,47 +432,3 @@ class ProjectIndex(msgspec.Struct, frozen=True):
         for info in self.ancestors(name):
             out.update(b.rsplit(".", 1)[-1] for b in info.bases)
         return out
-
-
-def to_builtins(value: FileFacts | ProjectIndex) -> Any:
-    """Plain JSON values (lists, strings, numbers) for a record, as the cache stores them."""
-    # through JSON text: lists, never tuples, so a fresh record compares equal to one read back from the cache;
-    # sets sorted, so equal records give equal text in every process
-    return msgspec.json.decode(_ENCODER.encode(value))
-
-
-def facts_from_builtins(data: Any) -> FileFacts:
-    """A file's facts from :func:`to_builtins` output; ``ValueError`` (msgspec's ``ValidationError``) else."""
-    return msgspec.convert(data, FileFacts)
-
-
-def index_from_builtins(data: Any) -> ProjectIndex:
-    return msgspec.convert(data, ProjectIndex)
-
-
-_FACTS_DECODER = msgspec.json.Decoder(tuple[int, FileFacts])
-_INDEX_DECODER = msgspec.json.Decoder(tuple[int, ProjectIndex])
-_ENCODER = msgspec.json.Encoder(order="deterministic")
-
-
-def encode_facts(facts: FileFacts) -> bytes:
-    return _ENCODER.encode((SCHEMA_VERSION, facts))
-
-
-def decode_facts(data: bytes) -> FileFacts:
-    """Raises ``msgspec.ValidationError``/``DecodeError`` (both ``ValueError``) on anything else."""
-    version, facts = _FACTS_DECODER.decode(data)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"facts of schema {version}, not {SCHEMA_VERSION}")
-    return facts
-
-
-def encode_index(index: ProjectIndex) -> bytes:
-    return _ENCODER.encode((SCHEMA_VERSION, index))
-
-
-def decode_index(data: bytes) -> ProjectIndex:
-    version, index = _INDEX_DECODER.decode(data)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"index of schema {version}, not {SCHEMA_VERSION}")
-    return index
