@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+import os
 import pickle
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -479,3 +483,174 @@ def test_spawned_workers_give_the_forked_workers_findings(project: Path, monkeyp
         monkeypatch.undo()
         assert got.findings == expected and not got.errors
         assert len(expected) == 12
+
+
+# ---------------------------------------------------------------------------------------------------
+# warm runs go by stat: the stat table (engine/discover.py, StatKeys)
+
+PROBE = """
+import contextlib, io, json, sys
+from orgguard.cli import main
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    code = main(["check", "--format", "json", "."])
+print(json.dumps({"code": code, "out": out.getvalue(), "libcst": "libcst" in sys.modules}))
+"""
+
+
+def probe(project: Path) -> tuple[int, str, bool]:
+    """A run in a fresh interpreter: exit code, JSON report, and whether it imported LibCST (checked a file)."""
+    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=project, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout.splitlines()[-1])
+    return data["code"], data["out"], data["libcst"]
+
+
+def stat_table(project: Path) -> dict[str, codec.FileStat]:
+    found = [p for p in entries(project) if p.parent.name == "stat"]
+    if not found:
+        return {}
+    (path,) = found
+    payload = cachemod._unwrap(path.read_bytes())
+    assert payload is not None
+    return dict(codec.STAT_TABLE.decode(payload).files)
+
+
+def warm(project: Path) -> str:
+    """Runs until every file's stat vouches for its hash (a file younger than the run's clock is hashed
+    again next run: at most one more run, since each run takes longer than a timestamp tick)."""
+    out = check(project)[1]
+    check(project)
+    assert len(stat_table(project)) == len(list(project.rglob("*.py"))), "every project file is in the stat table"
+    return out
+
+
+def opened_sources(project: Path, monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> list[str]:
+    """The project's .py files that ``action`` opened (builtins.open, io.open, os.open: every way in)."""
+    import builtins
+    import io
+
+    seen: list[str] = []
+    real = {"builtins": builtins.open, "io": io.open, "os": os.open}
+
+    def spy(kind: str) -> Callable[..., Any]:
+        def opener(file: Any, *args: Any, **kwargs: Any) -> Any:
+            name = os.fspath(file) if isinstance(file, (str, os.PathLike)) else ""
+            if isinstance(name, str) and name.endswith(".py") and name.startswith(str(project)):
+                seen.append(name)
+            return real[kind](file, *args, **kwargs)
+
+        return opener
+
+    monkeypatch.setattr(builtins, "open", spy("builtins"))
+    monkeypatch.setattr(io, "open", spy("io"))
+    monkeypatch.setattr(os, "open", spy("os"))
+    try:
+        action()
+    finally:
+        monkeypatch.undo()
+    return seen
+
+
+def test_a_warm_run_reads_no_project_file(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app(project, n=5)
+    reference = warm(project)
+    got: list[object] = []
+    reads = opened_sources(
+        project, monkeypatch, lambda: got.append(run(load_project(project, cache=True), [project], cwd=project))
+    )
+    assert reads == [], "nothing changed: every file's hash comes from its stat"
+    (result,) = got
+    assert [f.path for f in result.findings] == [f["path"] for f in json.loads(reference)["findings"]]  # type: ignore[attr-defined]
+    # the check can fail: a file whose stat changed is read (and only that one)
+    with (project / "app/views1.py").open("a") as handle:
+        handle.write("# edited\n")
+    reads = opened_sources(project, monkeypatch, lambda: run(load_project(project, cache=True), [project], cwd=project))
+    assert reads and {Path(r).name for r in reads} == {"views1.py"}
+
+
+def test_touch_without_change_checks_nothing_again(project: Path) -> None:
+    app(project)
+    reference = warm(project)
+    before = stat_table(project)
+    for path in project.rglob("*.py"):
+        os.utime(path)  # new mtime (and ctime), same bytes
+    code, out, checked = probe(project)
+    assert (code, out) == (1, reference)
+    assert not checked, "the files were hashed again, their content is known: no checker ran"
+    after = stat_table(project)
+    assert after.keys() == before.keys() and all(after[k].sha == before[k].sha for k in after)
+    assert all(after[k].mtime_ns != before[k].mtime_ns for k in after), "the stat table holds the new stats"
+
+
+def test_an_edit_with_the_same_size_and_the_old_mtime_is_seen(project: Path) -> None:
+    """Tools that put mtimes back (``touch -r``, archives, some editors' safe-write) cannot hide an edit:
+    ctime is in the key, and no tool can set it."""
+    app(project)
+    reference = warm(project)
+    target = project / "app/views0.py"
+    old = target.stat()
+    text = target.read_text()
+    target.write_text(text.replace("Invoice", "Invoicx"))  # same size; no tenant-owned model any more
+    os.utime(target, ns=(old.st_atime_ns, old.st_mtime_ns))
+    now = target.stat()
+    assert (now.st_size, now.st_mtime_ns, now.st_ino) == (old.st_size, old.st_mtime_ns, old.st_ino)
+    edited = check(project)
+    assert edited == check(project, "--no-cache")
+    assert len(json.loads(edited[1])["findings"]) == len(json.loads(reference)["findings"]) - 1
+
+
+def test_a_racily_clean_file_is_not_vouched_for_by_its_stat(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """git's racy-clean rule: a file changed in the same timestamp tick as the read of it could change again
+    without its stat changing; only a file whose times are before the filesystem's clock, taken before the
+    read, goes into the stat table."""
+    from orgguard.engine.discover import StatKeys, read_sources
+
+    config = load_project(project).config
+    source = write_tree(project, {"a.py": "x = 1\n"}) / "a.py"
+    info = source.stat()
+    store = Cache(project / ".orgguard_cache")
+
+    def sources_with_clock(clock: int) -> list[Any]:
+        keys = StatKeys(store, config.root)
+        monkeypatch.setattr(keys, "clock", lambda: clock)
+        found = read_sources(config.root, config, keys=keys)
+        keys.save(found)
+        return found
+
+    (src,) = sources_with_clock(max(info.st_mtime_ns, info.st_ctime_ns))  # the read began in the file's tick
+    assert src.loaded and src.stat is None
+    assert stat_table(project) == {}, "not vouched for: hashed again next run"
+    (src,) = sources_with_clock(max(info.st_mtime_ns, info.st_ctime_ns) + 1)  # a tick later
+    assert src.stat is not None and src.stat.sha == src.sha
+    assert list(stat_table(project)) == [str(source)]
+    (again,) = sources_with_clock(0)  # the stat matches: the file is not read
+    assert not again.loaded and again.sha == src.sha
+    # a file stamped in the future (clock skew, `touch -d tomorrow`) is never vouched for
+    future = time.time_ns() + 3600 * 10**9
+    os.utime(source, ns=(future, future))
+    (src,) = sources_with_clock(time.time_ns() + 60 * 10**9)
+    assert src.loaded and src.stat is None and stat_table(project) == {}
+
+
+def test_a_restored_cache_in_a_fresh_copy_hashes_the_content_and_gives_the_same_results(project: Path) -> None:
+    """A CI cache restored into a fresh checkout: other inodes, ctimes and mtimes, the same content."""
+    app(project)
+    reference = warm(project)
+    old = project.with_name(project.name + "-before")
+    project.rename(old)
+    project.mkdir()
+    for path in sorted(old.rglob("*")):
+        target = project / path.relative_to(old)
+        if path.is_dir():
+            target.mkdir(exist_ok=True)
+        else:
+            shutil.copyfile(path, target)  # new inode, new mtime and ctime (the cache entries too)
+    stale = stat_table(project)
+    assert all(os.stat(p).st_mtime_ns != stale[p].mtime_ns for p in stale)
+    code, out, checked = probe(project)
+    assert (code, out) == (1, reference), "the same findings"
+    assert not checked, "from the content-keyed results: every file was hashed, none checked again"
+    fresh = stat_table(project)
+    assert fresh.keys() == stale.keys() and all(fresh[p].sha == stale[p].sha for p in fresh)
+    assert all(fresh[p].inode == os.stat(p).st_ino for p in fresh), "the stat table now holds this copy"
