@@ -60,6 +60,7 @@ from orgguard.engine.codec import (
     FactsPack,
     IndexHead,
     RunEntry,
+    paused_collector,
 )
 from orgguard.engine.discover import SourceFile, StatKeys, iter_python_files, read_sources
 from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
@@ -364,14 +365,15 @@ def _decoded(
     from orgguard.engine.scan import scan_source
 
     out: list[FileFacts | None] = []
-    for n, (src, entry) in enumerate(zip(sources, files, strict=True)):
-        if n in in_hand:
-            out.append(in_hand[n])
-            continue
-        try:
-            out.append(FACTS.decode_bare(entry))
-        except CodecError:
-            out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
+    with paused_collector():  # one pause for every file's facts, not one per file
+        for n, (src, entry) in enumerate(zip(sources, files, strict=True)):
+            if n in in_hand:
+                out.append(in_hand[n])
+                continue
+            try:
+                out.append(FACTS.decode_bare(entry))
+            except CodecError:
+                out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
     return out
 
 
