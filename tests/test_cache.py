@@ -223,7 +223,7 @@ def test_results_round_trip_and_what_is_not_a_result_is_refused() -> None:
     assert [(f.message, f.end_line, f.suppression) for f in back.findings] == [
         (f.message, f.end_line, f.suppression) for f in result.findings
     ], "fields left out of the comparison (message, end, suppression) round-trip too"
-    chunk = [(3, file_result), (7, FileResult())]
+    chunk = [(3, "a" * 64, file_result), (7, "", FileResult())]
     assert codec.RESULTS_CHUNK.decode(codec.RESULTS_CHUNK.encode(chunk)) == chunk
     entry = codec.RunEntry(("a" * 64, "b" * 64), file_result)
     assert codec.RUN.decode(codec.RUN.encode(entry)) == entry

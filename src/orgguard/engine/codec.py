@@ -146,7 +146,8 @@ INDEX: Codec[ProjectIndex] = Codec("index", ProjectIndex)
 INDEX_HEAD: Codec[IndexHead] = Codec("index-head", IndexHead)
 RESULT: Codec[FileResult] = Codec("result", FileResult)
 RUN: Codec[RunEntry] = Codec("run", RunEntry)
-RESULTS_CHUNK: Codec[list[tuple[int, FileResult]]] = Codec("results-chunk", list[tuple[int, FileResult]])
+# from a checking worker: (task, content hash the result is of, result)
+RESULTS_CHUNK: Codec[list[tuple[int, str, FileResult]]] = Codec("results-chunk", list[tuple[int, str, FileResult]])
 STAT_TABLE: Codec[StatTable] = Codec("stat-table", StatTable)
 
 

@@ -587,10 +587,12 @@ class _FileWorker:
             self.project.fingerprint, "run", "noqa" if self.noqa else "", *(f"{t.path}\0{t.display}" for t in tasks)
         )
 
-    def check(self, task: _Task) -> FileResult:
+    def check(self, task: _Task) -> tuple[str, FileResult]:
+        """The file's result, and the content hash it is the result of ("" when it is not to be cached:
+        an unreadable file, a file past its time budget)."""
         source = _read_source(task.path, self.project.max_file_size)
         if isinstance(source, str):
-            return FileResult(errors=[RunError(task.display, source)])
+            return "", FileResult(errors=[RunError(task.display, source)])
         sha = hashlib.sha256(source).hexdigest()
         try:
             # LibCST and the checkers are imported only once a file has to be checked
@@ -601,10 +603,10 @@ class _FileWorker:
                     self.project, Path(task.path), source, display=task.display, noqa=self.noqa, sha=sha
                 )
         except FileTimeout:
-            return _timed_out(self.project, task.display, self.timeout or 0)
+            return "", _timed_out(self.project, task.display, self.timeout or 0)
         if self.store is not None and not result.errors:
             self.store.write(self.kind, self.key(task, sha), RESULT.encode(result))
-        return result
+        return sha, result
 
 
 def run(
@@ -629,12 +631,12 @@ def run(
     merged = _cached_run(worker, tasks, shas)
     if merged is not None:  # nothing changed since the last run over these files: one entry read
         return _finish(result, [merged])
-    results: dict[int, FileResult] = {}
+    results: dict[int, tuple[str, FileResult]] = {}  # with the content hash each result is of
     pending: list[_Task] = []
     for task in tasks:
         hit = worker.cached(task, shas[task.index]) if shas else None
         if hit is not None:
-            results[task.index] = hit
+            results[task.index] = (shas[task.index] or "", hit)
         else:
             pending.append(task)
     if pending:
@@ -650,8 +652,11 @@ def run(
         generation = worker.kind.split("/", 1)[1]
         worker.store.prune("results", keep=[generation], budget=PRUNE_BUDGET + len(pending))
         worker.store.prune("runs", keep=[generation], budget=PRUNE_BUDGET)
-    ordered = [results[i] for i in sorted(results)]
-    if worker.store is not None and all(shas) and not any(res.errors for res in ordered):
+    ordered = [results[i][1] for i in sorted(results)]
+    # a run entry only when every result is of the content the entry records (a file that changed while
+    # it was checked, or timed out, is not)
+    if shas and [results[i][0] for i in sorted(results)] == shas and not any(res.errors for res in ordered):
+        assert worker.store is not None
         merged = FileResult(
             [f for res in ordered for f in res.findings], [], [f for res in ordered for f in res.suppressed]
         )
@@ -729,7 +734,8 @@ def _work(chunk: Sequence[_Task]) -> bytes:
     for task in chunk:
         slots[slot] = task.index
         _STATE["started"], _STATE["current"] = time.monotonic(), task.index
-        out.append((task.index, worker.check(task)))
+        sha, result = worker.check(task)
+        out.append((task.index, sha, result))
         _STATE["current"] = -1
         slots[slot] = -1
     return RESULTS_CHUNK.encode(out)
@@ -750,11 +756,11 @@ def _chunks(tasks: Sequence[_Task], jobs: int) -> list[list[_Task]]:
     return [ordered[i : i + per_chunk] for i in range(0, len(ordered), per_chunk)]
 
 
-def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[int, FileResult]:
+def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[int, tuple[str, FileResult]]:
     """Check ``tasks`` in ``jobs`` processes; survive a worker that dies (its files are retried apart)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    results: dict[int, FileResult] = {}
+    results: dict[int, tuple[str, FileResult]] = {}
     remaining = list(tasks)
     context = _mp_context()
     while remaining:
@@ -769,8 +775,8 @@ def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[in
             ]
             for future, chunk in futures:
                 try:
-                    for i, res in RESULTS_CHUNK.decode(future.result()):
-                        results[i] = res
+                    for i, sha, res in RESULTS_CHUNK.decode(future.result()):
+                        results[i] = (sha, res)
                 except Exception:  # BrokenProcessPool: a worker died; find out which file it was on
                     failed.extend(t for t in chunk if t.index not in results)
         if not failed:
@@ -785,7 +791,7 @@ def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[in
     return results
 
 
-def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context.BaseContext) -> FileResult:
+def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context.BaseContext) -> tuple[str, FileResult]:
     """Check one file in a process of its own, to tell a crash or a hang apart from a transient failure."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -795,15 +801,15 @@ def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context
         max_workers=1, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
     ) as pool:
         try:
-            ((_, res),) = RESULTS_CHUNK.decode(pool.submit(_work, [task]).result())
-            return res
+            ((_, sha, res),) = RESULTS_CHUNK.decode(pool.submit(_work, [task]).result())
+            return sha, res
         except Exception:
             pass
     if worker.timeout:
         why = f"analysis stopped: crashed or ran past {2 * worker.timeout + 1:g} s in native code; file not checked"
     else:
         why = "analysis crashed; file not checked"
-    return FileResult(errors=[RunError(task.display, why)])
+    return "", FileResult(errors=[RunError(task.display, why)])
 
 
 __all__ = [
