@@ -10,7 +10,7 @@ import pytest
 
 from orgguard.checkers.base import Checker
 from orgguard.engine.runner import load_project, run
-from orgguard.knowledge import load_knowledge
+from orgguard.knowledge import builtin_packs, load_knowledge, load_pack
 from orgguard.registry import all_rules
 
 from .conftest import REPO, expectations, fixture_apps
@@ -76,7 +76,10 @@ def test_rule_pages_do_not_drift_from_rules() -> None:
 
 def test_framework_packs_load() -> None:
     k = load_knowledge()
-    assert {"django", "drf", "orgguard"} <= set(k.packs)
+    packs = {path.stem: load_pack(path) for path in builtin_packs()}
+    assert {"django", "drf", "orgguard"} <= set(packs)
+    for name, values in packs.items():  # every pack's entries are in the merged knowledge
+        assert all(set(v) <= k[key] for key, v in values.items()), name
     assert "objects" in k["models.managers"] and "get_object_or_404" in k["queries.shortcuts"]
 
 

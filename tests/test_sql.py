@@ -899,3 +899,15 @@ def test_no_tenant_models_no_findings(project: Path) -> None:
     src = 'def f(c):\n    c.execute("SELECT * FROM billing_invoice")\n'
     found = findings(project, {"app/q.py": src})
     assert found == []
+
+
+def test_merge_writes_its_target_reads_its_source_and_on_scopes_it() -> None:
+    """``MERGE`` (PostgreSQL 15, SQL Server, Oracle): the ``ON`` condition picks the target rows it updates
+    or deletes, as an ``UPDATE``'s ``WHERE`` does; ``TABLE name`` is ``SELECT * FROM name``."""
+    merge = "MERGE INTO billing_invoice t USING staging s ON t.id = s.id{extra} WHEN MATCHED THEN UPDATE SET total = s.total"
+    assert unscoped(merge.format(extra="")) == ["billing_invoice"]
+    assert unscoped(merge.format(extra=" AND t.organization_id = %s")) == []
+    report = analyse(merge.format(extra=""), SCHEMA)
+    assert {(u.table, u.operation) for u in report.uses} == {("billing_invoice", "update"), ("staging", "read")}
+    assert is_statement("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE")
+    assert unscoped("TABLE billing_invoice") == ["billing_invoice"]

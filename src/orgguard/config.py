@@ -9,13 +9,11 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
-import hashlib
-import json
 import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -161,23 +159,6 @@ class Config:
     require_suppression_reason: bool = True
     # (major, minor) of the project's Python grammar; None: not known (the newest grammar is used)
     target_version: tuple[int, int] | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
-
-    def fingerprint(self) -> str:
-        """A stable hash of everything that can change a finding (for the cache)."""
-        payload = {
-            "tenant_models": self.tenant_models,
-            "tenant_fields": self.tenant_fields,
-            "membership_models": self.membership_models,
-            "select": self.select,
-            "ignore": self.ignore,
-            "exempt": self.exempt_files,
-            "pfi": self.per_file_ignores,
-            "rules": [str(p) for p in self.extend_rules],
-            "reason": self.require_suppression_reason,
-            "target": self.target_version,
-        }
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def with_selection(self, select: Sequence[str] | None, ignore: Sequence[str] | None) -> Config:
         """The same settings with command-line --select/--ignore applied (they replace the file's)."""

@@ -37,7 +37,6 @@ class Knowledge:
     """The merged packs: ``knowledge["queries.methods"]`` is a frozen set of names."""
 
     values: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    packs: tuple[str, ...] = ()
     digest: str = ""
 
     def __getitem__(self, key: str) -> frozenset[str]:
@@ -91,11 +90,9 @@ def load_knowledge(extra: Iterable[Path] = ()) -> Knowledge:
     """Merge the built-in framework packs with the user's ``extend-rules`` packs."""
     schema = pack_schema()
     merged: dict[str, set[str]] = {f"{section}.{key}": set() for section, keys in schema.items() for key in keys}
-    names: list[str] = []
     digest = hashlib.sha256()
     for path in [*builtin_packs(), *extra]:
         digest.update(path.read_bytes())
-        names.append(path.stem)
         for key, values in load_pack(path, schema).items():
             merged[key].update(values)
-    return Knowledge({k: frozenset(v) for k, v in merged.items()}, tuple(names), digest.hexdigest()[:16])
+    return Knowledge({k: frozenset(v) for k, v in merged.items()}, digest.hexdigest()[:16])

@@ -146,7 +146,8 @@ def main() -> int:
                 timed([*orgguard, "."], tree)
             elif setup == "drop-results":
                 timed([*orgguard, "."], tree)  # warm everything, then forget the results (the index stays)
-                shutil.rmtree(cache / "v1" / "results", ignore_errors=True)
+                for results in (*cache.glob("v*/results"), *cache.glob("v*/runs")):
+                    shutil.rmtree(results, ignore_errors=True)
             elif setup == "edit-ten":
                 timed([*orgguard, "."], tree)
                 for rel in ten:

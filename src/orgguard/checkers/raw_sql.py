@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import libcst as cst
@@ -773,7 +773,3 @@ class RawSqlChecker(Checker):
         pcol = parent_rule.tenant_columns[0] if parent_rule and parent_rule.tenant_columns else "organization_id"
         return _Finding("join", {**shown, "parent": parent, "fk": fk, "parent_column": pcol})
 
-
-def iter_raw_sql_calls(knowledge: Knowledge) -> Iterator[str]:
-    """The call names ORG601 reads (for docs)."""
-    yield from sorted(knowledge["queries.raw_sql_calls"])

@@ -278,7 +278,7 @@ class Analysis:
         """Untrusted values reaching a tenant sink at ``call`` (memoised: several rules ask)."""
         key = id(call)
         if key not in self._sinks:
-            self._sinks[key] = find_tenant_sinks(self, call)
+            self._sinks[key] = find_tenant_sinks(self.ctx, self.queries, self.current_facts(), call)
         return self._sinks[key]
 
     def current_facts(self) -> FunctionFacts | None:

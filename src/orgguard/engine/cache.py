@@ -5,34 +5,37 @@ settings, the rule selection, the knowledge packs, orgguard's own code and the *
 project index; the index by the bytes of every project file. A stale entry is therefore never
 looked up again, and nothing has to be invalidated.
 
-Every entry is JSON behind a checksum, written to a temporary file and renamed into place, so a
-reader sees a whole entry or none, two runs on the same tree can share the cache, and a corrupt or
-truncated entry (a crash, a full disk, a hand edit) is a miss that is rebuilt. Entries hold data only
-(no pickles): decoding builds nothing but the engine's own frozen records. The cache never stops a
-run: if the directory cannot be written, the run goes on without it.
+Every entry is one record in its stamped wire form (engine/codec.py: MessagePack through msgspec, one
+schema per record type, the schema version in the stamp) behind a checksum, written to a temporary file
+and renamed into place, so a reader sees a whole entry or none, two runs on the same tree can share the
+cache, and a corrupt or truncated entry (a crash, a full disk, a hand edit), an entry of another schema
+version or of another shape is a miss that is removed and rebuilt. Entries hold data only (no
+pickles): decoding builds nothing but the engine's own typed records. The cache never stops a run: if
+the directory cannot be written, the run goes on without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
 import importlib.util
-import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from orgguard import __version__
+from orgguard.engine.codec import Codec, CodecError
+
+T = TypeVar("T")
 
 CACHE_DIR = ".orgguard_cache"
-FORMAT = 1
-MAGIC = b"orgguard-cache-1 "
+FORMAT = 2  # the layout of the directory (v2/): MessagePack records since 2
+MAGIC = b"orgguard-cache-2 "
 KEEP_GENERATIONS = 4  # result directories kept (one per distinct project state), newest first
 
 CACHEDIR_TAG = (
@@ -40,10 +43,6 @@ CACHEDIR_TAG = (
     "# This file is a cache directory tag created by orgguard.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
-
-
-class CodecError(ValueError):
-    """A value the cache cannot store, or an entry it cannot read back."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -89,106 +88,6 @@ def digest_of(*parts: str | bytes) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# the codec: frozen records to JSON and back
-
-
-def encode(value: Any) -> Any:
-    """A JSON-able form of ``value``: containers and dataclass records become tagged arrays.
-
-    Sets are sorted, so equal values always encode to the same text (the index digest relies on it).
-    Anything else (a LibCST or ast node, a function...) raises :class:`CodecError`.
-    """
-    kind: type = type(value)
-    if value is None or kind in _SCALARS:
-        return value
-    if kind is tuple:
-        return ["t", *[encode(v) for v in value]]
-    names = _record_fields(kind)
-    if names is not None:
-        return ["D", kind.__name__, *[encode(getattr(value, name)) for name in names]]
-    if kind is list:
-        return ["l", *[encode(v) for v in value]]
-    if isinstance(value, (frozenset, set)):
-        items = [encode(v) for v in value]
-        if all(isinstance(i, str) for i in items):
-            items.sort()
-        else:
-            items.sort(key=lambda i: json.dumps(i, sort_keys=True))
-        return ["f" if isinstance(value, frozenset) else "s", *items]
-    if isinstance(value, (str, bool, int, float)):  # subclasses (an enum of str...)
-        return value
-    if isinstance(value, tuple):
-        return ["t", *[encode(v) for v in value]]
-    if isinstance(value, list):
-        return ["l", *[encode(v) for v in value]]
-    if isinstance(value, Mapping):
-        out: list[Any] = ["d"]
-        for k, v in value.items():
-            out.append(encode(k))
-            out.append(encode(v))
-        return out
-    raise CodecError(f"cannot cache a {type(value).__name__}")
-
-
-_SCALARS = frozenset((str, bool, int, float))
-
-
-@functools.cache
-def _record_fields(kind: type) -> tuple[str, ...] | None:
-    """The field names of a dataclass record type, in order (None: not a record)."""
-    if not dataclasses.is_dataclass(kind):
-        return None
-    return tuple(f.name for f in dataclasses.fields(kind))
-
-
-def decode(data: Any, records: Mapping[str, type]) -> Any:
-    """The value :func:`encode` encoded; dataclass records are looked up in ``records`` only."""
-    if type(data) is not list:
-        if data is None or isinstance(data, (str, bool, int, float)):
-            return data
-        raise CodecError("malformed entry")
-    if not data:
-        raise CodecError("malformed entry")
-    tag = data[0]
-    if tag == "t":
-        return tuple([decode(v, records) for v in data[1:]])
-    if tag == "D" and len(data) >= 2:
-        cls = records.get(data[1]) if isinstance(data[1], str) else None
-        if cls is None:
-            raise CodecError(f"unknown record {data[1]!r}")
-        names = _record_fields(cls)
-        values = data[2:]
-        if names is None or len(values) != len(names):
-            raise CodecError(f"record {data[1]} has changed shape")
-        obj: Any = object.__new__(cls)
-        for name, v in zip(names, values, strict=True):
-            object.__setattr__(obj, name, decode(v, records))
-        return obj
-    if tag == "l":
-        return [decode(v, records) for v in data[1:]]
-    if tag == "f":
-        return frozenset([decode(v, records) for v in data[1:]])
-    if tag == "s":
-        return {decode(v, records) for v in data[1:]}
-    if tag == "d":
-        items = data[1:]
-        if len(items) % 2:
-            raise CodecError("malformed mapping")
-        return {decode(items[i], records): decode(items[i + 1], records) for i in range(0, len(items), 2)}
-    raise CodecError(f"unknown tag {tag!r}")
-
-
-def records_of(*modules: Any) -> dict[str, type]:
-    """The dataclass records defined in ``modules``, by class name (what :func:`decode` may build)."""
-    out: dict[str, type] = {}
-    for module in modules:
-        for name, obj in vars(module).items():
-            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:
-                out[name] = obj
-    return out
-
-
-# ---------------------------------------------------------------------------------------------------
 # the store
 
 
@@ -217,41 +116,64 @@ class Cache:
             self.writable = False
         return self.writable
 
-    def _path(self, kind: str, key: str, fanout: bool) -> Path:
-        return self.base / kind / key[:2] / key if fanout else self.base / kind / key
+    def _path(self, kind: str, key: str, fanout: bool) -> str:
+        # strings, not Path objects: a warm run looks up one entry per file
+        base = f"{self.base}{os.sep}{kind}{os.sep}"
+        return f"{base}{key[:2]}{os.sep}{key}" if fanout else base + key
 
     # -- entries --------------------------------------------------------------------------------
 
-    def read(self, kind: str, key: str, *, fanout: bool = True) -> Any | None:
-        """The JSON value stored under ``key``, or None (missing, truncated, corrupt or unreadable)."""
+    def read(self, kind: str, key: str, codec: Codec[T], *, fanout: bool = True) -> T | None:
+        """The record stored under ``key``, or None: missing, unreadable, truncated, corrupt, of another
+        schema version or of another shape (such an entry is removed, so that it is rebuilt)."""
         path = self._path(kind, key, fanout)
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except OSError:
             return None
-        value = _unwrap(raw)
-        if value is None:
-            with contextlib.suppress(OSError):  # a damaged entry: drop it so it is rebuilt
-                path.unlink()
-        return value
+        payload = _unwrap(raw)
+        if payload is not None:
+            try:
+                return codec.decode(payload)
+            except CodecError:
+                pass
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        return None
 
-    def write(self, kind: str, key: str, value: Any, *, fanout: bool = True) -> None:
-        try:
-            payload = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
-        except (TypeError, ValueError):
-            return
-        self.write_raw(kind, key, payload, fanout=fanout)
-
-    def write_raw(self, kind: str, key: str, payload: bytes, *, fanout: bool = True) -> None:
-        """Store ``payload``, JSON text already serialised (by a caller that needed the text anyway)."""
+    def write(self, kind: str, key: str, payload: bytes, *, fanout: bool = True) -> None:
+        """Store ``payload``, a record in its stamped wire form (``codec.encode(value)``)."""
         if not self._prepare():
             return
-        path = self._path(kind, key, fanout)
+        path = Path(self._path(kind, key, fanout))
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write(path, _wrap(payload))
         except OSError:
             self.writable = False
+
+    def clock(self) -> int | None:
+        """The filesystem's time now, as it stamps a file made in the cache directory (None: not writable).
+
+        File times come from a coarser clock than ``time.time_ns()`` (a kernel tick, a second, two on FAT),
+        and on a network filesystem from the server's: a file's times are compared with this, not with
+        the wall clock.
+        """
+        if not self._prepare():
+            return None
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.base, prefix=".tmp-clock-")
+        except OSError:
+            return None
+        try:
+            return os.fstat(fd).st_mtime_ns
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
     def prune(self, kind: str, keep: Iterable[str], *, budget: int | None = None) -> None:
         """Remove the entries of ``kind`` (index files, result generations) beyond the newest few.
@@ -316,16 +238,17 @@ def _wrap(payload: bytes) -> bytes:
     return MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
 
 
-def _unwrap(raw: bytes) -> Any | None:
+def _unwrap(raw: bytes) -> memoryview | None:
+    """The payload behind the checksum (None: not an entry, or damaged)."""
     if not raw.startswith(MAGIC):
         return None
-    head, sep, payload = raw[len(MAGIC) :].partition(b"\n")
-    if not sep or hashlib.sha256(payload).hexdigest().encode() != head:
+    end = raw.find(b"\n", len(MAGIC))
+    if end < 0:
         return None
-    try:
-        return json.loads(payload.decode("utf-8", "surrogatepass"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    payload = memoryview(raw)[end + 1 :]
+    if hashlib.sha256(payload).hexdigest().encode() != raw[len(MAGIC) : end]:
         return None
+    return payload
 
 
 def _atomic_write(target: Path, data: bytes) -> None:

@@ -6,7 +6,6 @@ checkers (the runner imports this module only when a file has to be checked).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,36 +13,15 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from orgguard.checkers.base import Checker
 from orgguard.engine import syntax, walk
 from orgguard.engine.analysis import Analysis
+from orgguard.engine.budget import FileTimeout
 from orgguard.engine.context import FileContext, Report, collect_imports
-from orgguard.engine.findings import Finding, RunError, TraceStep
-from orgguard.engine.records import ProjectIndex
-from orgguard.engine.runner import PARSE_ERROR, FileResult, FileTimeout, Project, _org000
+from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, TraceStep, parse_error_finding
+from orgguard.engine.plugins import load_checker
+from orgguard.engine.project import Project
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
-from orgguard.knowledge import Knowledge
-
-
-def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
-    tokens: set[bytes] = set()
-    for spec in checkers:
-        triggers = _load_checker(spec).triggers(knowledge, index)
-        if triggers is None:
-            return None
-        tokens.update(t.encode() for t in triggers if t)
-    return tuple(sorted(tokens))
-
-
-def _load_checker(spec: str) -> type[Checker]:
-    module_name, _, class_name = spec.partition(":")
-    module = importlib.import_module(f"orgguard.checkers.{module_name}")
-    cls = getattr(module, class_name)
-    if not (isinstance(cls, type) and issubclass(cls, Checker)):
-        raise TypeError(f"{spec} is not a Checker")
-    return cls
-
 
 # ---------------------------------------------------------------------------------------------------
 # one traversal for every checker
@@ -94,7 +72,7 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     """ORG000 in the interpreter's words and at its position, end included (see engine/syntax.py)."""
     error = syntax.error_of(exc)
     end = (error.end_line, error.end_column)
-    return _org000(display, error.line, error.column, {"detail": error.message}, end=end)
+    return parse_error_finding(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
 def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
@@ -203,7 +181,7 @@ def _check_source(
             imports=collect_imports(module),
         )
         analysis = Analysis.for_file(ctx)
-        checkers = [_load_checker(spec)(analysis) for spec in checker_specs]
+        checkers = [load_checker(spec)(analysis) for spec in checker_specs]
         walk.visit_batched(
             module, _batched_methods([c for c in checkers if c.enabled()]), ctx.scope.enter, ctx.scope.leave
         )

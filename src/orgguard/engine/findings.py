@@ -1,8 +1,13 @@
-"""The finding record every front door reports."""
+"""The finding record every front door reports, and the results of a file and of a run that carry findings."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from orgguard.registry import all_rules
+
+PARSE_ERROR = "ORG000"
 
 
 @dataclass(frozen=True)
@@ -52,3 +57,49 @@ class RunError:
 
     path: str
     message: str
+
+
+@dataclass
+class FileResult:
+    """What checking one file gave (passed back from worker processes and cached, see engine/codec.py)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
+    files: int = 0
+    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
+
+
+def parse_error_finding(
+    display: str,
+    line: int,
+    col: int,
+    values: Mapping[str, str],
+    *,
+    shape: str = "message",
+    end: tuple[int, int] = (0, 0),
+) -> Finding:
+    """An ORG000 finding, its message the rule's ``shape`` template filled with ``values``; its end is
+    never before its start (a point at the start when none is given)."""
+    rule = all_rules()[PARSE_ERROR]
+    message = rule.render(values, shape=shape)
+    line, col = max(line, 1), max(col, 1)
+    end_line, end_col = max(end, (line, col))
+    return Finding(
+        path=display,
+        line=line,
+        column=col,
+        code=PARSE_ERROR,
+        message=message,
+        end_line=end_line,
+        end_column=max(end_col, 1),
+        name=rule.name,
+        severity="error",
+        path_class="syntax",
+    )

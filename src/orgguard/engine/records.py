@@ -2,7 +2,7 @@
 
 Every record is a typed, frozen ``msgspec.Struct`` (array-like on the wire), so facts travel between
 worker processes and runs through one schema per record type, with type checking on decode: a cached
-entry of another shape is refused, never misread. :data:`SCHEMA_VERSION` stamps every stored entry.
+entry of another shape is refused, never misread (engine/codec.py stamps every record with its version).
 
 Facts are what one file tells on its own (no other file, no tenant paths): names, references written as
 the file wrote them (resolved against the project in the join), and the *origins* of the values that
@@ -13,14 +13,14 @@ call graph and records, for every function, which entry points reach it and with
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 
-SCHEMA_VERSION = 7  # bump when a record changes shape: cached facts and indexes of another version are dropped
+# bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
+# worker results of another version are dropped, never misread (engine/codec.py stamps every record)
+SCHEMA_VERSION = 8
 
 
-class Origin(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """Where a value came from, in its function's own terms.
 
     ``params``: the function's parameters it derives from; ``sources``: client input read in the function
@@ -61,7 +61,7 @@ def join_origins(origins: list[Origin] | tuple[Origin, ...]) -> Origin:
     )
 
 
-class Ref(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class Ref(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """A reference to a project symbol as a file wrote it, resolved in the join.
 
     ``kind``: ``"g"`` — ``base`` is an absolute dotted name (a module symbol or an import, relative imports
@@ -76,7 +76,7 @@ class Ref(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     attrs: tuple[str, ...] = ()
 
 
-class CallFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class CallFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """One call in a function that may reach project code.
 
     ``key`` is ``"<dotted text>#<n>"``: the call's dotted text and its occurrence among calls of the same
@@ -102,7 +102,7 @@ class CallFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True
     result_var: str = ""  # the name the result is assigned to (checked, if a verifying check takes it)
 
 
-class Check(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class Check(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """A place where the function may verify membership; the join decides whether it does.
 
     ``direct``: a verification the file shows by itself (a configured guard, a membership-model query
@@ -123,7 +123,7 @@ class Check(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     top: bool = False  # on the function's main path (not inside a branch or a loop): it runs on every path
 
 
-class Lookup(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class Lookup(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """A query lookup whose value carries a parameter or client input: ``Invoice.objects.filter(
     organization_id=org_id)`` — the model as written, the lookup key, where the value came from."""
 
@@ -134,7 +134,7 @@ class Lookup(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
     aggregate: bool = False  # the query ends in exists()/count(): it resolves no row
 
 
-class ParamSpec(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class ParamSpec(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """A parameter as declared: its annotation and a FastAPI-style marker (``Depends(get_org)``)."""
 
     name: str
@@ -144,7 +144,7 @@ class ParamSpec(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True
     star: str = ""  # "*" or "**"
 
 
-class Decorator(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class Decorator(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     text: str  # dotted as written (``app.route``)
     qualified: str  # head resolved through the imports (``flask.Blueprint.route`` stays ``bp.route``)
     ref: Ref | None = None
@@ -153,7 +153,7 @@ class Decorator(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True
     arg_refs: tuple[Ref, ...] = ()  # names given to it (``@receiver(invoice_paid)``)
 
 
-class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """One module-level function or method (nested functions belong to their outer function)."""
 
     name: str
@@ -185,7 +185,7 @@ class DefFacts(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True)
     session_sources: tuple[Ref, ...] = ()
 
 
-class HookFacts(msgspec.Struct, frozen=True, array_like=True):
+class HookFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """A queryset hook (``get_queryset``...) as far as one file tells."""
 
     name: str
@@ -196,7 +196,7 @@ class HookFacts(msgspec.Struct, frozen=True, array_like=True):
     parent_kwargs: tuple[str, ...]  # keywords given a name it holds (``project=project``), not a raw URL id
 
 
-class ClassFacts(msgspec.Struct, frozen=True, array_like=True):
+class ClassFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One class statement."""
 
     name: str
@@ -228,7 +228,7 @@ class ClassFacts(msgspec.Struct, frozen=True, array_like=True):
     dependencies: tuple[Ref, ...] = ()  # ``user = Depends(get_admin_user)``; ``super().__init__(dependencies=[...])``
 
 
-class ModuleVar(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """A module-level name bound to something the join follows: an instance, a dispatch table, a
     ``functools.partial``, a router with dependencies, a signal."""
 
@@ -240,7 +240,7 @@ class ModuleVar(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True
     signal: bool = False
 
 
-class FileFacts(msgspec.Struct, frozen=True, array_like=True):
+class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What one project file contributes to the index."""
 
     parsed: bool
@@ -269,7 +269,7 @@ class FileFacts(msgspec.Struct, frozen=True, array_like=True):
 # the index
 
 
-class ModelInfo(msgspec.Struct, frozen=True, array_like=True):
+class ModelInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """An ORM model class found in the project."""
 
     name: str
@@ -288,7 +288,7 @@ class ModelInfo(msgspec.Struct, frozen=True, array_like=True):
     query_session: str = ""  # the session behind Flask-SQLAlchemy's ``Model.query`` (``app.db.session``)
 
 
-class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
+class ClassInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Any class: its bases and the facts checkers ask about across files."""
 
     name: str
@@ -306,7 +306,7 @@ class ClassInfo(msgspec.Struct, frozen=True, array_like=True):
     staff: bool = False  # only staff reach it (a staff permission class or hook, a staff decorator)
 
 
-class Step(msgspec.Struct, frozen=True, array_like=True):
+class Step(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """One hop of a path from an entry point to a function: a call site (or the entry itself)."""
 
     function: str  # qualname of the function the step is in
@@ -317,7 +317,7 @@ class Step(msgspec.Struct, frozen=True, array_like=True):
     text: str  # for messages and code flows
 
 
-class Reach(msgspec.Struct, frozen=True, array_like=True):
+class Reach(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """The entry points of one path class that reach a function (or pass client input into one of its
     parameters): how many, and the first few with the path each takes."""
 
@@ -328,7 +328,7 @@ class Reach(msgspec.Struct, frozen=True, array_like=True):
     examples: tuple[tuple[str, str, tuple[Step, ...]], ...]  # (entry qualname, source text, path)
 
 
-class FunctionInfo(msgspec.Struct, frozen=True, array_like=True, omit_defaults=True):
+class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
     """What the checkers need to know about a project function, from the whole project."""
 
     qualname: str
@@ -358,7 +358,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, array_like=True, omit_defaults=T
     scoped_session: bool = False  # every session it returns or yields scopes queries at run time (get_db)
 
 
-class ProjectIndex(msgspec.Struct, frozen=True):
+class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
     """Whole-project facts, immutable once built."""
 
     root: str
@@ -447,47 +447,3 @@ class ProjectIndex(msgspec.Struct, frozen=True):
         for info in self.ancestors(name):
             out.update(b.rsplit(".", 1)[-1] for b in info.bases)
         return out
-
-
-def to_builtins(value: FileFacts | ProjectIndex) -> Any:
-    """Plain JSON values (lists, strings, numbers) for a record, as the cache stores them."""
-    # through JSON text: lists, never tuples, so a fresh record compares equal to one read back from the cache;
-    # sets sorted, so equal records give equal text in every process
-    return msgspec.json.decode(_ENCODER.encode(value))
-
-
-def facts_from_builtins(data: Any) -> FileFacts:
-    """A file's facts from :func:`to_builtins` output; ``ValueError`` (msgspec's ``ValidationError``) else."""
-    return msgspec.convert(data, FileFacts)
-
-
-def index_from_builtins(data: Any) -> ProjectIndex:
-    return msgspec.convert(data, ProjectIndex)
-
-
-_FACTS_DECODER = msgspec.json.Decoder(tuple[int, FileFacts])
-_INDEX_DECODER = msgspec.json.Decoder(tuple[int, ProjectIndex])
-_ENCODER = msgspec.json.Encoder(order="deterministic")
-
-
-def encode_facts(facts: FileFacts) -> bytes:
-    return _ENCODER.encode((SCHEMA_VERSION, facts))
-
-
-def decode_facts(data: bytes) -> FileFacts:
-    """Raises ``msgspec.ValidationError``/``DecodeError`` (both ``ValueError``) on anything else."""
-    version, facts = _FACTS_DECODER.decode(data)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"facts of schema {version}, not {SCHEMA_VERSION}")
-    return facts
-
-
-def encode_index(index: ProjectIndex) -> bytes:
-    return _ENCODER.encode((SCHEMA_VERSION, index))
-
-
-def decode_index(data: bytes) -> ProjectIndex:
-    version, index = _INDEX_DECODER.decode(data)
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"index of schema {version}, not {SCHEMA_VERSION}")
-    return index

@@ -25,107 +25,60 @@ native code); and a worker that dies is replaced, its files retried, the culprit
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import functools
 import gc
 import hashlib
 import io
-import json
-import multiprocessing
 import os
 import signal
 import stat
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from orgguard.config import Config, check_codes, load_config
-from orgguard.engine import findings as findings_module
-from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
-from orgguard.engine.discover import SourceFile, iter_python_files, read_sources
-from orgguard.engine.findings import Finding, RunError
-from orgguard.engine.join import index_from_facts
-from orgguard.engine.records import (
+from orgguard.engine.budget import FileTimeout, time_guard
+from orgguard.engine.cache import CACHE_DIR, Cache, code_digest, digest_of
+from orgguard.engine.codec import (
+    FACTS,
+    FACTS_CHUNK,
+    FACTS_PACK,
+    FACTS_PARSED,
+    INDEX,
+    INDEX_HEAD,
+    RESULT,
+    RESULTS_CHUNK,
+    RUN,
     SCHEMA_VERSION,
-    FileFacts,
-    ProjectIndex,
-    facts_from_builtins,
-    index_from_builtins,
-    to_builtins,
+    CodecError,
+    FactsPack,
+    IndexHead,
+    RunEntry,
+    paused_collector,
 )
-from orgguard.engine.scan import scan_source
+from orgguard.engine.discover import SourceFile, StatKeys, iter_python_files, read_sources
+from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
+from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, Project
+from orgguard.engine.records import FileFacts, ProjectIndex
 from orgguard.knowledge import Knowledge, load_knowledge
-from orgguard.registry import Rule, all_rules, enabled_codes, known_codes
+from orgguard.registry import all_rules, enabled_codes, known_codes
 
-PARSE_ERROR = "ORG000"
+if TYPE_CHECKING:  # the process pools are imported when a run needs one (a cached run does not)
+    import multiprocessing.context
+    from concurrent.futures import Future
+
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
-DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
 SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
 PRUNE_BUDGET = 200  # old cached results deleted per run, besides one per file checked
 WORKER_GC_THRESHOLD = 50_000  # allocations between young-generation collections in a worker
 SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
 WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
-
-_ONLY_AST = ast.PyCF_ONLY_AST
-
-
-@dataclass(frozen=True)
-class Project:
-    """Everything that is the same for every file of a run (inherited by forked workers).
-
-    The index is materialised on first use: a run whose every result is cached never decodes it.
-    """
-
-    config: Config
-    knowledge: Knowledge
-    index_source: Callable[[], ProjectIndex]
-    rules: dict[str, Rule]
-    checkers: tuple[str, ...]  # "module:Class" of every checker with an enabled rule
-    # what every per-file result depends on besides the file itself ("" = results are not cached)
-    fingerprint: str = ""
-    cache_dir: Path | None = None  # .orgguard_cache/ (None: no cache)
-    parsed: frozenset[str] = frozenset()  # sha256 of sources the index pass parsed with ast (syntax known good)
-    max_file_size: int = DEFAULT_MAX_FILE_SIZE
-    errors: tuple[RunError, ...] = ()  # problems met while loading, reported by every run
-    precheck: bool = True  # skip the LibCST parse of files holding no checker's trigger (off: parse all)
-
-    @functools.cached_property
-    def index(self) -> ProjectIndex:
-        return self.index_source()
-
-    @functools.cached_property
-    def tokens(self) -> tuple[bytes, ...] | None:
-        """Pre-check: one of these must occur in a file for any enabled checker to report; None = always."""
-        if not self.precheck:
-            return None
-        from orgguard.engine.checking import tokens_for  # LibCST is imported only once a file is checked
-
-        return tokens_for(self.checkers, self.knowledge, self.index)
-
-
-@dataclass
-class FileResult:
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[RunError] = field(default_factory=list)
-    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
-
-
-@dataclass
-class RunResult:
-    findings: list[Finding] = field(default_factory=list)
-    errors: list[RunError] = field(default_factory=list)
-    files: int = 0
-    suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
-
-
-RESULT_RECORDS = {**records_of(findings_module), "FileResult": FileResult}
-
 
 # ---------------------------------------------------------------------------------------------------
 # loading a project
@@ -182,6 +135,7 @@ def load_project(
         parsed=loaded.parsed,
         max_file_size=max_file_size,
         errors=loaded.errors,
+        shas=loaded.shas,
     )
 
 
@@ -197,6 +151,7 @@ class _LoadedIndex:
     digest: str  # digest of the index's content ("" when it could not be computed)
     parsed: frozenset[str]
     errors: tuple[RunError, ...] = ()
+    shas: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 of every project file read
 
 
 @dataclass(frozen=True)
@@ -209,71 +164,84 @@ class _Given:
         return self.index
 
 
+def _state_key(settings: str, sources: Sequence[SourceFile]) -> str:
+    """The project state: every file by path and content, under the settings."""
+    return digest_of("index", settings, *(f"{s.path}\0{s.sha}" for s in sources))
+
+
 def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
     """The project index, and the digest of its content that keys every per-file result.
 
-    With a cache, the index of an unchanged project is not even decoded here (only when a file has to be
+    With a cache, a file whose stat is what the stat table says is not even read (its content hash is the
+    table's), and the index of an unchanged project is not decoded here (only when a file has to be
     checked). Otherwise each file's facts come from the facts pack when its content is known there, the
     rest are scanned (in parallel when there are many); when the rescanned files' facts are what they were,
     the index they built still holds and is reused as is; else it is built from the facts.
     """
-    sources = read_sources(config.root, config, max_size=max_size)
+    stat_keys = StatKeys(store, config.root) if store is not None else None
+    sources = read_sources(config.root, config, max_size=max_size, keys=stat_keys)
     settings = digest_of(
         code_digest(), str(SCHEMA_VERSION), _config_key(config, selection=False), knowledge.digest, str(max_size)
     )
     cached = _IndexStore(store, settings) if store is not None else None
-    key = digest_of("index", settings, *(f"{s.path}\0{s.sha}" for s in sources))
     try:
         if cached is not None:
-            head = cached.head(key)
+            head = cached.head(_state_key(settings, sources))
             if head is not None:
                 return _LoadedIndex(
-                    _CachedIndex(cached, head.index, config, knowledge, max_size), head.digest, head.parsed
+                    _CachedIndex(cached, head.index, config, knowledge, max_size),
+                    head.digest,
+                    head.parsed,
+                    shas=_shas(sources, stat_keys),
                 )
-        built_from, known = cached.pack() if cached is not None else ("", {})
-        files = _scan(config, knowledge, sources, known, jobs)
-        parsed = frozenset(src.sha for src, entry in zip(sources, files, strict=True) if entry and entry[0] is True)
-        for src, entry in zip(sources, files, strict=True):
-            src.parsed = None if entry is None else entry[0] is True
+        pack = cached.pack() if cached is not None else None
+        known = pack.files if pack is not None else {}
+        files, in_hand = _scan(config, knowledge, sources, known, jobs)
+        key = _state_key(settings, sources)  # a file read only now may have changed since its stat was taken
+        parsed = frozenset(src.sha for src in sources if src.parsed)
         keys = [f"{src.path}\0{src.sha}" for src in sources]
-        if cached is not None and built_from and _same_facts(known, dict(zip(keys, files, strict=True))):
-            previous = cached.head(built_from)
+        if cached is not None and pack is not None and _same_facts(known, dict(zip(keys, files, strict=True))):
+            previous = cached.head(pack.head)
             if previous is not None:  # the edits changed no project facts: the index they built holds
-                cached.write_head(key, previous.digest, parsed, previous.index)
+                cached.write_head(key, IndexHead(previous.digest, parsed, previous.index))
                 cached.write_pack(key, keys, files)
                 return _LoadedIndex(
-                    _CachedIndex(cached, previous.index, config, knowledge, max_size), previous.digest, parsed
+                    _CachedIndex(cached, previous.index, config, knowledge, max_size),
+                    previous.digest,
+                    parsed,
+                    shas=_shas(sources, stat_keys),
                 )
-        index = index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
+        from orgguard.engine.join import index_from_facts  # only a run that builds the index joins
+
+        index = index_from_facts(
+            str(config.root), config, knowledge, _decoded(config, knowledge, sources, files, in_hand)
+        )
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     if cached is None:
-        return _LoadedIndex(_Given(index), "", parsed)
-    text = json.dumps(to_builtins(index), separators=(",", ":")).encode()
-    digest = digest_of(text)
-    cached.write_index(key, text)
-    cached.write_head(key, digest, parsed, key)
+        return _LoadedIndex(_Given(index), "", parsed, shas={str(src.path): src.sha for src in sources})
+    encoded_index = INDEX.encode(index)
+    digest = digest_of(encoded_index)
+    cached.write_index(key, encoded_index)
+    cached.write_head(key, IndexHead(digest, parsed, key))
     cached.write_pack(key, keys, files)
-    return _LoadedIndex(_Given(index), digest, parsed)
+    return _LoadedIndex(_Given(index), digest, parsed, shas=_shas(sources, stat_keys))
 
 
-def _same_facts(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+def _shas(sources: Sequence[SourceFile], stat_keys: StatKeys | None) -> dict[str, str]:
+    """Every file's content hash by path, for the per-file results; the stat table kept up to date."""
+    if stat_keys is not None:
+        stat_keys.save(sources)
+    return {str(src.path): src.sha for src in sources}
+
+
+def _same_facts(before: Mapping[str, bytes], now: Mapping[str, bytes]) -> bool:
     """Whether every file of the project has the facts it had when ``before`` was packed (same paths too)."""
     if len(before) != len(now):
         return False
     by_path = {key.split("\0", 1)[0]: entry for key, entry in before.items()}
-    return all(by_path.get(key.split("\0", 1)[0], _ABSENT) == entry for key, entry in now.items())
-
-
-_ABSENT: Any = object()  # equal to nothing but itself
-
-
-@dataclass(frozen=True)
-class _Head:
-    digest: str  # of the index's content
-    parsed: frozenset[str]
-    index: str  # key of the index entry
+    return all(by_path.get(key.split("\0", 1)[0]) == entry for key, entry in now.items())
 
 
 @dataclass(frozen=True)
@@ -285,40 +253,36 @@ class _IndexStore:
     store: Cache
     settings: str  # digest of orgguard's code, the settings, the knowledge packs, the size limit
 
-    def head(self, key: str) -> _Head | None:
-        entry = self.store.read("index-head", key, fanout=False)
-        if not isinstance(entry, dict):
-            return None
-        digest, parsed, index = entry.get("digest"), entry.get("parsed"), entry.get("index")
-        if not isinstance(digest, str) or not isinstance(parsed, list) or not isinstance(index, str):
-            return None
-        return _Head(digest, frozenset(p for p in parsed if isinstance(p, str)), index)
+    def head(self, key: str) -> IndexHead | None:
+        return self.store.read("index-head", key, INDEX_HEAD, fanout=False)
 
-    def write_head(self, key: str, digest: str, parsed: frozenset[str], index: str) -> None:
-        self.store.write("index-head", key, {"digest": digest, "parsed": sorted(parsed), "index": index}, fanout=False)
-        self.store.prune("index-head", keep=[key, index])
+    def write_head(self, key: str, head: IndexHead) -> None:
+        self.store.write("index-head", key, INDEX_HEAD.encode(head), fanout=False)
+        self.store.prune("index-head", keep=[key, head.index])
 
-    def write_index(self, key: str, text: bytes) -> None:
-        self.store.write_raw("index", key, text, fanout=False)
+    def write_index(self, key: str, encoded: bytes) -> None:
+        self.store.write("index", key, encoded, fanout=False)
         self.store.prune("index", keep=[key])
 
     def index(self, key: str) -> ProjectIndex | None:
-        try:
-            return index_from_builtins(self.store.read("index", key, fanout=False))
-        except (TypeError, ValueError, IndexError, RecursionError):
+        return self.store.read("index", key, INDEX, fanout=False)
+
+    def pack(self) -> _Pack | None:
+        pack = self.store.read("facts", self.settings, FACTS_PACK, fanout=False)
+        if pack is None:
             return None
+        return _Pack(pack.head, {k: bytes(v) for k, v in pack.files.items()})
 
-    def pack(self) -> tuple[str, dict[str, Any]]:
-        entry = self.store.read("facts", self.settings, fanout=False)
-        if isinstance(entry, dict) and isinstance(entry.get("head"), str) and isinstance(entry.get("files"), dict):
-            return entry["head"], entry["files"]
-        return "", {}
-
-    def write_pack(self, head: str, keys: Sequence[str], files: Sequence[Any]) -> None:
-        self.store.write(
-            "facts", self.settings, {"head": head, "files": dict(zip(keys, files, strict=True))}, fanout=False
-        )
+    def write_pack(self, head: str, keys: Sequence[str], files: Sequence[bytes]) -> None:
+        pack = FactsPack(head, {k: msgspec.Raw(f) for k, f in zip(keys, files, strict=True)})
+        self.store.write("facts", self.settings, FACTS_PACK.encode(pack), fanout=False)
         self.store.prune("facts", keep=[self.settings])
+
+
+@dataclass(frozen=True)
+class _Pack:
+    head: str  # the project state the facts were last built into an index for
+    files: dict[str, bytes]  # "<path>\0<sha256>" -> bare encoding of the file's FileFacts | None
 
 
 @dataclass(frozen=True)
@@ -336,49 +300,80 @@ class _CachedIndex:
         index = self.cached.index(self.key)
         if index is not None:
             return index
+        from orgguard.engine.join import index_from_facts
+
         config, knowledge = self.config, self.knowledge
         sources = read_sources(config.root, config, max_size=self.max_size)
-        files = _scan(config, knowledge, sources, self.cached.pack()[1], 1)
-        return index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
+        pack = self.cached.pack()
+        files, in_hand = _scan(config, knowledge, sources, pack.files if pack is not None else {}, 1)
+        return index_from_facts(
+            str(config.root), config, knowledge, _decoded(config, knowledge, sources, files, in_hand)
+        )
 
 
 def _scan(
-    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], known: Mapping[str, Any], jobs: int
-) -> list[Any]:
-    """Every source's facts as JSON rows (None: nothing to learn from the file): from ``known`` (the facts
-    pack, by path and content) when there, else scanned, in parallel when there are many (a cold run)."""
-    out: list[Any] = []
+    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], known: Mapping[str, bytes], jobs: int
+) -> tuple[list[bytes], dict[int, FileFacts | None]]:
+    """Every source's facts, encoded (the bare wire form of ``FileFacts | None``): from ``known`` (the facts
+    pack, by path and content) when there, else scanned, in parallel when there are many (a cold run). The
+    scanned ones are also returned decoded, by position. Sets each source's ``parsed``."""
+    out: list[bytes] = []
     missing: list[int] = []
     for i, src in enumerate(sources):
-        entry = known.get(f"{src.path}\0{src.sha}", _ABSENT)
-        if entry is None or (type(entry) is list and entry and type(entry[0]) is bool):
+        entry = known.get(f"{src.path}\0{src.sha}")
+        if entry is None and not src.loaded:
+            _ = src.data  # read now (a file changed since its stat was taken has a new sha: look again)
+            entry = known.get(f"{src.path}\0{src.sha}")
+        peek = _peek(entry) if entry is not None else _UNREADABLE
+        if entry is not None and peek is not _UNREADABLE:
             out.append(entry)
+            src.parsed = None if peek is None else peek.parsed
         else:
-            out.append(None)
+            out.append(b"")
             missing.append(i)
+    in_hand: dict[int, FileFacts | None] = {}
     if missing:
         scanner = _FactScanner(config, knowledge, [sources[i] for i in missing])
         jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
         results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
-            # as JSON reads it back (lists, not tuples), so that it compares equal to a pack entry
-            out[i] = None if facts is None else to_builtins(facts)
-    return out
+            out[i] = FACTS.encode_bare(facts)
+            in_hand[i] = facts
+            sources[i].parsed = None if facts is None else facts.parsed
+    return out, in_hand
+
+
+_UNREADABLE: Any = object()
+
+
+def _peek(entry: bytes) -> Any:
+    """Whether a packed file's facts say it parsed (without decoding them); ``_UNREADABLE`` if damaged."""
+    try:
+        return FACTS_PARSED.decode_bare(entry)
+    except CodecError:
+        return _UNREADABLE
 
 
 def _decoded(
-    config: Config, knowledge: Knowledge, sources: Sequence[SourceFile], files: Sequence[Any]
+    config: Config,
+    knowledge: Knowledge,
+    sources: Sequence[SourceFile],
+    files: Sequence[bytes],
+    in_hand: Mapping[int, FileFacts | None],
 ) -> list[FileFacts | None]:
-    """The facts of every file from their JSON rows; a row that does not decode (a damaged pack) is scanned."""
+    """The facts of every file: in hand, or decoded; an entry that does not decode (a damaged pack) is scanned."""
+    from orgguard.engine.scan import scan_source
+
     out: list[FileFacts | None] = []
-    for src, entry in zip(sources, files, strict=True):
-        if entry is None:
-            out.append(None)
-            continue
-        try:
-            out.append(facts_from_builtins(entry))
-        except (TypeError, ValueError, IndexError, RecursionError):
-            out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
+    with paused_collector():  # one pause for every file's facts, not one per file
+        for n, (src, entry) in enumerate(zip(sources, files, strict=True)):
+            if n in in_hand:
+                out.append(in_hand[n])
+                continue
+            try:
+                out.append(FACTS.decode_bare(entry))
+            except CodecError:
+                out.append(scan_source(src.data, config.relpath(src.path), config, knowledge))
     return out
 
 
@@ -391,6 +386,8 @@ class _FactScanner:
     sources: Sequence[SourceFile]
 
     def scan_range(self, start: int, stop: int) -> list[FileFacts | None]:
+        from orgguard.engine.scan import scan_source  # only a run that scans imports the scanner
+
         config, knowledge = self.config, self.knowledge
         return [scan_source(src.data, config.relpath(src.path), config, knowledge) for src in self.sources[start:stop]]
 
@@ -398,6 +395,8 @@ class _FactScanner:
 def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
     """Scan in ``jobs`` forked processes: only index ranges go out, facts come back. A range whose worker
     fails is scanned again here (where an error is the run's to report)."""
+    from concurrent.futures import ProcessPoolExecutor
+
     total = len(scanner.sources)
     ranges = [(i, min(i + SCAN_CHUNK, total)) for i in range(0, total, SCAN_CHUNK)]
     results: list[list[FileFacts | None] | None] = [None] * len(ranges)
@@ -411,16 +410,19 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
         futures = [pool.submit(_scan_work, start, stop) for start, stop in ranges]
         for n, future in enumerate(futures):
             with contextlib.suppress(Exception):
-                results[n] = future.result()
+                chunk = FACTS_CHUNK.decode(future.result())
+                start, stop = ranges[n]
+                results[n] = chunk if len(chunk) == stop - start else None
     out: list[FileFacts | None] = []
     for (start, stop), result in zip(ranges, results, strict=True):
         out.extend(result if result is not None else scanner.scan_range(start, stop))
     return out
 
 
-def _scan_work(start: int, stop: int) -> list[FileFacts | None]:
+def _scan_work(start: int, stop: int) -> bytes:
+    """A range's facts, back to the parent through their schema (not pickled)."""
     scanner: _FactScanner = _STATE["scanner"]
-    return scanner.scan_range(start, stop)
+    return FACTS_CHUNK.encode(scanner.scan_range(start, stop))
 
 
 def _worker_gc() -> None:
@@ -439,79 +441,10 @@ def _init_scanner(scanner: _FactScanner) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is the parent's to handle
 
 
-# ---------------------------------------------------------------------------------------------------
-# the time guard
-
-
-class FileTimeout(BaseException):
-    """Raised by :func:`time_guard` when a file's analysis runs past its budget.
-
-    A ``BaseException``, so that no ``except Exception`` in a checker can swallow it.
-    """
-
-
-@contextlib.contextmanager
-def time_guard(seconds: float | None) -> Iterator[None]:
-    """Raise :class:`FileTimeout` in the block after ``seconds`` (POSIX main thread only; else no guard).
-
-    The alarm interrupts Python code; code running inside a C extension is interrupted when it returns
-    to Python (the worker watchdog covers the rest).
-    """
-    usable = (
-        seconds is not None
-        and seconds > 0
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def alarm(signum: int, frame: object) -> None:
-        raise FileTimeout()
-
-    previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds or 0))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _org000(
-    display: str,
-    line: int,
-    col: int,
-    values: Mapping[str, str],
-    *,
-    shape: str = "message",
-    end: tuple[int, int] = (0, 0),
-) -> Finding:
-    """An ORG000 finding, its message the rule's ``shape`` template filled with ``values``; its end is
-    never before its start (a point at the start when none is given)."""
-    rule = all_rules()[PARSE_ERROR]
-    message = rule.render(values, shape=shape)
-    line, col = max(line, 1), max(col, 1)
-    end_line, end_col = max(end, (line, col))
-    return Finding(
-        path=display,
-        line=line,
-        column=col,
-        code=PARSE_ERROR,
-        message=message,
-        end_line=end_line,
-        end_column=max(end_col, 1),
-        name=rule.name,
-        severity="error",
-        path_class="syntax",
-    )
-
-
 def _timed_out(project: Project, display: str, seconds: float) -> FileResult:
     values = {"seconds": f"{seconds:g}"}
     if PARSE_ERROR in project.rules:
-        return FileResult(findings=[_org000(display, 1, 1, values, shape="timeout")])
+        return FileResult(findings=[parse_error_finding(display, 1, 1, values, shape="timeout")])
     return FileResult(errors=[RunError(display, all_rules()[PARSE_ERROR].render(values, shape="timeout"))])
 
 
@@ -627,30 +560,39 @@ class _FileWorker:
         self.timeout = timeout
         self.store = Cache(project.cache_dir) if project.cache_dir is not None and project.fingerprint else None
         self.kind = f"results/{project.fingerprint[:20]}"
+        self.runs = f"runs/{project.fingerprint[:20]}"  # the merged results of whole runs, by the paths they checked
 
     def key(self, task: _Task, sha: str) -> str:
         return digest_of(self.project.fingerprint, task.path, task.display, sha, "noqa" if self.noqa else "")
 
-    def cached(self, task: _Task) -> FileResult | None:
-        """The stored result for the file as it is now, if any."""
-        if self.store is None:
-            return None
-        source = _read_source(task.path, self.project.max_file_size)
-        if isinstance(source, str):
-            return None
-        entry = self.store.read(self.kind, self.key(task, hashlib.sha256(source).hexdigest()))
-        if entry is None:
-            return None
-        try:
-            value = decode(entry, RESULT_RECORDS)
-        except (CodecError, TypeError, ValueError, RecursionError):
-            return None
-        return value if isinstance(value, FileResult) else None
+    def sha(self, task: _Task) -> str | None:
+        """The file's content hash: as the index pass took it, else read now (None: unreadable)."""
+        sha = self.project.shas.get(task.path)  # a project file: not read again
+        if sha is None:
+            source = _read_source(task.path, self.project.max_file_size)
+            if isinstance(source, str):
+                return None
+            sha = hashlib.sha256(source).hexdigest()
+        return sha
 
-    def check(self, task: _Task) -> FileResult:
+    def cached(self, task: _Task, sha: str | None) -> FileResult | None:
+        """The stored result for the file as it is now (its content hash ``sha``), if any."""
+        if self.store is None or sha is None:
+            return None
+        return self.store.read(self.kind, self.key(task, sha), RESULT)
+
+    def run_key(self, tasks: Sequence[_Task]) -> str:
+        """The run entry of a set of files: the same paths, shown the same way, under the same settings."""
+        return digest_of(
+            self.project.fingerprint, "run", "noqa" if self.noqa else "", *(f"{t.path}\0{t.display}" for t in tasks)
+        )
+
+    def check(self, task: _Task) -> tuple[str, FileResult]:
+        """The file's result, and the content hash it is the result of ("" when it is not to be cached:
+        an unreadable file, a file past its time budget)."""
         source = _read_source(task.path, self.project.max_file_size)
         if isinstance(source, str):
-            return FileResult(errors=[RunError(task.display, source)])
+            return "", FileResult(errors=[RunError(task.display, source)])
         sha = hashlib.sha256(source).hexdigest()
         try:
             # LibCST and the checkers are imported only once a file has to be checked
@@ -661,11 +603,10 @@ class _FileWorker:
                     self.project, Path(task.path), source, display=task.display, noqa=self.noqa, sha=sha
                 )
         except FileTimeout:
-            return _timed_out(self.project, task.display, self.timeout or 0)
+            return "", _timed_out(self.project, task.display, self.timeout or 0)
         if self.store is not None and not result.errors:
-            with contextlib.suppress(CodecError):
-                self.store.write(self.kind, self.key(task, sha), encode(result))
-        return result
+            self.store.write(self.kind, self.key(task, sha), RESULT.encode(result))
+        return sha, result
 
 
 def run(
@@ -686,12 +627,16 @@ def run(
     result = RunResult(errors=[*project.errors, *errors], files=len(files))
     worker = _FileWorker(project, True, file_timeout)
     tasks = [_Task(i, str(resolved), display_path(resolved, cwd)) for i, (_, resolved) in enumerate(files)]
-    results: dict[int, FileResult] = {}
+    shas = [worker.sha(task) for task in tasks] if worker.store is not None else []
+    merged = _cached_run(worker, tasks, shas)
+    if merged is not None:  # nothing changed since the last run over these files: one entry read
+        return _finish(result, [merged])
+    results: dict[int, tuple[str, FileResult]] = {}  # with the content hash each result is of
     pending: list[_Task] = []
     for task in tasks:
-        hit = worker.cached(task)
+        hit = worker.cached(task, shas[task.index]) if shas else None
         if hit is not None:
-            results[task.index] = hit
+            results[task.index] = (shas[task.index] or "", hit)
         else:
             pending.append(task)
     if pending:
@@ -704,9 +649,32 @@ def run(
         results.update(_run_pool(worker, pending, jobs))
     if worker.store is not None:
         # old generations go a little at a time: about as many files as this run checked, and some
-        worker.store.prune("results", keep=[worker.kind.split("/", 1)[1]], budget=PRUNE_BUDGET + len(pending))
-    for i in sorted(results):
-        res = results[i]
+        generation = worker.kind.split("/", 1)[1]
+        worker.store.prune("results", keep=[generation], budget=PRUNE_BUDGET + len(pending))
+        worker.store.prune("runs", keep=[generation], budget=PRUNE_BUDGET)
+    ordered = [results[i][1] for i in sorted(results)]
+    # a run entry only when every result is of the content the entry records (a file that changed while
+    # it was checked, or timed out, is not)
+    if shas and [results[i][0] for i in sorted(results)] == shas and not any(res.errors for res in ordered):
+        assert worker.store is not None
+        merged = FileResult(
+            [f for res in ordered for f in res.findings], [], [f for res in ordered for f in res.suppressed]
+        )
+        entry = RunEntry(tuple(sha or "" for sha in shas), merged)
+        worker.store.write(worker.runs, worker.run_key(tasks), RUN.encode(entry), fanout=False)
+    return _finish(result, ordered)
+
+
+def _cached_run(worker: _FileWorker, tasks: Sequence[_Task], shas: Sequence[str | None]) -> FileResult | None:
+    """The merged results of the last run over the same files, if no file has changed since."""
+    if worker.store is None or not tasks or not all(shas):
+        return None
+    entry = worker.store.read(worker.runs, worker.run_key(tasks), RUN, fanout=False)
+    return entry.result if entry is not None and list(entry.shas) == list(shas) else None
+
+
+def _finish(result: RunResult, parts: Iterable[FileResult]) -> RunResult:
+    for res in parts:
         result.findings.extend(res.findings)
         result.errors.extend(res.errors)
         result.suppressed.extend(res.suppressed)
@@ -725,6 +693,8 @@ _STATE: dict[str, Any] = {}  # this worker process's _FileWorker and progress sl
 
 def _mp_context() -> multiprocessing.context.BaseContext:
     """fork where it is safe (Linux): workers inherit the project instead of unpickling it."""
+    import multiprocessing
+
     if sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
@@ -756,17 +726,19 @@ def _watchdog(timeout: float) -> None:
             os._exit(WATCHDOG_EXIT)
 
 
-def _work(chunk: Sequence[_Task]) -> list[tuple[int, FileResult]]:
+def _work(chunk: Sequence[_Task]) -> bytes:
+    """Check a chunk of files; the results go back to the parent through their schema (not pickled)."""
     worker: _FileWorker = _STATE["worker"]
     slots, slot = _STATE["slots"], _STATE["slot"]
     out = []
     for task in chunk:
         slots[slot] = task.index
         _STATE["started"], _STATE["current"] = time.monotonic(), task.index
-        out.append((task.index, worker.check(task)))
+        sha, result = worker.check(task)
+        out.append((task.index, sha, result))
         _STATE["current"] = -1
         slots[slot] = -1
-    return out
+    return RESULTS_CHUNK.encode(out)
 
 
 def _chunks(tasks: Sequence[_Task], jobs: int) -> list[list[_Task]]:
@@ -784,9 +756,11 @@ def _chunks(tasks: Sequence[_Task], jobs: int) -> list[list[_Task]]:
     return [ordered[i : i + per_chunk] for i in range(0, len(ordered), per_chunk)]
 
 
-def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[int, FileResult]:
+def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[int, tuple[str, FileResult]]:
     """Check ``tasks`` in ``jobs`` processes; survive a worker that dies (its files are retried apart)."""
-    results: dict[int, FileResult] = {}
+    from concurrent.futures import ProcessPoolExecutor
+
+    results: dict[int, tuple[str, FileResult]] = {}
     remaining = list(tasks)
     context = _mp_context()
     while remaining:
@@ -796,13 +770,13 @@ def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[in
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
         ) as pool:
-            futures: list[tuple[Future[list[tuple[int, FileResult]]], list[_Task]]] = [
+            futures: list[tuple[Future[bytes], list[_Task]]] = [
                 (pool.submit(_work, chunk), chunk) for chunk in _chunks(remaining, jobs)
             ]
             for future, chunk in futures:
                 try:
-                    for i, res in future.result():
-                        results[i] = res
+                    for i, sha, res in RESULTS_CHUNK.decode(future.result()):
+                        results[i] = (sha, res)
                 except Exception:  # BrokenProcessPool: a worker died; find out which file it was on
                     failed.extend(t for t in chunk if t.index not in results)
         if not failed:
@@ -817,23 +791,25 @@ def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[in
     return results
 
 
-def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context.BaseContext) -> FileResult:
+def _isolated(worker: _FileWorker, task: _Task, context: multiprocessing.context.BaseContext) -> tuple[str, FileResult]:
     """Check one file in a process of its own, to tell a crash or a hang apart from a transient failure."""
+    from concurrent.futures import ProcessPoolExecutor
+
     slots = context.Array("q", [-1], lock=False)
     counter = context.Value("i", 0)
     with ProcessPoolExecutor(
         max_workers=1, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
     ) as pool:
         try:
-            ((_, res),) = pool.submit(_work, [task]).result()
-            return res
+            ((_, sha, res),) = RESULTS_CHUNK.decode(pool.submit(_work, [task]).result())
+            return sha, res
         except Exception:
             pass
     if worker.timeout:
         why = f"analysis stopped: crashed or ran past {2 * worker.timeout + 1:g} s in native code; file not checked"
     else:
         why = "analysis crashed; file not checked"
-    return FileResult(errors=[RunError(task.display, why)])
+    return "", FileResult(errors=[RunError(task.display, why)])
 
 
 __all__ = [

@@ -9,18 +9,15 @@ up without checking membership. The rules differ only in the kind of source reac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from orgguard.engine import vocab
-from orgguard.engine.context import dotted_name
+from orgguard.engine.context import FileContext, dotted_name
+from orgguard.engine.facts import FunctionFacts
 from orgguard.engine.flow import Taint
-from orgguard.engine.queries import QueryChain
+from orgguard.engine.queries import QueryChain, QueryModel
 from orgguard.engine.vocab import lookup_key_scopes
-
-if TYPE_CHECKING:
-    from orgguard.engine.analysis import Analysis
 
 
 @dataclass(frozen=True)
@@ -36,12 +33,12 @@ class TenantSink:
     model: str
 
 
-def _tenant_writes(analysis: Analysis, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
+def _tenant_writes(ctx: FileContext, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
     """``update(organization_id=...)``, ``create(organization=...)``: the tenant a write puts rows in."""
-    paths = [p for p in analysis.ctx.index.tenant_paths.get(chain.model, ()) if "__" not in p]
+    paths = [p for p in ctx.index.tenant_paths.get(chain.model, ()) if "__" not in p]
     out: list[tuple[str, cst.BaseExpression]] = []
     for link in chain.links:
-        if link.call is None or link.name not in analysis.ctx.knowledge["queries.write_methods"]:
+        if link.call is None or link.name not in ctx.knowledge["queries.write_methods"]:
             continue
         for arg in link.call.args:
             if arg.keyword is not None and lookup_key_scopes(arg.keyword.value, paths):
@@ -55,27 +52,31 @@ def _tenant_writes(analysis: Analysis, chain: QueryChain) -> list[tuple[str, cst
     return out
 
 
-def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
-    """Untrusted values reaching a tenant sink at ``call`` (empty inside membership-guarded handlers)."""
-    facts = analysis.current_facts()
+def find_tenant_sinks(
+    ctx: FileContext, queries: QueryModel, facts: FunctionFacts | None, call: cst.Call
+) -> list[TenantSink]:
+    """Untrusted values reaching a tenant sink at ``call`` (empty inside membership-guarded handlers).
+
+    ``facts``: those of the outermost function around ``call`` (None at module or class level).
+    """
     if facts is None or facts.guarded:
         return []
-    flow = facts.flow(analysis.ctx, analysis.queries)
-    stmt = analysis.ctx.scope.statement
+    flow = facts.flow(ctx, queries)
+    stmt = ctx.scope.statement
     out: list[TenantSink] = []
-    chain = analysis.queries.chain(call)
+    chain = queries.chain(call)
     if chain is not None and chain.links and chain.links[-1].name in vocab.AGGREGATES:
         return out  # `Organization.objects.filter(slug=slug).exists()`: a yes or no, no tenant resolved
     if chain is not None:
-        written = _tenant_writes(analysis, chain)
+        written = _tenant_writes(ctx, chain)
         for key, expr in written:
             value = flow.value(expr, stmt)
             taint = value.first() if value.tainted else None
             if taint is not None:
                 return [TenantSink(chain.anchor, taint, "write", chain.display, key, chain.model)]
-        owned = analysis.ctx.index.is_tenant_owned(chain.model)
-        if (owned or chain.model in analysis.ctx.index.tenant_models) and not flow.is_membership_query(call):
-            for key, expr in analysis.queries.tenant_lookups(chain):
+        owned = ctx.index.is_tenant_owned(chain.model)
+        if (owned or chain.model in ctx.index.tenant_models) and not flow.is_membership_query(call):
+            for key, expr in queries.tenant_lookups(chain):
                 value = flow.value(expr, stmt)
                 taint = value.first() if value.tainted else None
                 if taint is not None:
@@ -99,7 +100,7 @@ def find_tenant_sinks(analysis: Analysis, call: cst.Call) -> list[TenantSink]:
         value = flow.value(arg.value, stmt)
         taint = value.first() if value.tainted else None
         if taint is not None:
-            tenant = sorted(analysis.ctx.index.tenant_models)[0] if analysis.ctx.index.tenant_models else "tenant"
+            tenant = sorted(ctx.index.tenant_models)[0] if ctx.index.tenant_models else "tenant"
             name = dotted_name(call.func) or summary.name
             # the rule's message says what is missing ("without a membership check"); the sink names the lookup
             out.append(TenantSink(call, taint, "resolver", name, param, tenant))

@@ -174,7 +174,7 @@ _VALUE_WORDS = frozenset(
     }
 )
 _JOIN_WORDS = frozenset({"JOIN", "INNER", "LEFT", "RIGHT", "FULL", "CROSS", "NATURAL", "OUTER", "STRAIGHT_JOIN"})
-_STATEMENT_WORDS = frozenset({"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "REPLACE", "VALUES"})
+_STATEMENT_WORDS = frozenset({"SELECT", "WITH", "INSERT", "UPDATE", "DELETE", "REPLACE", "VALUES", "MERGE", "TABLE"})
 
 
 def _join_word(items: Sequence[Item], i: int) -> bool:
@@ -434,6 +434,8 @@ class _Statement:
             return [self._update(items, parent, restricts, env)]
         if head == "DELETE":
             return [self._delete(items, parent, restricts, env)]
+        if head == "MERGE":
+            return [self._merge(items, parent, restricts, env)]
         scopes: list[_Scope] = []
         branch: list[Item] = []
         i = 0
@@ -464,6 +466,8 @@ class _Statement:
         self._attach(scope)
         if head == "VALUES":
             self._expressions(items, scope, env)
+        elif head == "TABLE":  # PostgreSQL's `TABLE name`: SELECT * FROM name
+            self._from(items[1:], scope, env)
         elif items:
             self._structural_fragments(items)
         return [scope]
@@ -789,6 +793,26 @@ class _Statement:
         for name in ("RETURNING", "ORDER", "LIMIT"):
             if name in clauses:
                 self._expressions(clauses[name], scope, env)
+        return scope
+
+    def _merge(self, items: list[Item], parent: _Scope | None, restricts: bool, env: Mapping[str, _Cte]) -> _Scope:
+        """``MERGE INTO target USING source ON cond WHEN [NOT] MATCHED [AND ...] THEN UPDATE/DELETE/INSERT``:
+        the target is written, the source read; the ``ON`` condition picks the target rows, as a ``WHERE``."""
+        scope = _Scope(parent, restricts)
+        self._attach(scope)
+        using = next((i for i, item in enumerate(items) if _is_word(item, "USING")), len(items))
+        on = next((i for i in range(using, len(items)) if _is_word(items[i], "ON")), len(items))
+        when = next((i for i in range(on, len(items)) if _is_word(items[i], "WHEN")), len(items))
+        start = 2 if _is_word(items[1] if len(items) > 1 else None, "INTO") else 1
+        targets = self._from(items[start:using], scope, env, op="read")
+        if targets:
+            targets[0].op = "update"
+        if using < len(items):
+            self._from(items[using + 1 : on], scope, env)
+        if on < len(items):
+            self._where(items[on + 1 : when], scope, env)
+        if when < len(items):
+            self._expressions(items[when:], scope, env)
         return scope
 
     def _insert(self, items: list[Item], parent: _Scope | None, restricts: bool, env: Mapping[str, _Cte]) -> _Scope:

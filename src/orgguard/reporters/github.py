@@ -8,7 +8,7 @@ escaped as the Actions runner expects: ``%``, CR and LF in the message; also ``:
 from __future__ import annotations
 
 from orgguard.engine.runner import RunResult
-from orgguard.reporters import ReportContext
+from orgguard.reporters.context import ReportContext
 
 COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
 

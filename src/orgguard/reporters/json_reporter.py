@@ -13,7 +13,7 @@ from orgguard import __version__
 from orgguard.engine.runner import RunResult
 
 if TYPE_CHECKING:
-    from orgguard.reporters import ReportContext
+    from orgguard.reporters.context import ReportContext
 
 
 def render(result: RunResult, ctx: ReportContext | None = None) -> str:

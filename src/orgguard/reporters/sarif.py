@@ -20,7 +20,7 @@ from orgguard.engine.baseline import key_of, line_hashes
 from orgguard.engine.findings import Finding
 from orgguard.engine.runner import RunResult
 from orgguard.registry import Rule, all_rules
-from orgguard.reporters import ReportContext
+from orgguard.reporters.context import ReportContext
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://orgguard.readthedocs.io/"

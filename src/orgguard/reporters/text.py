@@ -16,7 +16,7 @@ from orgguard.engine.findings import Finding
 from orgguard.engine.runner import RunResult
 
 if TYPE_CHECKING:
-    from orgguard.reporters import ReportContext
+    from orgguard.reporters.context import ReportContext
 
 BOLD, RED, CYAN, RESET = "\033[1m", "\033[31m", "\033[36m", "\033[0m"
 

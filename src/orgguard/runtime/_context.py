@@ -52,7 +52,7 @@ def require_org(value: _T | None) -> _T:
     return value
 
 
-def _check_org_id(value: object) -> OrgId:
+def check_org_id(value: object) -> OrgId:
     """Validate that ``value`` is a usable org id (int or non-empty str) and return it."""
     checked = require_org(value)
     if not isinstance(checked, (int, str)):
@@ -113,7 +113,7 @@ class OrgContext:
     source: str
 
     def __post_init__(self) -> None:
-        _check_org_id(self.org_id)
+        check_org_id(self.org_id)
         if not isinstance(self.actor, Actor):
             raise ActorRequired(f"an OrgContext needs an Actor, not {type(self.actor).__name__}")
         if not isinstance(self.role, str) or not self.role.strip():
@@ -163,23 +163,23 @@ def current_org() -> OrgContext:
     return ctx
 
 
-def _bound_or_none() -> OrgContext | None:
+def bound_or_none() -> OrgContext | None:
     """Return the bound context or None (internal: adapters decide how to fail)."""
     return _CURRENT.get()
 
 
-def _set_for_current_context(ctx: OrgContext) -> None:
+def set_for_current_context(ctx: OrgContext) -> None:
     """Bind ``ctx`` for the rest of the current context (internal: per-request task contexts)."""
     _CURRENT.set(ctx)
 
 
-def _push(ctx: OrgContext | None) -> contextvars.Token[OrgContext | None]:
-    """Bind ``ctx`` (or explicitly nothing) until :func:`_pop` (internal: framework hooks)."""
+def push_bound(ctx: OrgContext | None) -> contextvars.Token[OrgContext | None]:
+    """Bind ``ctx`` (or explicitly nothing) until :func:`pop_bound` (internal: framework hooks)."""
     return _CURRENT.set(ctx)
 
 
-def _pop(token: contextvars.Token[OrgContext | None]) -> None:
-    """Undo :func:`_push`; if the hook runs in another context, just clear the binding there."""
+def pop_bound(token: contextvars.Token[OrgContext | None]) -> None:
+    """Undo :func:`push_bound`; if the hook runs in another context, just clear the binding there."""
     try:
         _CURRENT.reset(token)
     except ValueError:

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol, TypeAlias
 
 from orgguard.runtime import audit
-from orgguard.runtime._context import Actor, OrgContext, OrgId, _check_org_id, bind
+from orgguard.runtime._context import Actor, OrgContext, OrgId, bind, check_org_id
 from orgguard.runtime.errors import ActorRequired, NoActiveOrg, NotAMember
 
 __all__ = [
@@ -63,14 +63,14 @@ def _org_from_session(session: SessionLike, key: str) -> OrgId:
     if raw is None:
         raise NoActiveOrg("the session holds no active organization")
     try:
-        return _check_org_id(raw)
+        return check_org_id(raw)
     except TypeError as exc:
         raise NoActiveOrg(f"the session's active organization is not an org id: {exc}") from None
 
 
 def _switch_target(switch_to: object) -> OrgId:
     try:
-        return _check_org_id(switch_to)
+        return check_org_id(switch_to)
     except TypeError:
         # An unusable id from the request is answered like any other non-membership.
         raise NotAMember("not a member of the requested organization") from None

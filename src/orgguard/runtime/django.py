@@ -52,7 +52,7 @@ except ModuleNotFoundError as exc:
     raise missing_framework(__name__, "Django", "django", exc) from exc
 
 from orgguard.runtime import audit
-from orgguard.runtime._context import OrgContext, _bound_or_none, bind
+from orgguard.runtime._context import OrgContext, bind, bound_or_none
 from orgguard.runtime._resolve import MembershipCheck, resolve_active_org
 from orgguard.runtime.errors import (
     ActorRequired,
@@ -309,7 +309,7 @@ class OrgScopedQuerySet(models.QuerySet[_M], Generic[_M]):
     def _clone(self) -> OrgScopedQuerySet[_M]:
         clone = cast("OrgScopedQuerySet[_M]", super()._clone())  # type: ignore[misc]
         if clone._og_query.orgguard_state[0] not in (_SCOPED, _UNSCOPED) and not _ADOPTION_SUPPRESSED.get():
-            ctx = _bound_or_none()
+            ctx = bound_or_none()
             if ctx is not None:
                 clone._og_apply(ctx)
         return clone
@@ -387,7 +387,7 @@ class OrgScopedQuerySet(models.QuerySet[_M], Generic[_M]):
         state = self._og_query.orgguard_state
         if state[0] == _SCOPED:
             raise ValueError(f"queryset is already scoped to org {state[1]!r}; call unscoped() on the manager")
-        bound = _bound_or_none()
+        bound = bound_or_none()
         audit.emit(
             "orgguard.django.unscoped",
             model=f"{self.model._meta.label}",
@@ -491,7 +491,7 @@ class OrgScopedManager(models.Manager[_M], Generic[_M]):
             raise ImproperlyConfigured("OrgScopedManager needs an OrgScopedQuerySet subclass")
         if self.org_field is not None:
             qs._og_query.orgguard_field = self.org_field
-        ctx = _bound_or_none()
+        ctx = bound_or_none()
         if ctx is not None and not _ADOPTION_SUPPRESSED.get():
             qs._og_apply(ctx)
         return qs

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TypeVar
 
-from orgguard.runtime._context import OrgContext, OrgId, _check_org_id
+from orgguard.runtime._context import OrgContext, OrgId, check_org_id
 from orgguard.runtime.errors import CrossOrgAccess
 
 __all__ = ["export_rows"]
@@ -35,7 +35,7 @@ def export_rows(rows: Iterable[_Row], *, org: OrgContext | OrgId, org_attr: str 
 
         writer.writerows(export_rows(invoices.values(), org=current_org()))
     """
-    ctx_org = org.org_id if isinstance(org, OrgContext) else _check_org_id(org)
+    ctx_org = org.org_id if isinstance(org, OrgContext) else check_org_id(org)
     if not isinstance(org_attr, str) or not org_attr:
         raise ValueError("export_rows() needs the name of the org attribute")
     # Arguments are checked now, at the call; rows are checked as they are consumed.

@@ -35,7 +35,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_framework(__name__, "FastAPI", "fastapi", exc) from exc
 
-from orgguard.runtime._context import OrgContext, _set_for_current_context
+from orgguard.runtime._context import OrgContext, set_for_current_context
 from orgguard.runtime._resolve import SESSION_ORG_KEY, AsyncMembershipCheck, SessionLike, aresolve_active_org
 from orgguard.runtime.errors import ActorRequired, NoActiveOrg, NotAMember
 
@@ -123,7 +123,7 @@ async def _resolve(request: Request, switch_to: int | str | None) -> OrgContext:
     request.state.org_context = ctx
     # Each request runs in its own task (and sync endpoints in a copy of its context),
     # so this binding ends with the request.
-    _set_for_current_context(ctx)
+    set_for_current_context(ctx)
     return ctx
 
 

@@ -34,7 +34,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_framework(__name__, "Flask", "flask", exc) from exc
 
-from orgguard.runtime._context import OrgContext, _bound_or_none, _pop, _push, bind
+from orgguard.runtime._context import OrgContext, bind, bound_or_none, pop_bound, push_bound
 from orgguard.runtime._context import current_org as _current_org
 from orgguard.runtime._resolve import SESSION_ORG_KEY, MembershipCheck, resolve_active_org
 from orgguard.runtime.errors import ActorRequired, NoActiveOrg, NotAMember
@@ -111,12 +111,12 @@ class OrgGuard:
             ctx = None
         g.org_context = ctx
         # Always push, even None: nothing bound earlier in this thread can leak into the request.
-        setattr(g, _TOKEN_ATTR, _push(ctx))
+        setattr(g, _TOKEN_ATTR, push_bound(ctx))
 
     def _teardown_request(self, exc: BaseException | None) -> None:
         token = cast("Token[OrgContext | None] | None", g.pop(_TOKEN_ATTR, None))
         if token is not None:
-            _pop(token)
+            pop_bound(token)
 
     def switch_org(self, org_id: int | str) -> OrgContext:
         """Make ``org_id`` the active org after checking membership, and bind it for this request.
@@ -126,7 +126,7 @@ class OrgGuard:
         """
         ctx = self._resolve(switch_to=org_id)
         g.org_context = ctx
-        _push(ctx)  # the request's own token, reset at teardown, restores the outer state
+        push_bound(ctx)  # the request's own token, reset at teardown, restores the outer state
         return ctx
 
 
@@ -144,7 +144,7 @@ def org_required(view: _V) -> _V:
 
         @functools.wraps(view)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            ctx = _bound_or_none()
+            ctx = bound_or_none()
             if ctx is None:
                 return forbidden()
             with bind(ctx):
@@ -154,7 +154,7 @@ def org_required(view: _V) -> _V:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if _bound_or_none() is None:
+        if bound_or_none() is None:
             return forbidden()
         return view(*args, **kwargs)
 

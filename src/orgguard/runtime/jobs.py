@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar, overload
 
 from orgguard.runtime import audit
-from orgguard.runtime._context import Actor, OrgContext, _bound_or_none, _check_org_id, bind, run_with_org
+from orgguard.runtime._context import Actor, OrgContext, bind, bound_or_none, check_org_id, run_with_org
 from orgguard.runtime.errors import CrossOrgAccess, NoActiveOrg, NotAMember, OrgGuardError
 
 __all__ = ["JOB_CTX_KWARG", "context_from_job", "job_kwargs", "org_job"]
@@ -110,7 +110,7 @@ class _JobBinder:
                 raise CrossOrgAccess(f"job {self.name}: {key}={org_id!r} contradicts its context")
         elif org_id_given:
             try:
-                checked = _check_org_id(org_id)
+                checked = check_org_id(org_id)
             except TypeError as exc:
                 raise NoActiveOrg(f"job {self.name}: {exc}") from None
             ctx = OrgContext(checked, audit.system_actor(self.name), "system", "job")
@@ -119,7 +119,7 @@ class _JobBinder:
                 f"job {self.name} was called without an organization: pass **job_kwargs(ctx)"
                 + (f" or {key}=..." if key else "")
             )
-        bound = _bound_or_none()
+        bound = bound_or_none()
         if bound is not None and not bound.same_org(ctx.org_id):
             raise CrossOrgAccess(f"job {self.name} (org {ctx.org_id!r} ) started in org {bound.org_id!r}")
         if self.verify is not None and not self.verify(ctx):

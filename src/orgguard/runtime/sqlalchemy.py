@@ -66,7 +66,7 @@ except ModuleNotFoundError as exc:
     raise missing_framework(__name__, "SQLAlchemy", "sqlalchemy", exc) from exc
 
 from orgguard.runtime import audit
-from orgguard.runtime._context import OrgContext, _bound_or_none
+from orgguard.runtime._context import OrgContext, bound_or_none
 from orgguard.runtime.errors import CrossOrgAccess, UnscopedQuery
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def session_org(session: Session) -> OrgContext | None:
     own = session.info.get(ORG_INFO_KEY)
     if own is not None and not isinstance(own, OrgContext):
         raise TypeError(f"session.info[{ORG_INFO_KEY!r}] must be an OrgContext")
-    ambient = _bound_or_none()
+    ambient = bound_or_none()
     if own is not None and ambient is not None and not own.same_org(ambient.org_id):
         raise CrossOrgAccess(f"session is scoped to org {own.org_id!r} but org {ambient.org_id!r} is bound")
     return own if own is not None else ambient

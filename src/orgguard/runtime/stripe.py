@@ -24,7 +24,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_framework(__name__, "the stripe library", "stripe", exc) from exc
 
-from orgguard.runtime._context import OrgContext, OrgId, _check_org_id
+from orgguard.runtime._context import OrgContext, OrgId, check_org_id
 from orgguard.runtime.audit import system_actor
 from orgguard.runtime.errors import (
     AmbiguousBillable,
@@ -174,7 +174,7 @@ def resolve_billable_org(
     customer = customer_id_of(data)
     found = lookup(customer)
     try:
-        org_id = _check_org_id(found)
+        org_id = check_org_id(found)
     except (NoActiveOrg, TypeError):
         raise BillableUnresolved(f"Stripe customer {customer} is not mapped to any organization") from None
     metadata = _data_object(data).get("metadata")
@@ -191,7 +191,7 @@ def resolve_billable_org(
 
 def org_metadata(org_id: OrgId | OrgContext, *, key: str = DEFAULT_METADATA_KEY) -> dict[str, str]:
     """Return the Stripe ``metadata`` dict that marks an object as belonging to ``org_id``."""
-    value = org_id.org_id if isinstance(org_id, OrgContext) else _check_org_id(org_id)
+    value = org_id.org_id if isinstance(org_id, OrgContext) else check_org_id(org_id)
     if not key:
         raise ValueError("a metadata key is required")
     return {key: str(value)}
@@ -205,7 +205,7 @@ def idempotency_key(org_id: OrgId | OrgContext, operation: str, *parts: str | in
     a different org never shares a key.  Parts must be strings or integers (``None``
     would silently collapse distinct requests, so it is refused).
     """
-    value = org_id.org_id if isinstance(org_id, OrgContext) else _check_org_id(org_id)
+    value = org_id.org_id if isinstance(org_id, OrgContext) else check_org_id(org_id)
     if not isinstance(operation, str) or not operation.strip():
         raise ValueError("an idempotency key needs a non-empty operation name")
     for part in parts:

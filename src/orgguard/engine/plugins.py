@@ -1,0 +1,38 @@
+"""The checkers of a run: each rule's checker class by its ``module:Class`` spec, and the pre-check tokens.
+
+Imported only once a file has to be checked (the checkers import LibCST): a run whose every result is
+cached never loads a checker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+
+from orgguard.checkers.base import Checker
+from orgguard.engine.records import ProjectIndex
+from orgguard.knowledge import Knowledge
+
+
+def load_checker(spec: str) -> type[Checker]:
+    """The checker class a rule names (``"unscoped_query:UnscopedQuery"``, in ``orgguard.checkers``)."""
+    module_name, _, class_name = spec.partition(":")
+    module = importlib.import_module(f"orgguard.checkers.{module_name}")
+    cls = getattr(module, class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Checker)):
+        raise TypeError(f"{spec} is not a Checker")
+    return cls
+
+
+def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> tuple[bytes, ...] | None:
+    """Pre-check: one of these must occur in a file for any of ``checkers`` to report; None = always."""
+    tokens: set[bytes] = set()
+    for spec in checkers:
+        triggers = load_checker(spec).triggers(knowledge, index)
+        if triggers is None:
+            return None
+        tokens.update(t.encode() for t in triggers if t)
+    return tuple(sorted(tokens))
+
+
+__all__ = ["load_checker", "tokens_for"]
