@@ -7,12 +7,13 @@ checkers (the runner imports this module only when a file has to be checked).
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from orgguard.checkers.base import Checker
 from orgguard.engine import syntax, walk
@@ -97,15 +98,66 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     return _org000(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
-def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
-    """Positions of reported nodes only; paid for just the files that have findings."""
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+def _positions(
+    module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5
+) -> dict[cst.CSTNode, CodeRange]:
+    """Positions of the reported nodes (and their statements) only; paid for just the files with findings.
+
+    LibCST's ``PositionProvider`` generates the code of the whole module with positions (and first rebuilds
+    every node in a traversal it runs for batchable providers). Here it runs on the module-level
+    statements that hold a finding, each wrapped alone in a module of the same layout, and their
+    positions are moved down by the lines of the code before them (the header and the statements
+    before it, generated as plain code). The result is the same: a module-level statement's code starts
+    at column 0 with no indentation pending, whatever precedes it. Falls back to the whole module when a
+    report does not know its module-level statement, or more than ``dense`` of the statements hold findings.
+    """
     wanted: set[cst.CSTNode] = set()
     for r in reports:
         wanted.add(r.node)
         if r.statement is not None:
             wanted.add(r.statement)
+    tops = {id(r.top): r.top for r in reports if r.top is not None}
+    if len(tops) < len({id(r.top) for r in reports}) or len(tops) > dense * len(module.body):
+        return _whole_module_positions(module, wanted)
+    found: dict[cst.CSTNode, CodeRange] = {}
+    line = 1 + _line_count(module, module.header)
+    for stmt in module.body:
+        if id(stmt) in tops:
+            found.update(_statement_positions(module, stmt, line - 1, wanted))
+            del tops[id(stmt)]
+            if not tops:
+                break
+        line += _line_count(module, (stmt,))
+    if tops or not wanted <= found.keys():
+        return _whole_module_positions(module, wanted)  # a reported node outside its statement: be plain
+    return found
+
+
+_NEWLINE = re.compile(r"\r\n?|\n")  # how LibCST's position provider counts lines
+
+
+def _line_count(module: cst.Module, nodes: Sequence[cst.CSTNode]) -> int:
+    return sum(len(_NEWLINE.findall(module.code_for_node(node))) for node in nodes)
+
+
+def _statement_positions(
+    module: cst.Module, stmt: cst.CSTNode, offset: int, wanted: set[cst.CSTNode]
+) -> dict[cst.CSTNode, CodeRange]:
+    alone = module.with_changes(header=(), body=(stmt,), footer=())
+    positions = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+    out: dict[cst.CSTNode, CodeRange] = {}
+    for node in wanted:
+        rng = positions.get(node)
+        if rng is not None:
+            out[node] = CodeRange(
+                CodePosition(rng.start.line + offset, rng.start.column),
+                CodePosition(rng.end.line + offset, rng.end.column),
+            )
+    return out
+
+
+def _whole_module_positions(module: cst.Module, wanted: set[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     return {node: positions[node] for node in wanted if node in positions}
 
 
