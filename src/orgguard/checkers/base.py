@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import libcst as cst
@@ -32,6 +32,12 @@ class Checker(cst.BatchableCSTVisitor):
         ``None`` means "always run" (use sparingly: it costs a parse of every file).
         """
         return None
+
+    @classmethod
+    def file_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Mapping[str, Iterable[str]]:
+        """More substrings, that count only in the files they are listed for (by path from the project root):
+        names that can only matter where the index says so (the project functions a file's code calls)."""
+        return {}
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__()

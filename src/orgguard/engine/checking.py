@@ -37,6 +37,15 @@ def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectInde
     return tuple(sorted(tokens))
 
 
+def file_tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> dict[str, tuple[bytes, ...]]:
+    """The checkers' triggers that count only in some files, by path from the project root."""
+    found: dict[str, set[bytes]] = {}
+    for spec in checkers:
+        for path, triggers in _load_checker(spec).file_triggers(knowledge, index).items():
+            found.setdefault(path, set()).update(t.encode() for t in triggers if t)
+    return {path: tuple(sorted(tokens)) for path, tokens in found.items()}
+
+
 def _load_checker(spec: str) -> type[Checker]:
     module_name, _, class_name = spec.partition(":")
     module = importlib.import_module(f"orgguard.checkers.{module_name}")
@@ -218,7 +227,8 @@ def _check_source(
     if config.is_exempt(path):
         return result  # tests and seed scripts are never reported, not even for their syntax
     checker_specs = project.checkers
-    if checker_specs and not _may_match(project, source):
+    relpath = config.relpath(path)
+    if checker_specs and not _may_match(project, source, relpath):
         checker_specs = ()
     try:
         # the interpreter screens the file first (unless the index pass already parsed this very source);
@@ -246,7 +256,7 @@ def _check_source(
     try:
         ctx = FileContext(
             path=path,
-            relpath=config.relpath(path),
+            relpath=relpath,
             module=module,
             config=config,
             index=project.index,
@@ -317,9 +327,11 @@ def _trace(report: Report, prefix: str, display: str, rng: CodeRange, summary: s
     return (*steps, TraceStep(display, rng.start.line, rng.start.column + 1, summary))
 
 
-def _may_match(project: Project, source: bytes | str) -> bool:
+def _may_match(project: Project, source: bytes | str, relpath: str) -> bool:
     """Cheap pre-check: could any enabled checker find anything in this source?"""
     if project.tokens is None:
         return True
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    return any(tok in data for tok in project.tokens)
+    if any(tok in data for tok in project.tokens):
+        return True
+    return any(tok in data for tok in project.file_tokens.get(relpath, ()))

@@ -108,6 +108,13 @@ class Project:
 
         return tokens_for(self.checkers, self.knowledge, self.index)
 
+    @functools.cached_property
+    def file_tokens(self) -> dict[str, tuple[bytes, ...]]:
+        """Pre-check, per file (by path from the project root): more tokens that count there only."""
+        from orgguard.engine.checking import file_tokens_for
+
+        return file_tokens_for(self.checkers, self.knowledge, self.index)
+
 
 @dataclass
 class FileResult:
@@ -695,7 +702,7 @@ def run(
         else:
             pending.append(task)
     if pending:
-        _ = project.tokens  # the index and the pre-check, built once here and inherited by forked workers
+        _ = project.tokens, project.file_tokens  # the index and the pre-check, built once here, inherited by workers
     jobs = min(jobs or os.cpu_count() or 1, len(pending))
     if jobs <= 1 or len(pending) < SMALL_RUN:
         for task in pending:
