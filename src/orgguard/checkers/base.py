@@ -39,6 +39,24 @@ class Checker(cst.BatchableCSTVisitor):
         names that can only matter where the index says so (the project functions a file's code calls)."""
         return {}
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str] | None:
+        """Words one of which must occur in a module-level statement for this checker to report inside it.
+
+        Compared case-insensitively as substrings, with what the engine adds (names imports bind to a
+        trigger, class aliases of models, functions that call an unverified resolver). A module-level
+        ``def``/``class`` that holds none of any enabled checker's words is not parsed with LibCST (see
+        engine/blank.py). ``None``: the checker cannot say, and every statement is parsed.
+        """
+        return None
+
+    @classmethod
+    def import_triggers(
+        cls, knowledge: Knowledge, index: ProjectIndex
+    ) -> Iterable[tuple[Iterable[str], Iterable[str]]]:
+        """More statement words that count in a module importing one of some modules: (modules, words) pairs."""
+        return ()
+
     def __init__(self, analysis: Analysis) -> None:
         super().__init__()
         self.analysis = analysis

@@ -50,6 +50,11 @@ class OrgFromRequestChecker(Checker):
         return sink_triggers(index)
 
     @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # a query on the tenant or a tenant-owned model; a resolver call keeps its function (the index)
+        return sink_triggers(index)
+
+    @classmethod
     def file_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Mapping[str, Iterable[str]]:
         return resolver_triggers(index)
 

@@ -35,6 +35,10 @@ class SuperuserBypassChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return knowledge["admin.staff_attrs"]
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return knowledge["admin.staff_attrs"]
+
     def visit_If(self, node: cst.If) -> None:
         self._judge(node.test, deny=refuses(node.body, strict=True))
         self._early_allow(node)

@@ -16,7 +16,7 @@ import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from orgguard.checkers.base import Checker
-from orgguard.engine import syntax, walk
+from orgguard.engine import blank, syntax, walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import Finding, RunError, TraceStep
@@ -44,6 +44,16 @@ def file_tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: Projec
         for path, triggers in _load_checker(spec).file_triggers(knowledge, index).items():
             found.setdefault(path, set()).update(t.encode() for t in triggers if t)
     return {path: tuple(sorted(tokens)) for path, tokens in found.items()}
+
+
+def blank_triggers_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> blank.Triggers | None:
+    """The words a module-level definition must hold to be parsed (see engine/blank.py)."""
+    classes = [_load_checker(spec) for spec in checkers]
+    return blank.triggers_for(
+        (cls.statement_triggers(knowledge, index) for cls in classes),
+        index,
+        [pair for cls in classes for pair in cls.import_triggers(knowledge, index)],
+    )
 
 
 def _load_checker(spec: str) -> type[Checker]:
@@ -233,13 +243,18 @@ def _check_source(
     try:
         # the interpreter screens the file first (unless the index pass already parsed this very source);
         # its error is the one reported, whatever parser runs after it and whatever else is in the run
-        parsed = syntax.parse_module(
-            source,
-            display,
-            config.target_version,
-            checked=sha is not None and sha in project.parsed,
-            need_module=bool(checker_specs),
-        )
+        checked = sha is not None and sha in project.parsed
+        parsed = None
+        reduced = _reduced(project, source, relpath) if checker_specs else None
+        if reduced is not None:
+            # LibCST reads only what can hold a finding, once the whole file passed the same screen
+            if not checked:
+                syntax.parse_module(source, display, config.target_version, checked=False, need_module=False)
+            parsed = _parse_reduced(reduced, display, config.target_version)
+        if parsed is None:
+            parsed = syntax.parse_module(
+                source, display, config.target_version, checked=checked, need_module=bool(checker_specs)
+            )
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
         if PARSE_ERROR in project.rules:
             result.findings.append(_parse_error(project, display, exc))
@@ -325,6 +340,24 @@ def _trace(report: Report, prefix: str, display: str, rng: CodeRange, summary: s
         return ()
     steps = tuple(TraceStep(prefix + s.path, s.line, s.column, s.note) for s in report.trace)
     return (*steps, TraceStep(display, rng.start.line, rng.start.column + 1, summary))
+
+
+def _reduced(project: Project, source: bytes | str, relpath: str) -> bytes | None:
+    """The source with the definitions no checker can report in blanked (None: parse it as it is)."""
+    triggers = project.blank_triggers
+    if triggers is None or not isinstance(source, bytes):
+        return None
+    return blank.blanked(source, relpath, triggers)
+
+
+def _parse_reduced(reduced: bytes, display: str, target: Any) -> cst.Module | None:
+    """LibCST's tree of the blanked source; None when LibCST refuses it (the whole file is parsed then)."""
+    try:
+        return syntax.parse_module(reduced, display, target, checked=True, need_module=True)
+    except (KeyboardInterrupt, SystemExit, FileTimeout):
+        raise
+    except BaseException:  # a refusal of the blanked text is no finding: parse the file
+        return None
 
 
 def _may_match(project: Project, source: bytes | str, relpath: str) -> bool:

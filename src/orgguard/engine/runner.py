@@ -109,6 +109,15 @@ class Project:
         return tokens_for(self.checkers, self.knowledge, self.index)
 
     @functools.cached_property
+    def blank_triggers(self) -> Any:
+        """What a module-level definition must say to be parsed with LibCST (engine/blank.py; None: all are)."""
+        if not self.precheck:
+            return None
+        from orgguard.engine.checking import blank_triggers_for
+
+        return blank_triggers_for(self.checkers, self.knowledge, self.index)
+
+    @functools.cached_property
     def file_tokens(self) -> dict[str, tuple[bytes, ...]]:
         """Pre-check, per file (by path from the project root): more tokens that count there only."""
         from orgguard.engine.checking import file_tokens_for
@@ -702,7 +711,8 @@ def run(
         else:
             pending.append(task)
     if pending:
-        _ = project.tokens, project.file_tokens  # the index and the pre-check, built once here, inherited by workers
+        # the index and the pre-checks, built once here and inherited by forked workers
+        _ = project.tokens, project.file_tokens, project.blank_triggers
     jobs = min(jobs or os.cpu_count() or 1, len(pending))
     if jobs <= 1 or len(pending) < SMALL_RUN:
         for task in pending:
