@@ -89,24 +89,24 @@ def test_blanking_changes_no_finding(app: Path, monkeypatch: pytest.MonkeyPatch)
 def test_blanked_source_keeps_lines_names_and_what_can_be_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(blank, "MIN_SIZE", 0)
     source = (
-        "import os\n"
-        "from billing.models import Invoice as Inv\n"
-        "\n"
-        "@decorator\n"
-        "def quiet(a,\n"
-        "          b):\n"
-        "    return os.path.join(a, b)  # noqa\n"
-        "\n"
-        "class Helper:\n"
-        "    def method(self):\n"
-        "        return 1\n"
-        "\n"
-        "def lookup(pk):\n"
-        "    return Inv.objects.get(pk=pk)\n"
-        "\n"
-        "def quiet(x):\n"  # a reused name: numbered qualified names, never blanked
-        "    return x\n"
-    ).encode()
+        b"import os\n"
+        b"from billing.models import Invoice as Inv\n"
+        b"\n"
+        b"@decorator\n"
+        b"def quiet(a,\n"
+        b"          b):\n"
+        b"    return os.path.join(a, b)  # noqa\n"
+        b"\n"
+        b"class Helper:\n"
+        b"    def method(self):\n"
+        b"        return 1\n"
+        b"\n"
+        b"def lookup(pk):\n"
+        b"    return Inv.objects.get(pk=pk)\n"
+        b"\n"
+        b"def quiet(x):\n"  # a reused name: numbered qualified names, never blanked
+        b"    return x\n"
+    )
     triggers = blank.Triggers(frozenset({"Invoice"}))
     out = blank.blanked(b"# pad\n# pad\n" + source, "app.py", triggers)
     assert out is not None

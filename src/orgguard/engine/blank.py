@@ -73,9 +73,7 @@ def triggers_for(
     for info in index.functions.values():
         if any(target in resolvers for _key, target in info.callees):
             keep.setdefault(info.path, set()).add(info.line)
-    per_imports = tuple(
-        (frozenset(modules), frozenset(more)) for modules, more in extra
-    )
+    per_imports = tuple((frozenset(modules), frozenset(more)) for modules, more in extra)
     words.discard("")
     fragments.discard("")
     keep_lines = {p: frozenset(lines) for p, lines in keep.items()}
