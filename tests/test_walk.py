@@ -172,3 +172,37 @@ def test_trivia_is_only_tokens_and_layout() -> None:
     names = {t.__name__ for t in walk.TRIVIA}
     assert {"Comma", "SimpleWhitespace", "Comment", "LeftParen", "Add", "Colon"} <= names
     assert not names & {"Name", "Call", "Attribute", "Param", "Arg", "Expr", "Decorator", "Annotation"}
+
+
+class _Hooks(cst.CSTVisitor):
+    """Plain visit_<Type>/leave_<Type> methods (walk.visit drives these without LibCST's on_visit)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, int]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self.events.append(("def", id(node)))
+        return node.name.value != "method"  # prune one subtree
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.events.append(("/def", id(original_node)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.events.append(("call", id(node)))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.events.append(("name", id(node)))
+
+    def leave_If(self, original_node: cst.If) -> None:
+        self.events.append(("/if", id(original_node)))
+
+
+@pytest.mark.parametrize(("name", "source"), _samples()[:12], ids=[n for n, _ in _samples()[:12]])
+def test_visit_dispatches_overridden_methods_like_libcst(name: str, source: str) -> None:
+    module = cst.parse_module(source)
+    theirs, ours = _Hooks(), _Hooks()
+    module.visit(theirs)
+    walk.visit(module, ours)
+    assert ours.events == theirs.events
+    assert ours.events or not source.strip()

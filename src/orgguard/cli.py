@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import gc
 import json
 import os
 import sys
@@ -29,6 +30,7 @@ from orgguard.engine.baseline import Baseline, BaselineError, compare, key_of
 from orgguard.engine.runner import (
     DEFAULT_FILE_TIMEOUT,
     DEFAULT_MAX_FILE_SIZE,
+    WORKER_GC_THRESHOLD,
     Project,
     RunResult,
     discover,
@@ -238,6 +240,9 @@ def _check(args: argparse.Namespace) -> int:
             baseline = Baseline.load(args.baseline)
         except BaselineError as exc:
             return _usage_error(str(exc))
+    # this process is orgguard's own: collect young objects as seldom as its workers do (a file checked
+    # here, a small run or one big file, builds hundreds of thousands of acyclic nodes)
+    gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
     try:
         project = load_project(
             paths[0],

@@ -61,6 +61,20 @@ def entry_triggers(entries: Iterable[str], *, part: str = "last") -> list[str]:
     return out
 
 
+def statement_words(entries: Iterable[str]) -> list[str]:
+    """What a statement calling an entry must say (see ``Checker.statement_triggers``): the first component of
+    a dotted entry (the rest of the name may come from an import), a bare entry itself, a glob's longest
+    fragment as a fragment (``*name``)."""
+    out = []
+    for entry in entries:
+        part = entry.split(".")[0] if "." in entry and "*" not in entry.split(".")[0] else entry.split(".")[-1]
+        chunks = [c for c in part.split("*") if c]
+        if not chunks:
+            continue
+        out.append(max(chunks, key=len) if "*" not in part else "*" + max(chunks, key=len))
+    return out
+
+
 def string_value(expr: cst.BaseExpression) -> str | None:
     """The value of a plain (possibly implicitly concatenated) string literal, else None."""
     if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):

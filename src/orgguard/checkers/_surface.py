@@ -79,6 +79,11 @@ class SurfaceQueryChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return [*index.tenant_paths, *knowledge["queries.shortcuts"]]
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # a query names its model (or an import or class alias of it); an export's sinks pick the tenant
+        return [*index.tenant_paths, *index.tenant_models, *knowledge["queries.shortcuts"]]
+
     def visit_Subscript(self, node: cst.Subscript) -> None:
         self._check(node)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import libcst as cst
@@ -32,6 +32,30 @@ class Checker(cst.BatchableCSTVisitor):
         ``None`` means "always run" (use sparingly: it costs a parse of every file).
         """
         return None
+
+    @classmethod
+    def file_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Mapping[str, Iterable[str]]:
+        """More substrings, that count only in the files they are listed for (by path from the project root):
+        names that can only matter where the index says so (the project functions a file's code calls)."""
+        return {}
+
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str] | None:
+        """Words one of which must occur in a module-level statement for this checker to report inside it.
+
+        Compared case-insensitively as substrings, with what the engine adds (names imports bind to a
+        trigger, class aliases of models, functions that call an unverified resolver). A module-level
+        ``def``/``class`` that holds none of any enabled checker's words is not parsed with LibCST (see
+        engine/blank.py). ``None``: the checker cannot say, and every statement is parsed.
+        """
+        return None
+
+    @classmethod
+    def import_triggers(
+        cls, knowledge: Knowledge, index: ProjectIndex
+    ) -> Iterable[tuple[Iterable[str], Iterable[str]]]:
+        """More statement words that count in a module importing one of some modules: (modules, words) pairs."""
+        return ()
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__()

@@ -36,6 +36,10 @@ class BillableLookupChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return [*index.tenant_models, *index.tenant_paths]
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return [*index.tenant_models, *index.tenant_paths]
+
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
         if facts is None or (

@@ -23,6 +23,10 @@ class FirstOrgChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return index.tenant_models
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return index.tenant_models
+
     def visit_Call(self, node: cst.Call) -> None:
         self._check(node)
 

@@ -34,6 +34,10 @@ class OptionalOrgChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return index.tenant_paths
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return index.tenant_paths
+
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
         if facts is None or not facts.conditional_vars:

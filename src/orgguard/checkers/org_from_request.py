@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 import libcst as cst
@@ -23,10 +23,20 @@ def sink_values(ctx: FileContext, code: str, sink: TenantSink) -> dict[str, str]
 
 
 def sink_triggers(index: ProjectIndex) -> list[str]:
-    """Names that must occur for a tenant sink to exist: tenant(-owned) models and unverified resolvers."""
-    names = [*index.tenant_models, *index.tenant_paths]
-    names += [info.name for info in index.functions.values() if info.resolves_unverified]
-    return names
+    """Names that must occur for a tenant sink on a query to exist: tenant(-owned) models."""
+    return [*index.tenant_models, *index.tenant_paths]
+
+
+def resolver_triggers(index: ProjectIndex) -> dict[str, list[str]]:
+    """The other tenant sink is a call of a project function that looks the tenant up unverified: only
+    in the files whose functions call one (the index resolved their calls), where the name of one must
+    occur (files by path)."""
+    resolvers = {q for q, info in index.functions.items() if info.resolves_unverified}
+    if not resolvers:
+        return {}
+    names = sorted({index.functions[q].name for q in resolvers})
+    callers = {info.path for info in index.functions.values() if any(t in resolvers for _, t in info.callees)}
+    return {path: names for path in callers}
 
 
 class OrgFromRequestChecker(Checker):
@@ -38,6 +48,15 @@ class OrgFromRequestChecker(Checker):
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return sink_triggers(index)
+
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # a query on the tenant or a tenant-owned model; a resolver call keeps its function (the index)
+        return sink_triggers(index)
+
+    @classmethod
+    def file_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Mapping[str, Iterable[str]]:
+        return resolver_triggers(index)
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()

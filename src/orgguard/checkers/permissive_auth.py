@@ -71,6 +71,10 @@ class PermissiveAuthChecker(Checker):
         names = {spec.name for spec in map(Spec.parse, knowledge["settings.permissive"]) if spec is not None}
         return sorted(names | {n.lower() for n in names})
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return [f"*{name}" for name in cls.triggers(knowledge, index)]  # the setting's name, in any case
+
     def __init__(self, analysis: Analysis) -> None:
         super().__init__(analysis)
         knowledge = self.ctx.knowledge

@@ -516,6 +516,12 @@ class RawSqlChecker(Checker):
             out |= {"sqlalchemy", "sqlmodel", ".text("}
         return sorted(out)
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        if not index.tenant_paths:
+            return []
+        return [*knowledge["queries.raw_sql_calls"], "sqlalchemy", "sqlmodel"]  # the call's name, or its import
+
     def __init__(self, analysis: Analysis) -> None:
         super().__init__(analysis)
         self._schema: sqlr.TenantSchema | None = None

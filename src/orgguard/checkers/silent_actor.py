@@ -15,7 +15,14 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from orgguard.checkers._names import ModuleConstants, entry_triggers, matches_any, qualified_name, string_value
+from orgguard.checkers._names import (
+    ModuleConstants,
+    entry_triggers,
+    matches_any,
+    qualified_name,
+    statement_words,
+    string_value,
+)
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine.context import dotted_name
 from orgguard.engine.records import ProjectIndex
@@ -30,6 +37,11 @@ class SilentActorChecker(Checker):
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return [*knowledge["audit.model_markers"], *entry_triggers(knowledge["audit.log_calls"], part="first")]
+
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # a marker inside an audit model's name (AuditLog), or the call's name
+        return [*(f"*{m}" for m in knowledge["audit.model_markers"]), *statement_words(knowledge["audit.log_calls"])]
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__(analysis)

@@ -22,6 +22,11 @@ class StripeIdFromRequestChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return ["stripe", "Stripe"]
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # the call's dotted name starts with (or holds) one of the Stripe namespaces
+        return ["stripe", *(ns.strip(".").split(".")[0] for ns in knowledge["stripe.namespaces"])]
+
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
         if facts is None or facts.surface not in (Surface.REQUEST, Surface.ADMIN, Surface.EXPORT):

@@ -35,6 +35,10 @@ class SuperuserBypassChecker(Checker):
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         return knowledge["admin.staff_attrs"]
 
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return knowledge["admin.staff_attrs"]
+
     def visit_If(self, node: cst.If) -> None:
         self._judge(node.test, deny=refuses(node.body, strict=True))
         self._early_allow(node)
@@ -82,6 +86,9 @@ class SuperuserBypassChecker(Checker):
     def _judge(self, cond: cst.BaseExpression, *, deny: bool) -> None:
         atoms: list[tuple[str, cst.BaseExpression]] = []
         _collect(cond, atoms)
+        staff_attrs = self.ctx.knowledge["admin.staff_attrs"]
+        if not any(isinstance(expr, cst.Attribute) and expr.attr.value in staff_attrs for _, expr in atoms):
+            return  # no staff flag: nothing to judge (the other atoms' kinds would cost the function's flow)
         kinds = [self._kind(expr) for _, expr in atoms]
         staff = [i for i, k in enumerate(kinds) if k == "staff"]
         member = [i for i, k in enumerate(kinds) if k in ("member", "member-neg")]

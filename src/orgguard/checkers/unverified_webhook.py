@@ -25,6 +25,7 @@ from orgguard.checkers._names import (
     matches_any,
     qualified_name,
     short_code,
+    statement_words,
     string_value,
     unwrap_await,
 )
@@ -182,6 +183,19 @@ class UnverifiedWebhookChecker(Checker):
         # a JSON-body finding needs a Stripe context (an import of stripe/djstripe or "stripe" in the
         # handler's name or route); the other two shapes need their call's name
         return ["stripe", "Stripe", "tolerance", *entry_triggers(knowledge["stripe.unverified_calls"])]
+
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # an unverified or verifying call by its name; a JSON body needs a Stripe context in the function
+        # ("stripe" in its or its class's name or route, a webhook decorator) unless the module imports Stripe
+        calls = [*knowledge["stripe.unverified_calls"], *knowledge["stripe.verify_calls"]]
+        return ["*stripe", "tolerance", *statement_words([*calls, *knowledge["webhooks.decorators"]])]
+
+    @classmethod
+    def import_triggers(
+        cls, knowledge: Knowledge, index: ProjectIndex
+    ) -> Iterable[tuple[Iterable[str], Iterable[str]]]:
+        return [(("stripe", "djstripe"), ("loads", "json", "data", "body"))]
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__(analysis)

@@ -6,14 +6,15 @@ checkers (the runner imports this module only when a file has to be checked).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
-from orgguard.engine import syntax, walk
+from orgguard.engine import blank, syntax, walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.budget import FileTimeout
 from orgguard.engine.context import FileContext, Report, collect_imports
@@ -75,15 +76,66 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     return parse_error_finding(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
-def _positions(module: cst.Module, reports: Sequence[Report]) -> dict[cst.CSTNode, CodeRange]:
-    """Positions of reported nodes only; paid for just the files that have findings."""
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+def _positions(
+    module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5
+) -> dict[cst.CSTNode, CodeRange]:
+    """Positions of the reported nodes (and their statements) only; paid for just the files with findings.
+
+    LibCST's ``PositionProvider`` generates the code of the whole module with positions (and first rebuilds
+    every node in a traversal it runs for batchable providers). Here it runs on the module-level
+    statements that hold a finding, each wrapped alone in a module of the same layout, and their
+    positions are moved down by the lines of the code before them (the header and the statements
+    before it, generated as plain code). The result is the same: a module-level statement's code starts
+    at column 0 with no indentation pending, whatever precedes it. Falls back to the whole module when a
+    report does not know its module-level statement, or more than ``dense`` of the statements hold findings.
+    """
     wanted: set[cst.CSTNode] = set()
     for r in reports:
         wanted.add(r.node)
         if r.statement is not None:
             wanted.add(r.statement)
+    tops = {id(r.top): r.top for r in reports if r.top is not None}
+    if len(tops) < len({id(r.top) for r in reports}) or len(tops) > dense * len(module.body):
+        return _whole_module_positions(module, wanted)
+    found: dict[cst.CSTNode, CodeRange] = {}
+    line = 1 + _line_count(module, module.header)
+    for stmt in module.body:
+        if id(stmt) in tops:
+            found.update(_statement_positions(module, stmt, line - 1, wanted))
+            del tops[id(stmt)]
+            if not tops:
+                break
+        line += _line_count(module, (stmt,))
+    if tops or not wanted <= found.keys():
+        return _whole_module_positions(module, wanted)  # a reported node outside its statement: be plain
+    return found
+
+
+_NEWLINE = re.compile(r"\r\n?|\n")  # how LibCST's position provider counts lines
+
+
+def _line_count(module: cst.Module, nodes: Sequence[cst.CSTNode]) -> int:
+    return sum(len(_NEWLINE.findall(module.code_for_node(node))) for node in nodes)
+
+
+def _statement_positions(
+    module: cst.Module, stmt: cst.CSTNode, offset: int, wanted: set[cst.CSTNode]
+) -> dict[cst.CSTNode, CodeRange]:
+    alone = module.with_changes(header=(), body=(stmt,), footer=())
+    positions = MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
+    out: dict[cst.CSTNode, CodeRange] = {}
+    for node in wanted:
+        rng = positions.get(node)
+        if rng is not None:
+            out[node] = CodeRange(
+                CodePosition(rng.start.line + offset, rng.start.column),
+                CodePosition(rng.end.line + offset, rng.end.column),
+            )
+    return out
+
+
+def _whole_module_positions(module: cst.Module, wanted: set[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     return {node: positions[node] for node in wanted if node in positions}
 
 
@@ -144,18 +196,24 @@ def _check_source(
     if config.is_exempt(path):
         return result  # tests and seed scripts are never reported, not even for their syntax
     checker_specs = project.checkers
-    if checker_specs and not _may_match(project, source):
+    relpath = config.relpath(path)
+    if checker_specs and not _may_match(project, source, relpath):
         checker_specs = ()
     try:
         # the interpreter screens the file first (unless the index pass already parsed this very source);
         # its error is the one reported, whatever parser runs after it and whatever else is in the run
-        parsed = syntax.parse_module(
-            source,
-            display,
-            config.target_version,
-            checked=sha is not None and sha in project.parsed,
-            need_module=bool(checker_specs),
-        )
+        checked = sha is not None and sha in project.parsed
+        parsed = None
+        reduced = _reduced(project, source, relpath) if checker_specs else None
+        if reduced is not None:
+            # LibCST reads only what can hold a finding, once the whole file passed the same screen
+            if not checked:
+                syntax.parse_module(source, display, config.target_version, checked=False, need_module=False)
+            parsed = _parse_reduced(reduced, display, config.target_version)
+        if parsed is None:
+            parsed = syntax.parse_module(
+                source, display, config.target_version, checked=checked, need_module=bool(checker_specs)
+            )
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
         if PARSE_ERROR in project.rules:
             result.findings.append(_parse_error(project, display, exc))
@@ -172,7 +230,7 @@ def _check_source(
     try:
         ctx = FileContext(
             path=path,
-            relpath=config.relpath(path),
+            relpath=relpath,
             module=module,
             config=config,
             index=project.index,
@@ -243,9 +301,29 @@ def _trace(report: Report, prefix: str, display: str, rng: CodeRange, summary: s
     return (*steps, TraceStep(display, rng.start.line, rng.start.column + 1, summary))
 
 
-def _may_match(project: Project, source: bytes | str) -> bool:
+def _reduced(project: Project, source: bytes | str, relpath: str) -> bytes | None:
+    """The source with the definitions no checker can report in blanked (None: parse it as it is)."""
+    triggers = project.blank_triggers
+    if triggers is None or not isinstance(source, bytes):
+        return None
+    return blank.blanked(source, relpath, triggers)
+
+
+def _parse_reduced(reduced: bytes, display: str, target: Any) -> cst.Module | None:
+    """LibCST's tree of the blanked source; None when LibCST refuses it (the whole file is parsed then)."""
+    try:
+        return syntax.parse_module(reduced, display, target, checked=True, need_module=True)
+    except (KeyboardInterrupt, SystemExit, FileTimeout):
+        raise
+    except BaseException:  # a refusal of the blanked text is no finding: parse the file
+        return None
+
+
+def _may_match(project: Project, source: bytes | str, relpath: str) -> bool:
     """Cheap pre-check: could any enabled checker find anything in this source?"""
     if project.tokens is None:
         return True
     data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
-    return any(tok in data for tok in project.tokens)
+    if any(tok in data for tok in project.tokens):
+        return True
+    return any(tok in data for tok in project.file_tokens.get(relpath, ()))

@@ -42,6 +42,7 @@ class Report:
     trace: tuple[TraceStep, ...] = ()  # where the path that reaches it comes from (the finding's own step is added)
     shape: str = "message"  # which of the rule's message templates
     traits: frozenset[str] = frozenset()  # what picks the templates' variants (rules/messages.toml)
+    top: cst.CSTNode | None = None  # the module-level statement being traversed (where positions are computed)
 
 
 @dataclass
@@ -156,6 +157,11 @@ class FileContext:
             self._traits = frozenset(found)
         return self._traits
 
+    @functools.cached_property
+    def tenant_attrs(self) -> frozenset[str]:
+        """Attributes that hold a row's tenant or its parent on the tenant path (see ``vocab.tenant_attrs``)."""
+        return vocab.tenant_attrs(self.config.tenant_fields, self.index.tenant_paths.values())
+
     @property
     def module_name(self) -> str:
         return self.index.modules.get(self.relpath) or vocab.module_name(self.relpath)
@@ -195,7 +201,10 @@ class FileContext:
         if code in self.rules:
             found = self.traits.union(traits)
             filled = {**(fields or {}), **values}
-            self.reports.append(Report(code, node, statement or self.scope.statement, filled, trace, shape, found))
+            top = self.scope.statements[0] if self.scope.statements else None
+            self.reports.append(
+                Report(code, node, statement or self.scope.statement, filled, trace, shape, found, top)
+            )
 
     def phrase(self, code: str, part: str, traits: Iterable[str] = (), **values: str) -> str:
         """One part of a rule's messages, filled: what a checker passes for a field that takes one of

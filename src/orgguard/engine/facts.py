@@ -91,7 +91,7 @@ class _VarScan(cst.CSTVisitor):
         self.info = info
         self.keys = keys
         self.seen: dict[str, int] = {}
-        self.tenant_attrs = vocab.tenant_attrs(ctx.config.tenant_fields, ctx.index.tenant_paths.values())
+        self.tenant_attrs = ctx.tenant_attrs
         self.scoped: set[str] = set()
         self.conditional: dict[str, str] = {}
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs

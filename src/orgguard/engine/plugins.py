@@ -10,6 +10,7 @@ import importlib
 from collections.abc import Sequence
 
 from orgguard.checkers.base import Checker
+from orgguard.engine import blank
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
@@ -35,4 +36,23 @@ def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectInde
     return tuple(sorted(tokens))
 
 
-__all__ = ["load_checker", "tokens_for"]
+def file_tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> dict[str, tuple[bytes, ...]]:
+    """The checkers' triggers that count only in some files, by path from the project root."""
+    found: dict[str, set[bytes]] = {}
+    for spec in checkers:
+        for path, triggers in load_checker(spec).file_triggers(knowledge, index).items():
+            found.setdefault(path, set()).update(t.encode() for t in triggers if t)
+    return {path: tuple(sorted(tokens)) for path, tokens in found.items()}
+
+
+def blank_triggers_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> blank.Triggers | None:
+    """The words a module-level definition must hold to be parsed (see engine/blank.py)."""
+    classes = [load_checker(spec) for spec in checkers]
+    return blank.triggers_for(
+        (cls.statement_triggers(knowledge, index) for cls in classes),
+        index,
+        [pair for cls in classes for pair in cls.import_triggers(knowledge, index)],
+    )
+
+
+__all__ = ["blank_triggers_for", "file_tokens_for", "load_checker", "tokens_for"]

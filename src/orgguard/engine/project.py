@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orgguard.config import Config
+from orgguard.engine.blank import Triggers
 from orgguard.engine.findings import RunError
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
@@ -54,6 +55,22 @@ class Project:
         from orgguard.engine.plugins import tokens_for  # LibCST is imported only once a file is checked
 
         return tokens_for(self.checkers, self.knowledge, self.index)
+
+    @functools.cached_property
+    def blank_triggers(self) -> Triggers | None:
+        """What a module-level definition must say to be parsed with LibCST (engine/blank.py; None: all are)."""
+        if not self.precheck:
+            return None
+        from orgguard.engine.plugins import blank_triggers_for
+
+        return blank_triggers_for(self.checkers, self.knowledge, self.index)
+
+    @functools.cached_property
+    def file_tokens(self) -> dict[str, tuple[bytes, ...]]:
+        """Pre-check, per file (by path from the project root): more tokens that count there only."""
+        from orgguard.engine.plugins import file_tokens_for
+
+        return file_tokens_for(self.checkers, self.knowledge, self.index)
 
 
 __all__ = ["DEFAULT_MAX_FILE_SIZE", "Project"]

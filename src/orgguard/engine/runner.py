@@ -640,7 +640,8 @@ def run(
         else:
             pending.append(task)
     if pending:
-        _ = project.tokens  # the index and the pre-check, built once here and inherited by forked workers
+        # the index and the pre-checks, built once here and inherited by forked workers
+        _ = project.tokens, project.file_tokens, project.blank_triggers
     jobs = min(jobs or os.cpu_count() or 1, len(pending))
     if jobs <= 1 or len(pending) < SMALL_RUN:
         for task in pending:

@@ -107,8 +107,24 @@ def deep_recursion() -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
+def walk(node: ast.AST) -> Iterator[ast.AST]:
+    """``ast.walk``: the same nodes in the same (breadth-first) order, without a generator per node."""
+    todo: list[ast.AST] = [node]
+    i = 0
+    while i < len(todo):
+        current = todo[i]
+        i += 1
+        for name in current._fields:
+            value = getattr(current, name, None)
+            if isinstance(value, ast.AST):
+                todo.append(value)
+            elif type(value) is list:
+                todo.extend([item for item in value if isinstance(item, ast.AST)])
+        yield current
+
+
 def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
-    for sub in ast.walk(node):
+    for sub in walk(node):
         if isinstance(sub, ast.Call):
             yield sub
 
@@ -245,13 +261,13 @@ class ModuleScan:
                         "DEFAULT_FILTER_BACKENDS",
                     ):
                         into = permissions if key.value == "DEFAULT_PERMISSION_CLASSES" else filters
-                        for leaf in ast.walk(value):
+                        for leaf in walk(value):
                             if isinstance(leaf, ast.Constant) and isinstance(leaf.value, str):
                                 into.append(vocab.short(leaf.value))
             if (
                 isinstance(stmt, ast.Assign)
                 and isinstance(stmt.value, ast.Subscript)
-                and any(isinstance(n, ast.Call) and self._marker_name(n.func) in markers for n in ast.walk(stmt.value))
+                and any(isinstance(n, ast.Call) and self._marker_name(n.func) in markers for n in walk(stmt.value))
             ):
                 aliases.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
             var = self._module_var(stmt)
@@ -265,7 +281,7 @@ class ModuleScan:
         url_views: list[Ref] = []
         schedule_keys = self.k["jobs.schedule_keys"]
         installs = list(self._installed_names(stmts))
-        for node in ast.walk(tree):
+        for node in walk(tree):
             if isinstance(node, ast.Dict):
                 # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
                 for key, value in zip(node.keys, node.values, strict=True):
@@ -714,7 +730,7 @@ class ModuleScan:
                 if ref is not None:
                     params[arg.arg] = ref
         out: list[tuple[str, Ref]] = []
-        for node in ast.walk(init):
+        for node in walk(init):
             if not isinstance(node, ast.Assign):
                 continue
             for target in node.targets:
@@ -740,7 +756,7 @@ class ModuleScan:
     def _random_default(call: ast.Call) -> bool:
         for kw in call.keywords:
             if kw.arg in ("default", "default_factory", "server_default"):
-                names = {vocab.short(dotted(n)) for n in ast.walk(kw.value) if isinstance(n, (ast.Name, ast.Attribute))}
+                names = {vocab.short(dotted(n)) for n in walk(kw.value) if isinstance(n, (ast.Name, ast.Attribute))}
                 names |= {vocab.short(dotted(n.func)) for n in _calls_of(kw.value)}
                 if any(n in RANDOM_DEFAULTS or "token" in n.lower() or "secret" in n.lower() for n in names):
                     return True
@@ -754,7 +770,7 @@ class ModuleScan:
         kwargs: list[str] = []
         parents: list[str] = []
         params = {a.arg for a in hook.args.args}
-        for node in ast.walk(hook):
+        for node in walk(hook):
             if isinstance(node, ast.Call):
                 name = vocab.short(dotted(node.func))
                 calls.append(name)
@@ -883,7 +899,7 @@ def refuses(body: Sequence[ast.stmt]) -> bool:
 
 def names_in(node: ast.AST) -> set[str]:
     """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
-    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+    return {n.id for n in walk(node) if isinstance(n, ast.Name)}
 
 
 class FunctionScan:
@@ -923,7 +939,7 @@ class FunctionScan:
     def run(self) -> DefFacts:
         node = self.node
         # every node of the body, walked once (nested functions and classes included)
-        self.nodes = [sub for stmt in node.body for sub in ast.walk(stmt)]
+        self.nodes = [sub for stmt in node.body for sub in walk(stmt)]
         local_stmts = [n for n in self.nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
         self.local_imports, _ = import_table(local_stmts, self.mod.module_name, self.mod.is_package)
         self._number_calls()
@@ -1500,7 +1516,7 @@ class FunctionScan:
     def _registrations(self, fn: _Func) -> None:
         """``HANDLERS[kind] = func`` / ``HANDLERS.append(func)`` inside a (nested) decorator: a registry."""
         params = {a.arg for a in (*fn.args.posonlyargs, *fn.args.args)}
-        self._register_into([sub for stmt in fn.body for sub in ast.walk(stmt)], params)
+        self._register_into([sub for stmt in fn.body for sub in walk(stmt)], params)
 
     def _register_into(self, nodes: Iterable[ast.AST], params: set[str]) -> None:
         if not params:
@@ -1534,7 +1550,7 @@ class FunctionScan:
         staff = self.k["admin.staff_attrs"]
         return any(
             isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value))
-            for n in ast.walk(node)
+            for n in walk(node)
         )
 
     def _staff(self, stmt: ast.If) -> None:
@@ -1549,7 +1565,7 @@ class FunctionScan:
         secrets = self.k["admin.shared_secrets"]
 
         def names_secret(node: ast.AST) -> bool:
-            for sub in ast.walk(node):
+            for sub in walk(node):
                 if isinstance(sub, (ast.Attribute, ast.Name)):
                     name = sub.attr if isinstance(sub, ast.Attribute) else sub.id
                     if name.isupper() and vocab.is_secret_field(name, [p.lower() for p in secrets]):
@@ -1562,7 +1578,7 @@ class FunctionScan:
         def reads_request(node: ast.AST) -> bool:
             return any(
                 vocab.request_source(dotted(sub), self.k) is not None
-                for sub in ast.walk(node)
+                for sub in walk(node)
                 if isinstance(sub, (ast.Attribute, ast.Call))
             )
 
@@ -1773,8 +1789,8 @@ class FunctionScan:
             left, right = atom.left, atom.comparators[0]
             if isinstance(atom.ops[0], ast.NotIn):
                 # `if obj.organization not in request.user.organizations.all(): raise`
-                attrs = [n.attr for n in ast.walk(right) if isinstance(n, ast.Attribute)]
-                if any(vocab.is_userish(dotted(n.value)) for n in ast.walk(right) if isinstance(n, ast.Attribute)):
+                attrs = [n.attr for n in walk(right) if isinstance(n, ast.Attribute)]
+                if any(vocab.is_userish(dotted(n.value)) for n in walk(right) if isinstance(n, ast.Attribute)):
                     ident = len(self.checks)
                     self.checks.append(Check(names=self._closure(names_in(left), env), user_attrs=tuple(attrs)))
                     self._mark(names_in(left), ident, env)

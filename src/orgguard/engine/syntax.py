@@ -204,7 +204,8 @@ def parse_module(
     import libcst as cst
 
     try:
-        return cst.parse_module(source, config=_parser_config(grammar(target)))
+        with _unvalidated():
+            return cst.parse_module(source, config=_parser_config(grammar(target)))
     except cst.ParserSyntaxError as exc:  # the interpreter accepts it, LibCST does not: say so
         col = exc.raw_column + 1
         what = _first_line(exc.message) or "invalid syntax"
@@ -212,6 +213,29 @@ def parse_module(
         raise ParseFailure(ParseError(message, exc.raw_line, col, exc.raw_line, col)) from None
     except (RecursionError, MemoryError):
         raise ParseFailure(ParseError(TOO_DEEP, 1, 1, 1, 1)) from None
+
+
+@contextlib.contextmanager
+def _unvalidated() -> Iterator[None]:
+    """LibCST's parser without the validation of every node it builds.
+
+    Each node's ``__post_init__`` re-checks its fields (whitespace, parentheses), a fifth of the parse; a
+    tree LibCST's own parser builds from source it accepts passes by construction (LibCST says as much
+    where it validates: "avoid validating the tree when parsing a file"). Only around the parse, and put
+    back even when it raises; a node built meanwhile by another thread of the process is not validated.
+    """
+    import libcst as cst
+
+    validate = vars(cst.CSTNode)["__post_init__"]
+    type.__setattr__(cst.CSTNode, "__post_init__", _no_validation)
+    try:
+        yield
+    finally:
+        type.__setattr__(cst.CSTNode, "__post_init__", validate)
+
+
+def _no_validation(self: object) -> None:
+    return None
 
 
 def _newer_module(source: bytes | str, target: Version | None) -> cst.Module | None:

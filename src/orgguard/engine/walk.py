@@ -163,10 +163,54 @@ class Visitor(Protocol):
 
 
 def visit(node: cst.CSTNode, visitor: Visitor) -> None:
-    """Walk ``node`` with a ``cst.CSTVisitor`` (its ``visit_*`` may return False to skip a subtree)."""
+    """Walk ``node`` with a ``cst.CSTVisitor`` (its ``visit_*`` may return False to skip a subtree).
+
+    A visitor that keeps LibCST's own ``on_visit``/``on_leave`` is driven by the ``visit_<Type>`` and
+    ``leave_<Type>`` methods its class overrides, looked up once per node type (LibCST's dispatch formats
+    and looks up both names on every node, and calls the no-op defaults of every other type).
+    """
+    kind = type(visitor)
+    if kind.on_visit is not _ON_VISIT or kind.on_leave is not _ON_LEAVE:
+        _visit_generic(node, visitor)
+        return
+    hooks = _HOOKS.get(kind)
+    if hooks is None:
+        hooks = _HOOKS[kind] = {}
+    _visit_fast(node, visitor, hooks)
+
+
+_ON_VISIT = cst.CSTVisitor.on_visit
+_ON_LEAVE = cst.CSTVisitor.on_leave
+Hooks = tuple[Callable[[Any, cst.CSTNode], Any] | None, Callable[[Any, cst.CSTNode], Any] | None]
+_HOOKS: dict[type, dict[type, Hooks]] = {}  # visitor class -> node type -> (visit_<Type>, leave_<Type>)
+
+
+def _hook(visitor_class: type, name: str) -> Callable[[Any, cst.CSTNode], Any] | None:
+    """The class's own ``visit_<Type>``/``leave_<Type>`` function, None where it keeps LibCST's no-op."""
+    found = getattr(visitor_class, name, None)
+    if found is None or found is getattr(cst.CSTVisitor, name, None):  # LibCST's do-nothing default
+        return None
+    return found  # type: ignore[no-any-return]
+
+
+def _visit_fast(node: cst.CSTNode, visitor: Visitor, hooks: dict[type, Hooks]) -> None:
+    kind = type(node)
+    pair = hooks.get(kind)
+    if pair is None:
+        cls = type(visitor)
+        pair = hooks[kind] = (_hook(cls, f"visit_{kind.__name__}"), _hook(cls, f"leave_{kind.__name__}"))
+    enter, leave = pair
+    if enter is None or enter(visitor, node) is not False:
+        for child in children(node):
+            _visit_fast(child, visitor, hooks)
+    if leave is not None:
+        leave(visitor, node)
+
+
+def _visit_generic(node: cst.CSTNode, visitor: Visitor) -> None:
     if visitor.on_visit(node):
         for child in children(node):
-            visit(child, visitor)
+            _visit_generic(child, visitor)
     visitor.on_leave(node)
 
 

@@ -1,0 +1,137 @@
+"""The shortcuts of checking one file give what the plain way gives: positions computed for the module-level
+statements that hold findings, LibCST's parse without its node validation, blanked definitions, and the
+pre-check's per-file tokens."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import libcst as cst
+import pytest
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from orgguard.engine import blank, checking, syntax, walk
+from orgguard.engine.context import Report
+from orgguard.engine.runner import load_project, run
+
+from .conftest import FIXTURES, fixture_apps, write_tree
+
+
+def _sources() -> list[tuple[str, bytes]]:
+    out = []
+    for path in sorted(FIXTURES.rglob("*.py")):
+        if path.parent.name == "broken_files":
+            continue
+        data = path.read_bytes()
+        if data.strip():
+            out.append((str(path.relative_to(FIXTURES)), data))
+    # the same code with other line breaks, a header, no final newline
+    sample = (FIXTURES / "django_saas").rglob("views.py")
+    for path in sorted(sample)[:1]:
+        data = path.read_bytes()
+        out += [
+            ("crlf", data.replace(b"\n", b"\r\n")),
+            ("cr", data.replace(b"\n", b"\r")),
+            ("no-final-newline", data.rstrip(b"\n")),
+            ("header", b"# a header comment\n\n# another\n" + data),
+        ]
+    return out
+
+
+@pytest.mark.parametrize(("name", "data"), _sources(), ids=[n for n, _ in _sources()])
+def test_statement_positions_are_the_whole_module_positions(name: str, data: bytes) -> None:
+    module = cst.parse_module(data)
+    whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    rng = random.Random(name)
+    reports = []
+    for top in module.body:
+        nodes = list(walk.iter_tree(top))
+        for node in rng.sample(nodes, min(15, len(nodes))):
+            reports.append(Report("ORG101", node, top, {}, (), top))
+    found = checking._positions(module, reports, dense=2.0)  # every statement on its own
+    assert {r.node: found[r.node] for r in reports} == {r.node: whole[r.node] for r in reports}
+
+
+@pytest.mark.parametrize(("name", "data"), _sources()[:20], ids=[n for n, _ in _sources()[:20]])
+def test_unvalidated_parse_builds_the_same_tree(name: str, data: bytes) -> None:
+    checked = syntax.parse_module(data, name, None, checked=False, need_module=True)
+    assert checked is not None
+    assert checked.deep_equals(cst.parse_module(data))
+    assert cst.CSTNode.__post_init__ is vars(cst.CSTNode)["__post_init__"]
+    with pytest.raises(cst.CSTValidationError):  # validation is back once the parse is over
+        cst.Name("not a name")
+
+
+def test_validation_is_back_after_a_parse_error() -> None:
+    with pytest.raises(syntax.ParseFailure):
+        syntax.parse_module(b"def f(:\n", "bad.py", None, checked=False, need_module=True)
+    with pytest.raises(syntax.ParseFailure):
+        syntax.parse_module(b"x = 1 +\n", "bad.py", None, checked=True, need_module=True)
+    with pytest.raises(cst.CSTValidationError):
+        cst.Name("")
+
+
+def _findings(root: Path) -> list[tuple[str, int, int, str, str]]:
+    project = load_project(root, cache=False, jobs=1)
+    result = run(project, [root], jobs=1, cwd=root, file_timeout=None)
+    return [(f.path, f.line, f.column, f.code, f.message) for f in result.findings]
+
+
+@pytest.mark.parametrize("app", fixture_apps(), ids=lambda p: p.name)
+def test_blanking_changes_no_finding(app: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blank, "MIN_SIZE", 1 << 40)  # never blank
+    plain = _findings(app)
+    monkeypatch.setattr(blank, "MIN_SIZE", 0)  # blank every file
+    assert _findings(app) == plain
+
+
+def test_blanked_source_keeps_lines_names_and_what_can_be_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blank, "MIN_SIZE", 0)
+    source = (
+        b"import os\n"
+        b"from billing.models import Invoice as Inv\n"
+        b"\n"
+        b"@decorator\n"
+        b"def quiet(a,\n"
+        b"          b):\n"
+        b"    return os.path.join(a, b)  # noqa\n"
+        b"\n"
+        b"class Helper:\n"
+        b"    def method(self):\n"
+        b"        return 1\n"
+        b"\n"
+        b"def lookup(pk):\n"
+        b"    return Inv.objects.get(pk=pk)\n"
+        b"\n"
+        b"def quiet(x):\n"  # a reused name: numbered qualified names, never blanked
+        b"    return x\n"
+    )
+    triggers = blank.Triggers(frozenset({"Invoice"}))
+    out = blank.blanked(b"# pad\n# pad\n" + source, "app.py", triggers)
+    assert out is not None
+    lines = out.decode().splitlines()
+    assert len(lines) == len((b"# pad\n# pad\n" + source).decode().splitlines())
+    assert lines[10] == "class Helper: pass" and lines[11] == "" and lines[12] == ""
+    assert "def lookup(pk):" in lines and "    return Inv.objects.get(pk=pk)" in lines  # the alias of Invoice
+    assert lines.count("def quiet(a,") == 1 and lines.count("def quiet(x):") == 1  # `quiet` is defined twice
+
+
+def test_resolver_names_count_only_where_a_resolver_is_called(project: Path) -> None:
+    write_tree(
+        project,
+        {
+            "app/models.py": "from django.db import models\n\n"
+            "class Organization(models.Model):\n    name = models.CharField(max_length=9)\n",
+            "app/orgs.py": "from app.models import Organization\n\n"
+            "def load_org(org_id):\n    return Organization.objects.get(pk=org_id)\n",
+            "app/views.py": "from app.orgs import load_org\n\n"
+            "def switch(request):\n    return load_org(request.GET['org'])\n",
+            "app/other.py": "def load_org_label(x):\n    return 'load_org' + x\n",
+        },
+    )
+    loaded = load_project(project, cache=False, jobs=1)
+    assert loaded.file_tokens.get("app/views.py") == (b"load_org",)
+    assert "app/other.py" not in loaded.file_tokens
+    assert checking._may_match(loaded, (project / "app/views.py").read_bytes(), "app/views.py")
+    assert not checking._may_match(loaded, (project / "app/other.py").read_bytes(), "app/other.py")
