@@ -48,7 +48,7 @@ from typing import Any
 from orgguard.config import Config, check_codes, load_config
 from orgguard.engine import findings as findings_module
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
-from orgguard.engine.discover import SourceFile, iter_python_files, read_sources
+from orgguard.engine.discover import SourceFile, iter_python_files, named_files, read_sources
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.join import index_from_facts
 from orgguard.engine.records import (
@@ -140,13 +140,15 @@ def load_project(
     cache: bool | Path = False,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     jobs: int = 0,
+    named: Sequence[Path] = (),
 ) -> Project:
     """Load config, knowledge and the whole-project index for the project holding ``start``.
 
     With ``cache`` (True: ``.orgguard_cache/`` at the project root; or a directory), the index is read
     from and written to the cache, and :func:`run` caches per-file results there. ``jobs``: processes
-    that scan project files the cache does not know (0: one per core). Raises
-    :class:`orgguard.config.ConfigError` for unusable settings.
+    that scan project files the cache does not know (0: one per core). ``named``: the paths the run will
+    check (a gitignored one among them joins the index). Raises :class:`orgguard.config.ConfigError` for
+    unusable settings.
     """
     config = load_config(start=start, explicit=config_path, known_codes=known_codes())
     if select is not None or ignore is not None:
@@ -157,7 +159,7 @@ def load_project(
     knowledge = load_knowledge(config.extend_rules)
     cache_dir = None if cache is False else config.root / CACHE_DIR if cache is True else Path(cache)
     store = Cache(cache_dir) if cache_dir is not None else None
-    loaded = _load_index(config, knowledge, store, max_file_size, jobs)
+    loaded = _load_index(config, knowledge, store, max_file_size, jobs, tuple(named_files(config, named)))
     enabled = enabled_codes(config.select, config.ignore)
     rules = {code: rule for code, rule in all_rules().items() if code in enabled}
     checkers = tuple(sorted({rule.checker for rule in rules.values() if ":" in rule.checker}))
@@ -209,15 +211,18 @@ class _Given:
         return self.index
 
 
-def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
+def _load_index(  # noqa: PLR0917
+    config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int, also: tuple[Path, ...] = ()
+) -> _LoadedIndex:
     """The project index, and the digest of its content that keys every per-file result.
 
     With a cache, the index of an unchanged project is not even decoded here (only when a file has to be
     checked). Otherwise each file's facts come from the facts pack when its content is known there, the
     rest are scanned (in parallel when there are many); when the rescanned files' facts are what they were,
-    the index they built still holds and is reused as is; else it is built from the facts.
+    the index they built still holds and is reused as is; else it is built from the facts. ``also``: files
+    the walk leaves out that the run was asked to check.
     """
-    sources = read_sources(config.root, config, max_size=max_size)
+    sources = read_sources(config.root, config, max_size=max_size, also=also)
     settings = digest_of(
         code_digest(), str(SCHEMA_VERSION), _config_key(config, selection=False), knowledge.digest, str(max_size)
     )
@@ -228,7 +233,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
             head = cached.head(key)
             if head is not None:
                 return _LoadedIndex(
-                    _CachedIndex(cached, head.index, config, knowledge, max_size), head.digest, head.parsed
+                    _CachedIndex(cached, head.index, config, knowledge, max_size, also), head.digest, head.parsed
                 )
         built_from, known = cached.pack() if cached is not None else ("", {})
         files = _scan(config, knowledge, sources, known, jobs)
@@ -242,7 +247,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
                 cached.write_head(key, previous.digest, parsed, previous.index)
                 cached.write_pack(key, keys, files)
                 return _LoadedIndex(
-                    _CachedIndex(cached, previous.index, config, knowledge, max_size), previous.digest, parsed
+                    _CachedIndex(cached, previous.index, config, knowledge, max_size, also), previous.digest, parsed
                 )
         index = index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
@@ -331,13 +336,14 @@ class _CachedIndex:
     config: Config
     knowledge: Knowledge
     max_size: int
+    also: tuple[Path, ...] = ()
 
     def __call__(self) -> ProjectIndex:
         index = self.cached.index(self.key)
         if index is not None:
             return index
         config, knowledge = self.config, self.knowledge
-        sources = read_sources(config.root, config, max_size=self.max_size)
+        sources = read_sources(config.root, config, max_size=self.max_size, also=self.also)
         files = _scan(config, knowledge, sources, self.cached.pack()[1], 1)
         return index_from_facts(str(config.root), config, knowledge, _decoded(config, knowledge, sources, files))
 
