@@ -40,7 +40,7 @@ PATTERN = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.lists(PART, max_size=3), NAME), min_size=1, max_size=8), st.lists(PATTERN, max_size=6))
 def test_the_walk_agrees_with_the_patterns(files: list[tuple[list[str], str]], patterns: list[str]) -> None:
     rels = {"/".join([*dirs, name]) for dirs, name in files}

@@ -30,6 +30,8 @@ CASES = [
     (["docs/**/*.py"], "docs/a/b/conf.py", False, True),
     (["docs/**/*.py"], "src/docs/conf.py", False, False),
     (["**/legacy/*.py"], "app/legacy/x.py", False, True),
+    (["**/legacy/*.py"], "legacy/x.py", False, True),
+    (["**/legacy/*.py"], "legacy/sub/x.py", False, False),
     # a trailing slash names directories only, at any depth, and everything below them
     (["migrations/"], "app/migrations/0001_initial.py", False, True),
     (["migrations/"], "migrations/x.py", False, True),
@@ -39,6 +41,7 @@ CASES = [
     # no slash: a file or directory name at any depth
     (["conftest.py"], "a/b/conftest.py", False, True),
     (["test_*.py"], "app/test_views.py", False, True),
+    (["test_*.py"], "app/tests/test_api.py", False, True),
     (["test_*.py"], "app/views_test.py", False, False),
     (["build"], "build/lib/x.py", False, True),
     # a leading slash anchors a name at the root
