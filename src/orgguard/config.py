@@ -75,7 +75,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str  # "str", "strlist", "str-or-strlist", "bool", "table-strlist", "target-version"
+    # "str", "strlist", "str-or-strlist", "bool", "target-version", "codes" (rule codes or prefixes),
+    # "patterns" (path patterns), "table-strlist" (path pattern = rule codes)
+    kind: str
     default: Any
     doc: str
 
@@ -100,18 +102,18 @@ SCHEMA: tuple[Setting, ...] = (
         ["Membership", "OrganizationMembership", "OrganizationUser"],
         "Class name(s) of the model linking users to tenants.",
     ),
-    Setting("select", "strlist", ["ORG"], "Rule codes or prefixes to enable."),
-    Setting("ignore", "strlist", [], "Rule codes or prefixes to disable."),
+    Setting("select", "codes", ["ORG"], "Rule codes or prefixes to enable."),
+    Setting("ignore", "codes", [], "Rule codes or prefixes to disable."),
     Setting(
         "exclude",
-        "strlist",
+        "patterns",
         list(DEFAULT_EXCLUDE),
         "Path patterns never checked (replaces the defaults), in gitignore syntax (see [Path patterns]"
         "(#path-patterns)). Applies to paths passed explicitly too.",
     ),
     Setting(
         "extend-exclude",
-        "strlist",
+        "patterns",
         [],
         "Path patterns never checked, in addition to `exclude` (read after it, so `!migrations/` takes a "
         "default back).",
@@ -125,7 +127,7 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting(
         "exempt-files",
-        "strlist",
+        "patterns",
         list(DEFAULT_EXEMPT),
         "Path patterns of tests and seed scripts: never reported, not even for a syntax error (their own "
         "test run reports that).",
@@ -260,9 +262,9 @@ def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
         return value
     if kind == "str-or-strlist" and isinstance(value, str):
         return [value]
-    if kind in ("strlist", "str-or-strlist"):
+    if kind in ("strlist", "str-or-strlist", "codes", "patterns"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail("a list of strings" if kind == "strlist" else "a string or a list of strings")
+            raise fail("a string or a list of strings" if kind == "str-or-strlist" else "a list of strings")
         return value
     if kind == "table-strlist":
         if not isinstance(value, dict):
@@ -363,16 +365,19 @@ def parse_settings(
     def get(key: str) -> Any:
         return values.get(key, _BY_KEY[key].default)
 
-    for key in ("select", "ignore"):
-        check_codes(where, key, get(key), known_codes)
+    for setting in SCHEMA:
+        if setting.key not in values:
+            continue
+        if setting.kind == "codes":
+            check_codes(where, setting.key, values[setting.key], known_codes)
+        elif setting.kind == "patterns":
+            for pattern in values[setting.key]:
+                check_pattern(where, setting.key, pattern, pattern)
+        elif setting.kind == "table-strlist":
+            for pattern, codes in values[setting.key].items():
+                check_pattern(where, setting.key, pattern, pattern[1:] if pattern.startswith("!") else pattern)
+                check_codes(where, setting.key, codes, known_codes)
     pfi = get("per-file-ignores")
-    for codes in pfi.values():
-        check_codes(where, "per-file-ignores", codes, known_codes)
-    for key in ("exclude", "extend-exclude", "exempt-files"):
-        for pattern in values.get(key, ()):
-            check_pattern(where, key, pattern, pattern)
-    for pattern in pfi:
-        check_pattern(where, "per-file-ignores", pattern, pattern[1:] if pattern.startswith("!") else pattern)
     base = source.parent if source else root
     extend_rules = []
     for raw in get("extend-rules"):
