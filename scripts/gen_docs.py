@@ -261,11 +261,13 @@ def configuration_page() -> str:
         "| `legacy/*.py` | `legacy/x.py` | `legacy/sub/x.py`, `app/legacy/x.py` |",
         "| `docs/**/*.py` | `docs/conf.py`, `docs/a/b/conf.py` | `src/docs/conf.py` |",
         "| `**/legacy/*.py` | `legacy/x.py`, `app/legacy/x.py` | `legacy/sub/x.py` |",
-        "| `migrations/` | `app/migrations/0001_initial.py`, `migrations/x.py` | `app/migrations.py`, a file named `migrations` |",
+        "| `migrations/` | `app/migrations/0001_initial.py`, `migrations/x.py` "
+        "| `app/migrations.py`, a file named `migrations` |",
         "| `test_*.py` | `test_views.py`, `app/tests/test_api.py` | `app/views_test.py` |",
         "| `/setup.py` | `setup.py` | `app/setup.py` |",
         "| `*.py` then `!keep.py` | `app/views.py` | `keep.py`, `app/keep.py` |",
-        "| `migrations/*` then `!migrations/keep.py` | `migrations/0001.py`, `migrations/sub/keep.py` | `migrations/keep.py` |",
+        "| `migrations/*` then `!migrations/keep.py` | `migrations/0001.py`, `migrations/sub/keep.py` "
+        "| `migrations/keep.py` |",
         "| `migrations/` then `!migrations/keep.py` | `migrations/keep.py` (below a matched directory) | |",
         "",
         "An unusable pattern (empty, a lone `!`, a trailing `\\`, a `#` comment) is a configuration error.",

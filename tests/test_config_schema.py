@@ -96,7 +96,7 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("table", BROKEN, ids=lambda t: json.dumps(t))
+@pytest.mark.parametrize("table", BROKEN, ids=json.dumps)
 def test_the_schema_and_the_validator_refuse_the_same_tables(table: dict[str, Any]) -> None:
     assert list(_validator().iter_errors(table)), "the schema accepts it"
     with pytest.raises(ConfigError):
