@@ -229,8 +229,8 @@ def configuration_page() -> str:
         f'  path = "{CONFIG_SCHEMA_URL}"',
         "  ```",
         "",
-        "  or in VS Code's settings: `\"evenBetterToml.schema.associations\": {\".*/orgguard\\\\.toml$\":",
-        f'  \"{CONFIG_SCHEMA_URL}\"}}`.',
+        '  or in VS Code\'s settings: `"evenBetterToml.schema.associations": {".*/orgguard\\\\.toml$":',
+        f'  "{CONFIG_SCHEMA_URL}"}}`.',
         "- `[tool.orgguard]` in `pyproject.toml`: editors take the schema of the whole file from",
         "  SchemaStore (taplo ignores a schema scoped to one table), which lists a tool's table once the",
         "  tool is registered there, as `tool.ruff` is; until orgguard is, `orgguard check` validates the",
@@ -254,7 +254,7 @@ def configuration_page() -> str:
         "- `exclude` and `extend-exclude` are read as one list, `exclude` first, so `extend-exclude =",
         '  ["!migrations/"]` takes a default back;',
         "- each key of `per-file-ignores` is one pattern; a key `!pattern` stands for every file the",
-        "  pattern does not match (as in Ruff): `\"!app/**\" = [\"ORG5\"]` switches ORG5xx off outside `app/`.",
+        '  pattern does not match (as in Ruff): `"!app/**" = ["ORG5"]` switches ORG5xx off outside `app/`.',
         "",
         "| pattern | matches | does not match |",
         "|---|---|---|",
@@ -374,6 +374,8 @@ _STRINGS: dict[str, Any] = {"type": "array", "items": {"type": "string"}}
 _PATTERNS: dict[str, Any] = {"type": "array", "items": {"type": "string", "minLength": 1}}
 _CODE: dict[str, Any] = {"type": "string", "pattern": "^ORG[0-9]{0,3}$"}
 _CODES: dict[str, Any] = {"type": "array", "items": _CODE}
+
+
 def _value_schema(setting: Setting) -> dict[str, Any]:
     if setting.kind == "bool":
         return {"type": "boolean"}
