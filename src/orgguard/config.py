@@ -186,6 +186,7 @@ class Config:
     require_suppression_reason: bool = True
     # (major, minor) of the project's Python grammar; None: not known (the newest grammar is used)
     target_version: tuple[int, int] | None = None
+    explicit_keys: tuple[str, ...] = ()  # the keys the table sets (the names they give must exist)
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def fingerprint(self) -> str:
@@ -401,6 +402,7 @@ def parse_settings(
         extend_rules=tuple(extend_rules),
         require_suppression_reason=bool(get("require-suppression-reason")),
         target_version=_target_version(values.get("target-version"), requires_python),
+        explicit_keys=tuple(sorted(values)),
     )
 
 

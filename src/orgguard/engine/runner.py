@@ -45,12 +45,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from orgguard.config import Config, check_codes, load_config
+from orgguard.config import Config, ConfigError, check_codes, load_config
 from orgguard.engine import findings as findings_module
 from orgguard.engine.cache import CACHE_DIR, Cache, CodecError, code_digest, decode, digest_of, encode, records_of
 from orgguard.engine.discover import SourceFile, iter_python_files, named_files, read_sources
 from orgguard.engine.findings import Finding, RunError
 from orgguard.engine.join import index_from_facts
+from orgguard.engine.names import check_names
 from orgguard.engine.records import (
     SCHEMA_VERSION,
     FileFacts,
@@ -253,6 +254,14 @@ def _load_index(  # noqa: PLR0917
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
+    # the names the settings give must exist; checked once per state of the project (a cached head is
+    # only written for settings that passed), from the facts in hand
+    try:
+        check_names(config, index, (src.data for src in sources), config.extend_rules)
+    except ConfigError:
+        if cached is not None:
+            cached.write_pack(key, keys, files)  # the next run (the settings fixed) need not rescan
+        raise
     if cached is None:
         return _LoadedIndex(_Given(index), "", parsed)
     text = json.dumps(to_builtins(index), separators=(",", ":")).encode()
