@@ -33,6 +33,7 @@ else:  # pragma: no cover
 
 from orgguard.config import SCHEMA, TARGET_VERSIONS, Setting
 from orgguard.docs import rule_markdown, shared_messages_markdown
+from orgguard.engine.names import NAMING_KEYS
 from orgguard.engine.syntax import MAX_DEPTH, NEWEST
 from orgguard.init import imported_modules
 from orgguard.knowledge import pack_schema
@@ -325,6 +326,30 @@ def configuration_page() -> str:
         "- Files matching `exempt-files` (tests, seed scripts) are never reported, not even for a syntax",
         "  error: their own test run reports it.",
         "",
+        "## Names that must exist",
+        "",
+        "A misspelt `tenant-model` would switch most rules off without a word, so the names the settings",
+        "give are checked against the project once its index is built: an explicit `tenant-model` or",
+        "`membership-model`, and every entry of a project pack (`extend-rules`) under a key whose entries",
+        "name classes or functions. A name exists when the project has it (a class, a model, a function)",
+        "or uses it outside a comment: a base class, a relation target",
+        '(`ForeignKey("openwisp_users.Organization")`), an import, `Organization = load_model(...)`, a',
+        "call. So a tenant model from an installed package counts once the project refers to it, and",
+        "`User` always counts (the framework's user model may never be named). A name the project lacks",
+        "is an error, exit code 2, one line naming the file, the key and the closest names that exist:",
+        "",
+        "```text",
+        "orgguard: error: pyproject.toml: [tool.orgguard] tenant-model "
+        '"Organisation" names no class in the project; did you mean "Organization"?',
+        "```",
+        "",
+        "The defaults are not checked (a project need not have a `Membership` model), nor are the",
+        "built-in packs, which name framework code a project may not use.",
+        "",
+        "Under flake8, a configuration error (this one or any other) cannot stop the run with exit code 2:",
+        "the plugin reports it as an `ORG000 orgguard configuration error: ...` line at 1:1 of every file",
+        "it is given, with the same text, and flake8 exits 1.",
+        "",
         "## Command-line options",
         "",
         "`--select` and `--ignore` replace the file's `select` and `ignore`; `--config FILE` names the",
@@ -345,7 +370,11 @@ def configuration_page() -> str:
         "resolvers, membership helpers, scoping manager methods, webhook and job decorators. A pack is a",
         "TOML file with a `name`, a `description` and the sections below; every value is a list of",
         "strings, and packs merge with the built-in ones (`rules/frameworks/*.toml`) by union, so a pack",
-        "only adds. Unknown sections and keys are errors naming the closest valid one.",
+        "only adds. Unknown sections and keys are errors naming the closest valid one; every key below is",
+        "read by the engine (a test keeps it so). An entry of a key that names classes or functions",
+        "(*names* in the tables below) must name something of the project, as `tenant-model` must (see",
+        "[Names that must exist](#names-that-must-exist)): a pack shared by several projects lists what",
+        "each of them uses, or each project keeps its own.",
         "",
         "```toml",
         'name = "acme"',
@@ -360,9 +389,10 @@ def configuration_page() -> str:
         "",
     ]
     for section, keys in pack_schema().items():
-        out += [f"### `[{section}]`", "", "| key | meaning |", "|---|---|"]
+        out += [f"### `[{section}]`", "", "| key | entries | meaning |", "|---|---|---|"]
         for key, meaning in keys.items():
-            out.append(f"| `{key}` | {meaning.replace('|', '&#124;')} |")
+            what = "names" if f"{section}.{key}" in NAMING_KEYS else "text"
+            out.append(f"| `{key}` | {what} | {meaning.replace('|', '&#124;')} |")
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
 

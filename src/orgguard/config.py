@@ -87,7 +87,8 @@ SCHEMA: tuple[Setting, ...] = (
         "tenant-model",
         "str-or-strlist",
         ["Organization"],
-        "Class name(s) of the tenant model: Organization, Team, Workspace, Account, Project, User...",
+        "Class name(s) of the tenant model: Organization, Team, Workspace, Account, Project, User... A name "
+        "the project does not have is an error (see [Names that must exist](#names-that-must-exist)).",
     ),
     Setting(
         "tenant-fields",
@@ -100,7 +101,7 @@ SCHEMA: tuple[Setting, ...] = (
         "membership-model",
         "str-or-strlist",
         ["Membership", "OrganizationMembership", "OrganizationUser"],
-        "Class name(s) of the model linking users to tenants.",
+        "Class name(s) of the model linking users to tenants. A name the project does not have is an error.",
     ),
     Setting("select", "codes", ["ORG"], "Rule codes or prefixes to enable."),
     Setting("ignore", "codes", [], "Rule codes or prefixes to disable."),
