@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orgguard.config import Config, ConfigError, parse_settings
-from orgguard.engine.discover import path_patterns
+from orgguard.engine.discover import iter_python_files, path_patterns
 from orgguard.registry import known_codes
 
 from .conftest import run_cli, write_tree
@@ -57,6 +60,15 @@ CASES = [
     # ...but nothing below a matched directory comes back (git's rule): match the directory's contents
     (["migrations/", "!migrations/keep.py"], "migrations/keep.py", False, True),
     (["migrations/*", "!migrations/keep.py"], "migrations/sub/keep.py", False, True),
+    # a !dir/ pattern takes back that directory, not a different one below it that a pattern matched
+    (["a/b/", "!a/"], "a/b/x.py", False, True),
+    (["a/b/", "!a/"], "a/x.py", False, False),
+    # dir/** is everything inside, not the directory itself
+    (["a/**"], "a", True, False),
+    (["a/**"], "a/b/x.py", False, True),
+    (["a/**", "!a/b/"], "a/b/x.py", False, True),
+    (["a/**", "!a/x.py"], "a/x.py", False, False),
+    (["**"], "a/b/x.py", False, True),
     # character classes and escapes
     (["v[0-9].py"], "v1.py", False, True),
     (["v[0-9].py"], "vx.py", False, False),
@@ -236,3 +248,109 @@ def test_flake8_applies_the_same_per_file_ignores_and_exempt_files(project: Path
     assert proc.returncode == 1, proc.stderr
     from_flake8 = sorted({line.split(":", 1)[0].removeprefix("./") for line in proc.stdout.splitlines()})
     assert from_flake8 == _reported(project) == ["docs/keep.py", "legacy/sub/x.py"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# git itself as the oracle for .gitignore
+
+TREE = [
+    "app/views.py",
+    "app/local_settings.py",
+    "app/keep_local.py",
+    "app/gen/api_pb2.py",
+    "app/gen/manual.py",
+    "app/sub/deep/x.py",
+    "build/lib.py",
+    "docs/conf.py",
+    "docs/a/conf.py",
+    "legacy/x.py",
+    "legacy/sub/x.py",
+    "migrations/0001.py",
+    "migrations/keep.py",
+    "scripts/tool.py",
+    "src/build/x.py",
+    "tmp_1.py",
+]
+IGNORE_FILES = {
+    ".gitignore": "/build/\n*_pb2.py\nlegacy/*.py\ndocs/**/conf.py\n!docs/conf.py\nmigrations/*\n!migrations/keep.py\n",
+    "app/.gitignore": "local_*.py\n*_local.py\n!keep_local.py\nsub/deep/\n",
+    "app/gen/.gitignore": "*\n!.gitignore\n!manual.py\n",
+    ".git/info/exclude": "tmp_*.py\n",
+}
+
+
+@pytest.mark.skipif(subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git")
+def test_the_walk_leaves_out_what_git_ignores(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    write_tree(tmp_path, {**dict.fromkeys(TREE, "x = 1\n"), **IGNORE_FILES})
+    listed = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", "*.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    config = Config(root=tmp_path.resolve(), exclude=())
+    walked = [p.relative_to(tmp_path.resolve()).as_posix() for p in iter_python_files(tmp_path, config)]
+    assert sorted(walked) == sorted(listed)
+    assert "app/views.py" in walked and "legacy/x.py" not in walked  # the tree does exercise both
+
+
+GIT_PATTERN = st.sampled_from(
+    [
+        "*.py",
+        "x.py",
+        "/x.py",
+        "a/",
+        "a",
+        "/a/",
+        "a/*.py",
+        "a/**/x.py",
+        "**/b/",
+        "b/*",
+        "!x.py",
+        "!a/",
+        "!b/keep.py",
+        "!*.py",
+        "keep.py",
+        "a/**",
+        "*/x.py",
+        "[ab]/x.py",
+        "!/keep.py",
+        "**/x.py",
+        "a/b/",
+        "!a/b/",
+        "b",
+        "/b/keep.py",
+        "!**/keep.py",
+        "b/**",
+        "!b/**",
+    ]
+)
+GIT_FILE = st.sampled_from(["x.py", "keep.py", "a/x.py", "a/keep.py", "a/b/x.py", "b/keep.py", "b/x.py", "c/a/x.py"])
+
+
+@pytest.mark.skipif(subprocess.run(["git", "--version"], capture_output=True).returncode != 0, reason="no git")
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sets(GIT_FILE, min_size=1),
+    st.lists(GIT_PATTERN, max_size=5),
+    st.lists(GIT_PATTERN, max_size=3),
+)
+def test_gitignore_agrees_with_git(files: set[str], root_patterns: list[str], nested_patterns: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp).resolve()
+        subprocess.run(["git", "init", "-q", str(root)], check=True)
+        write_tree(root, dict.fromkeys(files, "x = 1\n"))
+        (root / ".gitignore").write_text("\n".join(root_patterns) + "\n")
+        (root / "a").mkdir(exist_ok=True)
+        (root / "a" / ".gitignore").write_text("\n".join(nested_patterns) + "\n")
+        listed = subprocess.run(
+            ["git", "ls-files", "--others", "--exclude-standard", "--", "*.py"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        walked = [p.relative_to(root).as_posix() for p in iter_python_files(root, Config(root=root, exclude=()))]
+    assert sorted(walked) == sorted(listed)

@@ -19,6 +19,7 @@ import errno
 import functools
 import hashlib
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -60,22 +61,36 @@ def pattern_problem(pattern: str) -> str | None:
 
 @dataclass(frozen=True)
 class PathPatterns:
-    """An ordered list of gitignore patterns, matched against root-relative POSIX paths."""
+    """An ordered list of gitignore patterns, matched against root-relative POSIX paths.
+
+    pathspec compiles each pattern to a regular expression (``RegexPattern.regex`` and ``.include``, its
+    public attributes); the matching is git's, one entry at a time: the last pattern that matches the
+    entry itself decides, and the entry's directories are decided before it (:meth:`matches`, or the walk
+    as it goes down). pathspec's own ``check_file`` lets a pattern that matches a directory above the path
+    count as matching the path, so a ``!a/`` would take back an ``a/b/`` git keeps ignored.
+    """
 
     patterns: tuple[str, ...]
-    spec: pathspec.GitIgnoreSpec = field(compare=False, repr=False)
+    compiled: tuple[tuple[re.Pattern[str], bool], ...] = field(compare=False, repr=False)
+    for_files: tuple[tuple[re.Pattern[str], bool], ...] = field(compare=False, repr=False)  # not dir-only
 
     def verdict(self, rel: str, is_dir: bool = False) -> bool | None:
-        """The last matching pattern's say on the path itself: True (matched), False (taken back by a
-        ``!`` pattern), None (no pattern matched). A directory pattern says so for the paths below too."""
+        """The say of the last pattern that matches the path itself: True (matched), False (taken back by
+        a ``!`` pattern), None (no pattern matches it; a directory above it may still be matched)."""
         if not rel:
             return None
-        return self.spec.check_file(f"{rel}/" if is_dir else rel).include
+        text = f"{rel}/" if is_dir else rel
+        for regex, include in reversed(self.compiled if is_dir else self.for_files):
+            found = regex.match(text)
+            # a match that stops at a "/" before the end matched a directory above the path, not the path
+            if found is not None and (found.end() == len(text) or text[found.end() - 1] != "/"):
+                return include
+        return None
 
     def matches(self, rel: str, *, is_dir: bool = False) -> bool:
         """Whether the path is matched, as git decides it: a path below a matched directory is matched,
         whatever later ``!`` patterns say."""
-        if not self.patterns or not rel:
+        if not self.compiled or not rel:
             return False
         parts = rel.split("/")
         for i in range(1, len(parts)):
@@ -84,11 +99,31 @@ class PathPatterns:
         return bool(self.verdict(rel, is_dir))
 
 
+def _compile(patterns: Iterable[str]) -> PathPatterns:
+    """The usable patterns as pathspec compiles them. A trailing ``/**`` ("everything inside") is read
+    as ``/**/*``, its meaning in git: pathspec's ``dir/**`` also matches the directory itself, which git's
+    does not (so a deeper ``!`` can take a file inside back)."""
+    written = tuple(patterns)
+    compiled: list[tuple[re.Pattern[str], bool]] = []
+    for_files: list[tuple[re.Pattern[str], bool]] = []
+    for line in written:
+        if pattern_problem(line) is not None:
+            continue
+        stripped = line.rstrip()
+        text = f"{stripped}/*" if stripped.endswith("/**") else line
+        for pattern in pathspec.GitIgnoreSpec.from_lines([text]).patterns:
+            regex, include = getattr(pattern, "regex", None), pattern.include
+            if isinstance(regex, re.Pattern) and include is not None:
+                compiled.append((regex, include))
+                if not stripped.endswith("/"):  # a directory-only pattern never matches a file itself
+                    for_files.append((regex, include))
+    return PathPatterns(written, tuple(compiled), tuple(for_files))
+
+
 @functools.lru_cache(maxsize=64)
 def path_patterns(patterns: tuple[str, ...]) -> PathPatterns:
     """The compiled patterns (unusable ones, which the settings refuse, are left out)."""
-    usable = [p for p in patterns if pattern_problem(p) is None]
-    return PathPatterns(patterns, pathspec.GitIgnoreSpec.from_lines(usable))
+    return _compile(patterns)
 
 
 def ignored_codes(rel: str, per_file_ignores: Iterable[tuple[str, Sequence[str]]]) -> frozenset[str]:
@@ -128,8 +163,8 @@ def _read_ignore_file(path: Path) -> PathPatterns | None:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return None
-    kept = tuple(line for line in lines if line.strip() and pattern_problem(line) is None)
-    return PathPatterns(kept, pathspec.GitIgnoreSpec.from_lines(kept)) if kept else None
+    kept = [line for line in lines if line.strip() and pattern_problem(line) is None]
+    return _compile(kept) if kept else None
 
 
 def _git_dir(root: Path) -> Path | None:
