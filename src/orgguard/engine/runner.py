@@ -255,7 +255,7 @@ def _load_index(  # noqa: PLR0917
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
     # the names the settings give must exist; checked once per state of the project (a cached head is
-    # only written for settings that passed), from the facts in hand
+    # only written for settings that passed), from the index and, for what it lacks, the sources in hand
     try:
         check_names(config, index, (src.data for src in sources), config.extend_rules)
     except ConfigError:
