@@ -604,7 +604,7 @@ def test_a_racily_clean_file_is_not_vouched_for_by_its_stat(project: Path, monke
     """git's racy-clean rule: a file changed in the same timestamp tick as the read of it could change again
     without its stat changing; only a file whose times are before the filesystem's clock, taken before the
     read, goes into the stat table."""
-    from orgguard.engine.discover import StatKeys, read_sources
+    from orgguard.engine.reading import StatKeys, read_sources
 
     config = load_project(project).config
     source = write_tree(project, {"a.py": "x = 1\n"}) / "a.py"

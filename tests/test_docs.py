@@ -154,6 +154,7 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
         assert (site / "getting-started" / fw / "index.html").is_file()
     for code in all_rules():
         assert (site / "rules" / code / "index.html").is_file(), code
+    assert (site / "orgguard.schema.json").is_file()  # served where docs/configuration.md says
     # every page is in the navigation (the hook builds it from the files that exist)
     nav_html = (site / "index.html").read_text(encoding="utf-8")
     for code in all_rules():

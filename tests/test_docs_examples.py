@@ -97,7 +97,7 @@ class DocProject:
     """One project of a page: its files (page blocks joined in order) and where each block landed."""
 
     name: str
-    tenant_model: str = "Organization"
+    tenant_model: str = ""  # "": the default (Organization), so a block that shows no model is no config error
     files: dict[str, list[str]] = field(default_factory=dict)
     origins: list[tuple[str, int, int, Block]] = field(default_factory=list)  # (file, first, last line, block)
 
@@ -119,9 +119,9 @@ class DocProject:
 
     def write(self, root: Path) -> Path:
         root.mkdir(parents=True)
+        table = f'tenant-model = "{self.tenant_model}"\n' if self.tenant_model else ""
         (root / "pyproject.toml").write_text(
-            f'[project]\nname = "docs-{self.name}"\nversion = "0"\n\n'
-            f'[tool.orgguard]\ntenant-model = "{self.tenant_model}"\n',
+            f'[project]\nname = "docs-{self.name}"\nversion = "0"\n\n[tool.orgguard]\n{table}',
             encoding="utf-8",
         )
         for rel, chunks in self.files.items():

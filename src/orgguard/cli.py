@@ -252,6 +252,7 @@ def _check(args: argparse.Namespace) -> int:
             cache=False if args.no_cache else (args.cache_dir or True),
             max_file_size=args.max_file_size,
             jobs=args.jobs,
+            named=paths,
         )
     except ConfigError as exc:
         return _usage_error(str(exc))

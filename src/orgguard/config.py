@@ -1,21 +1,28 @@
-"""``[tool.orgguard]`` settings: loading, validation and path matching.
+"""``[tool.orgguard]`` settings: loading and validation.
 
 Every key is declared once in :data:`SCHEMA`; unknown keys and wrong types are errors that name the
-file, the key, what was expected and (for a misspelling) the closest valid key.
+file, the key, what was expected and (for a misspelling) the closest valid key. The path patterns are
+matched in :mod:`orgguard.engine.discover`, which also says which patterns are usable.
 """
 
 from __future__ import annotations
 
 import difflib
-import fnmatch
-import functools
-import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
+
+from orgguard.engine.discover import (
+    excluded_by,
+    find_root,
+    ignored_codes,
+    path_patterns,
+    pattern_problem,
+    relative_to_root,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -66,7 +73,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Setting:
     key: str
-    kind: str  # "str", "strlist", "str-or-strlist", "bool", "table-strlist", "target-version"
+    # "str", "strlist", "str-or-strlist", "bool", "target-version", "codes" (rule codes or prefixes),
+    # "patterns" (path patterns), "table-strlist" (path pattern = rule codes)
+    kind: str
     default: Any
     doc: str
 
@@ -76,7 +85,8 @@ SCHEMA: tuple[Setting, ...] = (
         "tenant-model",
         "str-or-strlist",
         ["Organization"],
-        "Class name(s) of the tenant model: Organization, Team, Workspace, Account, Project, User...",
+        "Class name(s) of the tenant model: Organization, Team, Workspace, Account, Project, User... A name "
+        "the project does not have is an error (see [Names that must exist](#names-that-must-exist)).",
     ),
     Setting(
         "tenant-fields",
@@ -89,20 +99,34 @@ SCHEMA: tuple[Setting, ...] = (
         "membership-model",
         "str-or-strlist",
         ["Membership", "OrganizationMembership", "OrganizationUser"],
-        "Class name(s) of the model linking users to tenants.",
+        "Class name(s) of the model linking users to tenants. A name the project does not have is an error.",
     ),
-    Setting("select", "strlist", ["ORG"], "Rule codes or prefixes to enable."),
-    Setting("ignore", "strlist", [], "Rule codes or prefixes to disable."),
+    Setting("select", "codes", ["ORG"], "Rule codes or prefixes to enable."),
+    Setting("ignore", "codes", [], "Rule codes or prefixes to disable."),
     Setting(
         "exclude",
-        "strlist",
+        "patterns",
         list(DEFAULT_EXCLUDE),
-        "Path patterns never checked (replaces the defaults). Applies to paths passed explicitly too.",
+        "Path patterns never checked (replaces the defaults), in gitignore syntax (see [Path patterns]"
+        "(#path-patterns)). Applies to paths passed explicitly too.",
     ),
-    Setting("extend-exclude", "strlist", [], "Path patterns never checked, in addition to `exclude`."),
+    Setting(
+        "extend-exclude",
+        "patterns",
+        [],
+        "Path patterns never checked, in addition to `exclude` (read after it, so `!migrations/` takes a "
+        "default back).",
+    ),
+    Setting(
+        "respect-gitignore",
+        "bool",
+        True,
+        "Whether files the project's `.gitignore` files (and `.git/info/exclude`) ignore are left out when "
+        "orgguard walks directories. A file named on the command line is checked all the same.",
+    ),
     Setting(
         "exempt-files",
-        "strlist",
+        "patterns",
         list(DEFAULT_EXEMPT),
         "Path patterns of tests and seed scripts: never reported, not even for a syntax error (their own "
         "test run reports that).",
@@ -111,7 +135,8 @@ SCHEMA: tuple[Setting, ...] = (
         "per-file-ignores",
         "table-strlist",
         {},
-        "Map of path pattern to rule codes ignored in matching files.",
+        "Map of path pattern to rule codes ignored in matching files; a `!pattern` key stands for the "
+        "files the pattern does not match.",
     ),
     Setting(
         "extend-rules",
@@ -155,10 +180,12 @@ class Config:
     extend_exclude: tuple[str, ...] = ()
     exempt_files: tuple[str, ...] = DEFAULT_EXEMPT
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    respect_gitignore: bool = True
     extend_rules: tuple[Path, ...] = ()
     require_suppression_reason: bool = True
     # (major, minor) of the project's Python grammar; None: not known (the newest grammar is used)
     target_version: tuple[int, int] | None = None
+    explicit_keys: tuple[str, ...] = ()  # the keys the table sets (the names they give must exist)
 
     def with_selection(self, select: Sequence[str] | None, ignore: Sequence[str] | None) -> Config:
         """The same settings with command-line --select/--ignore applied (they replace the file's)."""
@@ -171,95 +198,24 @@ class Config:
         )
 
     def relpath(self, path: Path) -> str:
-        """``path`` relative to the project root, POSIX style ("" when outside the root)."""
-        try:
-            resolved = path.resolve()
-        except (OSError, RuntimeError):  # a symlink loop: the path as written
-            resolved = Path(os.path.abspath(path))
-        try:
-            return PurePosixPath(resolved.relative_to(self.root)).as_posix()
-        except ValueError:
-            return PurePosixPath(resolved).as_posix().lstrip("/")
+        """``path`` relative to the project root, POSIX style (outside the root: absolute, no leading /)."""
+        return relative_to_root(self.root, path)
 
-    def is_excluded(self, path: Path) -> bool:
-        rel = self.relpath(path)
-        return any(path_matches(rel, pat) for pat in (*self.exclude, *self.extend_exclude))
+    def is_excluded(self, path: Path, *, is_dir: bool | None = None) -> bool:
+        """Whether ``exclude``/``extend-exclude`` match the path (or a directory above it)."""
+        if is_dir is None:
+            is_dir = path.is_dir()
+        return excluded_by(self).matches(self.relpath(path), is_dir=is_dir)
 
     def is_exempt(self, path: Path) -> bool:
-        rel = self.relpath(path)
-        return any(path_matches(rel, pat) for pat in self.exempt_files)
+        return self.is_exempt_rel(self.relpath(path))
+
+    def is_exempt_rel(self, rel: str) -> bool:
+        """Whether ``exempt-files`` match a root-relative path."""
+        return path_patterns(self.exempt_files).matches(rel)
 
     def ignored_codes_for(self, path: Path) -> frozenset[str]:
-        rel = self.relpath(path)
-        codes: set[str] = set()
-        for pattern, pattern_codes in self.per_file_ignores:
-            if path_matches(rel, pattern):
-                codes.update(pattern_codes)
-        return frozenset(codes)
-
-
-def path_matches(rel: str, pattern: str) -> bool:
-    """gitignore-flavoured matching of a root-relative POSIX path against one pattern.
-
-    ``name/`` matches a directory of that name anywhere (and everything under it); a pattern with a
-    slash is anchored at the root; any other pattern matches a file or directory name anywhere.
-    """
-    if not rel:
-        return False
-    parts = rel.split("/")
-    if pattern.endswith("/"):
-        pat = pattern.rstrip("/")
-        if "/" in pat:
-            return any(fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts) + 1))
-        return any(fnmatch.fnmatchcase(part, pat) for part in parts[:-1]) or (
-            # a directory path itself (discovery asks about directories too)
-            fnmatch.fnmatchcase(parts[-1], pat) and not parts[-1].endswith(".py")
-        )
-    if "/" in pattern:
-        pat = pattern.lstrip("/")
-        return fnmatch.fnmatchcase(rel, pat) or any(
-            fnmatch.fnmatchcase("/".join(parts[:i]), pat) for i in range(1, len(parts))
-        )
-    return any(fnmatch.fnmatchcase(part, pattern) for part in parts)
-
-
-@functools.lru_cache(maxsize=16)
-def walked_file_matcher(patterns: tuple[str, ...]) -> Callable[[str, str], bool]:
-    """``excluded(name, rel)`` for a file met while walking directories none of ``patterns`` matched.
-
-    Gives the answer of ``any(path_matches(rel, p) for p in patterns)`` for such a file at the cost of
-    two regex matches: its directories are known not to match, so a ``dir/`` pattern cannot match it (it
-    names directories, and every prefix of the path is a directory already checked), a bare pattern can
-    only match the file's own name, and a pattern with a slash only the whole path.
-    """
-    names: list[str] = []
-    paths: list[str] = []
-    for pattern in patterns:
-        if pattern.endswith("/"):
-            inner = pattern.rstrip("/")
-            if "/" in inner:  # "a/b/": its longest prefix is the file's path itself
-                paths.append(inner)
-        elif "/" in pattern:
-            paths.append(pattern.lstrip("/"))
-        else:
-            names.append(pattern)
-    by_name = re.compile("|".join(fnmatch.translate(p) for p in names)) if names else None
-    by_path = re.compile("|".join(fnmatch.translate(p) for p in paths)) if paths else None
-
-    def excluded(name: str, rel: str) -> bool:
-        return bool((by_name is not None and by_name.match(name)) or (by_path is not None and by_path.match(rel)))
-
-    return excluded
-
-
-def find_root(start: Path) -> Path:
-    """Nearest ancestor of ``start`` (inclusive) holding a pyproject.toml or a .git; else ``start``."""
-    start = start.resolve()
-    here = start if start.is_dir() else start.parent
-    for candidate in (here, *here.parents):
-        if (candidate / "pyproject.toml").is_file() or (candidate / ".git").exists():
-            return candidate
-    return here
+        return ignored_codes(self.relpath(path), self.per_file_ignores)
 
 
 def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
@@ -288,9 +244,9 @@ def _check_type(source: str, key: str, value: Any, kind: str) -> Any:
         return value
     if kind == "str-or-strlist" and isinstance(value, str):
         return [value]
-    if kind in ("strlist", "str-or-strlist"):
+    if kind in ("strlist", "str-or-strlist", "codes", "patterns"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail("a list of strings" if kind == "strlist" else "a string or a list of strings")
+            raise fail("a string or a list of strings" if kind == "str-or-strlist" else "a list of strings")
         return value
     if kind == "table-strlist":
         if not isinstance(value, dict):
@@ -314,6 +270,12 @@ def check_codes(source: str, key: str, codes: Sequence[str], known: Sequence[str
                 f"{source}: [tool.orgguard] key '{key}' names unknown rule code '{code}' "
                 f"(expected a code or prefix of {', '.join(known[:3])}, ...){hint}"
             )
+
+
+def check_pattern(source: str, key: str, written: str, pattern: str) -> None:
+    problem = pattern_problem(pattern)
+    if problem is not None:
+        raise ConfigError(f"{source}: [tool.orgguard] key '{key}' pattern {written!r} {problem}")
 
 
 _SPECIFIER = re.compile(r"\s*(~=|===|==|!=|<=|>=|<|>)\s*v?([0-9][0-9A-Za-z.*+!-]*)\s*")
@@ -385,11 +347,19 @@ def parse_settings(
     def get(key: str) -> Any:
         return values.get(key, _BY_KEY[key].default)
 
-    for key in ("select", "ignore"):
-        check_codes(where, key, get(key), known_codes)
+    for setting in SCHEMA:
+        if setting.key not in values:
+            continue
+        if setting.kind == "codes":
+            check_codes(where, setting.key, values[setting.key], known_codes)
+        elif setting.kind == "patterns":
+            for pattern in values[setting.key]:
+                check_pattern(where, setting.key, pattern, pattern)
+        elif setting.kind == "table-strlist":
+            for pattern, codes in values[setting.key].items():
+                check_pattern(where, setting.key, pattern, pattern[1:] if pattern.startswith("!") else pattern)
+                check_codes(where, setting.key, codes, known_codes)
     pfi = get("per-file-ignores")
-    for codes in pfi.values():
-        check_codes(where, "per-file-ignores", codes, known_codes)
     base = source.parent if source else root
     extend_rules = []
     for raw in get("extend-rules"):
@@ -409,9 +379,11 @@ def parse_settings(
         extend_exclude=tuple(get("extend-exclude")),
         exempt_files=tuple(get("exempt-files")),
         per_file_ignores=tuple((k, tuple(v)) for k, v in sorted(pfi.items())),
+        respect_gitignore=bool(get("respect-gitignore")),
         extend_rules=tuple(extend_rules),
         require_suppression_reason=bool(get("require-suppression-reason")),
         target_version=_target_version(values.get("target-version"), requires_python),
+        explicit_keys=tuple(sorted(values)),
     )
 
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from orgguard import __version__
-from orgguard.config import ConfigError, find_root
+from orgguard.config import ConfigError
 from orgguard.engine.checking import check_source
+from orgguard.engine.discover import find_root, gitignored
 from orgguard.engine.runner import (
     DEFAULT_FILE_TIMEOUT,
     PARSE_ERROR,
@@ -78,7 +79,9 @@ class OrgGuardPlugin:
         if isinstance(project, str):
             yield 1, 0, f"{PARSE_ERROR} orgguard configuration error: {project}", type(self)
             return
-        if project.config.is_excluded(path):
+        if project.config.is_excluded(path, is_dir=False):
+            return
+        if gitignored(project.config, path):  # not in the project's index (flake8 does not read .gitignore)
             return
         source = "".join(self.lines)
         if len(source) > project.max_file_size:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from orgguard import __version__
 from orgguard.config import Config, parse_settings
 from orgguard.engine.discover import iter_python_files
 from orgguard.engine.join import build_index
+from orgguard.engine.names import membership_candidates, tenant_candidates
 from orgguard.knowledge import load_knowledge
 from orgguard.registry import known_codes
 
@@ -28,17 +28,6 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-TENANT_NAMES = (
-    "Organization",
-    "Organisation",
-    "Org",
-    "Team",
-    "Workspace",
-    "Account",
-    "Tenant",
-    "Company",
-    "Project",
-)
 # import / distribution name -> the framework it means
 FRAMEWORKS = {
     "django": "Django",
@@ -141,27 +130,8 @@ def detect(root: Path) -> Detection:
     frameworks = tuple(dict.fromkeys(label for name, label in FRAMEWORKS.items() if name in used))
 
     index = build_index(config.root, config, load_knowledge(), files=files)
-    refs: Counter[str] = Counter()
-    for name, info in index.models.items():
-        targets = set()
-        for _field, target in info.relations:
-            model = index.tables.get(target[6:], target) if target.startswith("table:") else target
-            if model != name:
-                targets.add(model)
-        refs.update(targets)
-    tenant_like = [
-        (model, refs[model])
-        for model in index.models
-        if model in TENANT_NAMES and refs[model] > 0 and not index.models[model].abstract
-    ]
-    tenant_like.sort(key=lambda item: (-item[1], TENANT_NAMES.index(item[0])))
-    tenant = tenant_like[0][0] if tenant_like else None
-    members: list[str] = []
-    if tenant:
-        for name, info in sorted(index.models.items()):
-            targets = {index.tables.get(t[6:], t) if t.startswith("table:") else t for _f, t in info.relations}
-            if tenant in targets and "User" in targets and ("Member" in name or name.endswith("User")):
-                members.append(name)
+    tenant_like = tenant_candidates(index)
+    members = membership_candidates(index, tenant_like[0][0]) if tenant_like else []
     return Detection(frameworks, tuple(tenant_like), tuple(members))
 
 

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import msgspec
 
-from orgguard.config import Config, path_matches
+from orgguard.config import Config
 from orgguard.engine import vocab
-from orgguard.engine.discover import SourceFile, read_sources
+from orgguard.engine.reading import SourceFile, read_sources
 from orgguard.engine.records import (
     CallFacts,
     Check,
@@ -978,7 +978,7 @@ class _Join:
         """Whether a file is a test or a seed script (``exempt-files``)."""
         found = self._exempt.get(rel)
         if found is None:
-            found = self._exempt[rel] = any(path_matches(rel, pat) for pat in self.config.exempt_files)
+            found = self._exempt[rel] = self.config.is_exempt_rel(rel)
         return found
 
     def callee(self, fn: _Fn, key: str) -> list[_Fn]:

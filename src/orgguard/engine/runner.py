@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from orgguard.config import Config, check_codes, load_config
+from orgguard.config import Config, ConfigError, check_codes, load_config
 from orgguard.engine.budget import FileTimeout, time_guard
 from orgguard.engine.cache import CACHE_DIR, Cache, code_digest, digest_of
 from orgguard.engine.codec import (
@@ -62,9 +62,11 @@ from orgguard.engine.codec import (
     RunEntry,
     paused_collector,
 )
-from orgguard.engine.discover import SourceFile, StatKeys, iter_python_files, read_sources
+from orgguard.engine.discover import iter_python_files, named_files
 from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
+from orgguard.engine.names import check_names
 from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, Project
+from orgguard.engine.reading import SourceFile, StatKeys, read_sources
 from orgguard.engine.records import FileFacts, ProjectIndex
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import all_rules, enabled_codes, known_codes
@@ -93,13 +95,15 @@ def load_project(
     cache: bool | Path = False,
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
     jobs: int = 0,
+    named: Sequence[Path] = (),
 ) -> Project:
     """Load config, knowledge and the whole-project index for the project holding ``start``.
 
     With ``cache`` (True: ``.orgguard_cache/`` at the project root; or a directory), the index is read
     from and written to the cache, and :func:`run` caches per-file results there. ``jobs``: processes
-    that scan project files the cache does not know (0: one per core). Raises
-    :class:`orgguard.config.ConfigError` for unusable settings.
+    that scan project files the cache does not know (0: one per core). ``named``: the paths the run will
+    check (a gitignored one among them joins the index). Raises :class:`orgguard.config.ConfigError` for
+    unusable settings.
     """
     config = load_config(start=start, explicit=config_path, known_codes=known_codes())
     if select is not None or ignore is not None:
@@ -110,7 +114,7 @@ def load_project(
     knowledge = load_knowledge(config.extend_rules)
     cache_dir = None if cache is False else config.root / CACHE_DIR if cache is True else Path(cache)
     store = Cache(cache_dir) if cache_dir is not None else None
-    loaded = _load_index(config, knowledge, store, max_file_size, jobs)
+    loaded = _load_index(config, knowledge, store, max_file_size, jobs, tuple(named_files(config, named)))
     enabled = enabled_codes(config.select, config.ignore)
     rules = {code: rule for code, rule in all_rules().items() if code in enabled}
     checkers = tuple(sorted({rule.checker for rule in rules.values() if ":" in rule.checker}))
@@ -169,17 +173,20 @@ def _state_key(settings: str, sources: Sequence[SourceFile]) -> str:
     return digest_of("index", settings, *(f"{s.path}\0{s.sha}" for s in sources))
 
 
-def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int) -> _LoadedIndex:
+def _load_index(  # noqa: PLR0917
+    config: Config, knowledge: Knowledge, store: Cache | None, max_size: int, jobs: int, also: tuple[Path, ...] = ()
+) -> _LoadedIndex:
     """The project index, and the digest of its content that keys every per-file result.
 
     With a cache, a file whose stat is what the stat table says is not even read (its content hash is the
     table's), and the index of an unchanged project is not decoded here (only when a file has to be
     checked). Otherwise each file's facts come from the facts pack when its content is known there, the
     rest are scanned (in parallel when there are many); when the rescanned files' facts are what they were,
-    the index they built still holds and is reused as is; else it is built from the facts.
+    the index they built still holds and is reused as is; else it is built from the facts. ``also``: files
+    the walk leaves out that the run was asked to check.
     """
     stat_keys = StatKeys(store, config.root) if store is not None else None
-    sources = read_sources(config.root, config, max_size=max_size, keys=stat_keys)
+    sources = read_sources(config.root, config, max_size=max_size, keys=stat_keys, also=also)
     settings = digest_of(
         code_digest(), str(SCHEMA_VERSION), _config_key(config, selection=False), knowledge.digest, str(max_size)
     )
@@ -189,7 +196,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
             head = cached.head(_state_key(settings, sources))
             if head is not None:
                 return _LoadedIndex(
-                    _CachedIndex(cached, head.index, config, knowledge, max_size),
+                    _CachedIndex(cached, head.index, config, knowledge, max_size, also),
                     head.digest,
                     head.parsed,
                     shas=_shas(sources, stat_keys),
@@ -206,7 +213,7 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
                 cached.write_head(key, IndexHead(previous.digest, parsed, previous.index))
                 cached.write_pack(key, keys, files)
                 return _LoadedIndex(
-                    _CachedIndex(cached, previous.index, config, knowledge, max_size),
+                    _CachedIndex(cached, previous.index, config, knowledge, max_size, also),
                     previous.digest,
                     parsed,
                     shas=_shas(sources, stat_keys),
@@ -219,6 +226,14 @@ def _load_index(config: Config, knowledge: Knowledge, store: Cache | None, max_s
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))
+    # the names the settings give must exist; checked once per state of the project (a cached head is
+    # only written for settings that passed), from the index and, for what it lacks, the sources in hand
+    try:
+        check_names(config, index, (src.data for src in sources), config.extend_rules)
+    except ConfigError:
+        if cached is not None:
+            cached.write_pack(key, keys, files)  # the next run (the settings fixed) need not rescan
+        raise
     if cached is None:
         return _LoadedIndex(_Given(index), "", parsed, shas={str(src.path): src.sha for src in sources})
     encoded_index = INDEX.encode(index)
@@ -295,6 +310,7 @@ class _CachedIndex:
     config: Config
     knowledge: Knowledge
     max_size: int
+    also: tuple[Path, ...] = ()
 
     def __call__(self) -> ProjectIndex:
         index = self.cached.index(self.key)
@@ -303,7 +319,7 @@ class _CachedIndex:
         from orgguard.engine.join import index_from_facts
 
         config, knowledge = self.config, self.knowledge
-        sources = read_sources(config.root, config, max_size=self.max_size)
+        sources = read_sources(config.root, config, max_size=self.max_size, also=self.also)
         pack = self.cached.pack()
         files, in_hand = _scan(config, knowledge, sources, pack.files if pack is not None else {}, 1)
         return index_from_facts(
