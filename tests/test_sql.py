@@ -446,6 +446,9 @@ CORRELATED = [
     # rows joined to the correlated row by its id are that row's share
     "SELECT SUM(li.amount_cents) FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id "
     "WHERE i.number <<= billing_plan.prefix",
+    # ...and so is the row its foreign key points to (its parent), and that row's parent in turn
+    "SELECT i.number FROM billing_lineitem li JOIN billing_invoice i ON i.id = li.invoice_id "
+    "WHERE li.amount_cents = billing_plan.price_cents",
 ]
 
 NOT_CORRELATED = [
@@ -481,6 +484,12 @@ NOT_CORRELATED = [
         "SELECT COUNT(*) FROM billing_invoice i WHERE i.id IN "
         "(SELECT invoice_id FROM billing_lineitem li WHERE li.amount_cents > i.total_cents)",
         ["billing_invoice", "billing_lineitem"],
+    ),
+    # joined to the correlated row by a column that is no key of either: every tenant's rows
+    (
+        "SELECT i.number FROM billing_lineitem li JOIN billing_invoice i ON i.number = li.note "
+        "WHERE li.amount_cents = billing_plan.price_cents",
+        ["billing_invoice"],
     ),
     # a qualifier naming a table of the fragment, in its FROM: no outer row
     (

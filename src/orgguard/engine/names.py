@@ -88,6 +88,7 @@ NAMING_KEYS = frozenset(
 )
 OTHER_KEYS = frozenset(
     {
+        "requests.url_functions",
         "models.managers",
         "models.user_model_refs",
         "models.secret_fields",

@@ -276,11 +276,29 @@ class ModuleScan:
         dependencies: list[Ref] = []
         connects: list[tuple[Ref, Ref]] = []
         mounts: list[tuple[Ref, Ref]] = []
+        # the URLconf: `urlpatterns = [...]` (or `+=`) at module level; every name in it may be a view, however
+        # wrapped (`acme_guard(views.detail)`, `login_required(...)`); path() calls elsewhere count too (below)
+        patterns = [
+            stmt.value
+            for stmt in tree.body
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+            and stmt.value is not None
+            and any(
+                isinstance(t, ast.Name) and t.id == "urlpatterns"
+                for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
+            )
+        ]
         hooks: list[tuple[Ref, Ref]] = []
         scheduled: list[Ref] = []
         url_views: list[Ref] = []
         schedule_keys = self.k["jobs.schedule_keys"]
         installs = list(self._installed_names(stmts))
+        for value in patterns:
+            for sub in walk(value):
+                if isinstance(sub, (ast.Name, ast.Attribute)):
+                    ref = self.ref_of(sub, {}, {})
+                    if ref is not None:
+                        url_views.append(ref)
         for node in walk(tree):
             if isinstance(node, ast.Dict):
                 # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
@@ -294,7 +312,7 @@ class ModuleScan:
                 continue
             if len(node.args) >= 2 and self._marker_name(node.func) in self.k["requests.url_functions"]:
                 # path("invoices/<int:pk>/", login_required(views.detail)): every name in the view argument
-                for sub in ast.walk(node.args[1]):
+                for sub in walk(node.args[1]):
                     if isinstance(sub, (ast.Name, ast.Attribute)):
                         ref = self.ref_of(sub, {}, {})
                         if ref is not None:
@@ -377,15 +395,8 @@ class ModuleScan:
             mounts=tuple(mounts),
             connects=tuple(connects),
             scheduled=tuple(scheduled),
-            url_views=tuple(url_views),
-            urlconf=any(
-                isinstance(stmt, (ast.Assign, ast.AnnAssign))
-                and any(
-                    isinstance(t, ast.Name) and t.id == "urlpatterns"
-                    for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])
-                )
-                for stmt in tree.body
-            ),
+            url_views=tuple(dict.fromkeys(url_views)),
+            urlconf=bool(patterns),
             hooks=tuple(hooks),
             installs=tuple(dict.fromkeys(installs)),
         )

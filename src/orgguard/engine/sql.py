@@ -1206,7 +1206,6 @@ class _Statement:
     def scoped(self) -> dict[int, bool]:
         """occurrence id -> scoped, for tenant-owned occurrences."""
         bound = self._closure(self.values)
-        held = self._closure(self.held)
         scoped: dict[int, bool] = {}
         rules: dict[int, TableRule] = {}
         for occ in self.occs:
@@ -1217,6 +1216,14 @@ class _Statement:
                 continue
             rules[occ.id] = rule
             scoped[occ.id] = occ.assumed or self._insert_scoped(occ, rule)
+        # a row correlated with the outer query's row is, like an object in hand, one row: the rows its keys
+        # reach (its parents by their id, its children by theirs) are reached through its relations
+        held_seeds = set(self.held)
+        for occ_id in self.correlated:
+            rule = rules.get(occ_id)
+            if rule is not None:
+                held_seeds |= {(occ_id, rule.pk), *((occ_id, fk) for fk, _ in rule.parents)}
+        held = self._closure(held_seeds)
         # rows reached through relations from an object in hand (`visualizations.query_id = :id`, then its
         # widgets, their dashboard, its api keys): like `query.visualizations.all()`, each is that object's
         held_reached: set[int] = set()
