@@ -2,15 +2,15 @@
 
 * :func:`qualified_name`: a call's dotted name with its first component resolved through the file's
   imports (``Event.construct_from`` after ``from stripe import Event`` -> ``stripe.Event.construct_from``).
-* :func:`entry_matches`: how a knowledge entry names a call: a dotted entry matches the end of the
-  qualified name at a dot, a bare entry its last component, an entry with ``*`` is a glob on it.
+* (matching a call against knowledge entries is the vocabulary's one matcher,
+  :func:`orgguard.engine.vocab.matches_any`: a dotted entry matches the end of the qualified name at a dot,
+  a bare entry its last component, an entry with ``*`` is a glob on it.)
 * :class:`ModuleConstants`: module-level ``NAME = <literal>`` assignments, so ``actor=SYSTEM`` or
   ``tolerance=TOLERANCE`` is judged by the literal behind the name.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Iterator
 
@@ -31,22 +31,6 @@ def qualified_name(ctx: FileContext, expr: cst.BaseExpression) -> str:
     if origin is None:
         return text
     return f"{origin}{dot}{rest}"
-
-
-def entry_matches(qualified: str, entry: str) -> bool:
-    """Whether one knowledge entry names the call ``qualified`` (see the module docstring)."""
-    if not qualified or not entry:
-        return False
-    last = qualified.rsplit(".", 1)[-1]
-    if "*" in entry:
-        return fnmatch.fnmatchcase(last, entry) or fnmatch.fnmatchcase(qualified, entry)
-    if "." not in entry:
-        return last == entry
-    return qualified == entry or qualified.endswith("." + entry)
-
-
-def matches_any(qualified: str, entries: Iterable[str]) -> bool:
-    return any(entry_matches(qualified, entry) for entry in entries)
 
 
 def entry_triggers(entries: Iterable[str], *, part: str = "last") -> list[str]:

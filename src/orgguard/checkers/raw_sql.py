@@ -778,4 +778,3 @@ class RawSqlChecker(Checker):
         parent_rule = self.schema.tables.get(parent)
         pcol = parent_rule.tenant_columns[0] if parent_rule and parent_rule.tenant_columns else "organization_id"
         return _Finding("join", {**shown, "parent": parent, "fk": fk, "parent_column": pcol})
-

@@ -18,7 +18,6 @@ import libcst as cst
 from orgguard.checkers._names import (
     ModuleConstants,
     entry_triggers,
-    matches_any,
     qualified_name,
     statement_words,
     string_value,
@@ -26,6 +25,7 @@ from orgguard.checkers._names import (
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine.context import dotted_name
 from orgguard.engine.records import ProjectIndex
+from orgguard.engine.vocab import matches_any
 from orgguard.knowledge import Knowledge
 
 

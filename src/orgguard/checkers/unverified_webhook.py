@@ -22,7 +22,6 @@ import libcst as cst
 from orgguard.checkers._names import (
     ModuleConstants,
     entry_triggers,
-    matches_any,
     qualified_name,
     short_code,
     statement_words,
@@ -33,6 +32,7 @@ from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
 from orgguard.engine.records import ProjectIndex
+from orgguard.engine.vocab import matches_any
 from orgguard.knowledge import Knowledge
 
 EVENT_KEYS = frozenset({"type", "data"})

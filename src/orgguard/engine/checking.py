@@ -76,9 +76,7 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     return parse_error_finding(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
-def _positions(
-    module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5
-) -> dict[cst.CSTNode, CodeRange]:
+def _positions(module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5) -> dict[cst.CSTNode, CodeRange]:
     """Positions of the reported nodes (and their statements) only; paid for just the files with findings.
 
     LibCST's ``PositionProvider`` generates the code of the whole module with positions (and first rebuilds

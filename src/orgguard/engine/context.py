@@ -202,9 +202,7 @@ class FileContext:
             found = self.traits.union(traits)
             filled = {**(fields or {}), **values}
             top = self.scope.statements[0] if self.scope.statements else None
-            self.reports.append(
-                Report(code, node, statement or self.scope.statement, filled, trace, shape, found, top)
-            )
+            self.reports.append(Report(code, node, statement or self.scope.statement, filled, trace, shape, found, top))
 
     def phrase(self, code: str, part: str, traits: Iterable[str] = (), **values: str) -> str:
         """One part of a rule's messages, filled: what a checker passes for a field that takes one of

@@ -574,6 +574,7 @@ class _Join:
         self.root = root
         self.config = config
         self.k = knowledge
+        self.event_calls = knowledge["stripe.verify_calls"] | knowledge["stripe.unverified_calls"]
         self.files = files
         self.sym = Symbols(files)
         self._hooks: dict[str, list[str]] | None = None
@@ -1121,8 +1122,7 @@ class _Join:
 
     def builds_event(self, fn: _Fn) -> bool:
         """A webhook's own helper: it verifies (or builds) a Stripe event and returns it."""
-        entries = self.k["stripe.verify_calls"] | self.k["stripe.unverified_calls"]
-        return any(vocab.matches_any(self._qualified(fn, key), entries) for key in fn.d.returns_call)
+        return any(vocab.matches_any(self._qualified(fn, key), self.event_calls) for key in fn.d.returns_call)
 
     def _returns(self, fn: _Fn, ok: list[bool]) -> str:
         """What a caller gets: "trusted" (a verified tenant), "<kind>:<source>" (client input), "event" (a
@@ -1387,7 +1387,7 @@ class _Join:
             any(vocab.matches_any(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
             or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name))
-            or any(vocab.matches_any(c, k["stripe.verify_calls"] | k["stripe.unverified_calls"]) for c in called)
+            or any(vocab.matches_any(c, self.event_calls) for c in called)
             or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
             return WEBHOOK

@@ -107,19 +107,60 @@ def deep_recursion() -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
+# fields that never hold a node the scan looks for: names and flags, and the Load/Store context and operator
+# singletons (read through their parent, ``node.op``, never found by a walk)
+_LEAF_FIELDS = frozenset(
+    {
+        "ctx",
+        "op",
+        "ops",
+        "id",
+        "attr",
+        "arg",
+        "name",
+        "level",
+        "module",
+        "kind",
+        "type_comment",
+        "is_async",
+        "conversion",
+        "simple",
+        "lineno",
+        "col_offset",
+        "end_lineno",
+        "end_col_offset",
+        "value_str",
+    }
+)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
+    found = _CHILD_FIELDS.get(kind)
+    if found is None:
+        found = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+    return found
+
+
 def walk(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.walk``: the same nodes in the same (breadth-first) order, without a generator per node."""
+    """``ast.walk`` without the expression contexts and operator singletons: the other nodes in the same
+    (breadth-first) order, with no generator per node."""
     todo: list[ast.AST] = [node]
     i = 0
+    fields_of, AST = _CHILD_FIELDS.get, ast.AST
     while i < len(todo):
         current = todo[i]
         i += 1
-        for name in current._fields:
+        kind = type(current)
+        fields = fields_of(kind)
+        if fields is None:
+            fields = _child_fields(kind)
+        for name in fields:
             value = getattr(current, name, None)
-            if isinstance(value, ast.AST):
+            if type(value) is list:
+                todo.extend([item for item in value if isinstance(item, AST)])
+            elif isinstance(value, AST):
                 todo.append(value)
-            elif type(value) is list:
-                todo.extend([item for item in value if isinstance(item, ast.AST)])
         yield current
 
 
@@ -1560,8 +1601,7 @@ class FunctionScan:
         """Whether an expression reads a staff flag on the user (``request.user.is_staff``, ``user.admin``)."""
         staff = self.k["admin.staff_attrs"]
         return any(
-            isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value))
-            for n in walk(node)
+            isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value)) for n in walk(node)
         )
 
     def _staff(self, stmt: ast.If) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from orgguard.knowledge import Knowledge
 
@@ -64,13 +66,26 @@ def entry_matches(qualified: str, entry: str) -> bool:
     return qualified == entry or qualified.endswith("." + entry)
 
 
+@dataclass(frozen=True)
+class _Entries:
+    """A knowledge set split once: bare names, dotted entries (as ``.suffix`` too), globs as one regex."""
+
+    bare: frozenset[str]
+    dotted: frozenset[str]
+    suffixes: tuple[str, ...]
+    globs: re.Pattern[str] | None
+
+
 @functools.lru_cache(maxsize=256)
-def _compiled(entries: frozenset[str]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
-    """(bare names, dotted entries, globs) of a knowledge set, split once."""
-    bare = frozenset(e for e in entries if "*" not in e and "." not in e)
-    dotted = tuple(e for e in entries if "*" not in e and "." in e)
-    globs = tuple(e for e in entries if "*" in e)
-    return bare, dotted, globs
+def _compiled(entries: frozenset[str]) -> _Entries:
+    globs = sorted(e for e in entries if "*" in e)
+    dotted = frozenset(e for e in entries if "*" not in e and "." in e)
+    return _Entries(
+        bare=frozenset(e for e in entries if "*" not in e and "." not in e),
+        dotted=dotted,
+        suffixes=tuple(sorted("." + e for e in dotted)),
+        globs=re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs)) if globs else None,
+    )
 
 
 def matches_any(qualified: str, entries: Iterable[str]) -> bool:
@@ -80,13 +95,15 @@ def matches_any(qualified: str, entries: Iterable[str]) -> bool:
     qualified = qualified.removesuffix("()")
     if not qualified:
         return False
-    bare, dotted, globs = _compiled(entries)
+    compiled = _compiled(entries)
     last = qualified.rsplit(".", 1)[-1]
-    if last in bare:
+    if last in compiled.bare or qualified in compiled.dotted:
         return True
-    if any(qualified == e or qualified.endswith("." + e) for e in dotted):
+    if compiled.suffixes and qualified.endswith(compiled.suffixes):
         return True
-    return any(fnmatch.fnmatchcase(last, e) or fnmatch.fnmatchcase(qualified, e) for e in globs)
+    return compiled.globs is not None and (
+        compiled.globs.match(last) is not None or compiled.globs.match(qualified) is not None
+    )
 
 
 def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
