@@ -904,6 +904,10 @@ class _Join:
             for ref in facts.url_views:
                 self.url_routed.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
         self.has_urlconf = any(facts.urlconf for facts in self.files)
+        self.named_by_path: set[str] = set()  # functions settings name as dotted strings (loaded and called)
+        for facts in self.files:
+            for ref in facts.named_paths:
+                self.named_by_path.update(t.name for t in sym.resolve(ref) if t.kind == "func")
         for fn in self.fns.values():
             for call in fn.d.calls:
                 if call.ref is None:
@@ -1323,8 +1327,10 @@ class _Join:
 
     def _routable(self, fn: _Fn) -> bool:
         """A module function taking ``request``: a view unless the project's URLconfs, which orgguard reads,
-        route nowhere near it (then it is a helper its callers reach, or dead code)."""
-        return not self.has_urlconf or fn.qual in self.url_routed
+        route nowhere near it (then it is a helper its callers reach, or dead code). A function the settings
+        name by its dotted path (``SAVE_USER = "users.functions.save_user"``) is loaded and called by name with
+        the request: it stays one."""
+        return not self.has_urlconf or fn.qual in self.url_routed or fn.qual in self.named_by_path
 
     def _decorator_guard(self, fn: _Fn) -> str:
         """A project decorator whose summary verifies membership (``@team_member_required``)."""

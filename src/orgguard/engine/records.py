@@ -17,7 +17,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -261,6 +261,9 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
     url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
     urlconf: bool = False  # it assigns ``urlpatterns``
+    # dotted paths its module-level settings give as strings (``SAVE_USER = "users.functions.save_user"``):
+    # functions the framework or the app loads by name and calls
+    named_paths: tuple[Ref, ...] = ()
     # what ``install(...)`` (queries.session_installers) is called on, and ``X`` of ``X = install(...)``
     installs: tuple[Ref, ...] = ()
 

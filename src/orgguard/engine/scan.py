@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import re
 import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -133,6 +134,7 @@ _LEAF_FIELDS = frozenset(
     }
 )
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # module.name, package.module.name
 
 
 def _child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
@@ -438,9 +440,23 @@ class ModuleScan:
             scheduled=tuple(scheduled),
             url_views=tuple(dict.fromkeys(url_views)),
             urlconf=bool(patterns),
+            named_paths=tuple(self._named_paths(tree.body)),
             hooks=tuple(hooks),
             installs=tuple(dict.fromkeys(installs)),
         )
+
+    @staticmethod
+    def _named_paths(stmts: list[ast.stmt]) -> Iterator[Ref]:
+        """Dotted paths given as strings in module-level assignments (a settings module's callables)."""
+        for stmt in stmts:
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
+                for leaf in walk(stmt.value):
+                    if (
+                        isinstance(leaf, ast.Constant)
+                        and isinstance(leaf.value, str)
+                        and _DOTTED_PATH.fullmatch(leaf.value)
+                    ):
+                        yield Ref("g", leaf.value)
 
     def installs_sessions(self, call: ast.Call) -> bool:
         """``install(SessionLocal)``: a call of queries.session_installers (resolved through the imports)."""
