@@ -96,6 +96,9 @@ class Analysis:
     _sinks: dict[int, list[TenantSink]] = field(default_factory=dict)
     _disabled: dict[int, frozenset[int]] = field(default_factory=dict)
     _row_checks: dict[int, list[cst.Call]] = field(default_factory=dict)
+    # memos, by node id: several rules ask about the same query and the same function
+    _unscoped: dict[int, Unscoped | None] = field(default_factory=dict)
+    _returns: dict[int, set[str]] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, ctx: FileContext) -> Analysis:
@@ -103,6 +106,14 @@ class Analysis:
         return cls(ctx, queries, FactsCache(ctx, queries))
 
     def unscoped(self, chain: QueryChain) -> Unscoped | None:
+        """How a query on a tenant-owned model can reach other tenants' rows (None: it cannot); memoised (the
+        rules of every path class ask about the same query)."""
+        key = id(chain.top)
+        if key not in self._unscoped:
+            self._unscoped[key] = self._judge(chain)
+        return self._unscoped[key]
+
+    def _judge(self, chain: QueryChain) -> Unscoped | None:
         """How a query on a tenant-owned model can reach other tenants' rows (None: it cannot).
 
         A query with a tenant predicate, a scoping method or opaque arguments is not reported. A query
@@ -272,7 +283,10 @@ class Analysis:
         func = self.ctx.scope.outer_function
         if var is None or func is None:
             return False
-        return var in _returned_names(func)
+        names = self._returns.get(id(func))
+        if names is None:
+            names = self._returns[id(func)] = _returned_names(func)
+        return var in names
 
     def tenant_sinks(self, call: cst.Call) -> list[TenantSink]:
         """Untrusted values reaching a tenant sink at ``call`` (memoised: several rules ask)."""
