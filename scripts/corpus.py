@@ -1,13 +1,13 @@
 """The development corpus: twelve real apps, pinned, in one cache directory; runs and triage samples.
 
 Usage:
-    python scripts/corpus.py fetch [--dest DIR] [--mirrors DIR]
+    python scripts/corpus.py fetch [--dest DIR] [--mirrors DIR] [APP ...]
     python scripts/corpus.py run [--dest DIR] [--out DIR] [APP ...]
     python scripts/corpus.py sample [--out DIR] [--size 40] [--seed 14] [APP ...]
 
 ``fetch`` puts every app's pinned tree under DEST (default ``$ORGGUARD_CORPUS`` or
-``~/.cache/orgguard-corpus``): the six wheels of ``../shared/corpus/fetch.sh`` (downloaded from the
-package index, ``.py`` files only) and six application repositories extracted at recorded commits
+``~/.cache/orgguard-corpus``): the six wheels of the shared corpus (the same pins as ``../shared/corpus/fetch.sh``,
+downloaded from the package index, ``.py`` files only) and six application repositories extracted at recorded commits
 from local git snapshots (``MIRRORS/<owner>+<name>/repo``, a bare git directory; fetch it first).
 Only ``.py`` files and the top-level ``pyproject.toml`` are extracted. Re-running skips what is there.
 
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     p_fetch = sub.add_parser("fetch")
     p_fetch.add_argument("--dest", type=Path, default=default_dest())
     p_fetch.add_argument("--mirrors", type=Path, default=Path(os.environ.get("ORGGUARD_MIRRORS", "/work/.mirror")))
+    p_fetch.add_argument("apps", nargs="*")  # none: every app
     p_run = sub.add_parser("run")
     p_run.add_argument("--dest", type=Path, default=default_dest())
     p_run.add_argument("--out", type=Path, default=Path("corpus-results"))
@@ -199,10 +200,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "fetch":
         args.dest.mkdir(parents=True, exist_ok=True)
+        wanted = set(args.apps or APPS)
+        unknown = sorted(wanted - set(APPS))
+        if unknown:
+            raise SystemExit(f"unknown app(s): {', '.join(unknown)}; known: {', '.join(APPS)}")
         for wheel in WHEELS:
-            fetch_wheel(wheel, args.dest)
+            if wheel.name in wanted:
+                fetch_wheel(wheel, args.dest)
         for repo in REPOS:
-            fetch_repo(repo, args.dest, args.mirrors)
+            if repo.name in wanted:
+                fetch_repo(repo, args.dest, args.mirrors)
         print(f"corpus at {args.dest}")
         return 0
     apps = args.apps or list(APPS)

@@ -6,7 +6,7 @@ Each tree (the stdlib, each corpus package) is checked as its own project, the w
 ``orgguard check`` on it, through the real command line (``--no-cache``, ``--format json``). A
 traceback, an exit status other than 0/1, or an "internal error" counts as a failure; findings and
 per-file errors (unreadable, too large) are counted and printed. Exits 1 if anything failed.
-The corpus comes from ``../shared/corpus/fetch.sh`` (default: ~/.cache/orgguard-corpus).
+The corpus comes from ``python scripts/corpus.py fetch`` (default: ~/.cache/orgguard-corpus).
 """
 
 from __future__ import annotations

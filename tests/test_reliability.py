@@ -393,7 +393,7 @@ def test_crash_free_on_a_sample_of_the_standard_library(tmp_path: Path) -> None:
 
 def test_crash_free_on_a_sample_of_the_corpus(tmp_path: Path) -> None:
     if not CORPUS.is_dir() or not any(CORPUS.iterdir()):
-        pytest.skip(f"no corpus at {CORPUS} (fetch it with ../shared/corpus/fetch.sh)")
+        pytest.skip(f"no corpus at {CORPUS} (fetch it with `python scripts/corpus.py fetch`)")
     sample = _corpus_sample(per_package=40)
     first = _crash_free(_sample_tree(tmp_path / "a", sample, CORPUS))
     # and deterministic on real code: serial, parallel and cached runs agree

@@ -4,7 +4,7 @@ Usage (from the repository root):
 
     python tests/benchmarks/bench.py [--runs 3] [--fixit-every 4] [--markdown]
 
-Fetches the corpus with ``../shared/corpus/fetch.sh`` (skips what is there), copies label-studio's and
+Fetches the two wheels with ``scripts/corpus.py fetch`` (skips what is there), copies label-studio's and
 django's package directories without their ``migrations/`` into a scratch project, installs flake8
 (the version this interpreter has) and fixit==2.2.1 into their own virtualenvs under the scratch
 directory (so flake8 runs with its default plugins only, not orgguard's), then times, alternating
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-FETCH = REPO.parent / "shared" / "corpus" / "fetch.sh"
+FETCH = REPO / "scripts" / "corpus.py"
 CORPUS = Path(os.environ.get("ORGGUARD_CORPUS", Path.home() / ".cache" / "orgguard-corpus"))
 SCRATCH = Path(os.environ.get("ORGGUARD_BENCH_DIR", "/tmp/orgguard-bench"))
 PACKAGES = (("label-studio", "label_studio"), ("django", "django"))
@@ -73,8 +73,7 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
 
 
 def prepare(fixit_every: int) -> tuple[Path, list[Path], dict[str, Path]]:
-    if FETCH.is_file():
-        sh(["bash", str(FETCH), str(CORPUS)])
+    sh([sys.executable, str(FETCH), "fetch", "--dest", str(CORPUS), *(dist for dist, _ in PACKAGES)])
     tree = SCRATCH / "tree"
     if tree.exists():
         shutil.rmtree(tree)

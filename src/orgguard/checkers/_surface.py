@@ -28,6 +28,30 @@ from orgguard.knowledge import Knowledge
 MORE_CAP = 64  # the index stops counting the entry points that reach a function here
 
 
+def reached_where(ctx: FileContext, code: str, reaches: list[Reach], function: str, traits: Iterable[str] = ()) -> str:
+    """The rule's "reached" phrase: "in get(), reached from request handler delete_thing() (api/things.py:41);
+    3 more request handlers", from the first entry point of ``reaches`` and how many others there are."""
+    entry = reaches[0].examples[0][0]
+    info = ctx.index.function(entry)
+    more = ""
+    count = sum(r.count for r in reaches) - 1
+    capped = any(r.count >= MORE_CAP for r in reaches)
+    if count == 1 and not capped:
+        more = ctx.phrase(code, "reached_more_one", traits)
+    elif count > 0:
+        more = ctx.phrase(code, "reached_more_many", traits, count=f"{count}{'+' if capped else ''}")
+    return ctx.phrase(
+        code,
+        "reached",
+        traits,
+        function=function,
+        entry=info.name if info else entry,
+        entry_path=info.path if info else "?",
+        entry_line=str(info.line) if info else "?",
+        more=more,
+    )
+
+
 def query_traits(ctx: FileContext, chain: QueryChain) -> set[str]:
     """The message traits of a query: its ORM (``django`` or ``sqlalchemy``), ``shortcut`` for a Django
     lookup shortcut, ``indirect`` when the model reaches its tenant through another model."""
@@ -169,24 +193,8 @@ class SurfaceQueryChecker(Checker):
         input it carries, its path and the message traits of the first entry point."""
         first = reaches[0]
         entry, source, steps = first.examples[0]
-        info = self.ctx.index.function(entry)
-        traits = self.reach_traits(first, info)
-        more = ""
-        count = sum(r.count for r in reaches) - 1
-        capped = any(r.count >= MORE_CAP for r in reaches)
-        if count == 1 and not capped:
-            more = self.phrase("reached_more_one", traits)
-        elif count > 0:
-            more = self.phrase("reached_more_many", traits, count=f"{count}{'+' if capped else ''}")
-        where = self.phrase(
-            "reached",
-            traits,
-            function=function,
-            entry=info.name if info else entry,
-            entry_path=info.path if info else "?",
-            entry_line=str(info.line) if info else "?",
-            more=more,
-        )
+        traits = self.reach_traits(first, self.ctx.index.function(entry))
+        where = reached_where(self.ctx, self.codes[0], reaches, function, traits)
         text = source.split(":", 1)[1] if ":" in source else ""
         trace = tuple(TraceStep(s.path, s.line, s.col, self._note(s.what, s.text, param)) for s in steps)
         return where, text, trace, traits

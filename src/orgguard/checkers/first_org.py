@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import libcst as cst
 
+from orgguard.checkers._surface import reached_where
 from orgguard.checkers.base import Checker
 from orgguard.engine.facts import Surface
 from orgguard.engine.records import ProjectIndex
@@ -57,25 +58,7 @@ class FirstOrgChecker(Checker):
         func = self.ctx.scope.outer_function
         where = self.ctx.phrase("ORG103", "where_own", function=func.name.value) if func is not None else ""
         if reached and func is not None:
-            entry_qual = reached[0].examples[0][0]
-            entry = self.ctx.index.function(entry_qual)
-            count = sum(r.count for r in reached) - 1
-            more = (
-                ""
-                if count <= 0
-                else self.ctx.phrase("ORG103", "reached_more_one")
-                if count == 1
-                else self.ctx.phrase("ORG103", "reached_more_many", count=str(count))
-            )
-            where = self.ctx.phrase(
-                "ORG103",
-                "reached",
-                function=func.name.value,
-                entry=entry.name if entry else entry_qual,
-                entry_path=entry.path if entry else "?",
-                entry_line=str(entry.line) if entry else "?",
-                more=more,
-            )
+            where = reached_where(self.ctx, "ORG103", reached, func.name.value)
         self.ctx.report(
             "ORG103",
             chain.anchor,

@@ -10,7 +10,7 @@ count as scoped; a narrowing applied only under a condition on the org is rememb
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -143,6 +143,11 @@ class _VarScan(cst.CSTVisitor):
                 a.attr.value in relations and vocab.is_userish(dotted_name(a.value)) for a in _attribute_nodes(right)
             )
         operands = [node.left, *(c.comparator for c in node.comparisons)]
+        return next(self._tenant_operands(operands), None) is not None
+
+    def _tenant_operands(self, operands: Sequence[cst.BaseExpression]) -> Iterator[str]:
+        """The names whose tenant attribute (``ticket.organization_id``) is compared with something else:
+        ``us.space.created_by == us.user`` compares a row with itself, and verifies nothing."""
         roots = [_root(op)[0] for op in operands]
         for operand, root in zip(operands, roots, strict=True):
             attrs: list[str] = []
@@ -156,8 +161,7 @@ class _VarScan(cst.CSTVisitor):
                 and set(attrs[-2:]) & self.tenant_attrs
                 and any(other != root for other in roots)
             ):
-                return True
-        return False
+                yield base.value
 
     def leave_If(self, original_node: cst.If) -> None:
         self.conditions.pop()
@@ -296,21 +300,8 @@ class _VarScan(cst.CSTVisitor):
         for operand in operands:
             if isinstance(operand, cst.Name) and operand.value in self.secret_of:
                 self._check(self.secret_of[operand.value])  # signature == calculated (from user.api_key)
-        roots = [_root(op)[0] for op in operands]
-        for operand, root in zip(operands, roots, strict=True):
-            attrs: list[str] = []
-            base: cst.BaseExpression = operand
-            while isinstance(base, cst.Attribute):
-                attrs.append(base.attr.value)
-                base = base.value
-            if (
-                isinstance(base, cst.Name)
-                and len(attrs) <= 3
-                and set(attrs[-2:]) & self.tenant_attrs
-                # compared with something else: `us.space.created_by == us.user` compares a row with itself
-                and any(other != root for other in roots)
-            ):
-                self._check(base.value)
+        for name in self._tenant_operands(operands):
+            self._check(name)
 
 
 def _root(expr: cst.BaseExpression) -> tuple[str, list[str]]:

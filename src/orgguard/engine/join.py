@@ -23,7 +23,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +63,23 @@ ENTRY_SURFACES = (REQUEST, ADMIN, WEBHOOK, JOB, EXPORT)
 
 def _short(name: str) -> str:
     return name.rsplit(".", 1)[-1]
+
+
+def _lineage(
+    name: str, by_name: Mapping[str, list[ClassFacts]], follow: Callable[[str], bool] = lambda _short: True
+) -> Iterator[tuple[str, ClassFacts]]:
+    """A class and its ancestors by short name, breadth first, each name once: (the name, one of its
+    definitions). ``follow`` says which bases (by short name) to go up to."""
+    seen: set[str] = set()
+    queue = deque([name])
+    while queue:
+        current = queue.popleft()
+        if current in seen:
+            continue
+        seen.add(current)
+        for raw in by_name.get(current, []):
+            yield current, raw
+            queue.extend(short for short in map(_short, raw.bases) if follow(short))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -378,25 +395,15 @@ def _models(
         abstract = False
         bases: tuple[str, ...] = ()
         path = ""
-        seen: set[str] = set()
-        queue = deque([name])
-        while queue:
-            current = queue.popleft()
-            if current in seen:
-                continue
-            seen.add(current)
-            for raw in by_name.get(current, []):
-                rels.extend(raw.relations)
-                cols.extend(raw.columns)
-                secrets.extend(raw.secret_fields)
-                if current == name:
-                    table = table or raw.table
-                    abstract = abstract or raw.abstract
-                    bases = bases or raw.bases
-                    path = path or raw.path
-                for b in raw.bases:
-                    if _short(b) in model_names:
-                        queue.append(_short(b))
+        for current, raw in _lineage(name, by_name, model_names.__contains__):
+            rels.extend(raw.relations)
+            cols.extend(raw.columns)
+            secrets.extend(raw.secret_fields)
+            if current == name:
+                table = table or raw.table
+                abstract = abstract or raw.abstract
+                bases = bases or raw.bases
+                path = path or raw.path
         if not table:
             app = path.rsplit("/", 2)[-2] if path.count("/") >= 1 else ""
             table = f"{app}_{name.lower()}" if app else name.lower()
@@ -743,23 +750,15 @@ class _Join:
         managers: list[str] = []
         scoped: list[str] = []
         primary: list[str] = []
-        seen: set[str] = set()
-        queue = deque([info.name])
-        while queue:
-            current = queue.popleft()
-            if current in seen:
-                continue
-            seen.add(current)
-            for raw in by_name.get(current, []):
-                primary.extend(raw.primary_keys)
-                for attr, ref in raw.attr_types:
-                    kinds = self._manager_kinds(ref)
-                    if kinds is None or attr in managers:
-                        continue
-                    managers.append(attr)
-                    if kinds & scoped_names:
-                        scoped.append(attr)
-                queue.extend(_short(b) for b in raw.bases)
+        for _current, raw in _lineage(info.name, by_name):
+            primary.extend(raw.primary_keys)
+            for attr, ref in raw.attr_types:
+                kinds = self._manager_kinds(ref)
+                if kinds is None or attr in managers:
+                    continue
+                managers.append(attr)
+                if kinds & scoped_names:
+                    scoped.append(attr)
         return msgspec.structs.replace(
             info,
             primary_keys=tuple(dict.fromkeys(primary)),
@@ -794,22 +793,14 @@ class _Join:
         scoped_bases = self.k["models.scoped_bases"]
         scoped = False
         query_session = ""
-        seen: set[str] = set()
-        queue = deque([info.name])
-        while queue:
-            current = queue.popleft()
-            if current in seen:
-                continue
-            seen.add(current)
-            for raw in by_name.get(current, []):
-                for text, ref in zip(raw.bases, raw.base_refs, strict=False):
-                    qualified = _ref_text(ref) if ref is not None else text
-                    scoped = scoped or vocab.matches_any(qualified, scoped_bases)
-                    if ref is not None and ref.attrs and ref.attrs[-1] == "Model" and not query_session:
-                        owner = self.sym.canonical(".".join([ref.base, *ref.attrs[:-1]]))
-                        if self.sym.module_of(owner) is not None:  # a project's extension object, not models.Model
-                            query_session = f"{owner}.session"
-                queue.extend(_short(b) for b in raw.bases)
+        for _current, raw in _lineage(info.name, by_name):
+            for text, ref in zip(raw.bases, raw.base_refs, strict=False):
+                qualified = _ref_text(ref) if ref is not None else text
+                scoped = scoped or vocab.matches_any(qualified, scoped_bases)
+                if ref is not None and ref.attrs and ref.attrs[-1] == "Model" and not query_session:
+                    owner = self.sym.canonical(".".join([ref.base, *ref.attrs[:-1]]))
+                    if self.sym.module_of(owner) is not None:  # a project's extension object, not models.Model
+                        query_session = f"{owner}.session"
         if not scoped and not query_session:
             return info
         return msgspec.structs.replace(info, session_scoped=scoped, query_session=query_session)

@@ -32,12 +32,13 @@ import tokenize
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 if TYPE_CHECKING:
     import libcst as cst
 
 Version = tuple[int, int]
+_Generic = TypeVar("_Generic", "cst.FunctionDef", "cst.ClassDef")  # a definition that may take type parameters
 
 #: The newest grammar orgguard knows how to lower (LibCST's native parser reads it whatever the version
 #: asked for); the grammar when the project names none.
@@ -494,28 +495,19 @@ def _lowering_class() -> Callable[[cst.Module, set[int]], cst.CSTTransformer]:
         # PEP 695 (3.12): type parameters and type aliases
 
         def leave_FunctionDef(self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef) -> cst.FunctionDef:
-            if updated_node.type_parameters is None:
-                return updated_node
-            count = self.lines(
-                original_node.whitespace_after_name,
-                original_node.type_parameters,
-                original_node.whitespace_after_type_parameters,
-            )
-            return updated_node.with_changes(
-                type_parameters=None,
-                whitespace_after_type_parameters=cst.SimpleWhitespace(""),
-                whitespace_after_name=continued(count),
-            )
+            return self._without_type_parameters(original_node, updated_node)
 
         def leave_ClassDef(self, original_node: cst.ClassDef, updated_node: cst.ClassDef) -> cst.ClassDef:
-            if updated_node.type_parameters is None:
-                return updated_node
+            return self._without_type_parameters(original_node, updated_node)
+
+        def _without_type_parameters(self, original: _Generic, updated: _Generic) -> _Generic:
+            """``def f[T](...)`` / ``class C[T]``: the brackets dropped, the lines they spanned kept."""
+            if updated.type_parameters is None:
+                return updated
             count = self.lines(
-                original_node.whitespace_after_name,
-                original_node.type_parameters,
-                original_node.whitespace_after_type_parameters,
+                original.whitespace_after_name, original.type_parameters, original.whitespace_after_type_parameters
             )
-            return updated_node.with_changes(
+            return updated.with_changes(
                 type_parameters=None,
                 whitespace_after_type_parameters=cst.SimpleWhitespace(""),
                 whitespace_after_name=continued(count),
