@@ -138,6 +138,12 @@ class SurfaceQueryChecker(Checker):
         klass = self.ctx.scope.class_of(func)
         return klass is not None and detail_handlers_check_objects(self.ctx, klass)
 
+    def _reached_helper(self, facts: FunctionFacts) -> bool:
+        """A view's helper method that the project's handlers call is judged by what they do with its
+        result (one the framework calls, which no project code reaches, stays judged as a handler)."""
+        info = facts.info
+        return info is not None and info.helper and bool(self.ctx.index.reaches(info.qualname))
+
     def accepts(self, reach: Reach, chain: QueryChain) -> bool:
         """Whether entry points of this kind make a query reached from them this rule's business."""
         return reach.surface == self.surface.value
@@ -162,7 +168,7 @@ class SurfaceQueryChecker(Checker):
         if self._choice_set(node):
             return  # a form or serializer field's choices, judged like a field of a form class
         func = self.ctx.scope.outer_function
-        own = facts.surface is self.surface
+        own = facts.surface is self.surface and not self._reached_helper(facts)
         if own and not verdict.groups:
             if verdict.taint is not None and self.skip_source():
                 return

@@ -1693,6 +1693,7 @@ class _Join:
             returns=fn.returns,
             callees=callees,
             scoped_session=self._scoped_session(fn),
+            helper=fn.helper,
         )
 
 

@@ -359,6 +359,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     callees: tuple[tuple[str, str], ...] = ()  # call key -> callee qualname (first resolution)
     object_check: bool = False  # a view handler that checks the object it fetched (guards.object_checks on self)
     scoped_session: bool = False  # every session it returns or yields scopes queries at run time (get_db)
+    helper: bool = False  # a view's own helper method (``_get_project(self, request)``): it runs for its handlers
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

@@ -905,6 +905,7 @@ class _Env:
     getattrs: dict[str, tuple[Ref, str]] = field(default_factory=dict)  # handler = getattr(self, f"on_{x}")
     deps: dict[str, set[str]] = field(default_factory=dict)  # org = get(org_id): org <- org_id
     from_call: dict[str, str] = field(default_factory=dict)  # thing = svc.get(...): thing <- the call's key
+    secrets: set[str] = field(default_factory=set)  # names holding a row's secret (``config.get("secret")``)
     exited: bool = False
 
     def copy(self) -> _Env:
@@ -915,6 +916,7 @@ class _Env:
             dict(self.getattrs),
             {k: set(v) for k, v in self.deps.items()},
             dict(self.from_call),
+            set(self.secrets),
             self.exited,
         )
 
@@ -938,6 +940,7 @@ def _join_envs(envs: list[_Env]) -> _Env:
         out.from_call.update(e.from_call)
         for k, v in e.deps.items():
             out.deps.setdefault(k, set()).update(v)
+    out.secrets = set.intersection(*(e.secrets for e in live))
     return out
 
 
@@ -1214,7 +1217,9 @@ class FunctionScan:
             if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
                 value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
                 if isinstance(value, ast.Call) and id(value) in self.keys:
-                    assigned[sub.targets[0].id] = self.keys[id(value)]
+                    var = sub.targets[0].id
+                    if var not in assigned or _chain_root(value) != var:
+                        assigned[var] = self.keys[id(value)]  # qs = qs.with_state(): still the first call's result
         self.result_vars = {key: var for var, key in assigned.items()}
         checked_vars = self._checked_vars()
         for sub in self.nodes:
@@ -1229,6 +1234,13 @@ class FunctionScan:
                 for value in [*sub.args, *(kw.value for kw in sub.keywords)]:
                     if isinstance(value, ast.Call) and id(value) in self.keys:
                         self.fates[self.keys[id(value)]] = "checked"
+            # Prefetch("annotations", queryset=svc.annotations()): covers only the outer query's rows
+            if isinstance(sub, ast.Call) and _last_name(sub.func) in self.k["queries.subquery_wrappers"]:
+                for value in [*sub.args, *(kw.value for kw in sub.keywords)]:
+                    if isinstance(value, ast.Call) and id(value) in self.keys:
+                        self.fates[self.keys[id(value)]] = "checked"
+                    elif isinstance(value, ast.Name) and value.id in assigned:
+                        self.fates[assigned[value.id]] = "checked"
             # svc.list().filter(organization=org): narrowed on the spot
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute):
                 inner = sub.func.value
@@ -1489,7 +1501,14 @@ class FunctionScan:
         if isinstance(target, ast.Name):
             name = target.id
             env.values[name] = value
-            env.deps[name] = names_in(source)
+            deps = names_in(source)
+            if name in deps:  # secret = bytes(secret.encode()): still derived from what secret was
+                deps |= env.deps.get(name, set())
+            env.deps[name] = deps
+            if self._names_secret(source) or deps & env.secrets:
+                env.secrets.add(name)
+            else:
+                env.secrets.discard(name)
             raw = source.value if isinstance(source, ast.Await) else source
             env.types.pop(name, None)
             env.dispatch.pop(name, None)
@@ -1659,10 +1678,50 @@ class FunctionScan:
 
     # -- checks -------------------------------------------------------------------------------------
 
+    def _names_secret(self, node: ast.AST) -> bool:
+        """Whether an expression reads a row's own secret: a field or key named like one
+        (``hook.secret``, ``config.get("secret")``, ``row["api_key"]``); settings constants are shared
+        secrets, not a row's (see :meth:`_compares_to_secret`)."""
+        markers = self.k["models.secret_fields"]
+        for sub in walk(node):
+            if isinstance(sub, ast.Attribute) and not sub.attr.isupper():
+                if vocab.is_secret_field(sub.attr, markers):
+                    return True
+            elif isinstance(sub, ast.Subscript) or (
+                isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "get"
+            ):
+                key = _string(sub.slice) if isinstance(sub, ast.Subscript) else _string(next(iter(sub.args), None))
+                if key and not key.isupper() and vocab.is_secret_field(key, markers):
+                    return True
+        return False
+
+    def _secret_comparisons(self, node: ast.AST, env: _Env) -> Iterator[Check]:
+        """``return project_secret == request.GET.get("key")``: the client's value compared with the
+        row's own secret. Holding it is the authorization, as with ``compare_digest``."""
+        for sub in walk(node):
+            if not isinstance(sub, ast.Compare) or len(sub.ops) != 1 or not isinstance(sub.ops[0], (ast.Eq, ast.NotEq)):
+                continue
+            sides = (sub.left, sub.comparators[0])
+            for mine, theirs in (sides, sides[::-1]):
+                secret = self._names_secret(mine) or bool(names_in(mine) & env.secrets)
+                if secret and self._client_input(theirs, env):
+                    yield Check(names=tuple(sorted(names_in(sub) - {"self", "cls", "request"})), direct=True)
+                    break
+
+    def _client_input(self, node: ast.AST, env: _Env) -> bool:
+        """Whether an expression carries client input: a name holding some, or a request read."""
+        if any(env.values[n].sources for n in names_in(node) if n in env.values):
+            return True
+        return any(
+            vocab.request_source(dotted(sub), self.k) is not None
+            for sub in walk(node)
+            if isinstance(sub, (ast.Attribute, ast.Call))
+        )
+
     def _guards(self, node: ast.AST, env: _Env) -> None:
         """Calls in ``node`` that may verify membership: the names they mention are guarded by them."""
-        for call in _calls_of(node):
-            check = self._check_of(call, env)
+        checks = [self._check_of(call, env) for call in _calls_of(node)]
+        for check in [*checks, *self._secret_comparisons(node, env)]:
             if check is None:
                 continue
             ident = len(self.checks)
@@ -2193,6 +2252,18 @@ def _abstract(node: _Func) -> bool:
             continue
         return False
     return True
+
+
+def _chain_root(call: ast.Call) -> str:
+    """The variable a method chain starts from: ``qs`` for ``qs.filter(...).with_state()``."""
+    node: ast.AST = call.func
+    while isinstance(node, (ast.Attribute, ast.Call)):
+        node = node.value if isinstance(node, ast.Attribute) else node.func
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _last_name(node: ast.AST) -> str:
+    return dotted(node).rsplit(".", 1)[-1]
 
 
 def _comparisons(node: ast.AST) -> Iterator[ast.Compare]:
