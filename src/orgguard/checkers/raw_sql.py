@@ -123,6 +123,7 @@ def tenant_schema(index: ProjectIndex) -> sqlr.TenantSchema:
         owners: list[str] = []
         if model in index.membership_models:
             owners = [fk_column(index, model, f) for f, t in info.relations if _target_model(index, t) in users]
+        declared = frozenset({*info.columns, *(fk_column(index, model, f) for f, _ in info.relations)})
         for name in table_names(index, model):
             rules[name] = sqlr.TableRule(
                 table=name,
@@ -130,6 +131,7 @@ def tenant_schema(index: ProjectIndex) -> sqlr.TenantSchema:
                 tenant_columns=tuple(dict.fromkeys(columns)),
                 parents=tuple(dict.fromkeys(parents)),
                 owner_columns=tuple(dict.fromkeys(owners)),
+                columns=declared,
             )
     tenant_tables = {name for model in index.tenant_models for name in table_names(index, model)}
     return sqlr.TenantSchema(rules, frozenset(tenant_tables))

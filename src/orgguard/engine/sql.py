@@ -288,6 +288,7 @@ class TableRule:
     parents: tuple[tuple[str, str], ...] = ()  # (foreign key column, parent table) for owned-through tables
     owner_columns: tuple[str, ...] = ()  # membership tables: a bound user column also scopes (user_id)
     pk: str = "id"
+    columns: frozenset[str] = frozenset()  # its other declared columns: an unqualified name is found by them
 
     def knows(self, column: str) -> bool:
         return (
@@ -295,6 +296,7 @@ class TableRule:
             or column in self.tenant_columns
             or column in self.owner_columns
             or any(column == fk for fk, _ in self.parents)
+            or column in self.columns
         )
 
 
