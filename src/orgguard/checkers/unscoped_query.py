@@ -5,17 +5,217 @@ from __future__ import annotations
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker, query_fields, query_traits
-from orgguard.engine import vocab
-from orgguard.engine.context import FileContext
+from orgguard.engine import vocab, walk
+from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
 from orgguard.engine.queries import Scoping
 
+WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
+BODY = frozenset({"data", "POST", "json", "get_json", "form", "payload"})  # a client's whole body: every field
+COPIES = frozenset({"dict", "copy", "to_dict"})
+
 
 class UnscopedQueryChecker(SurfaceQueryChecker):
-    """Flags queries in request handlers that reach tenant-owned rows without narrowing to one tenant."""
+    """Flags queries in request handlers that reach tenant-owned rows without narrowing to one tenant, and
+    writes that point a row at a tenant-owned row the client picked by id (the row is never looked up)."""
 
     codes = ("ORG101",)
     surface = Surface.REQUEST
+
+    def visit_Call(self, node: cst.Call) -> None:
+        super().visit_Call(node)
+        self._reference_write(node)
+
+    # -- writes that reference a row the client picks ----------------------------------------------
+
+    def _written(self, node: cst.Call) -> tuple[str, str, set[str], cst.Call] | None:
+        """(model, display, ORM traits, the call holding the fields) of a write that sets fields:
+        ``Comment.objects.create(...)``, ``qs.update(...)``, ``session.execute(update(Comment).values(...))``,
+        ``Comment(...)``."""
+        func = node.func
+        chain = self.analysis.queries.chain(node)
+        if chain is not None:
+            writes = [link for link in chain.links if link.name in WRITES and link.call is not None]
+            if not writes or writes[-1].call is None:
+                return None
+            method, call = writes[-1].name, writes[-1].call
+            display = chain.display
+            if not display.endswith(f".{method}()"):
+                display = f"{display.removesuffix('()') if display.endswith('.all()') else display}.{method}()"
+            return chain.model, display, query_traits(self.ctx, chain) - {"indirect", "shortcut"}, call
+        if isinstance(func, cst.Attribute) and func.attr.value in WRITES:
+            if func.attr.value == "values":
+                return None  # a link of a statement: judged with the statement's top
+            # Comment.objects.create(...); Query.create(**data): a model's own constructor classmethod
+            owner = func.value.value if isinstance(func.value, cst.Attribute) else func.value
+            model = self.ctx.model_of(func.value) or self.ctx.model_of(owner)
+            if model is not None:
+                return model, f"{dotted_name(func) or model}()", self._orm(), node
+            return None
+        model = self.ctx.model_of(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+        return (model, f"{model}()", self._orm(), node) if model is not None else None
+
+    def _orm(self) -> set[str]:
+        """A model written by its constructor: Django's ORM in Django code, SQLAlchemy's elsewhere."""
+        return {"sqlalchemy"} if self.ctx.traits & {"sqlalchemy", "flask", "fastapi"} else {"django"}
+
+    def _reference_target(self, model: str, field: str) -> str | None:
+        """The tenant-owned model ``field`` points at (``ticket_id`` of Comment: Ticket), if it is one."""
+        index = self.ctx.index
+        info = index.models.get(model)
+        if info is None:
+            return None
+        for name, target in info.relations:
+            if field not in (f"{name}_id", name) or (field == name and not name.endswith("_id")):
+                continue
+            found = index.tables.get(target[6:], "") if target.startswith("table:") else target
+            if found and index.is_tenant_owned(found) and found not in index.tenant_models:
+                return found
+        return None
+
+    def _reference_write(self, node: cst.Call) -> None:
+        facts = self.analysis.current_facts()
+        if facts is None or facts.surface is not Surface.REQUEST:
+            return
+        written = self._written(node)
+        if written is None or not self.ctx.index.is_tenant_owned(written[0]):
+            return
+        model, display, orm, call = written
+        pairs: list[tuple[str, cst.BaseExpression]] = []
+        for arg in call.args:
+            if arg.star == "**":
+                self._mass_assignment(node, arg.value, model, display, orm)
+            elif arg.keyword is not None:
+                pairs.append((arg.keyword.value, arg.value))
+            elif isinstance(arg.value, cst.Dict):  # query.update({"notebook_id": ...}) / .values({...})
+                pairs.extend(
+                    (el.key.evaluated_value, el.value)
+                    for el in arg.value.elements
+                    if isinstance(el, cst.DictElement)
+                    and isinstance(el.key, cst.SimpleString)
+                    and isinstance(el.key.evaluated_value, str)
+                )
+        for field, expr in pairs:
+            target = self._reference_target(model, field)
+            if target is None:
+                continue
+            value = self.analysis.value(expr)
+            taint = value.first() if value.tainted else None
+            if taint is None or taint.kind != "request" or self._vouched(node, _expr_key(expr), target):
+                continue
+            self._report_reference("reference_write", node, display, field, taint.source, target, orm)
+            return
+
+    def _mass_assignment(
+        self, node: cst.Call, data: cst.BaseExpression, model: str, display: str, orm: set[str]
+    ) -> None:
+        """``Query.create(**request.get_json())``: every field the client sends, its references included
+        (but the keys the handler pops, or sets itself, before the write)."""
+        value = self.analysis.value(data)
+        taint = value.first() if value.tainted else None
+        if taint is None or taint.kind != "request" or not _whole_body(taint.source):
+            return
+        info = self.ctx.index.models.get(model)
+        name = data.value if isinstance(data, cst.Name) else ""
+        removed = self._keys_handled(node, name) if name else set()
+        for field, _target in info.relations if info is not None else ():
+            base = field.removesuffix("_id")
+            ref = f"{base}_id"
+            if {field, base, ref} & removed or self._reference_target(model, ref) is None:
+                continue
+            target = self._reference_target(model, ref)
+            if target is None or (name and self._vouched(node, f"{name}[{ref!r}]", target)):
+                continue
+            self._report_reference("mass_assignment", node, display, ref, taint.source, target, orm)
+            return
+
+    def _keys_handled(self, node: cst.Call, name: str) -> set[str]:
+        """Keys of the dict ``name`` that the function pops, deletes or sets before ``node``."""
+        func = self.ctx.scope.outer_function
+        out: set[str] = set()
+        if func is None:
+            return out
+        for sub in walk.iter_tree(func.body):
+            if sub is node:
+                break
+            if (
+                isinstance(sub, cst.Call)
+                and isinstance(sub.func, cst.Attribute)
+                and sub.func.attr.value == "pop"
+                and dotted_name(sub.func.value) == name
+                and sub.args
+            ):
+                key = _string(sub.args[0].value)
+                if key is not None:
+                    out.add(key)
+            elif isinstance(sub, (cst.AssignTarget, cst.Del)):
+                target = sub.target
+                if isinstance(target, cst.Subscript) and dotted_name(target.value) == name:
+                    key = _subscript_key(target)
+                    if key is not None:
+                        out.add(key)
+        return out
+
+    def _vouched(self, node: cst.Call, key: str | None, target: str) -> bool:
+        """Whether the id was vouched for before the write: looked up in a query on ``target`` narrowed to
+        the tenant (``get_object_or_404(Ticket, pk=tid, project__organization=org)``), handed to a lookup
+        together with the verified tenant (``Dashboard.get_by_id_and_org(did, current_org)``), or found in
+        a set of ids such a query returned (``if tid not in ids: raise``)."""
+        func = self.ctx.scope.outer_function
+        if func is None or key is None:
+            return False
+        queries = self.analysis.queries
+        scoped_sets: set[str] = set()
+        for sub in walk.iter_tree(func.body):
+            if sub is node:
+                return False
+            if isinstance(sub, cst.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0].target, cst.Name):
+                if any(self._scoped_on(c, target) for c in walk.iter_tree(sub.value) if isinstance(c, cst.Call)):
+                    scoped_sets.add(sub.targets[0].target.value)
+            elif isinstance(sub, cst.Comparison) and _expr_key(sub.left) == key:
+                if any(
+                    isinstance(c.operator, (cst.In, cst.NotIn)) and dotted_name(c.comparator) in scoped_sets
+                    for c in sub.comparisons
+                ):
+                    return True
+            elif isinstance(sub, cst.Call):
+                chain = queries.chain(sub)
+                if chain is not None:
+                    if any(_expr_key(v) == key for _k, v in queries.lookups(chain)) and self._scoped_on(sub, target):
+                        return True
+                elif any(_expr_key(a.value) == key for a in sub.args) and any(
+                    self.analysis.value(a.value).trusted for a in sub.args
+                ):
+                    return True
+        return False
+
+    def _scoped_on(self, call: cst.Call, target: str) -> bool:
+        queries = self.analysis.queries
+        chain = queries.chain(call)
+        if chain is None or chain.model != target:
+            return False
+        # narrowed by itself, or judged scoped where it stands (by a verified parent, a scoping manager)
+        return queries.scoping(chain) is not Scoping.UNSCOPED or self.analysis.unscoped(chain) is None
+
+    def _report_reference(  # noqa: PLR0917
+        self, shape: str, node: cst.Call, display: str, ref: str, source: str, target: str, orm: set[str]
+    ) -> None:
+        func = self.ctx.scope.outer_function
+        where = self.phrase("where_own", function=func.name.value) if func is not None else ""
+        traits = set(orm)
+        if "__" in self.ctx.index.primary_path(target):
+            traits.add("indirect")
+        self.ctx.report(
+            "ORG101",
+            node,
+            shape=shape,
+            traits=traits,
+            query=display,
+            ref=ref,
+            source=source,
+            where=where,
+            fields=query_fields(self.ctx, target),
+        )
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if not is_view_class(self.ctx, node):
@@ -137,3 +337,38 @@ def _create_only(ctx: FileContext, klass: cst.ClassDef) -> bool:
     for info in ctx.index.ancestors(klass.name.value):
         methods.update(info.methods)
     return not methods & READERS
+
+
+def _string(expr: cst.BaseExpression) -> str | None:
+    if isinstance(expr, cst.SimpleString) and isinstance(expr.evaluated_value, str):
+        return expr.evaluated_value
+    return None
+
+
+def _subscript_key(expr: cst.Subscript) -> str | None:
+    if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+        return None
+    return _string(expr.slice[0].slice.value)
+
+
+def _expr_key(expr: cst.BaseExpression) -> str | None:
+    """A value's text when it names one (``tid``, ``data.ticket_id``, ``request.data["ticket"]``, the same
+    as ``request.data.get("ticket")``)."""
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return dotted_name(expr) or None
+    if isinstance(expr, cst.Subscript):
+        base, key = _expr_key(expr.value), _subscript_key(expr)
+        return f"{base}[{key!r}]" if base and key is not None else None
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "get":
+        base = _expr_key(expr.func.value)
+        key = _string(expr.args[0].value) if expr.args else None
+        return f"{base}[{key!r}]" if base and key is not None else None
+    return None
+
+
+def _whole_body(source: str) -> bool:
+    """``request.get_json()``, ``request.POST.dict()``: the body as a whole, not one field of it."""
+    if "[" in source or ".get(" in source:
+        return False
+    parts = [p.split("(", 1)[0] for p in source.split(".")]
+    return len(parts) > 1 and parts[-1] in BODY | COPIES and any(p in BODY for p in parts[1:])

@@ -609,6 +609,8 @@ class ModuleScan:
             # six.with_metaclass(Meta, Base1, Base2) / with_metaclass(...): the real bases follow the metaclass
             if isinstance(b, ast.Call) and vocab.short(dotted(b.func)) == "with_metaclass":
                 base_nodes.extend(b.args[1:])
+            elif isinstance(b, ast.Subscript):
+                base_nodes.append(b.value)  # class TaskDAO(BaseDAO[Task]): a generic base is its class
             else:
                 base_nodes.append(b)
         kept = [(d, b) for d, b in ((dotted(b), b) for b in base_nodes) if d]
