@@ -8,7 +8,7 @@ from orgguard.checkers._surface import SurfaceQueryChecker, query_fields, query_
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
-from orgguard.engine.queries import Scoping
+from orgguard.engine.queries import QueryChain, Scoping
 
 WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
 BODY = frozenset({"data", "POST", "json", "get_json", "form", "payload"})  # a client's whole body: every field
@@ -46,6 +46,11 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if isinstance(func, cst.Attribute) and func.attr.value in WRITES:
             if func.attr.value == "values":
                 return None  # a link of a statement: judged with the statement's top
+            if isinstance(func.value, cst.Name):
+                # foods = Food.objects.filter(...); foods.update(category_id=...)
+                bound = self._bound_query(func.value.value, node)
+                if bound is not None:
+                    return bound.model, f"{bound.display}.{func.attr.value}()", query_traits(self.ctx, bound), node
             # Comment.objects.create(...); Query.create(**data): a model's own constructor classmethod
             owner = func.value.value if isinstance(func.value, cst.Attribute) else func.value
             model = self.ctx.model_of(func.value) or self.ctx.model_of(owner)
@@ -54,6 +59,44 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             return None
         model = self.ctx.model_of(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
         return (model, f"{model}()", self._orm(), node) if model is not None else None
+
+    def _dict_literal(self, expr: cst.BaseExpression, before: cst.Call) -> cst.Dict | None:
+        """``{"k": v}`` itself, or the dict literal a name was last assigned before ``before``."""
+        if isinstance(expr, cst.Dict):
+            return expr
+        if not isinstance(expr, cst.Name):
+            return None
+        func = self.ctx.scope.outer_function
+        found: cst.Dict | None = None
+        for sub in walk.iter_tree(func.body) if func is not None else ():
+            if sub is before:
+                break
+            if (
+                isinstance(sub, cst.Assign)
+                and len(sub.targets) == 1
+                and isinstance(sub.targets[0].target, cst.Name)
+                and sub.targets[0].target.value == expr.value
+            ):
+                found = sub.value if isinstance(sub.value, cst.Dict) else None
+        return found
+
+    def _bound_query(self, name: str, before: cst.Call) -> QueryChain | None:
+        """The query last assigned to ``name`` before ``before`` in the function."""
+        func = self.ctx.scope.outer_function
+        found: QueryChain | None = None
+        if func is None:
+            return None
+        for sub in walk.iter_tree(func.body):
+            if sub is before:
+                break
+            if (
+                isinstance(sub, cst.Assign)
+                and len(sub.targets) == 1
+                and isinstance(sub.targets[0].target, cst.Name)
+                and sub.targets[0].target.value == name
+            ):
+                found = self.analysis.queries.chain(sub.value)
+        return found
 
     def _orm(self) -> set[str]:
         """A model written by its constructor: Django's ORM in Django code, SQLAlchemy's elsewhere."""
@@ -83,17 +126,16 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         model, display, orm, call = written
         pairs: list[tuple[str, cst.BaseExpression]] = []
         for arg in call.args:
-            if arg.star == "**":
+            literal = self._dict_literal(arg.value, node)
+            if arg.star == "**" and literal is None:
                 self._mass_assignment(node, arg.value, model, display, orm)
             elif arg.keyword is not None:
                 pairs.append((arg.keyword.value, arg.value))
-            elif isinstance(arg.value, cst.Dict):  # query.update({"notebook_id": ...}) / .values({...})
+            elif literal is not None:  # query.update({"notebook_id": ...}); args = {...}; MealPlan(**args)
                 pairs.extend(
-                    (el.key.evaluated_value, el.value)
-                    for el in arg.value.elements
-                    if isinstance(el, cst.DictElement)
-                    and isinstance(el.key, cst.SimpleString)
-                    and isinstance(el.key.evaluated_value, str)
+                    (key, el.value)
+                    for el in literal.elements
+                    if isinstance(el, cst.DictElement) and (key := _string(el.key)) is not None
                 )
         for field, expr in pairs:
             target = self._reference_target(model, field)

@@ -613,9 +613,10 @@ class _Join:
                     shorts & k["models.bases"]
                     or shorts & model_names
                     or raw.table_declared
-                    # a base from an installed package (a soft-delete or lifecycle mixin) and a relation:
-                    # only models declare foreign keys
+                    # bases from an installed package (a soft-delete or lifecycle mixin, a tree node), directly
+                    # or through project mixins, and a relation: only models declare foreign keys
                     or (raw.relations and not shorts & set(by_name))
+                    or (raw.relations and self._installed_rooted(raw, by_name))
                 ):
                     model_names.add(raw.name)
                     changed = True
@@ -743,6 +744,22 @@ class _Join:
             modules={f.path: f.module for f in self.files},
             installed_sessions=self.installed,
         )
+
+    def _installed_rooted(
+        self, raw: ClassFacts, by_name: Mapping[str, list[ClassFacts]], seen: frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether every project class among ``raw``'s ancestors derives only from installed packages or
+        nothing (``class Food(TreeModel)``, ``class TreeModel(MP_Node)``): no framework base the project
+        knows as something else (a view, a form) is in its ancestry."""
+        others = self.k["requests.view_bases"] | self.k["admin.bases"] | self.k["jobs.command_bases"]
+        for base in raw.bases:
+            short = _short(base)
+            if short in others:
+                return False
+            for parent in by_name.get(short, ()):
+                if parent.name in seen or not self._installed_rooted(parent, by_name, seen | {raw.name}):
+                    return False
+        return True
 
     def _managers(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
         """A model's managers (its own and inherited), which of them scope at run time, the default one."""
