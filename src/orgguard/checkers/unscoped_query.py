@@ -237,7 +237,17 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if chain is None or chain.model != target:
             return False
         # narrowed by itself, or judged scoped where it stands (by a verified parent, a scoping manager)
-        return queries.scoping(chain) is not Scoping.UNSCOPED or self.analysis.unscoped(chain) is None
+        if queries.scoping(chain) is not Scoping.UNSCOPED:
+            return True
+        verdict = self.analysis.unscoped(chain)
+        if verdict is None:
+            return True
+        # narrowed by a parameter no caller fills with client input (a project the handler verified)
+        facts = self.analysis.current_facts()
+        info = facts.info if facts is not None else None
+        return info is not None and any(
+            not any(self.ctx.index.reaches_param(info.qualname, n) for n in group) for group in verdict.groups
+        )
 
     def _report_reference(  # noqa: PLR0917
         self, shape: str, node: cst.Call, display: str, ref: str, source: str, target: str, orm: set[str]
