@@ -221,6 +221,14 @@ class Symbols:
             if ref.base not in self.classes:
                 return []
             return self.walk(Target("inst", ref.base, exact=False), list(ref.attrs), depth)
+        if ref.kind == "super":
+            if not ref.attrs:
+                return []
+            for cls in self.mro(ref.base)[1:]:
+                method = self.methods.get(cls, {}).get(ref.attrs[0])
+                if method is not None:
+                    return self.walk(Target("func", method), list(ref.attrs[1:]), depth)
+            return []
         base = self.symbol(ref.base, depth + 1)
         out: list[Target] = []
         for found in base:
@@ -537,6 +545,7 @@ class _Fn:
     resolves: frozenset[str] = frozenset()
     returns: str = ""
     check_ok: list[bool] = field(default_factory=list)
+    vouched: list[bool] = field(default_factory=list)  # per check: a fetch by the id together with the tenant
 
     @property
     def path(self) -> str:
@@ -718,6 +727,7 @@ class _Join:
         self.dependencies = self._dependencies()
         self._resolve_calls()
         self._summaries()
+        self._vouches()
         self._surfaces()
         self._trusted_params()
         reach, param_reach = _Reach(self).solve()
@@ -1073,6 +1083,50 @@ class _Join:
                     changed = True
             if not changed:
                 break
+
+    def _vouches(self) -> None:
+        """Checks that vouch for an id: ``Alert.get_by_id_and_org(alert_id, current_org)`` hands the id to a
+        lookup of one row together with the verified tenant, so the id is that tenant's (a foreign id finds
+        nothing). Later uses of the id are not client input reaching another tenant's rows."""
+        for fn in self.fns.values():
+            out: list[bool] = []
+            for check in fn.d.checks:
+                call = self.call_facts(fn, check.key) if check.key else None
+                out.append(call is not None and self._vouching_call(fn, call))
+            fn.vouched = out
+
+    def _vouching_call(self, fn: _Fn, call: CallFacts) -> bool:
+        if call.mode != "call" or not any(o.trusted or self.origin_verified(fn, o) for _s, o in call.args):
+            return False
+        callees = self.callee(fn, call.key)
+        if not callees:
+            return False
+        for callee in callees:
+            slots = [_param_for(callee, slot, call) for slot, o in call.args if o.params or o.sources]
+            if not any(p and self._fetches_by(callee, p, 0) for p in slots):
+                return False
+        return True
+
+    def _fetches_by(self, fn: _Fn, param: str, depth: int) -> bool:
+        """Whether ``fn`` looks a row up by ``param`` as its identity (``cls.id == object_id``), itself or
+        through a function it hands the parameter to (``super().get_by_id_and_org(object_id, org)``)."""
+        if any(vocab.identifies_tenant(lk.key) and param in lk.origin.params for lk in fn.d.lookups):
+            return True
+        if depth >= 3:
+            return False
+        for call in fn.d.calls:
+            for slot, origin in call.args:
+                if param not in origin.params:
+                    continue
+                for callee in self.callee(fn, call.key):
+                    target = _param_for(callee, slot, call)
+                    if target and self._fetches_by(callee, target, depth + 1):
+                        return True
+        return False
+
+    def origin_vouched(self, fn: _Fn, origin: Origin) -> bool:
+        """Whether a value was verified, or vouched for by a fetch with the tenant, on every path."""
+        return self.origin_verified(fn, origin) or any(i < len(fn.vouched) and fn.vouched[i] for i in origin.guards)
 
     def _capability_params(self, fn: _Fn) -> frozenset[str]:
         """Parameters a capability check vouches for: ``ShareLink.objects.filter(recipe=recipe,
@@ -1742,7 +1796,7 @@ def _bound_call(call: CallFacts) -> bool:
     ref = call.ref
     if ref is None:
         return False
-    return ref.kind in ("self", "inst") or bool(ref.attrs)
+    return ref.kind in ("self", "inst", "super") or bool(ref.attrs)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1831,7 +1885,7 @@ class _Reach:
                                 grown.add(target)
                 for slot, origin in call.args:
                     param = _param_for(callee, slot, call)
-                    if not param or j.origin_verified(fn, origin) or param in callee.verified_params:
+                    if not param or j.origin_vouched(fn, origin) or param in callee.verified_params:
                         continue
                     for group, source, pred_param, pred_group in self._taints(fn, origin):
                         surface, command, fate = group

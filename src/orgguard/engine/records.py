@@ -67,8 +67,9 @@ class Ref(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=
     ``kind``: ``"g"`` — ``base`` is an absolute dotted name (a module symbol or an import, relative imports
     made absolute); ``"self"`` — ``base`` is the enclosing class (module-qualified), the reference starts at
     ``self``/``cls``; ``"inst"`` — an instance of the class ``base`` names (``Service()``, a parameter
-    annotated ``repo: Repo``). ``attrs``: the attribute chain after the base; ``"()"`` calls the previous
-    step (its return annotation gives the type).
+    annotated ``repo: Repo``); ``"super"`` — ``super().m(...)`` in the class ``base``: ``m`` as the first base
+    class in its order that defines it. ``attrs``: the attribute chain after the base; ``"()"`` calls the
+    previous step (its return annotation gives the type).
     """
 
     kind: str

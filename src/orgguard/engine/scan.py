@@ -548,6 +548,9 @@ class ModuleScan:
         name = node.id
         if klass and name in ("self", "cls"):
             return Ref("self", f"{self.module_name}.{klass}", tuple(attrs))
+        if klass and name == "super" and attrs[:1] == ["()"] and len(attrs) > 1:
+            # super().post(...) / super(Alert, cls).get(...): the method as a base class defines it
+            return Ref("super", f"{self.module_name}.{klass}", tuple(attrs[1:]))
         if name in types:
             base = types[name]
             return Ref(base.kind, base.base, (*base.attrs, *attrs))
