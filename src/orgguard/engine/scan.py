@@ -1703,7 +1703,13 @@ class FunctionScan:
     def _secret_comparisons(self, node: ast.AST, env: _Env) -> Iterator[Check]:
         """``return project_secret == request.GET.get("key")``: the client's value compared with the
         row's own secret. Holding it is the authorization, as with ``compare_digest``."""
-        for sub in walk(node):
+        # the comparison is the statement's value or test, or one operand of its `and`/`not` (no deep walk)
+        shallow = [node]
+        if isinstance(node, ast.BoolOp):
+            shallow.extend(node.values)
+        elif isinstance(node, ast.UnaryOp):
+            shallow.append(node.operand)
+        for sub in shallow:
             if not isinstance(sub, ast.Compare) or len(sub.ops) != 1 or not isinstance(sub.ops[0], (ast.Eq, ast.NotEq)):
                 continue
             sides = (sub.left, sub.comparators[0])
