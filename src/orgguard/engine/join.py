@@ -1853,10 +1853,12 @@ class _Reach:
                     queue.append(callee)
         return self._output()
 
-    def _propagate(self, fn: _Fn) -> set[str]:
-        """Push what reaches ``fn`` into everything it calls; the callees whose state grew."""
+    def _propagate(self, fn: _Fn) -> dict[str, None]:
+        """Push what reaches ``fn`` into everything it calls; the callees whose state grew, in the order of
+        the calls (not a set's: the paths kept depend on the order the queue takes them, which must not
+        change from one process to the next)."""
         j = self.j
-        grown: set[str] = set()
+        grown: dict[str, None] = {}
         freach = self.freach.get(fn.qual, {})
         preach = self.preach.get(fn.qual, {})
         for call in fn.d.calls:
@@ -1882,7 +1884,7 @@ class _Reach:
                         for entry, _item in items.items():
                             if entry not in dest and len(dest) < REACH_CAP:
                                 dest[entry] = _Item("", (fn.qual, _gk((surface, command, fate)), "", call.key), step)
-                                grown.add(target)
+                                grown[target] = None
                 for slot, origin in call.args:
                     param = _param_for(callee, slot, call)
                     if not param or j.origin_vouched(fn, origin) or param in callee.verified_params:
@@ -1900,7 +1902,7 @@ class _Reach:
                                 continue
                             src = items[entry].source if pred_param else source
                             dest[entry] = _Item(src, (fn.qual, _gk(pred_group), pred_param, call.key), step)
-                            grown.add(target)
+                            grown[target] = None
         return grown
 
     def _taints(self, fn: _Fn, origin: Origin, depth: int = 0) -> Iterator[tuple[_Group, str, str, _Group]]:
