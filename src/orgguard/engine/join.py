@@ -597,6 +597,13 @@ class _Join:
         self._router_deps: dict[str, list[str]] | None = None
         self._exempt: dict[str, bool] = {}
         self._app_hooks: list[str] = []
+        # per class and per function, what the surfaces ask again and again (pure once the summaries are solved)
+        self._class_bases: dict[str, frozenset[str]] = {}
+        self._staff_classes: dict[str, bool] = {}
+        self._command_classes: dict[str, bool] = {}
+        self._flask_admin: dict[str, bool] = {}
+        self._events: dict[str, bool] = {}
+        self._guarded_kwargs: dict[str, frozenset[str]] = {}
         self.fns: dict[str, _Fn] = {}
         for qual, (facts, d) in self.sym.functions.items():
             klass = f"{facts.module}.{d.klass}" if d.klass else ""
@@ -1049,9 +1056,22 @@ class _Join:
             if granted:
                 capability[fn.qual] = granted
                 fn.verifies = True
+        # Rounds over every function in order, each seeing the values already updated in the round. A
+        # function is evaluated again only when an input changed since its last evaluation (a callee's
+        # summary, or its own: its parameters' lookups read whether it verified before): evaluating it
+        # otherwise gives what it holds, so the rounds, and the fixpoint they stop at, are the same.
+        callers: dict[str, set[str]] = {}
+        for fn in fns.values():
+            for targets in fn.edges.values():
+                for target in targets:
+                    callers.setdefault(target, set()).add(fn.qual)
+        dirty = set(fns)
         for _ in range(50):
             changed = False
             for fn in fns.values():
+                if fn.qual not in dirty:
+                    continue
+                dirty.discard(fn.qual)
                 ok = [self._check_verifies(fn, c) for c in fn.d.checks]
                 verifies = fn.verifies or any(ok)
                 verified: set[str] = set(capability.get(fn.qual, ()))
@@ -1081,6 +1101,8 @@ class _Join:
                     fn.resolves = resolves
                     fn.returns = returns
                     changed = True
+                    dirty.add(fn.qual)
+                    dirty.update(callers.get(fn.qual, ()))
             if not changed:
                 break
 
@@ -1188,6 +1210,12 @@ class _Join:
 
     def builds_event(self, fn: _Fn) -> bool:
         """A webhook's own helper: it verifies (or builds) a Stripe event and returns it."""
+        found = self._events.get(fn.qual)
+        if found is None:
+            found = self._events[fn.qual] = self._builds_event(fn)
+        return found
+
+    def _builds_event(self, fn: _Fn) -> bool:
         return any(vocab.matches_any(self._qualified(fn, key), self.event_calls) for key in fn.d.returns_call)
 
     def _returns(self, fn: _Fn, ok: list[bool]) -> str:
@@ -1266,8 +1294,14 @@ class _Join:
 
     # -- surfaces -----------------------------------------------------------------------------------
 
-    def class_bases(self, klass: str) -> set[str]:
+    def class_bases(self, klass: str) -> frozenset[str]:
         """Short names of a class's bases, transitively through project classes."""
+        found = self._class_bases.get(klass)
+        if found is None:
+            found = self._class_bases[klass] = frozenset(self._class_bases_of(klass))
+        return found
+
+    def _class_bases_of(self, klass: str) -> set[str]:
         cls = self.sym.classes.get(klass)
         if cls is None:
             return set()
@@ -1280,12 +1314,12 @@ class _Join:
                 out.update(_short(b) for b in info.bases)
         return out
 
-    def base_shorts_of(self, annotation: str, module: str) -> set[str]:
+    def base_shorts_of(self, annotation: str, module: str) -> frozenset[str]:
         """Short names of the bases of the project class an annotation names (empty for anything else)."""
         for qual in (annotation, f"{module}.{annotation}"):
             if qual in self.sym.classes:
                 return self.class_bases(qual)
-        return set()
+        return frozenset()
 
     def base_shorts(self, cls: str) -> set[str]:
         """Short names of a class's own bases, as written and as imported (``RestxResource`` is ``Resource``)."""
@@ -1328,7 +1362,7 @@ class _Join:
         k = self.k
         d = fn.d
         route = self._route(fn)
-        bases = self.class_bases(fn.klass) if fn.klass else set()
+        bases = self.class_bases(fn.klass) if fn.klass else frozenset()
         klass_short = _short(fn.klass) if fn.klass else ""
         view_class = bool(fn.klass) and (klass_short in self.view_mixins or bool(bases & k["requests.view_bases"]))
         decorators = {_short(dec.text) for dec in d.decorators if dec.text}
@@ -1410,7 +1444,7 @@ class _Join:
                     return f"@{_short(dec.text)}"
         return ""
 
-    def class_guard(self, klass: str, bases: set[str]) -> str:
+    def class_guard(self, klass: str, bases: frozenset[str]) -> str:
         """Why every handler of a view class is membership-checked ("" when it is not)."""
         k = self.k
         mixin = bases & k["guards.mixins"]
@@ -1444,7 +1478,7 @@ class _Join:
                 return True
         return False
 
-    def _special_surface(self, fn: _Fn, *, route: str | None, decorators: set[str], bases: set[str]) -> str | None:
+    def _special_surface(self, fn: _Fn, *, route: str | None, decorators: set[str], bases: frozenset[str]) -> str | None:
         """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102."""
         k = self.k
         d = fn.d
@@ -1493,6 +1527,12 @@ class _Join:
     def _staff_class(self, klass: str) -> bool:
         """A view only staff may enter: a permission hook that checks a staff flag (``has_permission``,
         ``test_func``, ``dispatch``), or a permission class that admits staff only (``IsAdminUser``)."""
+        found = self._staff_classes.get(klass)
+        if found is None:
+            found = self._staff_classes[klass] = self._staff_class_of(klass)
+        return found
+
+    def _staff_class_of(self, klass: str) -> bool:
         for cls in self.sym.mro(klass):
             for hook in ("has_permission", "test_func", "dispatch", "has_object_permission"):
                 method = self.sym.methods.get(cls, {}).get(hook)
@@ -1574,8 +1614,15 @@ class _Join:
         """The decorators of a class and its project bases (``method_decorator(staff_member_required)``)."""
         return [dec for cls in self.sym.mro(klass) for dec in self.sym.classes[cls].decorators]
 
-    def _command_class(self, klass: str, bases: set[str]) -> bool:
-        """A management command: a command base imported from a command module, or living in one."""
+    def _command_class(self, klass: str, bases: frozenset[str]) -> bool:
+        """A management command: a command base imported from a command module, or living in one
+        (``bases``: the class's, :meth:`class_bases`)."""
+        found = self._command_classes.get(klass)
+        if found is None:
+            found = self._command_classes[klass] = self._command_class_of(klass, bases)
+        return found
+
+    def _command_class_of(self, klass: str, bases: frozenset[str]) -> bool:
         k = self.k
         if not bases & k["jobs.command_bases"]:
             return False
@@ -1592,7 +1639,7 @@ class _Join:
                     return True
         return any(any(m in info.path for m in modules if "/" in m) for info in self._ancestors_by_name(_short(klass)))
 
-    def _is_command(self, fn: _Fn, bases: set[str]) -> bool:
+    def _is_command(self, fn: _Fn, bases: frozenset[str]) -> bool:
         if fn.klass and self._command_class(fn.klass, bases):
             return True
         return any(
@@ -1603,6 +1650,12 @@ class _Join:
 
     def _flask_admin_view(self, klass: str) -> bool:
         """Flask-Admin's ModelView/BaseView (not Flask-AppBuilder's, which share the names)."""
+        found = self._flask_admin.get(klass)
+        if found is None:
+            found = self._flask_admin[klass] = self._flask_admin_view_of(klass)
+        return found
+
+    def _flask_admin_view_of(self, klass: str) -> bool:
         for cls in self.sym.mro(klass):
             imports = self.sym.imports.get(self.sym.class_module[cls], {})
             for base in self.sym.classes[cls].bases:
@@ -1694,7 +1747,14 @@ class _Join:
         return out
 
     def _guard_kwargs(self, fn: _Fn) -> frozenset[str]:
-        """URL kwargs verified by the handler's decorators, or the view's permission classes or dispatch hooks."""
+        """URL kwargs verified by the handler's decorators, or the view's permission classes or dispatch hooks
+        (asked once the summaries are solved)."""
+        found = self._guarded_kwargs.get(fn.qual)
+        if found is None:
+            found = self._guarded_kwargs[fn.qual] = self._guard_kwargs_of(fn)
+        return found
+
+    def _guard_kwargs_of(self, fn: _Fn) -> frozenset[str]:
         out: set[str] = set()
         for before in self.request_hooks(fn):
             out.update(before.verified_kwargs)
