@@ -20,6 +20,7 @@ import pytest
 
 from orgguard.engine import cache as cachemod
 from orgguard.engine import codec
+from orgguard.engine import join as join_module
 from orgguard.engine import scan as scan_module
 from orgguard.engine.cache import Cache
 from orgguard.engine.codec import CodecError
@@ -393,6 +394,33 @@ def test_an_edit_that_changes_no_facts_reuses_the_index_it_built(project: Path) 
     assert edited == check(project, "--no-cache")
     out = edited[1]
     assert len(_index_entries(project)) == 2 and len(json.loads(out)["findings"]) == 4
+
+
+def test_a_new_function_named_nowhere_extends_the_index_it_built(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Functions appended that nothing calls and that call no project code (the pre-commit "new code"
+    case): the previous index is extended with them, and every answer is the uncached one."""
+    app(project)
+    check(project)
+    for n in range(2):
+        with (project / f"app/views{n}.py").open("a") as handle:
+            handle.write(f"\n\ndef detail_more{n}(request, pk):\n    return Invoice.objects.get(pk=pk)\n")
+    extended: list[int] = []
+    original = join_module._Join.extend
+
+    def spy(self: Any, index: Any, removed: set[str], added: list[str]) -> Any:
+        extended.append(len(added))
+        return original(self, index, removed, added)
+
+    monkeypatch.setattr(join_module._Join, "extend", spy)
+    got = run(load_project(project, cache=True), [project], cwd=project)
+    assert extended == [2]
+    assert len(got.findings) == 5, "the new handlers' lookups are reported"
+    fresh = codec.INDEX.encode(load_project(project, cache=False).index)
+    stored = [cachemod._unwrap(entry.read_bytes()) for entry in _index_entries(project)]
+    assert len(stored) == 2 and fresh in stored, "the extended index is the one a join of every file builds"
+    assert check(project) == check(project, "--no-cache")
 
 
 def test_a_deleted_file_is_not_taken_for_an_unchanged_project(project: Path) -> None:

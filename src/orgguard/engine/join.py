@@ -577,12 +577,35 @@ def build_index(
     return index_from_facts(str(root), config, knowledge, scanned)
 
 
+@dataclass(frozen=True)
+class Previous:
+    """The index the project's facts built before an edit, and the facts the edited files had then (by
+    path; ``None``: the file had none). Files not named had the facts they have now."""
+
+    index: ProjectIndex
+    before: Mapping[str, FileFacts | None]
+
+
 def index_from_facts(
-    root: str, config: Config, knowledge: Knowledge, scanned: Iterable[FileFacts | None]
+    root: str,
+    config: Config,
+    knowledge: Knowledge,
+    scanned: Iterable[FileFacts | None],
+    previous: Previous | None = None,
 ) -> ProjectIndex:
-    """The index from every project file's facts (in the project's file order)."""
+    """The index from every project file's facts (in the project's file order).
+
+    With ``previous``, when the edit only added, removed or changed *isolated* functions (see
+    :meth:`_Join.isolated`), the previous index is extended with theirs instead of joining every function
+    again; the result is the same.
+    """
     files = [f for f in scanned if f is not None]
-    return _Join(root, config, knowledge, files).build()
+    join = _Join(root, config, knowledge, files)
+    if previous is not None:
+        isolated = join.isolated(previous)
+        if isolated is not None:
+            return join.extend(previous.index, *isolated)
+    return join.build()
 
 
 class _Join:
@@ -604,10 +627,122 @@ class _Join:
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
+        self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
+        self.jobs: set[str] = set()
+        self.url_routed: set[str] = set()  # module functions a URLconf routes to
+        self.has_urlconf = False
+        self.dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...)
+        self.named_by_path: set[str] = set()  # functions settings name as dotted strings (loaded and called)
         self.fns: dict[str, _Fn] = {}
         for qual, (facts, d) in self.sym.functions.items():
             klass = f"{facts.module}.{d.klass}" if d.klass else ""
             self.fns[qual] = _Fn(qual, facts, d, klass, tuple(p.name for p in d.params if not p.star))
+
+    # -- an edit of isolated functions --------------------------------------------------------------
+
+    def isolated(self, previous: Previous) -> tuple[set[str], list[str]] | None:
+        """The functions an edit removed and added (a changed one is both), when each of them is *isolated*:
+        a module function, undecorated, injecting nothing, registering nothing, calling no project function
+        (after the edit, by the symbols of now; before it, by the previous index), and named nowhere else in
+        the project's facts; and when the edit changed nothing else in any file's facts. None otherwise.
+
+        Everything the join derives for another function comes from that function's facts, its class's,
+        the facts of the functions it calls, of those that call it, and of the names it resolves: an
+        isolated function is none of these to any other, so the rest of the previous index holds, and the
+        isolated functions' own entries depend on the project only through what the index holds."""
+        index = previous.index
+        if index.modules != {f.path: f.module for f in self.files}:
+            return None  # a file came or went (or changed its module)
+        by_path = {f.path: f for f in self.files}
+        removed: dict[str, DefFacts] = {}
+        added: dict[str, DefFacts] = {}
+        for path, before in previous.before.items():
+            now = by_path.get(path)
+            if before is None or now is None or before.module != now.module:
+                return None
+            if self.sym.modules.get(now.module) is not now:
+                return None  # a file whose module another file claims first is not joined at all
+            if msgspec.structs.replace(before, functions=()) != msgspec.structs.replace(now, functions=()):
+                return None
+            old, new = set(before.functions), set(now.functions)
+            if [d for d in before.functions if d in new] != [d for d in now.functions if d in old]:
+                return None  # the functions both have are no longer in the same order
+            for d in before.functions:
+                if d not in new:
+                    removed[f"{now.module}.{d.qualname}"] = d
+            for d in now.functions:
+                if d not in old:
+                    added[f"{now.module}.{d.qualname}"] = d
+        candidates = [*removed.values(), *added.values()]
+        if not candidates or not all(_loose(d) for d in candidates):
+            return None
+        if any(index.functions.get(qual) is None or index.functions[qual].callees for qual in removed):
+            return None
+        for qual, d in added.items():
+            fn = self.fns.get(qual)
+            if fn is None or fn.d is not d or not self._calls_nothing(fn):
+                return None  # another definition of the name comes first
+        # named nowhere else: not in any other facts (the edited files' remaining facts included), nor in
+        # another isolated function's (a function's own name is in its facts: those are left out)
+        changed = set(previous.before)
+        others = msgspec.msgpack.encode(
+            [
+                msgspec.structs.replace(f, functions=tuple(d for d in f.functions if d not in added.values()))
+                if f.path in changed
+                else f
+                for f in self.files
+            ]
+        )
+        encoded = [(qual, d.name.encode(), msgspec.msgpack.encode(d)) for qual, d in [*removed.items(), *added.items()]]
+        for qual, needle, _own in encoded:
+            if needle in others or any(needle in body for other, _name, body in encoded if other != qual):
+                return None
+        return set(removed), [q for q in self.fns if q in added]
+
+    def _calls_nothing(self, fn: _Fn) -> bool:
+        """Whether no call of a function can reach project code (by what its references resolve to)."""
+        for call in fn.d.calls:
+            if call.ref is None:
+                continue
+            if call.mode not in ("call", "enqueue", "signal"):
+                return False
+            for target in self.sym.resolve(call.ref, module_hint=fn.facts.module):
+                if target.kind in ("func", "class", "signal"):
+                    return False
+        return True
+
+    def extend(self, index: ProjectIndex, removed: set[str], added: list[str]) -> ProjectIndex:
+        """The previous index without the ``removed`` functions and with the ``added`` ones (isolated)."""
+        # what the previous join derived from the whole project, which the edit left as it was; the sets of
+        # functions other code names (injected, scheduled, routed, named by path) hold no isolated function
+        self.membership_attrs = index.membership_attrs
+        self.tenant_properties = index.tenant_properties
+        self.tenant_models = index.tenant_models
+        self.paths_of = {name: list(paths) for name, paths in index.tenant_paths.items()}
+        self.tenant_attrs = vocab.tenant_attrs(self.config.tenant_fields, self.paths_of.values())
+        self.model_infos = index.models
+        self.view_mixins = index.view_mixins
+        self.class_infos = index.classes
+        self.dependency_aliases = index.dependency_aliases
+        self.default_permissions = index.default_permissions
+        self.installed = index.installed_sessions
+        self.has_urlconf = any(facts.urlconf for facts in self.files)
+        fns = {qual: self.fns[qual] for qual in added}
+        self._summaries(fns)
+        self._vouches(fns)
+        for fn in fns.values():
+            self._surface(fn)
+        reach, param_reach = _Reach(self, sorted(fns)).solve()
+        functions = {q: info for q, info in index.functions.items() if q not in removed}
+        functions.update((fn.qual, self._info(fn)) for fn in fns.values())
+        all_reach = {q: r for q, r in index.reach.items() if q not in removed} | reach
+        all_params = {q: r for q, r in index.param_reach.items() if q not in removed} | param_reach
+        return msgspec.structs.replace(
+            index,
+            functions=dict(sorted(functions.items())),
+            reach=dict(sorted(all_reach.items())),
+            param_reach=dict(sorted(all_params.items())),
+        )
 
     # -- models and classes -------------------------------------------------------------------------
 
@@ -733,11 +868,11 @@ class _Join:
         self.default_permissions = tuple(dict.fromkeys(p for f in self.files for p in f.default_permissions))
         self.dependencies = self._dependencies()
         self._resolve_calls()
-        self._summaries()
-        self._vouches()
+        self._summaries(self.fns)
+        self._vouches(self.fns)
         self._surfaces()
         self._trusted_params()
-        reach, param_reach = _Reach(self).solve()
+        reach, param_reach = _Reach(self, sorted(self.fns)).solve()
         functions = {qual: self._info(fn) for qual, fn in sorted(self.fns.items())}
         return ProjectIndex(
             root=self.root,
@@ -890,9 +1025,6 @@ class _Join:
             containers = tuple(c for c in (sym.container_text(t) for t in fn.d.registers) if c)
             if containers:
                 registering[qual] = containers
-        self.jobs: set[str] = set()
-        self.url_routed: set[str] = set()  # module functions a URLconf routes to
-        self.has_urlconf = False
         for qual, fn in self.fns.items():
             for dec in fn.d.decorators:
                 if dec.ref is None:
@@ -929,7 +1061,6 @@ class _Join:
             for ref in facts.url_views:
                 self.url_routed.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
         self.has_urlconf = any(facts.urlconf for facts in self.files)
-        self.named_by_path: set[str] = set()  # functions settings name as dotted strings (loaded and called)
         for facts in self.files:
             for ref in facts.named_paths:
                 self.named_by_path.update(t.name for t in sym.resolve(ref) if t.kind == "func")
@@ -1043,9 +1174,9 @@ class _Join:
             return True
         return any(i < len(fn.check_ok) and fn.check_ok[i] for i in origin.guards)
 
-    def _summaries(self) -> None:
-        """verifies / verified params / resolves_unverified / returns, to a fixpoint over the call graph."""
-        fns = self.fns
+    def _summaries(self, fns: Mapping[str, _Fn]) -> None:
+        """verifies / verified params / resolves_unverified / returns, to a fixpoint over the call graph
+        (of ``fns``: every function, or functions that call none and that none calls)."""
         capability: dict[str, frozenset[str]] = {}
         for fn in fns.values():
             fn.verifies = bool(
@@ -1106,11 +1237,11 @@ class _Join:
             if not changed:
                 break
 
-    def _vouches(self) -> None:
+    def _vouches(self, fns: Mapping[str, _Fn]) -> None:
         """Checks that vouch for an id: ``Alert.get_by_id_and_org(alert_id, current_org)`` hands the id to a
         lookup of one row together with the verified tenant, so the id is that tenant's (a foreign id finds
         nothing). Later uses of the id are not client input reaching another tenant's rows."""
-        for fn in self.fns.values():
+        for fn in fns.values():
             out: list[bool] = []
             for check in fn.d.checks:
                 call = self.call_facts(fn, check.key) if check.key else None
@@ -1478,7 +1609,9 @@ class _Join:
                 return True
         return False
 
-    def _special_surface(self, fn: _Fn, *, route: str | None, decorators: set[str], bases: frozenset[str]) -> str | None:
+    def _special_surface(
+        self, fn: _Fn, *, route: str | None, decorators: set[str], bases: frozenset[str]
+    ) -> str | None:
         """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102."""
         k = self.k
         d = fn.d
@@ -1706,6 +1839,8 @@ class _Join:
 
     def request_hooks(self, fn: _Fn) -> list[_Fn]:
         """``before_request`` hooks that run before a route: its blueprint's, and the application's."""
+        if not fn.d.decorators:
+            return []  # only a route decorator brings hooks
         if self._hooks is None:
             hooks: dict[str, list[str]] = {}
             for facts in self.files:
@@ -1828,6 +1963,17 @@ class _Join:
         )
 
 
+def _loose(d: DefFacts) -> bool:
+    """A module function that nothing registers, injects into it, or wraps it with."""
+    return (
+        not d.klass
+        and d.qualname == d.name
+        and not d.decorators
+        and not d.registers
+        and all(p.provider is None for p in d.params)
+    )
+
+
 def _ref_text(ref: Ref) -> str:
     """A global reference as dotted text (``app.extensions.db.session``)."""
     return ".".join([ref.base, *ref.attrs])
@@ -1877,8 +2023,9 @@ class _Reach:
     """Forward from every entry point: which entries reach each function, and with which client input
     in which parameter (unguarded), keeping the first paths found (breadth first: the shortest)."""
 
-    def __init__(self, join: _Join) -> None:
+    def __init__(self, join: _Join, entries: Iterable[str]) -> None:
         self.j = join
+        self.entries = entries  # the functions that may be entry points, in order
         self.freach: dict[str, dict[_Group, dict[str, _Item]]] = {}
         self.preach: dict[str, dict[str, dict[_Group, dict[str, _Item]]]] = {}
 
@@ -1886,7 +2033,7 @@ class _Reach:
         j = self.j
         queue: deque[str] = deque()
         queued: set[str] = set()
-        for qual in sorted(j.fns):
+        for qual in self.entries:
             fn = j.fns[qual]
             if fn.surface not in ENTRY_SURFACES or j.exempt(fn.path) or fn.helper:
                 # tests and seed scripts call the app's code; a view's helper method runs for its handlers
@@ -2079,4 +2226,4 @@ def _ungk(text: str) -> _Group:
     return surface, command == "1", fate
 
 
-__all__ = ["Symbols", "Target", "build_index", "index_from_facts"]
+__all__ = ["Previous", "Symbols", "Target", "build_index", "index_from_facts"]

@@ -75,10 +75,13 @@ if TYPE_CHECKING:  # the process pools are imported when a run needs one (a cach
     import multiprocessing.context
     from concurrent.futures import Future
 
+    from orgguard.engine.join import Previous
+
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
 SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
 PRUNE_BUDGET = 200  # old cached results deleted per run, besides one per file checked
 WORKER_GC_THRESHOLD = 50_000  # allocations between young-generation collections in a worker
+INCREMENTAL_FILES = 64  # at most this many files with changed facts: the join may reuse the previous index
 SMALL_RUN = 8  # fewer files than this are checked in-process (forking workers would cost more)
 WATCHDOG_EXIT = 86  # exit status of a worker stopped by its watchdog (native code past the time budget)
 
@@ -207,21 +210,26 @@ def _load_index(  # noqa: PLR0917
         key = _state_key(settings, sources)  # a file read only now may have changed since its stat was taken
         parsed = frozenset(src.sha for src in sources if src.parsed)
         keys = [f"{src.path}\0{src.sha}" for src in sources]
-        if cached is not None and pack is not None and _same_facts(known, dict(zip(keys, files, strict=True))):
-            previous = cached.head(pack.head)
-            if previous is not None:  # the edits changed no project facts: the index they built holds
-                cached.write_head(key, IndexHead(previous.digest, parsed, previous.index))
-                cached.write_pack(key, keys, files)
-                return _LoadedIndex(
-                    _CachedIndex(cached, previous.index, config, knowledge, max_size, also),
-                    previous.digest,
-                    parsed,
-                    shas=_shas(sources, stat_keys),
-                )
+        changed = _changed_facts(known, dict(zip(keys, files, strict=True))) if pack is not None else None
+        previous = cached.head(pack.head) if cached is not None and pack is not None and changed is not None else None
+        if cached is not None and previous is not None and not changed:
+            # the edits changed no project facts: the index they built holds
+            cached.write_head(key, IndexHead(previous.digest, parsed, previous.index))
+            cached.write_pack(key, keys, files)
+            return _LoadedIndex(
+                _CachedIndex(cached, previous.index, config, knowledge, max_size, also),
+                previous.digest,
+                parsed,
+                shas=_shas(sources, stat_keys),
+            )
         from orgguard.engine.join import index_from_facts  # only a run that builds the index joins
 
         index = index_from_facts(
-            str(config.root), config, knowledge, _decoded(config, knowledge, sources, files, in_hand)
+            str(config.root),
+            config,
+            knowledge,
+            _decoded(config, knowledge, sources, files, in_hand),
+            _previous(cached, previous, changed) if cached is not None and previous is not None and changed else None,
         )
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
@@ -251,12 +259,42 @@ def _shas(sources: Sequence[SourceFile], stat_keys: StatKeys | None) -> dict[str
     return {str(src.path): src.sha for src in sources}
 
 
-def _same_facts(before: Mapping[str, bytes], now: Mapping[str, bytes]) -> bool:
-    """Whether every file of the project has the facts it had when ``before`` was packed (same paths too)."""
+def _changed_facts(before: Mapping[str, bytes], now: Mapping[str, bytes]) -> dict[str, bytes] | None:
+    """The files whose facts differ from those they had when ``before`` was packed (by path: the facts
+    they had), or None when files came or went."""
     if len(before) != len(now):
-        return False
+        return None
     by_path = {key.split("\0", 1)[0]: entry for key, entry in before.items()}
-    return all(by_path.get(key.split("\0", 1)[0]) == entry for key, entry in now.items())
+    out: dict[str, bytes] = {}
+    for key, entry in now.items():
+        path = key.split("\0", 1)[0]
+        old = by_path.get(path)
+        if old is None:
+            return None
+        if old != entry:
+            out[path] = old
+    return out
+
+
+def _previous(cached: _IndexStore, head: IndexHead, changed: Mapping[str, bytes]) -> Previous | None:
+    """The index the packed facts built and the changed files' facts then, for a join that reuses it (a few
+    files changed: an edit, not a checkout of another branch)."""
+    from orgguard.engine.join import Previous
+
+    if len(changed) > INCREMENTAL_FILES:
+        return None
+    before: dict[str, FileFacts | None] = {}
+    with paused_collector():
+        for entry in changed.values():
+            try:
+                facts = FACTS.decode_bare(entry)
+            except CodecError:
+                return None
+            if facts is None:
+                return None
+            before[facts.path] = facts
+        index = cached.index(head.index)
+    return Previous(index, before) if index is not None else None
 
 
 @dataclass(frozen=True)
