@@ -111,6 +111,8 @@ class Symbols:
     subclasses: dict[str, set[str]] = field(default_factory=dict)
     _bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _mro: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
+    _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
 
     def __post_init__(self) -> None:
         for facts in self.files:
@@ -146,6 +148,7 @@ class Symbols:
             self._bases[qual] = tuple(dict.fromkeys(bases))
             for base in bases:
                 self.subclasses.setdefault(base, set()).add(qual)
+        self._built = True
 
     # -- modules and names --------------------------------------------------------------------------
 
@@ -215,6 +218,14 @@ class Symbols:
 
     def resolve(self, ref: Ref, *, depth: int = 0, module_hint: str = "") -> list[Target]:
         """What a reference resolves to (several targets: overrides of a method called on ``self``)."""
+        if depth == 0 and self._built:  # the symbols do not change once built: a reference resolves the same
+            found = self._resolved.get(ref)
+            if found is None:
+                found = self._resolved[ref] = tuple(self._resolve(ref, 0))
+            return list(found)
+        return self._resolve(ref, depth)
+
+    def _resolve(self, ref: Ref, depth: int) -> list[Target]:
         if depth > RESOLVE_DEPTH:
             return []
         if ref.kind == "self":
