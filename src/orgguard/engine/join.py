@@ -595,6 +595,9 @@ class Previous:
 
     index: ProjectIndex
     before: Mapping[str, FileFacts | None]
+    # the other files' facts as encoded (any encoding that holds their strings as UTF-8 bytes): where the
+    # names of the functions an edit touched are looked for; encoded here when not given
+    unchanged: bytes | None = None
 
 
 def index_from_facts(
@@ -696,14 +699,16 @@ class _Join:
         # named nowhere else: not in any other facts (the edited files' remaining facts included), nor in
         # another isolated function's (a function's own name is in its facts: those are left out)
         changed = set(previous.before)
-        others = msgspec.msgpack.encode(
-            [
-                msgspec.structs.replace(f, functions=tuple(d for d in f.functions if d not in added.values()))
-                if f.path in changed
-                else f
-                for f in self.files
-            ]
-        )
+        new = set(added.values())
+        remaining = [
+            msgspec.structs.replace(f, functions=tuple(d for d in f.functions if d not in new))
+            for f in self.files
+            if f.path in changed
+        ]
+        unchanged = previous.unchanged
+        if unchanged is None:
+            unchanged = msgspec.msgpack.encode([f for f in self.files if f.path not in changed])
+        others = msgspec.msgpack.encode(remaining) + unchanged
         encoded = [(qual, d.name.encode(), msgspec.msgpack.encode(d)) for qual, d in [*removed.items(), *added.items()]]
         for qual, needle, _own in encoded:
             if needle in others or any(needle in body for other, _name, body in encoded if other != qual):

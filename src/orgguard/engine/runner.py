@@ -229,7 +229,9 @@ def _load_index(  # noqa: PLR0917
             config,
             knowledge,
             _decoded(config, knowledge, sources, files, in_hand),
-            _previous(cached, previous, changed) if cached is not None and previous is not None and changed else None,
+            _previous(cached, previous, changed, dict(zip(keys, files, strict=True)))
+            if cached is not None and previous is not None and changed
+            else None,
         )
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
@@ -276,9 +278,12 @@ def _changed_facts(before: Mapping[str, bytes], now: Mapping[str, bytes]) -> dic
     return out
 
 
-def _previous(cached: _IndexStore, head: IndexHead, changed: Mapping[str, bytes]) -> Previous | None:
+def _previous(
+    cached: _IndexStore, head: IndexHead, changed: Mapping[str, bytes], now: Mapping[str, bytes]
+) -> Previous | None:
     """The index the packed facts built and the changed files' facts then, for a join that reuses it (a few
-    files changed: an edit, not a checkout of another branch)."""
+    files changed: an edit, not a checkout of another branch). ``now``: every file's facts, encoded, by
+    path and content."""
     from orgguard.engine.join import Previous
 
     if len(changed) > INCREMENTAL_FILES:
@@ -294,7 +299,10 @@ def _previous(cached: _IndexStore, head: IndexHead, changed: Mapping[str, bytes]
                 return None
             before[facts.path] = facts
         index = cached.index(head.index)
-    return Previous(index, before) if index is not None else None
+    if index is None:
+        return None
+    unchanged = b"".join(entry for key, entry in now.items() if key.split("\0", 1)[0] not in changed)
+    return Previous(index, before, unchanged)
 
 
 @dataclass(frozen=True)
