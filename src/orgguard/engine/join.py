@@ -542,6 +542,7 @@ class _Fn:
     klass: str  # module-qualified class ("" for module functions)
     params: tuple[str, ...]
     edges: dict[str, list[str]] = field(default_factory=dict)  # call key -> callees
+    callees: dict[str, tuple[_Fn, ...]] = field(default_factory=dict)  # call key -> the callees' own records
     surface: str = OTHER
     guard: str = ""
     command: bool = False
@@ -641,6 +642,7 @@ class _Join:
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
+        self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
         self.jobs: set[str] = set()
         self.url_routed: set[str] = set()  # module functions a URLconf routes to
@@ -1151,6 +1153,14 @@ class _Join:
                 todo.extend(self.sym.subclasses.get(sub, ()))
         return out
 
+    def matches(self, text: str, entries: frozenset[str]) -> bool:
+        """:func:`vocab.matches_any`, asked once per text and knowledge set (call texts repeat across functions)."""
+        key = (text, id(entries))
+        found = self._matched.get(key)
+        if found is None:
+            found = self._matched[key] = vocab.matches_any(text, entries)
+        return found
+
     def exempt(self, rel: str) -> bool:
         """Whether a file is a test or a seed script (``exempt-files``)."""
         found = self._exempt.get(rel)
@@ -1158,8 +1168,12 @@ class _Join:
             found = self._exempt[rel] = self.config.is_exempt_rel(rel)
         return found
 
-    def callee(self, fn: _Fn, key: str) -> list[_Fn]:
-        return [self.fns[q] for q in fn.edges.get(key, ()) if q in self.fns]
+    def callee(self, fn: _Fn, key: str) -> Sequence[_Fn]:
+        """The functions a call may run (asked once the calls are resolved: kept per function and call)."""
+        found = fn.callees.get(key)
+        if found is None:
+            found = fn.callees[key] = tuple(self.fns[q] for q in fn.edges.get(key, ()) if q in self.fns)
+        return found
 
     def call_facts(self, fn: _Fn, key: str) -> CallFacts | None:
         for call in fn.d.calls:
@@ -1363,13 +1377,13 @@ class _Join:
         return found
 
     def _builds_event(self, fn: _Fn) -> bool:
-        return any(vocab.matches_any(self._qualified(fn, key), self.event_calls) for key in fn.d.returns_call)
+        return any(self.matches(self._qualified(fn, key), self.event_calls) for key in fn.d.returns_call)
 
     def _returns(self, fn: _Fn, ok: list[bool]) -> str:
         """What a caller gets: "trusted" (a verified tenant), "<kind>:<source>" (client input), "event" (a
         verified webhook event), or ""."""
         verify = self.k["stripe.verify_calls"]
-        if any(vocab.matches_any(self._qualified(fn, key), verify) for key in fn.d.returns_call):
+        if any(self.matches(self._qualified(fn, key), verify) for key in fn.d.returns_call):
             return "event"
         origin = fn.d.returns
         if origin.trusted or (origin.guards and any(i < len(ok) and ok[i] for i in origin.guards)):
@@ -1392,6 +1406,7 @@ class _Join:
         """Parameters every known caller fills with a verified tenant or the signed-in user
         (``switch_space(request.user, space)``): they are trusted inside the function, to a fixpoint."""
         incoming: dict[str, list[tuple[_Fn, CallFacts]]] = {}
+        calls_into: dict[str, set[str]] = {}  # caller -> the functions it calls (as in ``incoming``)
         for fn in self.fns.values():
             if self.exempt(fn.path):
                 continue  # a test passes whatever it likes
@@ -1400,10 +1415,17 @@ class _Join:
                     continue
                 for target in fn.edges.get(call.key, ()):
                     incoming.setdefault(target, []).append((fn, call))
+                    calls_into.setdefault(fn.qual, set()).add(target)
         trusted: dict[str, set[str]] = {}
+        # as the summaries: a function is looked at again only when a caller's trusted parameters grew since
+        # (what it is asked reads nothing else that changes here), so the rounds stop where they stopped
+        dirty = set(incoming)
         for _ in range(10):
             changed = False
             for qual, edges in incoming.items():
+                if qual not in dirty:
+                    continue
+                dirty.discard(qual)
                 callee = self.fns.get(qual)
                 if callee is None or callee.surface in ENTRY_SURFACES:
                     continue
@@ -1413,6 +1435,7 @@ class _Join:
                     if all(self._passes_trusted(caller, call, callee, param, trusted) for caller, call in edges):
                         trusted.setdefault(qual, set()).add(param)
                         changed = True
+                        dirty.update(calls_into.get(qual, ()))
             if not changed:
                 break
         for qual, params in trusted.items():
@@ -1635,15 +1658,15 @@ class _Join:
         name = d.name.lower()
         called = [c for c in d.called if c]
         if (
-            any(vocab.matches_any(q, k["webhooks.decorators"]) for q in qualified)
+            any(self.matches(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
             or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name))
-            or any(vocab.matches_any(c, self.event_calls) for c in called)
+            or any(self.matches(c, self.event_calls) for c in called)
             or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
             return WEBHOOK
         if (
-            any(vocab.matches_any(q, k["jobs.decorators"]) for q in qualified)
+            any(self.matches(q, k["jobs.decorators"]) for q in qualified)
             or (not fn.klass and fn.qual in self.jobs)
             or (fn.klass and self._command_class(fn.klass, bases))
             or any(_short(q) in k["jobs.command_decorators"] and "." in q for q in qualified)
@@ -1653,14 +1676,14 @@ class _Join:
         if (
             any(name.startswith(p) for p in k["exports.name_prefixes"])
             or any(module.startswith(p) for p in k["exports.name_prefixes"])
-            or any(vocab.matches_any(c, k["exports.writer_calls"]) for c in called)
+            or any(self.matches(c, k["exports.writer_calls"]) for c in called)
         ):
             return EXPORT
         admin_bases = {b for b in k["admin.bases"] if b not in ("BaseView", "ModelView")}
         class_decorators = self.class_decorators(fn.klass) if fn.klass else []
         if (
             decorators & k["admin.decorators"]
-            or any(vocab.matches_any(q, k["admin.decorators"]) for q in [*qualified, *class_decorators])
+            or any(self.matches(q, k["admin.decorators"]) for q in [*qualified, *class_decorators])
             or (fn.params[:1] == ("modeladmin",) and not fn.klass)  # a Django admin action
             or d.secret_gate  # an operator endpoint behind a shared secret (metrics, health)
             or (fn.klass and self._staff_class(fn.klass))
