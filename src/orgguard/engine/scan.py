@@ -131,39 +131,49 @@ _LEAF_FIELDS = frozenset(
         "end_lineno",
         "end_col_offset",
         "value_str",
+        "asname",
+        "rest",
+        "tag",
     }
 )
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+_MIXED_LISTS = frozenset({"keys", "kw_defaults", "names", "kwd_attrs"})  # lists that may hold None or names
+_NO_CHILDREN: tuple[type, ...] = (ast.Constant, ast.MatchSingleton)  # their ``value`` is a Python value
+_CHILD_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
 _DOTTED_PATH = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")  # module.name, package.module.name
 
 
-def _child_fields(kind: type[ast.AST]) -> tuple[str, ...]:
+def _child_fields(kind: type[ast.AST]) -> tuple[tuple[str, bool], ...]:
+    """The fields of a node type that may hold nodes, each with whether a list of it may hold other values."""
     found = _CHILD_FIELDS.get(kind)
     if found is None:
-        found = _CHILD_FIELDS[kind] = tuple(f for f in kind._fields if f not in _LEAF_FIELDS)
+        fields = () if issubclass(kind, _NO_CHILDREN) else kind._fields
+        found = _CHILD_FIELDS[kind] = tuple((f, f in _MIXED_LISTS) for f in fields if f not in _LEAF_FIELDS)
     return found
 
 
-def walk(node: ast.AST) -> Iterator[ast.AST]:
+def walk(node: ast.AST) -> list[ast.AST]:
     """``ast.walk`` without the expression contexts and operator singletons: the other nodes in the same
-    (breadth-first) order, with no generator per node."""
+    (breadth-first) order, as one list."""
     todo: list[ast.AST] = [node]
-    i = 0
+    append, extend = todo.append, todo.extend
     fields_of, AST = _CHILD_FIELDS.get, ast.AST
-    while i < len(todo):
-        current = todo[i]
-        i += 1
-        kind = type(current)
+    for current in todo:  # the list grows while it is read: breadth first
+        kind = current.__class__
         fields = fields_of(kind)
         if fields is None:
             fields = _child_fields(kind)
-        for name in fields:
+        for name, mixed in fields:
             value = getattr(current, name, None)
-            if type(value) is list:
-                todo.extend([item for item in value if isinstance(item, AST)])
+            if value is None:
+                continue
+            if value.__class__ is list:
+                if mixed:
+                    extend([item for item in value if isinstance(item, AST)])
+                else:
+                    extend(value)
             elif isinstance(value, AST):
-                todo.append(value)
-        yield current
+                append(value)
+    return todo
 
 
 def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
@@ -271,6 +281,9 @@ class ModuleScan:
         self.scoping = knowledge["queries.scoping_methods"]
         self.tenant_models = frozenset(config.tenant_models)
         self.membership = frozenset(config.membership_models)
+        words = {t.lower() for t in self.tenant_models}
+        # attributes and lookup keys that name the tenant: organization, organization_id, the tenant fields
+        self.tenant_words = frozenset(words | {f"{w}_id" for w in words} | set(config.tenant_fields))
         self.scope = ModuleScope(self.module_name, {}, set())
 
     # -- module ------------------------------------------------------------------------------------
@@ -342,8 +355,11 @@ class ModuleScan:
                     ref = self.ref_of(sub, {}, {})
                     if ref is not None:
                         url_views.append(ref)
+        url_functions, schedule_calls = self.k["requests.url_functions"], self.k["jobs.schedule_calls"]
+        Dict, Call, Attribute = ast.Dict, ast.Call, ast.Attribute
         for node in walk(tree):
-            if isinstance(node, ast.Dict):
+            kind = node.__class__
+            if kind is Dict:
                 # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
                 for key, value in zip(node.keys, node.values, strict=True):
                     if key is not None and _string(key) in schedule_keys:
@@ -351,16 +367,17 @@ class ModuleScan:
                         if ref is not None:
                             scheduled.append(ref)
                 continue
-            if not isinstance(node, ast.Call):
+            if kind is not Call:
                 continue
-            if len(node.args) >= 2 and self._marker_name(node.func) in self.k["requests.url_functions"]:
+            marker = self._marker_name(node.func) if node.args else ""
+            if len(node.args) >= 2 and marker in url_functions:
                 # path("invoices/<int:pk>/", login_required(views.detail)): every name in the view argument
                 for sub in walk(node.args[1]):
                     if isinstance(sub, (ast.Name, ast.Attribute)):
                         ref = self.ref_of(sub, {}, {})
                         if ref is not None:
                             url_views.append(ref)
-            if isinstance(node.func, ast.Attribute) and node.func.attr in self.k["jobs.schedule_calls"]:
+            if node.func.__class__ is Attribute and node.func.attr in schedule_calls:
                 # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
                 for kw in node.keywords:
                     if kw.arg in schedule_keys:
@@ -371,11 +388,11 @@ class ModuleScan:
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None and "()" not in ref.attrs:
                     installs.append(ref)
-            if node.args and self._marker_name(node.func) in markers:
+            if node.args and marker in markers:
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None:
                     dependencies.append(ref)
-            if isinstance(node.func, ast.Attribute) and node.args:
+            if node.func.__class__ is Attribute and node.args:
                 if node.func.attr == "connect":
                     signal = self.ref_of(node.func.value, {}, {})
                     receiver = self.ref_of(node.args[0], {}, {})
@@ -989,6 +1006,7 @@ class FunctionScan:
         self.klass = klass
         self.local_imports: dict[str, str] = {}
         self.keys: dict[int, str] = {}
+        self.texts: dict[int, tuple[str, str]] = {}  # id of a call of the body -> (dotted text, qualified)
         self.calls: list[CallFacts] = []
         self.checks: list[Check] = []
         self.lookups: list[Lookup] = []
@@ -1206,14 +1224,24 @@ class FunctionScan:
             key=lambda c: (c.lineno, c.col_offset, -(c.end_lineno or c.lineno), -(c.end_col_offset or c.col_offset))
         )
         seen: dict[str, int] = {}
+        texts = self.texts
         for call in calls:
-            text = call_text(call)
-            n = seen.get(text, 0)
-            seen[text] = n + 1
-            self.keys[id(call)] = f"{text}#{n}"
-            self.called.append(
-                self.mod.scope.qualified(dotted(call.func), self.local_imports) if dotted(call.func) else ""
-            )
+            text = dotted(call.func)
+            qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
+            texts[id(call)] = (text, qualified)
+            key_text = text or "<expr>"  # call_text()
+            n = seen.get(key_text, 0)
+            seen[key_text] = n + 1
+            self.keys[id(call)] = f"{key_text}#{n}"
+            self.called.append(qualified)
+
+    def _texts(self, call: ast.Call) -> tuple[str, str]:
+        """A call's dotted text and that text through the imports ("" and "" for another callee)."""
+        found = self.texts.get(id(call))
+        if found is None:
+            text = dotted(call.func)
+            found = (text, self.mod.scope.qualified(text, self.local_imports) if text else "")
+        return found
 
     def _fates(self, node: _Func) -> None:
         """What each call's result becomes: returned, checked/narrowed, or consumed (by variable use)."""
@@ -1264,7 +1292,7 @@ class FunctionScan:
         if method in self.k["queries.scoping_methods"]:
             return True
         if method in self.k["queries.lookup_methods"] or method in self.k["queries.where_methods"]:
-            words = self._tenant_words()
+            words = self.mod.tenant_words
             for kw in call.keywords:
                 if kw.arg and (
                     vocab.is_trusted_expr(dotted(kw.value), self.mod.trusted) or kw.arg.split("__", 1)[0] in words
@@ -1278,17 +1306,12 @@ class FunctionScan:
                         return True
         return False
 
-    def _tenant_words(self) -> set[str]:
-        words = {t.lower() for t in self.mod.tenant_models}
-        words |= {f"{w}_id" for w in words} | set(self.mod.config.tenant_fields)
-        return words
-
     def _checked_vars(self) -> set[str]:
         """Variables whose tenant is checked after they are fetched: compared on a tenant-ish attribute,
         passed to an object check, or narrowed by a tenant lookup."""
         out: set[str] = set()
         object_checks = self.k["guards.object_checks"]
-        words = self._tenant_words()
+        words = self.mod.tenant_words
         for sub in self.nodes:
             if isinstance(sub, ast.Compare):
                 for operand in (sub.left, *sub.comparators):
@@ -1302,7 +1325,7 @@ class FunctionScan:
                         if set(attrs) & words:
                             out.add(base.id)
             elif isinstance(sub, ast.Call):
-                name = vocab.short(dotted(sub.func))
+                name = vocab.short(self._texts(sub)[0])
                 if name in object_checks:
                     for target in (
                         sub.func.value if isinstance(sub.func, ast.Attribute) else None,
@@ -1772,8 +1795,7 @@ class FunctionScan:
         k = self.k
         if not call.args and not call.keywords and not isinstance(call.func, ast.Attribute):
             return None  # `f()` names nothing it could verify
-        text = dotted(call.func)
-        qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
+        text, qualified = self._texts(call)
         name = vocab.short(text) if text else ""
 
         def names() -> tuple[str, ...]:
@@ -2124,9 +2146,8 @@ class FunctionScan:
 
     def _eval_call(self, call: ast.Call, env: _Env) -> Origin:
         k = self.k
-        text = dotted(call.func)
+        text, qualified = self._texts(call)
         key = self.keys.get(id(call), "")
-        qualified = self.mod.scope.qualified(text, self.local_imports) if text else ""
         args = [(str(i), self.eval(a, env)) for i, a in enumerate(call.args)]
         args += [(kw.arg or "**", self.eval(kw.value, env)) for kw in call.keywords]
         func = call.func

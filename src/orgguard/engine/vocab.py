@@ -25,6 +25,9 @@ SIGNED_IN = ("request.user", "self.request.user", "current_user", "g.user", "fla
 SIGNED_IN_CALLS = ("get_user_id", "current_user_id", "get_current_user")
 # the signed-in user in a helper's own words (a parameter named user, an actor)
 USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor", "user_id")
+# the answers on a dotted text are remembered (both passes ask about the same few thousand texts again and
+# again); they depend on the text and the knowledge sets only, which are immutable
+MEMO_SIZE = 16_384
 
 
 def short(text: str) -> str:
@@ -42,6 +45,7 @@ def is_signed_in_user(text: str) -> bool:
     return text in SIGNED_IN or text.rsplit(".", 1)[-1] in SIGNED_IN_CALLS
 
 
+@functools.lru_cache(maxsize=MEMO_SIZE)
 def is_userish(text: str) -> bool:
     """The signed-in user or its id, as helpers name it: ``user``, ``request.user``, ``self.user.pk``."""
     text = _bare(text)
@@ -92,6 +96,11 @@ def matches_any(qualified: str, entries: Iterable[str]) -> bool:
     """Whether any knowledge entry names ``qualified`` (see :func:`entry_matches`)."""
     if not isinstance(entries, frozenset):
         return any(entry_matches(qualified, entry) for entry in entries)
+    return _matches_any(qualified, entries)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _matches_any(qualified: str, entries: frozenset[str]) -> bool:
     qualified = qualified.removesuffix("()")
     if not qualified:
         return False
@@ -110,7 +119,11 @@ def is_trusted_expr(text: str, trusted: Iterable[str]) -> bool:
     """Whether a dotted expression starts at a trusted tenant/user source (``self.`` optional)."""
     if not text:
         return False
-    patterns = trusted if isinstance(trusted, frozenset) else frozenset(trusted)
+    return _is_trusted_expr(text, trusted if isinstance(trusted, frozenset) else frozenset(trusted))
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _is_trusted_expr(text: str, patterns: frozenset[str]) -> bool:
     for candidate in (text, text[5:] if text.startswith("self.") else ""):
         if not candidate:
             continue
@@ -126,18 +139,39 @@ def request_source(text: str, knowledge: Knowledge) -> tuple[str, str] | None:
     ``request.session`` (kind ``session``), ``request.get_host()``; else None."""
     if not text:
         return None
-    for session in knowledge["sources.session_names"]:
+    kind = _request_kind(
+        text,
+        knowledge["sources.session_names"],
+        knowledge["sources.request_names"],
+        _union(knowledge["sources.request_attrs"], knowledge["sources.request_methods"]),
+        _union(knowledge["sources.kwarg_attrs"], knowledge["sources.input_exprs"]),
+    )
+    return (text, kind) if kind else None
+
+
+@functools.lru_cache(maxsize=256)
+def _union(a: frozenset[str], b: frozenset[str]) -> frozenset[str]:
+    return a | b
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _request_kind(
+    text: str, sessions: frozenset[str], names: frozenset[str], members: frozenset[str], exprs: frozenset[str]
+) -> str:
+    """``session``, ``request`` or "" (see :func:`request_source`): request attributes and methods are ``members``,
+    the URL kwargs and input expressions ``exprs``."""
+    for session in sessions:
         if text == session or text.startswith(session + "."):
-            return text, SESSION
-    for name in knowledge["sources.request_names"]:
+            return SESSION
+    for name in names:
         if text.startswith(name + "."):
             rest = text[len(name) + 1 :].split(".", 1)[0].rstrip("()")
-            if rest in knowledge["sources.request_attrs"] or rest in knowledge["sources.request_methods"]:
-                return text, REQUEST
-    for attr in knowledge["sources.kwarg_attrs"] | knowledge["sources.input_exprs"]:
+            if rest in members:
+                return REQUEST
+    for attr in exprs:
         if text == attr or text.startswith(attr + "."):
-            return text, REQUEST
-    return None
+            return REQUEST
+    return ""
 
 
 def reads_input_call(text: str, knowledge: Knowledge) -> bool:
