@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from orgguard.engine.records import ProjectIndex
+from orgguard.engine.records import Layout, ProjectIndex
 
 MIN_SIZE = 16_384  # bytes; below this the extra ``ast`` parse costs about what blanking saves
 
@@ -80,28 +81,30 @@ def triggers_for(
     return Triggers(frozenset(words), frozenset(fragments), per_imports, keep_lines, tuple(sorted(aliases)))
 
 
-def blanked(source: bytes, relpath: str, triggers: Triggers) -> bytes | None:
+def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | None = None) -> bytes | None:
     """``source`` with the module-level definitions that hold no trigger blanked (None: nothing to blank,
-    or the source is not for this: too small, not valid for this interpreter's parser)."""
-    if len(source) < MIN_SIZE:
-        return None
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError):
-        return None
+    or the source is not for this: too small, not valid for this interpreter's parser).
+
+    ``layout``: the source's statements as the index scan found them (:func:`layout_of`); without it the
+    source is parsed here, when it is big enough for blanking to pay for that parse.
+    """
+    if layout is None:
+        if len(source) < MIN_SIZE:
+            return None
+        try:
+            layout = layout_of(ast.parse(source))
+        except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError):
+            return None
     lines = source.splitlines(keepends=True)  # the interpreter's line breaks: \n, \r\n and \r
     words = set(triggers.words)
-    imports = list(_imports(tree.body))
-    modules = {node.module or "" for node in imports if isinstance(node, ast.ImportFrom)}
-    modules |= {alias.name for node in imports if isinstance(node, ast.Import) for alias in node.names}
+    modules = {m for *_, named in layout.imports for m in named}
     for wanted, more in triggers.per_imports:
         if any(m.split(".")[0] in wanted for m in modules):
             words |= more
     fragments = triggers.fragments
-    for node in imports:  # a name bound to something that holds a trigger stands for it
-        if _holds(_text(lines, node.lineno, node.end_lineno or node.lineno), words, fragments):
-            for alias in node.names:
-                words.add(alias.asname or alias.name.split(".")[0])
+    for first, last, bound, _ in layout.imports:  # a name bound to something that holds a trigger stands for it
+        if _holds(_text(lines, first, last), words, fragments):
+            words.update(bound)
     grown = True
     while grown:  # `self.model` where a class says `model = Invoice` (or `model = self.other_model`)
         grown = False
@@ -110,31 +113,46 @@ def blanked(source: bytes, relpath: str, triggers: Triggers) -> bytes | None:
                 words.add(attr)
                 grown = True
     keep = (triggers.keep_lines or {}).get(relpath, frozenset())
-    names = [node.name for node in _module_statements(tree.body) if isinstance(node, _DEFS)]
-    reused = {name for name in names if names.count(name) > 1}
+    reused = set(layout.reused)
     out = list(lines)
     changed = False
-    for stmt in tree.body:
-        if not isinstance(stmt, _DEFS) or stmt.name in reused:
+    for stub, name, first, last in layout.defs:
+        if name in reused:
             continue
-        first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)])
-        last = stmt.end_lineno or stmt.lineno
         if first <= 2 or any(first <= line <= last for line in keep):
             continue
         if _holds(_text(lines, first, last), words, fragments):
             continue
-        stub = (
-            b"class"
-            if isinstance(stmt, ast.ClassDef)
-            else b"async def"
-            if isinstance(stmt, ast.AsyncFunctionDef)
-            else b"def"
-        )
-        head = b"%s %s%s: pass" % (stub, stmt.name.encode(), b"" if isinstance(stmt, ast.ClassDef) else b"()")
+        head = b"%s %s%s: pass" % (stub.encode(), name.encode(), b"" if stub == "class" else b"()")
         for n in range(first, last + 1):
             out[n - 1] = (head if n == first else b"") + _ending(lines[n - 1])
         changed = True
     return b"".join(out) if changed else None
+
+
+def layout_of(tree: ast.Module) -> Layout:
+    """What :func:`blanked` reads of a module's tree: its imports, its top-level definitions, the reused names."""
+    imports: list[tuple[int, int, tuple[str, ...], tuple[str, ...]]] = []
+    for node in _imports(tree.body):
+        bound = tuple(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        named = (node.module or "",) if isinstance(node, ast.ImportFrom) else tuple(a.name for a in node.names)
+        imports.append((node.lineno, node.end_lineno or node.lineno, bound, named))
+    names = Counter(node.name for node in _module_statements(tree.body) if isinstance(node, _DEFS))
+    reused = tuple(sorted(name for name, n in names.items() if n > 1))
+    defs: list[tuple[str, str, int, int]] = []
+    for stmt in tree.body:
+        if not isinstance(stmt, _DEFS):
+            continue
+        first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)])
+        stub = (
+            "class"
+            if isinstance(stmt, ast.ClassDef)
+            else "async def"
+            if isinstance(stmt, ast.AsyncFunctionDef)
+            else "def"
+        )
+        defs.append((stub, stmt.name, first, stmt.end_lineno or stmt.lineno))
+    return Layout(tuple(imports), tuple(defs), reused)
 
 
 def _holds(text: str, words: set[str], fragments: frozenset[str]) -> bool:
@@ -178,4 +196,4 @@ def _module_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
                         yield from _module_statements(item.body)
 
 
-__all__ = ["MIN_SIZE", "Triggers", "blanked", "triggers_for"]
+__all__ = ["MIN_SIZE", "Triggers", "blanked", "layout_of", "triggers_for"]

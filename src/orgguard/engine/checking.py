@@ -202,7 +202,7 @@ def _check_source(
         # its error is the one reported, whatever parser runs after it and whatever else is in the run
         checked = sha is not None and sha in project.parsed
         parsed = None
-        reduced = _reduced(project, source, relpath) if checker_specs else None
+        reduced = _reduced(project, source, relpath, sha) if checker_specs else None
         if reduced is not None:
             # LibCST reads only what can hold a finding, once the whole file passed the same screen
             if not checked:
@@ -299,12 +299,13 @@ def _trace(report: Report, prefix: str, display: str, rng: CodeRange, summary: s
     return (*steps, TraceStep(display, rng.start.line, rng.start.column + 1, summary))
 
 
-def _reduced(project: Project, source: bytes | str, relpath: str) -> bytes | None:
+def _reduced(project: Project, source: bytes | str, relpath: str, sha: str | None) -> bytes | None:
     """The source with the definitions no checker can report in blanked (None: parse it as it is)."""
     triggers = project.blank_triggers
     if triggers is None or not isinstance(source, bytes):
         return None
-    return blank.blanked(source, relpath, triggers)
+    layout = project.layouts.get(sha) if sha is not None else None
+    return blank.blanked(source, relpath, triggers, layout)
 
 
 def _parse_reduced(reduced: bytes, display: str, target: Any) -> cst.Module | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from orgguard.config import Config
 from orgguard.engine.blank import Triggers
 from orgguard.engine.findings import RunError
-from orgguard.engine.records import ProjectIndex
+from orgguard.engine.records import Layout, ProjectIndex
 from orgguard.knowledge import Knowledge
 from orgguard.registry import Rule
 
@@ -42,6 +42,9 @@ class Project:
     precheck: bool = True  # skip the LibCST parse of files holding no checker's trigger (off: parse all)
     # sha256 of every project file by path, as the index pass took it (read, or vouched for by its stat)
     shas: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # where the top-level statements are, by sha256, for the sources the index pass parsed in this run
+    # (blanking before the LibCST parse reads them instead of parsing the file again)
+    layouts: Mapping[str, Layout] = field(default_factory=dict, repr=False)
 
     @functools.cached_property
     def index(self) -> ProjectIndex:

@@ -17,7 +17,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -241,6 +241,17 @@ class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     signal: bool = False
 
 
+class Layout(msgspec.Struct, frozen=True, gc=False, array_like=True):
+    """Where a module's top-level statements are, as blanking reads them (engine/blank.py), taken by the
+    index scan from its own parse so that blanking needs none of its own."""
+
+    # (first line, last line, the names it binds, the modules it names) of every module-level import
+    imports: tuple[tuple[int, int, tuple[str, ...], tuple[str, ...]], ...] = ()
+    # (stub, name, first line with the decorators, last line) of every top-level def and class
+    defs: tuple[tuple[str, str, int, int], ...] = ()
+    reused: tuple[str, ...] = ()  # names more than one module-level def or class binds
+
+
 class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What one project file contributes to the index."""
 
@@ -267,6 +278,8 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     named_paths: tuple[Ref, ...] = ()
     # what ``install(...)`` (queries.session_installers) is called on, and ``X`` of ``X = install(...)``
     installs: tuple[Ref, ...] = ()
+    # None: the file is not for blanking without a parse (see Layout); never packed (the runner leaves it out)
+    layout: Layout | None = None
 
 
 # ---------------------------------------------------------------------------------------------------

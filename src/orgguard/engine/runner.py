@@ -67,7 +67,7 @@ from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError,
 from orgguard.engine.names import check_names
 from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, Project
 from orgguard.engine.reading import SourceFile, StatKeys, read_sources
-from orgguard.engine.records import FileFacts, ProjectIndex
+from orgguard.engine.records import FileFacts, Layout, ProjectIndex
 from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import all_rules, enabled_codes, known_codes
 
@@ -143,6 +143,7 @@ def load_project(
         max_file_size=max_file_size,
         errors=loaded.errors,
         shas=loaded.shas,
+        layouts=loaded.layouts,
     )
 
 
@@ -159,6 +160,7 @@ class _LoadedIndex:
     parsed: frozenset[str]
     errors: tuple[RunError, ...] = ()
     shas: Mapping[str, str] = field(default_factory=dict)  # path -> sha256 of every project file read
+    layouts: Mapping[str, Layout] = field(default_factory=dict)  # sha256 -> layout, of the files scanned or decoded
 
 
 @dataclass(frozen=True)
@@ -221,14 +223,17 @@ def _load_index(  # noqa: PLR0917
                 previous.digest,
                 parsed,
                 shas=_shas(sources, stat_keys),
+                layouts=_layouts(sources, in_hand),
             )
         from orgguard.engine.join import index_from_facts  # only a run that builds the index joins
 
+        decoded = _decoded(config, knowledge, sources, files, in_hand)
+        layouts = _layouts(sources, dict(enumerate(decoded)))
         index = index_from_facts(
             str(config.root),
             config,
             knowledge,
-            _decoded(config, knowledge, sources, files, in_hand),
+            decoded,
             _previous(cached, previous, changed, dict(zip(keys, files, strict=True)))
             if cached is not None and previous is not None and changed
             else None,
@@ -245,13 +250,20 @@ def _load_index(  # noqa: PLR0917
             cached.write_pack(key, keys, files)  # the next run (the settings fixed) need not rescan
         raise
     if cached is None:
-        return _LoadedIndex(_Given(index), "", parsed, shas={str(src.path): src.sha for src in sources})
+        return _LoadedIndex(
+            _Given(index), "", parsed, shas={str(src.path): src.sha for src in sources}, layouts=layouts
+        )
     encoded_index = INDEX.encode(index)
     digest = digest_of(encoded_index)
     cached.write_index(key, encoded_index)
     cached.write_head(key, IndexHead(digest, parsed, key))
     cached.write_pack(key, keys, files)
-    return _LoadedIndex(_Given(index), digest, parsed, shas=_shas(sources, stat_keys))
+    return _LoadedIndex(_Given(index), digest, parsed, shas=_shas(sources, stat_keys), layouts=layouts)
+
+
+def _layouts(sources: Sequence[SourceFile], facts: Mapping[int, FileFacts | None]) -> dict[str, Layout]:
+    """The layout of each source whose facts are in hand (by position), by content hash, for blanking."""
+    return {sources[i].sha: f.layout for i, f in facts.items() if f is not None and f.layout is not None}
 
 
 def _shas(sources: Sequence[SourceFile], stat_keys: StatKeys | None) -> dict[str, str]:
@@ -399,7 +411,10 @@ def _scan(
         jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
         results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
-            out[i] = FACTS.encode_bare(facts)
+            # a file's layout serves this run's checking only: it is not packed, so an edit that moves only where
+            # a definition ends leaves the packed facts (and the index they built) as they were
+            packed = facts if facts is None or facts.layout is None else msgspec.structs.replace(facts, layout=None)
+            out[i] = FACTS.encode_bare(packed)
             in_hand[i] = facts
             sources[i].parsed = None if facts is None else facts.parsed
     return out, in_hand

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from orgguard.config import Config
-from orgguard.engine import syntax, vocab
+from orgguard.engine import blank, syntax, vocab
 from orgguard.engine.records import (
     CLEAN_ORIGIN,
     TRUSTED_ORIGIN,
@@ -36,6 +36,7 @@ from orgguard.engine.records import (
     DefFacts,
     FileFacts,
     HookFacts,
+    Layout,
     Lookup,
     ModuleVar,
     Origin,
@@ -78,17 +79,26 @@ def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> 
     """The facts of one file (None: nothing to learn, no class or function in it)."""
     if b"class " not in data and b"def " not in data and b"import" not in data:
         return None
+    layout: Layout | None = None
     try:
         with warnings.catch_warnings():  # the project's invalid escapes are not our output
             warnings.simplefilter("ignore")
-            tree = syntax.parse_ast(data, rel, config.target_version)  # the project's grammar
+            try:
+                tree = ast.parse(data, filename=rel)
+                direct = True
+            except SyntaxError:  # perhaps newer syntax, lowered for this interpreter
+                tree = syntax.parse_ast(data, rel, config.target_version)  # the project's grammar
+                direct = False
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return FileFacts(parsed=False, path=rel, module=vocab.module_name(rel))
     try:
         with deep_recursion():
-            return ModuleScan(config, knowledge, rel).module(tree)
+            if direct:  # the tree blanking would parse itself: its layout spares the checks that parse
+                layout = blank.layout_of(tree)
+            facts = ModuleScan(config, knowledge, rel).module(tree)
     except (RecursionError, MemoryError):  # nesting too deep to walk: the file contributes nothing
         return FileFacts(parsed=True, path=rel, module=vocab.module_name(rel))
+    return msgspec.structs.replace(facts, layout=layout) if layout is not None else facts
 
 
 @contextlib.contextmanager
@@ -356,10 +366,8 @@ class ModuleScan:
                     if ref is not None:
                         url_views.append(ref)
         url_functions, schedule_calls = self.k["requests.url_functions"], self.k["jobs.schedule_calls"]
-        Dict, Call, Attribute = ast.Dict, ast.Call, ast.Attribute
         for node in walk(tree):
-            kind = node.__class__
-            if kind is Dict:
+            if isinstance(node, ast.Dict):
                 # a scheduler's table: `{"func": version_check, "interval": timedelta(days=1)}`
                 for key, value in zip(node.keys, node.values, strict=True):
                     if key is not None and _string(key) in schedule_keys:
@@ -367,7 +375,7 @@ class ModuleScan:
                         if ref is not None:
                             scheduled.append(ref)
                 continue
-            if kind is not Call:
+            if not isinstance(node, ast.Call):
                 continue
             marker = self._marker_name(node.func) if node.args else ""
             if len(node.args) >= 2 and marker in url_functions:
@@ -377,7 +385,7 @@ class ModuleScan:
                         ref = self.ref_of(sub, {}, {})
                         if ref is not None:
                             url_views.append(ref)
-            if node.func.__class__ is Attribute and node.func.attr in schedule_calls:
+            if isinstance(node.func, ast.Attribute) and node.func.attr in schedule_calls:
                 # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
                 for kw in node.keywords:
                     if kw.arg in schedule_keys:
@@ -392,7 +400,7 @@ class ModuleScan:
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None:
                     dependencies.append(ref)
-            if node.func.__class__ is Attribute and node.args:
+            if isinstance(node.func, ast.Attribute) and node.args:
                 if node.func.attr == "connect":
                     signal = self.ref_of(node.func.value, {}, {})
                     receiver = self.ref_of(node.args[0], {}, {})
