@@ -33,7 +33,12 @@ def tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectInde
         if triggers is None:
             return None
         tokens.update(t.encode() for t in triggers if t)
-    return tuple(sorted(tokens))
+    # a token that holds another is found only where the other is: the pre-check asks for the shortest alone
+    kept: list[bytes] = []
+    for token in sorted(tokens, key=len):
+        if not any(short in token for short in kept):
+            kept.append(token)
+    return tuple(sorted(kept))
 
 
 def file_tokens_for(checkers: Sequence[str], knowledge: Knowledge, index: ProjectIndex) -> dict[str, tuple[bytes, ...]]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import importlib
 import io
 import os
 import signal
@@ -485,6 +486,7 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
         ) as pool,
     ):
         futures = [pool.submit(_scan_work, start, stop) for start, stop in ranges]
+        _prepare_checks()  # while the workers scan, this process would only wait
         for n, future in enumerate(futures):
             with contextlib.suppress(Exception):
                 chunk = FACTS_CHUNK.decode(future.result())
@@ -494,6 +496,14 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
     for (start, stop), result in zip(ranges, results, strict=True):
         out.extend(result if result is not None else scanner.scan_range(start, stop))
     return out
+
+
+def _prepare_checks() -> None:
+    """Import what checking a file needs (LibCST, the checking engine) for the checking workers to inherit:
+    a run that scans the project checks its files next, and the import costs no time while this process
+    waits for the scan (each forked worker would import it for itself)."""
+    with contextlib.suppress(Exception):  # an import that fails here fails again, and is reported, when it counts
+        importlib.import_module("orgguard.engine.checking")
 
 
 def _scan_work(start: int, stop: int) -> bytes:
