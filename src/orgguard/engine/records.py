@@ -13,6 +13,8 @@ call graph and records, for every function, which entry points reach it and with
 
 from __future__ import annotations
 
+import itertools
+
 import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
@@ -47,9 +49,13 @@ TRUSTED_ORIGIN = Origin(trusted=True)
 
 def join_origins(origins: list[Origin] | tuple[Origin, ...]) -> Origin:
     """The origin of a value that is any of ``origins`` (a branch join, a union of operands)."""
-    carrying = [o for o in origins if not o.empty]
+    carrying = [o for o in origins if o.params or o.sources or o.calls]
     if not carrying:
         return TRUSTED_ORIGIN if origins and all(o.trusted for o in origins) else CLEAN_ORIGIN
+    if len(carrying) == 1:  # the one origin as it is, when it is already what the union below makes of it
+        one = carrying[0]
+        if not one.trusted and all(_ordered(t) for t in (one.params, one.sources, one.calls, one.guards)):
+            return one
     guards = set(carrying[0].guards)
     for o in carrying[1:]:
         guards &= set(o.guards)
@@ -59,6 +65,11 @@ def join_origins(origins: list[Origin] | tuple[Origin, ...]) -> Origin:
         calls=tuple(sorted({c for o in carrying for c in o.calls})),
         guards=tuple(sorted(guards)),
     )
+
+
+def _ordered(items: tuple[str, ...] | tuple[int, ...]) -> bool:
+    """Sorted without repeats (what ``tuple(sorted(set(items)))`` gives back unchanged)."""
+    return len(items) < 2 or all(a < b for a, b in itertools.pairwise(items))  # type: ignore[operator]
 
 
 class Ref(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

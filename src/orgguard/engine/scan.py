@@ -998,6 +998,25 @@ def refuses(body: Sequence[ast.stmt]) -> bool:
     return False
 
 
+# the node types FunctionScan's passes over a body look for (``FunctionScan.nodes`` holds only these)
+_INDEXED = frozenset(
+    {
+        ast.Import,
+        ast.ImportFrom,
+        ast.Call,
+        ast.Subscript,
+        ast.Assign,
+        ast.Return,
+        ast.Yield,
+        ast.With,
+        ast.AsyncWith,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.Compare,
+    }
+)
+
+
 def names_in(node: ast.AST) -> set[str]:
     """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
     return {n.id for n in walk(node) if isinstance(n, ast.Name)}
@@ -1040,8 +1059,9 @@ class FunctionScan:
 
     def run(self) -> DefFacts:
         node = self.node
-        # every node of the body, walked once (nested functions and classes included)
-        self.nodes = [sub for stmt in node.body for sub in walk(stmt)]
+        # the nodes of the body the passes below read (nested functions and classes included), walked once
+        indexed = _INDEXED
+        self.nodes = [sub for stmt in node.body for sub in walk(stmt) if sub.__class__ in indexed]
         local_stmts = [n for n in self.nodes if isinstance(n, (ast.Import, ast.ImportFrom))]
         self.local_imports, _ = import_table(local_stmts, self.mod.module_name, self.mod.is_package)
         self._number_calls()
