@@ -230,15 +230,16 @@ def _load_index(  # noqa: PLR0917
 
         decoded = _decoded(config, knowledge, sources, files, in_hand)
         layouts = _layouts(sources, dict(enumerate(decoded)))
-        index = index_from_facts(
-            str(config.root),
-            config,
-            knowledge,
-            decoded,
-            _previous(cached, previous, changed, dict(zip(keys, files, strict=True)))
-            if cached is not None and previous is not None and changed
-            else None,
-        )
+        with paused_collector():  # the join builds the index's records in one go (no cycles among them)
+            index = index_from_facts(
+                str(config.root),
+                config,
+                knowledge,
+                decoded,
+                _previous(cached, previous, changed, dict(zip(keys, files, strict=True)))
+                if cached is not None and previous is not None and changed
+                else None,
+            )
     except Exception as exc:  # a bug met on some project file must not stop the run: say so, go on
         message = f"project index incomplete: internal error ({type(exc).__name__}: {exc})".splitlines()[0]
         return _LoadedIndex(_Given(ProjectIndex(root=str(config.root))), "", frozenset(), (RunError(".", message),))

@@ -295,6 +295,7 @@ class ModuleScan:
         # attributes and lookup keys that name the tenant: organization, organization_id, the tenant fields
         self.tenant_words = frozenset(words | {f"{w}_id" for w in words} | set(config.tenant_fields))
         self.scope = ModuleScope(self.module_name, {}, set())
+        self.trusted_texts: dict[str, bool] = {}  # FunctionScan._trusted_text of functions with no imports of their own
 
     # -- module ------------------------------------------------------------------------------------
 
@@ -1034,6 +1035,7 @@ class FunctionScan:
         self.local_imports: dict[str, str] = {}
         self.keys: dict[int, str] = {}
         self.texts: dict[int, tuple[str, str]] = {}  # id of a call of the body -> (dotted text, qualified)
+        self.trusted_texts: dict[str, bool] = {}
         self.calls: list[CallFacts] = []
         self.checks: list[Check] = []
         self.lookups: list[Lookup] = []
@@ -2078,10 +2080,15 @@ class FunctionScan:
         return CLEAN_ORIGIN
 
     def _trusted_text(self, text: str) -> bool:
-        trusted = self.mod.trusted
-        return vocab.is_trusted_expr(text, trusted) or vocab.is_trusted_expr(
-            self.mod.scope.qualified(text, self.local_imports), trusted
-        )
+        # remembered per module, or per function when the function imports names of its own
+        memo = self.trusted_texts if self.local_imports else self.mod.trusted_texts
+        found = memo.get(text)
+        if found is None:
+            trusted = self.mod.trusted
+            found = memo[text] = vocab.is_trusted_expr(text, trusted) or vocab.is_trusted_expr(
+                self.mod.scope.qualified(text, self.local_imports), trusted
+            )
+        return found
 
     def _is_query(self, call: ast.Call) -> bool:
         """A database query: a manager chain, a session call, a statement builder or a shortcut."""
