@@ -859,9 +859,12 @@ def _run_pool(worker: _FileWorker, tasks: Sequence[_Task], jobs: int) -> dict[in
         with ProcessPoolExecutor(
             max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(worker, slots, counter)
         ) as pool:
-            futures: list[tuple[Future[bytes], list[_Task]]] = [
-                (pool.submit(_work, chunk), chunk) for chunk in _chunks(remaining, jobs)
-            ]
+            futures: list[tuple[Future[bytes], list[_Task]]] = []
+            for chunk in _chunks(remaining, jobs):
+                try:
+                    futures.append((pool.submit(_work, chunk), chunk))
+                except Exception:  # BrokenProcessPool: a worker died before every chunk was handed out
+                    failed.extend(chunk)
             for future, chunk in futures:
                 try:
                     for i, sha, res in RESULTS_CHUNK.decode(future.result()):
