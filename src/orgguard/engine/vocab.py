@@ -255,6 +255,14 @@ def identifies_tenant(key: str) -> bool:
 
 def matches_field(name: str, markers: Iterable[str]) -> bool:
     """Whether a field name matches one of a pack's field-name globs (case-insensitive)."""
+    if isinstance(markers, frozenset):
+        return _matches_field(name, markers)
+    low = name.lower()
+    return any(fnmatch.fnmatchcase(low, m) for m in markers)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _matches_field(name: str, markers: frozenset[str]) -> bool:
     low = name.lower()
     return any(fnmatch.fnmatchcase(low, m) for m in markers)
 
