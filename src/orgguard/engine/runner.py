@@ -230,6 +230,7 @@ def _load_index(  # noqa: PLR0917
 
         decoded = _decoded(config, knowledge, sources, files, in_hand)
         layouts = _layouts(sources, dict(enumerate(decoded)))
+        decoded = [_unlaid(facts) for facts in decoded]  # the join sees the facts as they are packed
         with paused_collector():  # the join builds the index's records in one go (no cycles among them)
             index = index_from_facts(
                 str(config.root),
@@ -261,6 +262,12 @@ def _load_index(  # noqa: PLR0917
     cached.write_head(key, IndexHead(digest, parsed, key))
     cached.write_pack(key, keys, files)
     return _LoadedIndex(_Given(index), digest, parsed, shas=_shas(sources, stat_keys), layouts=layouts)
+
+
+def _unlaid(facts: FileFacts | None) -> FileFacts | None:
+    """A file's facts without its layout: the layout serves this run's checking only. It is never packed nor
+    joined, so an edit that moves only where a definition ends leaves the facts (and the index) as they were."""
+    return facts if facts is None or facts.layout is None else msgspec.structs.replace(facts, layout=None)
 
 
 def _layouts(sources: Sequence[SourceFile], facts: Mapping[int, FileFacts | None]) -> dict[str, Layout]:
@@ -413,10 +420,7 @@ def _scan(
         jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
         results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
-            # a file's layout serves this run's checking only: it is not packed, so an edit that moves only where
-            # a definition ends leaves the packed facts (and the index they built) as they were
-            packed = facts if facts is None or facts.layout is None else msgspec.structs.replace(facts, layout=None)
-            out[i] = FACTS.encode_bare(packed)
+            out[i] = FACTS.encode_bare(_unlaid(facts))
             in_hand[i] = facts
             sources[i].parsed = None if facts is None else facts.parsed
     return out, in_hand
@@ -468,7 +472,10 @@ class _FactScanner:
         from orgguard.engine.scan import scan_source  # only a run that scans imports the scanner
 
         config, knowledge = self.config, self.knowledge
-        return [scan_source(src.data, config.relpath(src.path), config, knowledge) for src in self.sources[start:stop]]
+        return [
+            scan_source(src.data, config.relpath(src.path), config, knowledge, layout=True)
+            for src in self.sources[start:stop]
+        ]
 
 
 def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:

@@ -75,11 +75,16 @@ def call_text(call: ast.Call) -> str:
     return dotted(call.func) or "<expr>"
 
 
-def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> FileFacts | None:
-    """The facts of one file (None: nothing to learn, no class or function in it)."""
+def scan_source(
+    data: bytes, rel: str, config: Config, knowledge: Knowledge, *, layout: bool = False
+) -> FileFacts | None:
+    """The facts of one file (None: nothing to learn, no class or function in it).
+
+    ``layout``: record where its top-level statements are too (:class:`Layout`, for this run's checking: the
+    runner takes it out before the facts are packed or joined)."""
     if b"class " not in data and b"def " not in data and b"import" not in data:
         return None
-    layout: Layout | None = None
+    found: Layout | None = None
     try:
         with warnings.catch_warnings():  # the project's invalid escapes are not our output
             warnings.simplefilter("ignore")
@@ -93,12 +98,12 @@ def scan_source(data: bytes, rel: str, config: Config, knowledge: Knowledge) -> 
         return FileFacts(parsed=False, path=rel, module=vocab.module_name(rel))
     try:
         with deep_recursion():
-            if direct:  # the tree blanking would parse itself: its layout spares the checks that parse
-                layout = blank.layout_of(tree)
+            if layout and direct:  # the tree blanking would parse itself: its layout spares the checks a parse
+                found = blank.layout_of(tree)
             facts = ModuleScan(config, knowledge, rel).module(tree)
     except (RecursionError, MemoryError):  # nesting too deep to walk: the file contributes nothing
         return FileFacts(parsed=True, path=rel, module=vocab.module_name(rel))
-    return msgspec.structs.replace(facts, layout=layout) if layout is not None else facts
+    return msgspec.structs.replace(facts, layout=found) if found is not None else facts
 
 
 @contextlib.contextmanager
