@@ -52,12 +52,19 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                 if bound is not None:
                     return bound.model, f"{bound.display}.{func.attr.value}()", query_traits(self.ctx, bound), node
             # Comment.objects.create(...); Query.create(**data): a model's own constructor classmethod
+            if not node.args:
+                return None
             owner = func.value.value if isinstance(func.value, cst.Attribute) else func.value
             model = self.ctx.model_of(func.value) or self.ctx.model_of(owner)
             if model is not None:
                 return model, f"{dotted_name(func) or model}()", self._orm(), node
             return None
-        model = self.ctx.model_of(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+        if not node.args or not isinstance(func, (cst.Name, cst.Attribute)):
+            return None
+        last = func.value if isinstance(func, cst.Name) else func.attr.value
+        if last not in self.ctx.index.models:
+            return None  # not a model's constructor (the common case: asked before resolving the name)
+        model = self.ctx.model_of(func)
         return (model, f"{model}()", self._orm(), node) if model is not None else None
 
     def _dict_literal(self, expr: cst.BaseExpression, before: cst.Call) -> cst.Dict | None:
