@@ -1568,7 +1568,7 @@ class FunctionScan:
             if name in deps:  # secret = bytes(secret.encode()): still derived from what secret was
                 deps |= env.deps.get(name, set())
             env.deps[name] = deps
-            if self._names_secret(source) or deps & env.secrets:
+            if deps & env.secrets or self._names_secret(source):
                 env.secrets.add(name)
             else:
                 env.secrets.discard(name)
