@@ -39,11 +39,9 @@ def resolver_triggers(index: ProjectIndex) -> dict[str, list[str]]:
     return {path: names for path in callers}
 
 
-class OrgFromRequestChecker(Checker):
-    """Request input (query, form, JSON, URL kwargs, headers, cookies, Host) that picks the tenant."""
-
-    codes: ClassVar[tuple[str, ...]] = ("ORG102",)
-    kind: ClassVar[str] = REQUEST
+class TenantSinkChecker(Checker):
+    """A checker of the tenant's sinks (a query on the tenant or a tenant-owned model, a resolver call): the
+    words a file, a statement and the resolvers' callers must hold for it to have anything to say."""
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
@@ -57,6 +55,13 @@ class OrgFromRequestChecker(Checker):
     @classmethod
     def file_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Mapping[str, Iterable[str]]:
         return resolver_triggers(index)
+
+
+class OrgFromRequestChecker(TenantSinkChecker):
+    """Request input (query, form, JSON, URL kwargs, headers, cookies, Host) that picks the tenant."""
+
+    codes: ClassVar[tuple[str, ...]] = ("ORG102",)
+    kind: ClassVar[str] = REQUEST
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()

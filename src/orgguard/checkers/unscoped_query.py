@@ -71,29 +71,19 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         """``{"k": v}`` itself, or the dict literal a name was last assigned before ``before``."""
         if isinstance(expr, cst.Dict):
             return expr
-        if not isinstance(expr, cst.Name):
-            return None
-        func = self.ctx.scope.outer_function
-        found: cst.Dict | None = None
-        for sub in walk.iter_tree(func.body) if func is not None else ():
-            if sub is before:
-                break
-            if (
-                isinstance(sub, cst.Assign)
-                and len(sub.targets) == 1
-                and isinstance(sub.targets[0].target, cst.Name)
-                and sub.targets[0].target.value == expr.value
-            ):
-                found = sub.value if isinstance(sub.value, cst.Dict) else None
-        return found
+        value = self._last_assigned(expr.value, before) if isinstance(expr, cst.Name) else None
+        return value if isinstance(value, cst.Dict) else None
 
     def _bound_query(self, name: str, before: cst.Call) -> QueryChain | None:
         """The query last assigned to ``name`` before ``before`` in the function."""
+        value = self._last_assigned(name, before)
+        return self.analysis.queries.chain(value) if value is not None else None
+
+    def _last_assigned(self, name: str, before: cst.CSTNode) -> cst.BaseExpression | None:
+        """The value ``name = <value>`` last bound in the function before ``before``."""
         func = self.ctx.scope.outer_function
-        found: QueryChain | None = None
-        if func is None:
-            return None
-        for sub in walk.iter_tree(func.body):
+        found: cst.BaseExpression | None = None
+        for sub in walk.iter_tree(func.body) if func is not None else ():
             if sub is before:
                 break
             if (
@@ -102,7 +92,7 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                 and isinstance(sub.targets[0].target, cst.Name)
                 and sub.targets[0].target.value == name
             ):
-                found = self.analysis.queries.chain(sub.value)
+                found = sub.value
         return found
 
     def _orm(self) -> set[str]:
