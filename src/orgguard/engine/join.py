@@ -56,6 +56,7 @@ MAX_TENANT_DEPTH = 4
 REACH_CAP = 64  # distinct entry points kept per function and path class (beyond it: "64+ more")
 EXAMPLES = 3  # entry points kept with their paths, per function and path class
 RESOLVE_DEPTH = 12
+PROPERTY_DECORATORS = frozenset({"property", "cached_property", "cached_classproperty", "classproperty"})
 
 REQUEST, ADMIN, WEBHOOK, JOB, EXPORT, OTHER = "public", "admin", "webhook", "job", "export", "none"
 ENTRY_SURFACES = (REQUEST, ADMIN, WEBHOOK, JOB, EXPORT)
@@ -273,7 +274,7 @@ class Symbols:
             out: list[Target] = []
             method = self.method(t.name, attr)
             if method is not None:
-                if property_like:
+                if property_like or self._is_property(method):
                     return self.returns(method, depth)
                 out.append(Target("func", method))
                 if t.kind == "inst" and not t.exact:
@@ -290,6 +291,11 @@ class Symbols:
                 return [Target("container", f"{t.name}.{attr}")]
             return []
         return []
+
+    def _is_property(self, function: str) -> bool:
+        """``@property`` / ``@cached_property``: reading the attribute runs it (``self.repo.get(...)``)."""
+        entry = self.functions.get(function)
+        return entry is not None and any(_short(d.text) in PROPERTY_DECORATORS for d in entry[1].decorators)
 
     def returns(self, function: str, depth: int) -> list[Target]:
         entry = self.functions.get(function)

@@ -817,7 +817,9 @@ class ModuleScan:
                 if isinstance(inner, ast.Tuple) and inner.elts:
                     inner = inner.elts[0]
                 return self._annotation_ref(inner)
-            return None
+            if head in _NOT_INSTANCES or head[:1].islower():
+                return None  # list[Repo], Iterator[Row], Callable[..., X]: not an instance of the head
+            node = node.value  # a project generic, ``Repo[Schema, Model]``: an instance of ``Repo``
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # Repo | None
             return self._annotation_ref(node.left)
         ref = self.ref_of(node, {}, {})
@@ -843,6 +845,11 @@ class ModuleScan:
                 value = node.value
                 if isinstance(value, ast.Name) and value.id in params:
                     out.append((target.attr, params[value.id]))
+                elif isinstance(value, ast.Attribute) and dotted(value).split(".", 1)[0] in params:
+                    # self.items = repos.shopping_items: an attribute (a property) of an annotated parameter
+                    ref = self.ref_of(value, params, {})
+                    if ref is not None:
+                        out.append((target.attr, ref))
                 elif isinstance(value, ast.Call):
                     ref = self.ref_of(value.func, {}, {})
                     if ref is not None:
@@ -1005,6 +1012,18 @@ def refuses(body: Sequence[ast.stmt]) -> bool:
 
 
 # the node types FunctionScan's passes over a body look for (``FunctionScan.nodes`` holds only these)
+# subscripted annotations that do not name an instance of their head (``List[Repo]``, ``Union[A, B]``)
+_NOT_INSTANCES = frozenset(
+    {
+        "List", "Dict", "Set", "FrozenSet", "Tuple", "Sequence", "MutableSequence", "Mapping", "MutableMapping",
+        "Iterable", "Iterator", "AsyncIterable", "AsyncIterator", "Generator", "AsyncGenerator", "Awaitable",
+        "Coroutine", "Callable", "Union", "Literal", "Collection", "Container", "DefaultDict", "OrderedDict",
+        "Counter", "Deque", "ChainMap", "AbstractSet", "MutableSet", "KeysView", "ValuesView", "ItemsView",
+        "TypeGuard", "Required", "NotRequired", "Unpack", "Concatenate", "ContextManager",
+        "AsyncContextManager", "Pattern", "Match", "IO", "Never", "Self",
+    }
+)
+
 _INDEXED = frozenset(
     {
         ast.Import,
@@ -1046,6 +1065,7 @@ class FunctionScan:
         self.lookups: list[Lookup] = []
         self.returns: list[Origin] = []
         self.returns_call: list[str] = []
+        self.returned_refs: list[Ref | None] = []  # what each `return` hands back, as a reference (None: unknown)
         self.called: list[str] = []
         self.user_attrs: list[str] = []
         self.user_kwargs: list[str] = []
@@ -1157,9 +1177,20 @@ class FunctionScan:
                     for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs)
                 )
             ),
-            return_type=self.mod._annotation_ref(node.returns) if node.returns is not None else None,
+            return_type=self._return_type(),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
+
+    def _return_type(self) -> Ref | None:
+        """What the function returns: its annotation as an instance (``-> Repo``), else the one reference
+        every ``return`` hands back (``return Service(self.repos)``, ``return self.repos``)."""
+        if self.node.returns is not None:
+            return self.mod._annotation_ref(self.node.returns)
+        refs = set(self.returned_refs)
+        if len(refs) != 1:
+            return None
+        ref = refs.pop()
+        return ref if ref is not None and ref.kind != "super" else None
 
     def _session_sources(self) -> Iterator[Ref]:
         """Where the sessions the function returns or yields come from: the factory ``F`` of ``F()``,
@@ -1453,6 +1484,8 @@ class FunctionScan:
                     self.returns_call.append(self.keys[id(inner)])
                 elif isinstance(inner, ast.Name) and inner.id in env.from_call:
                     self.returns_call.append(env.from_call[inner.id])
+                if not (isinstance(inner, ast.Constant) and inner.value is None):
+                    self.returned_refs.append(self.mod.ref_of(inner, env.types, self.local_imports, self.klass))
             env.exited = True
             return env
         if isinstance(stmt, ast.Raise):
