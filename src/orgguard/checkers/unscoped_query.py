@@ -296,6 +296,10 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if not is_list_view(self.ctx, node) and object_permission_guard(self.ctx, node):
             # a detail view: get_object() runs a permission class that checks the tenant of the object
             return
+        if not is_list_view(self.ctx, node) and _own_get_object(node):
+            # a detail view whose get_object() builds its own query: the class queryset is read only
+            # there, and that query is judged where it is
+            return
         for stmt in node.body.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
                 continue
@@ -421,3 +425,18 @@ def _whole_body(source: str) -> bool:
         return False
     parts = [p.split("(", 1)[0] for p in source.split(".")]
     return len(parts) > 1 and parts[-1] in BODY | COPIES and any(p in BODY for p in parts[1:])
+
+
+def _own_get_object(klass: cst.ClassDef) -> bool:
+    """Whether the class defines ``get_object`` without the inherited one or ``get_queryset()``."""
+    for stmt in klass.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == "get_object":
+            return not any(
+                isinstance(sub, cst.Call)
+                and (
+                    (isinstance(sub.func, cst.Name) and sub.func.value == "super")
+                    or (isinstance(sub.func, cst.Attribute) and sub.func.attr.value == "get_queryset")
+                )
+                for sub in walk.iter_tree(stmt.body)
+            )
+    return False

@@ -136,9 +136,14 @@ class Analysis:
         if self.purges_expired(chain):
             return None
         for _key, expr in self.queries.lookups(chain):
-            if self.value(expr).event:
+            value = self.value(expr)
+            if value.event:
                 # picked by what a verified webhook event says: scoped by its processor ids, and a
                 # lookup by a forgeable field of the event is ORG304's root cause, not an unscoped query
+                return None
+            if value.trusted:
+                # narrowed to a verified value: rows under the URL's parent that a guard verified
+                # (`filter(devicelocation__location_id=self.kwargs["pk"])` behind FilterByParentManaged)
                 return None
         identities = self.queries.identity_lookups(chain)
         if not identities:

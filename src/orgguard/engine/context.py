@@ -236,6 +236,11 @@ class FileContext:
             target = self.index.class_alias(self.scope.klass.name.value, text[5:])
             if target:
                 text = target
+            else:
+                # set by the classes whose instances run the method: the tenant-owned one if any is
+                bound = self.index.bound_models(self.scope.klass.name.value, text[5:])
+                owned = [m for m in bound if self.index.is_tenant_owned(m)]
+                return (owned or list(bound))[0] if bound else None
         elif isinstance(node, cst.Call) or not text:
             return None
         candidate = self.resolve(text) if "." not in text else text.rsplit(".", 1)[-1]

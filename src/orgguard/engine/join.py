@@ -56,6 +56,7 @@ MAX_TENANT_DEPTH = 4
 REACH_CAP = 64  # distinct entry points kept per function and path class (beyond it: "64+ more")
 EXAMPLES = 3  # entry points kept with their paths, per function and path class
 RESOLVE_DEPTH = 12
+ADMIN_MODEL_ATTR = "model"  # the attribute a Django ModelAdmin holds the model it is registered for in
 PROPERTY_DECORATORS = frozenset({"property", "cached_property", "cached_classproperty", "classproperty"})
 
 REQUEST, ADMIN, WEBHOOK, JOB, EXPORT, OTHER = "public", "admin", "webhook", "job", "export", "none"
@@ -407,9 +408,10 @@ class Symbols:
 
 
 def _models(
-    model_names: set[str], by_name: Mapping[str, list[ClassFacts]]
+    model_names: set[str], by_name: Mapping[str, list[ClassFacts]], tenant_bases: Mapping[str, list[tuple[str, str]]]
 ) -> tuple[dict[str, ModelInfo], dict[str, str]]:
-    """Every model with the fields it declares and inherits from project model bases; tables to models."""
+    """Every model with the fields it declares and inherits from project model bases (and from the installed
+    bases of ``tenant_bases``: short base name -> (field, tenant model)); tables to models."""
     models: dict[str, ModelInfo] = {}
     tables: dict[str, str] = {}
     for name in sorted(model_names):
@@ -422,6 +424,8 @@ def _models(
         path = ""
         for current, raw in _lineage(name, by_name, model_names.__contains__):
             rels.extend(raw.relations)
+            for base in raw.bases:
+                rels.extend(tenant_bases.get(_short(base), ()))
             cols.extend(raw.columns)
             secrets.extend(raw.secret_fields)
             if current == name:
@@ -796,7 +800,7 @@ class _Join:
                     model_names.add(raw.name)
                     changed = True
         tenant_models = frozenset(config.tenant_models)
-        models, tables = _models(model_names, by_name)
+        models, tables = _models(model_names, by_name, self._tenant_bases(config))
         models = {name: self._managers(info, by_name) for name, info in models.items()}
         self.installed = self._installed_sessions()
         models = {name: self._session_scoping(info, by_name) for name, info in models.items()}
@@ -892,6 +896,14 @@ class _Join:
         self.default_permissions = tuple(dict.fromkeys(p for f in self.files for p in f.default_permissions))
         self.dependencies = self._dependencies()
         self._resolve_calls()
+        bound = self._bound_models(models)
+        if bound:
+            self.class_infos = {
+                name: tuple(
+                    msgspec.structs.replace(i, bound=bound[i.qualname]) if i.qualname in bound else i for i in v
+                )
+                for name, v in self.class_infos.items()
+            }
         self._summaries(self.fns)
         self._vouches(self.fns)
         self._surfaces()
@@ -920,6 +932,75 @@ class _Join:
             modules={f.path: f.module for f in self.files},
             installed_sessions=self.installed,
         )
+
+    def _bound_models(self, models: Mapping[str, ModelInfo]) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
+        """Per class, the models ``self.<attr>`` may be in its methods, from the classes whose instances run
+        them: its subclasses' ``model = Device``, the admin classes registered for a model
+        (``admin.site.register(Device, DeviceAdmin)``: Django's ModelAdmin sets ``self.model``), and the
+        classes that call its methods on their own instances (``BaseConfigAdmin.download_view(self, ...)``
+        in a view whose ``model = Device``)."""
+        sym = self.sym
+        own: dict[str, dict[str, list[str]]] = {}  # class -> attr -> the models it binds itself
+        for qual, raw in sym.classes.items():
+            for attr, target in raw.aliases:
+                if _short(target) in models:
+                    own.setdefault(qual, {}).setdefault(attr, []).append(_short(target))
+        admin_bases = self.k["admin.bases"]
+        for facts in self.files:
+            for text, ref in facts.registrations:
+                if _short(text) not in models:
+                    continue
+                for found in sym.resolve(ref, module_hint=facts.module):
+                    if found.kind == "class" and self.class_bases(found.name) & admin_bases:
+                        own.setdefault(found.name, {}).setdefault(ADMIN_MODEL_ATTR, []).append(_short(text))
+        if not own:
+            return {}
+        runs_on: dict[str, set[str]] = {}  # class -> the classes whose methods it calls on its own instances
+        for fn in self.fns.values():
+            if not fn.klass:
+                continue
+            for call in fn.d.calls:
+                first = dict(call.args).get("0") if call.ref is not None and call.ref.kind == "g" else None
+                if first is None or first.params != ("self",):
+                    continue
+                for target in fn.edges.get(call.key, ()):
+                    run = self.fns.get(target)
+                    if run is not None and run.klass and run.klass != fn.klass:
+                        runs_on.setdefault(fn.klass, set()).add(run.klass)
+        slots: dict[str, dict[str, set[str]]] = {}
+
+        def bind(classes: Iterable[str], binds: Mapping[str, Iterable[str]]) -> None:
+            for cls in classes:
+                for attr, names in binds.items():
+                    slots.setdefault(cls, {}).setdefault(attr, set()).update(names)
+
+        for cls, binds in own.items():
+            bind(sym.mro(cls), binds)  # its bases' methods run on its instances
+        for cls, callees in runs_on.items():
+            seen: dict[str, set[str]] = {}  # what self.<attr> is on its instances (and its subclasses')
+            for c in reversed(sym.mro(cls)):
+                for attr, names in own.get(c, {}).items():
+                    seen[attr] = set(names)
+            for sub in self._subclasses(cls):
+                for attr, names in own.get(sub, {}).items():
+                    seen.setdefault(attr, set()).update(names)
+            for callee in callees:
+                bind(sym.mro(callee), seen)
+        return {
+            cls: tuple((attr, tuple(sorted(names))) for attr, names in sorted(binds.items()))
+            for cls, binds in slots.items()
+        }
+
+    def _tenant_bases(self, config: Config) -> dict[str, list[tuple[str, str]]]:
+        """``models.tenant_bases`` (``OrgMixin.organization``): short base name -> (field, the tenant model)."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        if not config.tenant_models:
+            return out
+        for entry in sorted(self.k["models.tenant_bases"]):
+            base, _, field = entry.rpartition(".")
+            if base and field:
+                out.setdefault(_short(base), []).append((field, config.tenant_models[0]))
+        return out
 
     def _installed_rooted(
         self, raw: ClassFacts, by_name: Mapping[str, list[ClassFacts]], seen: frozenset[str] = frozenset()
@@ -1850,6 +1931,8 @@ class _Join:
         after_request = False
         # MethodView/Resource handlers take the route's parameters right after self
         kwarg_view = bool(fn.klass) and bool(self.class_bases(fn.klass) & k["requests.kwarg_views"])
+        # has_delete_permission(self, request, obj): the object the admin fetched through its own get_queryset
+        admin_objects = k["admin.object_params"] if fn.klass and self.class_bases(fn.klass) & k["admin.bases"] else ()
         for index, spec in enumerate(p for p in fn.d.params if p.star != "*"):
             name = spec.name
             if spec.star:
@@ -1865,6 +1948,8 @@ class _Join:
                 continue
             if name in handler_params or (index == 0 and name in ("self", "cls")):
                 after_request = after_request or name in handler_params
+                continue
+            if name in admin_objects:
                 continue
             if _short(spec.annotation) in k["sources.neutral_param_types"]:
                 continue
@@ -1946,6 +2031,13 @@ class _Join:
                         out.update(deco.verified_kwargs)
         if not fn.klass:
             return frozenset(out)
+        bases = self.class_bases(fn.klass)
+        for entry in self.k["guards.parent_hooks"]:
+            # FilterByParentManaged.get_parent_queryset: the mixin refuses a URL parent outside the user's tenants
+            mixin, _, hook = entry.rpartition(".")
+            found = self.sym.method(fn.klass, hook) if _short(mixin) in bases else None
+            if found is not None:
+                out.update(self.fns[found].d.kwargs_read)
         for cls in self.sym.mro(fn.klass):
             raw = self.sym.classes[cls]
             for ref in raw.permission_classes:

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -280,6 +280,8 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     default_filters: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"], short names
     mounts: tuple[tuple[Ref, Ref], ...] = ()  # (app, sub-app/router) of ``app.include_router(r)``/``mount``
     connects: tuple[tuple[Ref, Ref], ...] = ()  # (signal, receiver) of ``sig.connect(receiver)``
+    # (model as written, admin class) of ``admin.site.register(Device, DeviceAdmin)`` / ``@admin.register(Device)``
+    registrations: tuple[tuple[str, Ref], ...] = ()
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
     url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
@@ -332,6 +334,10 @@ class ClassInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):
     filtered: bool = False  # its filter backends narrow every list it serves to the user's tenants
     sets_filters: bool = False  # it declares its own filter backends (the project's defaults do not apply)
     staff: bool = False  # only staff reach it (a staff permission class or hook, a staff decorator)
+    # what ``self.<attr>`` names in its methods when the class itself does not say: the models its
+    # subclasses set (``model = Device``), its admin registrations bind, or the classes that run its
+    # methods on their own instances (``BaseConfigAdmin.download_view(self, ...)``) set
+    bound: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 class Step(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -429,6 +435,15 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
             else:
                 return None
         return None
+
+    def bound_models(self, klass: str, name: str) -> tuple[str, ...]:
+        """The models ``self.<name>`` may be in the methods of ``klass`` (see :attr:`ClassInfo.bound`)."""
+        out: dict[str, None] = {}
+        for info in self.classes.get(klass, ()):
+            for attr, models in info.bound:
+                if attr == name:
+                    out.update(dict.fromkeys(models))
+        return tuple(out)
 
     def function(self, qualname: str) -> FunctionInfo | None:
         return self.functions.get(qualname)

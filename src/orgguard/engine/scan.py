@@ -361,6 +361,7 @@ class ModuleScan:
             )
         ]
         hooks: list[tuple[Ref, Ref]] = []
+        registrations: list[tuple[str, Ref]] = []
         scheduled: list[Ref] = []
         url_views: list[Ref] = []
         schedule_keys = self.k["jobs.schedule_keys"]
@@ -398,6 +399,16 @@ class ModuleScan:
                         ref = self.ref_of(kw.value, {}, {})
                         if ref is not None:
                             scheduled.append(ref)
+            if (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr == "register"
+                and len(node.args) >= 2
+                and all(isinstance(a, (ast.Name, ast.Attribute)) for a in node.args[:2])
+            ):
+                # admin.site.register(Device, DeviceAdmin): the admin class serves the model (its self.model)
+                admin = self.ref_of(node.args[1], {}, {})
+                if admin is not None:
+                    registrations.append((dotted(node.args[0]), admin))
             if node.args and self.installs_sessions(node):
                 ref = self.ref_of(node.args[0], {}, {})
                 if ref is not None and "()" not in ref.attrs:
@@ -447,6 +458,14 @@ class ModuleScan:
                 elif isinstance(item, ast.ClassDef):
                     visit_class(item, qual)
             classes[at] = self.klass(node, qual, scans)
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call) and vocab.short(dotted(dec.func)) == "register":
+                    # @admin.register(Device, Template): the class serves each model named
+                    registrations.extend(
+                        (dotted(arg), Ref("g", f"{self.module_name}.{qual}"))
+                        for arg in dec.args
+                        if isinstance(arg, (ast.Name, ast.Attribute))
+                    )
 
         for stmt in stmts:
             if isinstance(stmt, _FUNCS):
@@ -468,6 +487,7 @@ class ModuleScan:
             default_filters=tuple(filters),
             mounts=tuple(mounts),
             connects=tuple(connects),
+            registrations=tuple(dict.fromkeys(registrations)),
             scheduled=tuple(scheduled),
             url_views=tuple(dict.fromkeys(url_views)),
             urlconf=bool(patterns),
@@ -611,6 +631,11 @@ class ModuleScan:
                     # "app.Model" names a class; "table.column" (SQLAlchemy, SQLModel) names a table
                     return vocab.short(tail) if tail[:1].isupper() else "table:" + head
                 return text
+            if isinstance(target, ast.Call):
+                # swapper.get_model_name("config", "Device"): a swappable model named by its app and class
+                named = [a.value for a in target.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+                if named and vocab.short(named[-1])[:1].isupper():
+                    return vocab.short(named[-1])
             name = dotted(target)
             if name in self.k["models.user_model_refs"]:
                 return "User"
