@@ -118,7 +118,10 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if facts is None or facts.surface is not Surface.REQUEST:
             return
         written = self._written(node)
-        if written is None or not self.ctx.index.is_tenant_owned(written[0]):
+        if written is None:
+            self._helper_assignment(node)
+            return
+        if not self.ctx.index.is_tenant_owned(written[0]):
             return
         model, display, orm, call = written
         pairs: list[tuple[str, cst.BaseExpression]] = []
@@ -145,22 +148,69 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             self._report_reference("reference_write", node, display, field, taint.source, target, orm)
             return
 
+    def _helper_assignment(self, node: cst.Call) -> None:
+        """``self.update_model(query, query_def)``: a project helper that sets every key of a dict on a row
+        (its summary says which parameters), handed a tenant-owned row and the client's body."""
+        flow = self.analysis.flow()
+        summary = flow.summary_for(node) if flow is not None else None
+        if summary is None or not summary.assigns or any(a.star for a in node.args):
+            return
+        params = list(summary.params)
+        func = node.func
+        owner = summary.klass.rsplit(".", 1)[-1]
+        if summary.klass and isinstance(func, cst.Attribute) and dotted_name(func.value).rsplit(".", 1)[-1] != owner:
+            params = params[1:]  # a bound call: self is not among the arguments
+        given: dict[str, cst.BaseExpression] = {}
+        for i, arg in enumerate(node.args):
+            name = arg.keyword.value if arg.keyword is not None else (params[i] if i < len(params) else "")
+            if name:
+                given[name] = arg.value
+        for row_param, dict_param in summary.assigns:
+            row, data = given.get(row_param), given.get(dict_param)
+            model = self._row_model(row, node) if row is not None else None
+            if data is None or model is None or not self.ctx.index.is_tenant_owned(model):
+                continue
+            self._mass_assignment(node, data, model, f"{summary.name}() on {model}", self._orm())
+            return
+
+    def _row_model(self, row: cst.BaseExpression, before: cst.Call) -> str | None:
+        """The model of the row a name was last bound to: a query's, or the model a lookup call names
+        (``get_object_or_404(models.Query.get_by_id_and_org, ...)``)."""
+        value = self._last_assigned(row.value, before) if isinstance(row, cst.Name) else None
+        if value is None:
+            return None
+        chain = self.analysis.queries.chain(value)
+        if chain is not None:
+            return chain.model
+        if isinstance(value, cst.Call):
+            for expr in (value.func, *(a.value for a in value.args[:1])):
+                for part in reversed(dotted_name(expr).split(".")):
+                    if part in self.ctx.index.models:
+                        return part
+        return None
+
     def _mass_assignment(
         self, node: cst.Call, data: cst.BaseExpression, model: str, display: str, orm: set[str]
     ) -> None:
         """``Query.create(**request.get_json())``: every field the client sends, its references included
-        (but the keys the handler pops, or sets itself, before the write)."""
+        (but the keys the handler pops, or sets itself, before the write, and any key outside a projection
+        of the body to named keys: ``project(body, ("name", "query_id"))``)."""
         value = self.analysis.value(data)
         taint = value.first() if value.tainted else None
         if taint is None or taint.kind != "request" or not _whole_body(taint.source):
             return
         info = self.ctx.index.models.get(model)
         name = data.value if isinstance(data, cst.Name) else ""
-        removed = self._keys_handled(node, name) if name else set()
+        popped, assigned = self._keys_handled(node, name) if name else (set(), set())
+        kept = self._projection(name, node) if name else None
         for field, _target in info.relations if info is not None else ():
+            if "sqlalchemy" in orm and not field.endswith("_id"):
+                continue  # a relationship(): the client's JSON cannot hand it a row, only its _id column
             base = field.removesuffix("_id")
             ref = f"{base}_id"
-            if {field, base, ref} & removed or self._reference_target(model, ref) is None:
+            if ref in popped or {field, base, ref} & assigned or self._reference_target(model, ref) is None:
+                continue  # popping `org` leaves `org_id`; setting `org` to a row overrides either
+            if kept is not None and not {field, base, ref} & kept:
                 continue
             target = self._reference_target(model, ref)
             if target is None or (name and self._vouched(node, f"{name}[{ref!r}]", target)):
@@ -168,12 +218,13 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             self._report_reference("mass_assignment", node, display, ref, taint.source, target, orm)
             return
 
-    def _keys_handled(self, node: cst.Call, name: str) -> set[str]:
-        """Keys of the dict ``name`` that the function pops, deletes or sets before ``node``."""
+    def _keys_handled(self, node: cst.Call, name: str) -> tuple[set[str], set[str]]:
+        """Keys of the dict ``name`` that the function pops or deletes, and that it sets, before ``node``."""
         func = self.ctx.scope.outer_function
-        out: set[str] = set()
+        popped: set[str] = set()
+        assigned: set[str] = set()
         if func is None:
-            return out
+            return popped, assigned
         for sub in walk.iter_tree(func.body):
             if sub is node:
                 break
@@ -186,14 +237,27 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             ):
                 key = _string(sub.args[0].value)
                 if key is not None:
-                    out.add(key)
+                    popped.add(key)
             elif isinstance(sub, (cst.AssignTarget, cst.Del)):
                 target = sub.target
                 if isinstance(target, cst.Subscript) and dotted_name(target.value) == name:
                     key = _subscript_key(target)
                     if key is not None:
-                        out.add(key)
-        return out
+                        (popped if isinstance(sub, cst.Del) else assigned).add(key)
+        return popped, assigned
+
+    def _projection(self, name: str, before: cst.Call) -> set[str] | None:
+        """The keys a dict can hold when it was built by a call given a literal list of them
+        (``project(req, ("options", "name", "query_id"))``); None when any key can come."""
+        value = self._last_assigned(name, before)
+        if not isinstance(value, cst.Call):
+            return None
+        for arg in value.args:
+            if isinstance(arg.value, (cst.Tuple, cst.List)) and arg.value.elements:
+                keys = [_string(el.value) for el in arg.value.elements]
+                if all(k is not None for k in keys):
+                    return {k for k in keys if k is not None}
+        return None
 
     def _vouched(self, node: cst.Call, key: str | None, target: str) -> bool:
         """Whether the id was vouched for before the write: looked up in a query on ``target`` narrowed to

@@ -2097,6 +2097,7 @@ class _Join:
             callees=callees,
             scoped_session=self._scoped_session(fn),
             helper=fn.helper,
+            assigns=fn.d.assigns,
         )
 
 

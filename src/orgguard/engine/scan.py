@@ -1038,16 +1038,16 @@ def refuses(body: Sequence[ast.stmt]) -> bool:
 
 # the node types FunctionScan's passes over a body look for (``FunctionScan.nodes`` holds only these)
 # subscripted annotations that do not name an instance of their head (``List[Repo]``, ``Union[A, B]``)
-_NOT_INSTANCES = frozenset(
-    {
-        "List", "Dict", "Set", "FrozenSet", "Tuple", "Sequence", "MutableSequence", "Mapping", "MutableMapping",
-        "Iterable", "Iterator", "AsyncIterable", "AsyncIterator", "Generator", "AsyncGenerator", "Awaitable",
-        "Coroutine", "Callable", "Union", "Literal", "Collection", "Container", "DefaultDict", "OrderedDict",
-        "Counter", "Deque", "ChainMap", "AbstractSet", "MutableSet", "KeysView", "ValuesView", "ItemsView",
-        "TypeGuard", "Required", "NotRequired", "Unpack", "Concatenate", "ContextManager",
-        "AsyncContextManager", "Pattern", "Match", "IO", "Never", "Self",
-    }
-)
+# fmt: off
+_NOT_INSTANCES = frozenset({
+    "List", "Dict", "Set", "FrozenSet", "Tuple", "Sequence", "MutableSequence", "Mapping", "MutableMapping",
+    "Iterable", "Iterator", "AsyncIterable", "AsyncIterator", "Generator", "AsyncGenerator", "Awaitable",
+    "Coroutine", "Callable", "Union", "Literal", "Collection", "Container", "DefaultDict", "OrderedDict",
+    "Counter", "Deque", "ChainMap", "AbstractSet", "MutableSet", "KeysView", "ValuesView", "ItemsView",
+    "TypeGuard", "Required", "NotRequired", "Unpack", "Concatenate", "ContextManager", "AsyncContextManager",
+    "Pattern", "Match", "IO", "Never", "Self",
+})
+# fmt: on
 
 _INDEXED = frozenset(
     {
@@ -1203,8 +1203,41 @@ class FunctionScan:
                 )
             ),
             return_type=self._return_type(),
+            assigns=self._assigns(),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
+
+    def _assigns(self) -> tuple[tuple[str, str], ...]:
+        """(row, dict) parameters of ``for k, v in updates.items(): setattr(model, k, v)`` (or ``for k in
+        updates: setattr(model, k, updates[k])``): every key the dict holds is set on the row."""
+        if not any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "setattr" for n in self.nodes
+        ):
+            return ()
+        params = self.param_names
+        out: list[tuple[str, str]] = []
+        for loop in walk(self.node):
+            if not isinstance(loop, (ast.For, ast.AsyncFor)):
+                continue
+            source = loop.iter
+            if isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute) and source.func.attr == "items":
+                source = source.func.value
+            if not (isinstance(source, ast.Name) and source.id in params):
+                continue
+            keys = loop.target.elts[0] if isinstance(loop.target, ast.Tuple) and loop.target.elts else loop.target
+            for call in (n for stmt in loop.body for n in walk(stmt) if isinstance(n, ast.Call)):
+                if (
+                    isinstance(call.func, ast.Name)
+                    and call.func.id == "setattr"
+                    and len(call.args) == 3
+                    and isinstance(call.args[0], ast.Name)
+                    and call.args[0].id in params
+                    and isinstance(keys, ast.Name)
+                    and isinstance(call.args[1], ast.Name)
+                    and call.args[1].id == keys.id
+                ):
+                    out.append((call.args[0].id, source.id))
+        return tuple(dict.fromkeys(out))
 
     def _return_type(self) -> Ref | None:
         """What the function returns: its annotation as an instance (``-> Repo``), else the one reference
