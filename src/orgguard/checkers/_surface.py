@@ -101,12 +101,14 @@ class SurfaceQueryChecker(Checker):
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        return [*index.tenant_paths, *knowledge["queries.shortcuts"]]
+        # a query names its model, or sits in a class whose self.model others set
+        return [*index.tenant_paths, *knowledge["queries.shortcuts"], *index.bound_classes()]
 
     @classmethod
     def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        # a query names its model (or an import or class alias of it); an export's sinks pick the tenant
-        return [*index.tenant_paths, *index.tenant_models, *knowledge["queries.shortcuts"]]
+        # a query names its model (or an import or class alias of it), or sits in a class whose self.model
+        # others set; an export's sinks pick the tenant
+        return [*index.tenant_paths, *index.tenant_models, *knowledge["queries.shortcuts"], *index.bound_classes()]
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         self._check(node)

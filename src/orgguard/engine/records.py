@@ -440,6 +440,15 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
                 return None
         return None
 
+    def bound_classes(self) -> frozenset[str]:
+        """Classes whose methods query a tenant-owned model through ``self.<attr>`` set elsewhere (their
+        name is what a file or statement holding such a query says)."""
+        return frozenset(
+            name
+            for name, infos in self.classes.items()
+            if any(self.is_tenant_owned(m) for info in infos for _attr, models in info.bound for m in models)
+        )
+
     def bound_models(self, klass: str, name: str) -> tuple[str, ...]:
         """The models ``self.<name>`` may be in the methods of ``klass`` (see :attr:`ClassInfo.bound`)."""
         out: dict[str, None] = {}
