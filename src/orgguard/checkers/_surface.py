@@ -146,6 +146,10 @@ class SurfaceQueryChecker(Checker):
         info = facts.info
         return info is not None and info.helper and bool(self.ctx.index.reaches(info.qualname))
 
+    def owns(self, facts: FunctionFacts) -> bool:
+        """Whether the function itself is an entry point of this rule's path class."""
+        return facts.surface is self.surface
+
     def accepts(self, reach: Reach, chain: QueryChain) -> bool:
         """Whether entry points of this kind make a query reached from them this rule's business."""
         return reach.surface == self.surface.value
@@ -170,7 +174,7 @@ class SurfaceQueryChecker(Checker):
         if self._choice_set(node):
             return  # a form or serializer field's choices, judged like a field of a form class
         func = self.ctx.scope.outer_function
-        own = facts.surface is self.surface and not self._reached_helper(facts)
+        own = self.owns(facts) and not self._reached_helper(facts)
         if own and not verdict.groups:
             if verdict.taint is not None and self.skip_source():
                 return

@@ -7,7 +7,14 @@ import libcst as cst
 from orgguard.checkers._surface import SurfaceQueryChecker, query_fields, query_traits
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.facts import Surface, class_bases, is_list_view, is_view_class, object_permission_guard
+from orgguard.engine.facts import (
+    FunctionFacts,
+    Surface,
+    class_bases,
+    is_list_view,
+    is_view_class,
+    object_permission_guard,
+)
 from orgguard.engine.queries import QueryChain, Scoping
 
 WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
@@ -25,6 +32,20 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
         self._reference_write(node)
+
+    def owns(self, facts: FunctionFacts) -> bool:
+        """Request handlers, and the custom views of an admin that serves tenants' own staff: its changelist
+        is narrowed to their tenants, so a view that takes an object's id in its URL must narrow too."""
+        if super().owns(facts):
+            return True
+        info = facts.info
+        return (
+            facts.surface is Surface.ADMIN
+            and info is not None
+            and bool(info.klass)
+            and any(origin.startswith("request:") for _param, origin in info.initial)
+            and self.ctx.index.tenant_admin(info.klass.rsplit(".", 1)[-1])
+        )
 
     # -- writes that reference a row the client picks ----------------------------------------------
 

@@ -326,6 +326,8 @@ class Analysis:
         value = small.value if isinstance(small, (cst.Assign, cst.AnnAssign)) else None
         if isinstance(value, cst.Await):
             value = value.expression  # `x = await session.get(...)`: await is transparent
+        while isinstance(value, cst.Attribute) and value is not node:
+            value = value.value  # `group = Device.objects.get(...).group`: what the row leads to
         if isinstance(small, cst.Assign) and value is node and len(small.targets) == 1:
             target = small.targets[0].target
         elif isinstance(small, cst.AnnAssign) and value is node:

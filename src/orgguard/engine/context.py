@@ -237,7 +237,11 @@ class FileContext:
             if target:
                 text = target
             else:
-                # set by the classes whose instances run the method: the tenant-owned one if any is
+                # set by the classes whose instances run the method: the tenant-owned one if any is (in a
+                # queryset hook, the view's class attribute: judged on each view class that sets it)
+                func = self.scope.outer_function
+                if func is not None and func.name.value in self.knowledge["requests.queryset_hooks"]:
+                    return None
                 bound = self.index.bound_models(self.scope.klass.name.value, text[5:])
                 owned = [m for m in bound if self.index.is_tenant_owned(m)]
                 return (owned or list(bound))[0] if bound else None

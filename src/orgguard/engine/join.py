@@ -892,6 +892,11 @@ class _Join:
         self.model_infos = models
         self.view_mixins = frozenset(view_mixins)
         self.class_infos = {name: tuple(v) for name, v in infos.items()}
+        tenant_admins = self._tenant_admins(infos)
+        self.class_infos = {
+            name: tuple(msgspec.structs.replace(i, tenant_admin=True) if i.qualname in tenant_admins else i for i in v)
+            for name, v in infos.items()
+        }
         self.dependency_aliases = frozenset(a for f in self.files for a in f.dependency_aliases)
         self.default_permissions = tuple(dict.fromkeys(p for f in self.files for p in f.default_permissions))
         self.dependencies = self._dependencies()
@@ -990,6 +995,29 @@ class _Join:
             cls: tuple((attr, tuple(sorted(names))) for attr, names in sorted(binds.items()))
             for cls, binds in slots.items()
         }
+
+    def _fetches_itself(self, fn: _Fn) -> bool:
+        """``get_object()`` of a view whose framework handlers never call it (``SingleObjectMixin, View``):
+        only the project's own handlers do, so it is their helper. Not when the class, or a subclass that
+        runs it, derives from a view base that fetches (requests.fetching_bases)."""
+        if fn.d.name != "get_object" or not fn.klass:
+            return False
+        fetching = self.k["requests.fetching_bases"]
+        return not any(self.class_bases(c) & fetching for c in (fn.klass, *self._subclasses(fn.klass)))
+
+    def _tenant_admins(self, infos: Mapping[str, list[ClassInfo]]) -> set[str]:
+        """Admin classes that serve tenants' own staff: the class or a subclass narrows the admin's queryset
+        to the user's tenants (``MultitenantAdminMixin`` among requests.scoping_mixins, a scoping
+        ``get_queryset``)."""
+        admin_bases, mixins = self.k["admin.bases"], self.k["requests.scoping_mixins"]
+        scoping = {i.qualname for v in infos.values() for i in v if "get_queryset" in i.scoping_hooks}
+        out: set[str] = set()
+        for qual in self.sym.classes:
+            if not self.class_bases(qual) & admin_bases:
+                continue
+            if any(c in scoping or self.class_bases(c) & mixins for c in (qual, *self._subclasses(qual))):
+                out.add(qual)
+        return out
 
     def _tenant_bases(self, config: Config) -> dict[str, list[tuple[str, str]]]:
         """``models.tenant_bases`` (``OrgMixin.organization``): short base name -> (field, the tenant model)."""
@@ -1664,7 +1692,7 @@ class _Join:
             and not handler
             and route is None
             and d.name not in k["requests.queryset_hooks"]
-            and d.name not in k["requests.object_hooks"]
+            and (d.name not in k["requests.object_hooks"] or self._fetches_itself(fn))
             and not d.name.startswith("__")
         )
         requestish = surface in (REQUEST, ADMIN, EXPORT)

@@ -59,6 +59,7 @@ NAMING_KEYS = frozenset(
         "requests.kwarg_views",
         "requests.scoping_mixins",
         "requests.model_views",
+        "requests.fetching_bases",
         "sources.input_calls",
         "sources.body_types",
         "trusted.resolvers",

@@ -341,6 +341,9 @@ class ClassInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):
     # subclasses set (``model = Device``), its admin registrations bind, or the classes that run its
     # methods on their own instances (``BaseConfigAdmin.download_view(self, ...)``) set
     bound: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # an admin class that serves tenants' own staff: it, or a subclass that runs its methods, narrows the
+    # admin's queryset to the user's tenants (a scoping mixin or get_queryset); its custom views must too
+    tenant_admin: bool = False
 
 
 class Step(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -439,6 +442,10 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
             else:
                 return None
         return None
+
+    def tenant_admin(self, klass: str) -> bool:
+        """Whether ``klass`` is an admin class that serves tenants' own staff (see :attr:`ClassInfo.tenant_admin`)."""
+        return any(info.tenant_admin for info in self.classes.get(klass, ()))
 
     def bound_classes(self) -> frozenset[str]:
         """Classes whose methods query a tenant-owned model through ``self.<attr>`` set elsewhere (their

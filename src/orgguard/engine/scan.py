@@ -1373,6 +1373,8 @@ class FunctionScan:
         for sub in self.nodes:
             if isinstance(sub, ast.Assign) and len(sub.targets) == 1 and isinstance(sub.targets[0], ast.Name):
                 value = sub.value.value if isinstance(sub.value, ast.Await) else sub.value
+                while isinstance(value, ast.Attribute):
+                    value = value.value  # group = Device.objects.get(...).group: what the row leads to
                 if isinstance(value, ast.Call) and id(value) in self.keys:
                     var = sub.targets[0].id
                     if var not in assigned or _chain_root(value) != var:
