@@ -236,7 +236,8 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             target = self._reference_target(model, ref)
             if target is None or (name and self._vouched(node, f"{name}[{ref!r}]", target)):
                 continue
-            self._report_reference("mass_assignment", node, display, ref, taint.source, target, orm)
+            shape = "mass_assignment" if kept is None else "kept_assignment"
+            self._report_reference(shape, node, display, ref, taint.source, target, orm)
             return
 
     def _keys_handled(self, node: cst.Call, name: str) -> tuple[set[str], set[str]]:
