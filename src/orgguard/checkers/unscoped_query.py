@@ -169,6 +169,25 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             self._report_reference("reference_write", node, display, field, taint.source, target, orm)
             return
 
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """``obj.epic_id = self.kwargs["epic"]``: a row pointed at another row by an id the client sends."""
+        facts = self.analysis.current_facts()
+        if facts is None or facts.surface is not Surface.REQUEST or len(node.targets) != 1:
+            return
+        target = node.targets[0].target
+        if not isinstance(target, cst.Attribute) or not target.attr.value.endswith("_id"):
+            return
+        model = self._row_model(target.value, node)
+        ref = self._reference_target(model, target.attr.value) if model is not None else None
+        if model is None or ref is None or not self.ctx.index.is_tenant_owned(model):
+            return
+        value = self.analysis.value(node.value)
+        taint = value.first() if value.tainted else None
+        if taint is None or taint.kind != "request" or self._vouched(node, _expr_key(node.value), ref):
+            return
+        display = f"{model} row {dotted_name(target.value)}"
+        self._report_reference("reference_write", node, display, target.attr.value, taint.source, ref, self._orm())
+
     def _helper_assignment(self, node: cst.Call) -> None:
         """``self.update_model(query, query_def)``: a project helper that sets every key of a dict on a row
         (its summary says which parameters), handed a tenant-owned row and the client's body."""
@@ -194,12 +213,13 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             self._mass_assignment(node, data, model, f"{summary.name}() on {model}", self._orm())
             return
 
-    def _row_model(self, row: cst.BaseExpression, before: cst.Call) -> str | None:
+    def _row_model(self, row: cst.BaseExpression, before: cst.CSTNode) -> str | None:
         """The model of the row a name was last bound to: a query's, or the model a lookup call names
-        (``get_object_or_404(models.Query.get_by_id_and_org, ...)``)."""
+        (``get_object_or_404(models.Query.get_by_id_and_org, ...)``); for a parameter of a view's method
+        (``pre_save(self, obj)``), the view's model."""
         value = self._last_assigned(row.value, before) if isinstance(row, cst.Name) else None
         if value is None:
-            return None
+            return self._view_model(row)
         chain = self.analysis.queries.chain(value)
         if chain is not None:
             return chain.model
@@ -209,6 +229,17 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                     if part in self.ctx.index.models:
                         return part
         return None
+
+    def _view_model(self, row: cst.BaseExpression) -> str | None:
+        """The ``model =`` of the view class whose method takes ``row`` as a parameter (the row it saves)."""
+        func, klass = self.ctx.scope.outer_function, self.ctx.scope.klass
+        if not isinstance(row, cst.Name) or func is None or klass is None or not is_view_class(self.ctx, klass):
+            return None
+        if row.value not in {p.name.value for p in func.params.params[1:]}:
+            return None
+        text = self.ctx.index.class_alias(klass.name.value, "model")
+        model = text.rsplit(".", 1)[-1] if text else ""
+        return model if model in self.ctx.index.models else None
 
     def _mass_assignment(
         self, node: cst.Call, data: cst.BaseExpression, model: str, display: str, orm: set[str]
@@ -281,7 +312,7 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                     return {k for k in keys if k is not None}
         return None
 
-    def _vouched(self, node: cst.Call, key: str | None, target: str) -> bool:
+    def _vouched(self, node: cst.CSTNode, key: str | None, target: str) -> bool:
         """Whether the id was vouched for before the write: looked up in a query on ``target`` narrowed to
         the tenant (``get_object_or_404(Ticket, pk=tid, project__organization=org)``), handed to a lookup
         together with the verified tenant (``Dashboard.get_by_id_and_org(did, current_org)``), or found in
@@ -333,7 +364,7 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         )
 
     def _report_reference(  # noqa: PLR0917
-        self, shape: str, node: cst.Call, display: str, ref: str, source: str, target: str, orm: set[str]
+        self, shape: str, node: cst.CSTNode, display: str, ref: str, source: str, target: str, orm: set[str]
     ) -> None:
         func = self.ctx.scope.outer_function
         where = self.phrase("where_own", function=func.name.value) if func is not None else ""
