@@ -367,7 +367,9 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         self, shape: str, node: cst.CSTNode, display: str, ref: str, source: str, target: str, orm: set[str]
     ) -> None:
         func = self.ctx.scope.outer_function
-        where = self.phrase("where_own", function=func.name.value) if func is not None else ""
+        facts = self.analysis.current_facts()
+        helper = facts is not None and facts.info is not None and facts.info.helper
+        where = self.phrase("where_helper" if helper else "where_own", function=func.name.value) if func else ""
         traits = set(orm)
         if "__" in self.ctx.index.primary_path(target):
             traits.add("indirect")
