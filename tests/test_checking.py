@@ -51,6 +51,22 @@ def test_statement_positions_are_the_whole_module_positions(name: str, data: byt
             reports.append(Report("ORG101", node, top, {}, (), top))
     found = checking._positions(module, reports, dense=2.0)  # every statement on its own
     assert {r.node: found[r.node] for r in reports} == {r.node: whole[r.node] for r in reports}
+    found = checking._positions(module, reports, dense=0.0)  # the whole module at once
+    assert {r.node: found[r.node] for r in reports} == {r.node: whole[r.node] for r in reports}
+
+
+@pytest.mark.parametrize(("name", "data"), _sources(), ids=[n for n, _ in _sources()])
+def test_spans_give_the_position_providers_positions(name: str, data: bytes) -> None:
+    """Every node LibCST's provider places (trivia and expressions too) where it places it, asked for one
+    at a time, and all at once; and a statement's position when none of its expressions is asked for."""
+    module = cst.parse_module(data)
+    whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    assert checking._position_map(module, set(whole)) == dict(whole)
+    rng = random.Random(name)
+    for node in rng.sample(list(whole), min(40, len(whole))):
+        assert checking._position_map(module, {node}) == {node: whole[node]}
+    statements = {n for n in whole if isinstance(n, (cst.BaseStatement, cst.BaseSmallStatement, cst.BaseSuite))}
+    assert checking._position_map(module, statements) == {n: whole[n] for n in statements}
 
 
 @pytest.mark.parametrize(("name", "data"), _sources()[:20], ids=[n for n, _ in _sources()[:20]])
