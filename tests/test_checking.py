@@ -4,6 +4,8 @@ pre-check's per-file tokens."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import random
 from pathlib import Path
 
@@ -131,6 +133,65 @@ def test_blanked_source_keeps_lines_names_and_what_can_be_reported(monkeypatch: 
     assert lines[10] == "class Helper: pass" and lines[11] == "" and lines[12] == ""
     assert "def lookup(pk):" in lines and "    return Inv.objects.get(pk=pk)" in lines  # the alias of Invoice
     assert lines.count("def quiet(a,") == 1 and lines.count("def quiet(x):") == 1  # `quiet` is defined twice
+
+
+def test_methods_are_blanked_in_a_kept_class_whose_outside_holds_no_trigger() -> None:
+    source = (
+        b"# pad\n# pad\n"
+        b"from billing.models import Invoice, Helper\n"
+        b"\n"
+        b"class Views(Base):\n"  # 5
+        b"    page_size = 10\n"
+        b"\n"
+        b"    @decorator(\n"  # 8
+        b"        x=1)\n"
+        b"    def quiet(self, a):\n"
+        b"        return Helper(a)\n"  # 11: Helper is imported next to Invoice, it is not Invoice
+        b"\n"
+        b"    def lookup(self, pk):\n"  # 13
+        b"        return Invoice.objects.get(pk=pk)\n"
+        b"\n"
+        b"    async def rows(self):\n"  # 16
+        b"        return self.model.objects.all()\n"  # no alias of this class: `model` is Other's
+        b"\n"
+        b"    def twice(self): return 1\n"  # 19: a reused name: numbered, never blanked
+        b"    def twice(self): return 2\n"
+        b"\n"
+        b"class Kept(Base):\n"  # 22
+        b"    model = Invoice\n"  # the class outside its methods holds a trigger: every method is kept
+        b"\n"
+        b"    def quiet(self):\n"
+        b"        return 1\n"
+        b"\n"
+        b"class Other(Base):\n"  # 28
+        b"    def rows(self):\n"
+        b"        return self.model.objects.all()\n"  # `model` is Invoice in this class (the index says)
+        b"\n"
+        b"    def local(self):\n"  # 32: a class defined inside: its aliases are its own, any class's count
+        b"        class Inner(Other):\n"
+        b"            pass\n"
+        b"        return self.model\n"
+    )
+    aliases = {"Other": (("model", "Invoice"),)}
+    triggers = blank.Triggers(
+        frozenset({"Invoice"}), aliases=(("model", "Invoice"),), class_aliases=lambda name: aliases.get(name, ())
+    )
+    out = blank.blanked(source, "app.py", triggers, blank.layout_of(ast.parse(source)))
+    assert out is not None
+    lines = out.decode().splitlines()
+    assert len(lines) == len(source.decode().splitlines())
+    assert lines[7:11] == ["    def quiet(): pass", "", "", ""]  # the decorators went with it, at its column
+    assert lines[12:14] == ["    def lookup(self, pk):", "        return Invoice.objects.get(pk=pk)"]
+    assert lines[15:17] == ["    async def rows(): pass", ""]
+    assert lines[18:20] == ["    def twice(self): return 1", "    def twice(self): return 2"]
+    assert lines[24:26] == ["    def quiet(self):", "        return 1"]
+    assert lines[28:30] == ["    def rows(self):", "        return self.model.objects.all()"]
+    assert lines[31] == "    def local(self):"
+    assert lines[4:6] == ["class Views(Base):", "    page_size = 10"]
+    # a function the index says calls an unverified resolver keeps its method
+    kept = dataclasses.replace(triggers, keep_lines={"app.py": frozenset({10})})
+    out = blank.blanked(source, "app.py", kept, blank.layout_of(ast.parse(source)))
+    assert out is not None and "    def quiet(self, a):" in out.decode().splitlines()
 
 
 def test_resolver_names_count_only_where_a_resolver_is_called(project: Path) -> None:

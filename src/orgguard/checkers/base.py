@@ -41,7 +41,8 @@ class Checker(cst.BatchableCSTVisitor):
 
     @classmethod
     def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str] | None:
-        """Words one of which must occur in a module-level statement for this checker to report inside it.
+        """Words one of which must occur in a module-level statement for this checker to report inside it; in
+        a method of a top-level class, in the method or in the class outside its methods.
 
         Compared case-insensitively as substrings, with what the engine adds (names imports bind to a
         trigger, class aliases of models, functions that call an unverified resolver). A module-level

@@ -10,13 +10,20 @@ one-line stub of the same kind and name (``def name(): pass``) followed by blank
 keeps its number and column, and the module keeps every name it binds (the checkers read the module's
 imports, constants and function names, and number functions by qualified name).
 
+Inside a kept top-level class, the same holds of its methods: a method that holds no word is replaced by a
+stub at its column, when the class outside its methods (its name, bases, decorators, attributes, nested
+classes, comments) holds none either. A checker reads a class's name, bases and attributes and the names of
+its methods for any of them (kept: the stubs keep the names), never the body of one method for another
+(what a method does for the others, its guard, its returns, is the index's, from the whole file).
+
 More words count where they can matter without being written: a name an import binds to something that
-holds a trigger (``from billing.models import Invoice as Inv``), an attribute a class aliases to one
-(``self.model`` where ``model = Invoice``), and a function the index says calls an unverified tenant
-resolver (through a dispatch table, say) keeps its statement whatever it says. Nothing is blanked when an
-enabled checker cannot say (``statement_triggers`` returns None), in lines 1-2 (where an encoding
-declaration may be), or for a definition whose name another module-level definition reuses (qualified
-names are numbered).
+holds a trigger (``from billing.models import Invoice as Inv``; not the ``Helper`` imported next to it), an
+attribute a class aliases to one (``self.model`` where ``model = Invoice``: any class's for a module-level
+statement, the class's own and its bases' for a method), and a function the index says calls an unverified
+tenant resolver (through a dispatch table, say) keeps its statement, or its method, whatever it says.
+Nothing is blanked when an enabled checker cannot say (``statement_triggers`` returns None), in lines 1-2
+(where an encoding declaration may be), or for a definition whose name another module-level definition (or,
+for a method, another definition of its class) reuses (qualified names are numbered).
 """
 
 from __future__ import annotations
@@ -24,14 +31,15 @@ from __future__ import annotations
 import ast
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from orgguard.engine.records import Layout, ProjectIndex
 
 MIN_SIZE = 16_384  # bytes; below this the extra ``ast`` parse costs about what blanking saves
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _NAME = re.compile(r"\w+")
 
 
@@ -44,6 +52,27 @@ class Triggers:
     per_imports: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()  # (imported modules, words) pairs
     keep_lines: Mapping[str, frozenset[int]] | None = None  # path -> lines of functions kept whatever they say
     aliases: tuple[tuple[str, str], ...] = ()  # (attribute, the name it stands for) of every project class
+    # a class's own aliases, its bases' included, by class name: what `self.<attribute>` stands for in its methods
+    class_aliases: Callable[[str], tuple[tuple[str, str], ...]] | None = None
+
+
+@dataclass(frozen=True)
+class ClassAliases:
+    """What ``self.<attribute>`` names in the methods of a class, as the checkers resolve it
+    (:meth:`ProjectIndex.class_alias`): (attribute, the short name it stands for) pairs, by class name."""
+
+    index: ProjectIndex
+    found: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, compare=False)
+
+    def __call__(self, name: str) -> tuple[tuple[str, str], ...]:
+        found = self.found.get(name)
+        if found is None:
+            attrs = {alias for info in self.index.ancestors(name) for alias, _ in info.aliases if alias}
+            pairs = {(attr, self.index.class_alias(name, attr) or "") for attr in attrs}
+            found = self.found[name] = tuple(
+                sorted((attr.removesuffix("()"), t.removesuffix("()").rsplit(".", 1)[-1]) for attr, t in pairs if t)
+            )
+        return found
 
 
 def triggers_for(
@@ -78,7 +107,9 @@ def triggers_for(
     words.discard("")
     fragments.discard("")
     keep_lines = {p: frozenset(lines) for p, lines in keep.items()}
-    return Triggers(frozenset(words), frozenset(fragments), per_imports, keep_lines, tuple(sorted(aliases)))
+    return Triggers(
+        frozenset(words), frozenset(fragments), per_imports, keep_lines, tuple(sorted(aliases)), ClassAliases(index)
+    )
 
 
 def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | None = None) -> bytes | None:
@@ -102,57 +133,130 @@ def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | No
         if any(m.split(".")[0] in wanted for m in modules):
             words |= more
     fragments = triggers.fragments
-    for first, last, bound, _ in layout.imports:  # a name bound to something that holds a trigger stands for it
-        if _holds(_text(lines, first, last), words, fragments):
-            words.update(bound)
-    grown = True
-    while grown:  # `self.model` where a class says `model = Invoice` (or `model = self.other_model`)
-        grown = False
-        for attr, target in triggers.aliases:
-            if target in words and attr not in words:
-                words.add(attr)
-                grown = True
+    for *_, bound, _, stands in layout.imports:  # a name bound to something that holds a trigger stands for it
+        words.update(name for name, what in zip(bound, stands, strict=True) if _holds(what, words, fragments))
+    base = set(words)
+    _grow(words, triggers.aliases)  # `self.model` where some class says `model = Invoice`
     keep = (triggers.keep_lines or {}).get(relpath, frozenset())
     reused = set(layout.reused)
+    methods: dict[int, list[tuple[str, str, int, int, int]]] = {}
+    for klass, stub, name, first, last, column in layout.methods:
+        methods.setdefault(klass, []).append((stub, name, first, last, column))
     out = list(lines)
     changed = False
     for stub, name, first, last in layout.defs:
-        if name in reused:
+        if name in reused or first <= 2:
             continue
-        if first <= 2 or any(first <= line <= last for line in keep):
-            continue
-        if _holds(_text(lines, first, last), words, fragments):
-            continue
-        head = b"%s %s%s: pass" % (stub.encode(), name.encode(), b"" if stub == "class" else b"()")
-        for n in range(first, last + 1):
-            out[n - 1] = (head if n == first else b"") + _ending(lines[n - 1])
-        changed = True
+        kept = [line for line in keep if first <= line <= last]
+        if not kept and not _holds(_text(lines, first, last), words, fragments):
+            _stub(out, lines, (stub, name, first, last, 0))
+            changed = True
+        elif stub == "class" and first in methods:
+            own = words
+            if triggers.class_aliases is not None:  # `self.model` where this class (or a base) says `model = Invoice`
+                own = set(base)
+                _grow(own, triggers.class_aliases(name))
+            changed = (
+                _blank_methods(out, lines, methods[first], (first, last), kept, (own, words), fragments) or changed
+            )
     return b"".join(out) if changed else None
+
+
+def _grow(words: set[str], aliases: Iterable[tuple[str, str]]) -> None:
+    """An attribute standing for a word is a word too (``model = Invoice``, or ``model = self.other_model``)."""
+    grown = True
+    while grown:
+        grown = False
+        for attr, target in aliases:
+            if target in words and attr not in words:
+                words.add(attr)
+                grown = True
+
+
+def _blank_methods(  # noqa: PLR0917
+    out: list[bytes],
+    lines: Sequence[bytes],
+    methods: Sequence[tuple[str, str, int, int, int]],
+    span: tuple[int, int],
+    keep: Sequence[int],
+    words: tuple[set[str], set[str]],
+    fragments: frozenset[str],
+) -> bool:
+    """Blank the methods of a kept class that hold no trigger, when the class outside them holds none either
+    (its name, bases, decorators, attributes and anything else but the methods: a checker may read those
+    for any method, and reads nothing of one method for another; the index holds what the methods do).
+
+    ``words``: the class's own words (its aliases, not every class's), and every word (for a method that
+    defines a class: its aliases are that class's)."""
+    first, last = span
+    mine, every = words
+    own = [m for m in methods if lines[m[2] - 1][: m[4]].strip() == b""]  # each starts its own line
+    outside = list(range(first, last + 1))
+    for _, _, start, end, _ in own:
+        outside[start - first : end - first + 1] = [0] * (end - start + 1)
+    if _holds(b"".join(lines[n - 1] for n in outside if n).decode("utf-8", "replace"), mine, fragments):
+        return False
+    if any(line in outside for line in keep):
+        return False
+    changed = False
+    for method in own:
+        start, end = method[2], method[3]
+        text = _text(lines, start, end)
+        if any(start <= line <= end for line in keep) or _holds(text, every if "class " in text else mine, fragments):
+            continue
+        _stub(out, lines, method)
+        changed = True
+    return changed
+
+
+def _stub(out: list[bytes], lines: Sequence[bytes], definition: tuple[str, str, int, int, int]) -> None:
+    """A definition's lines replaced by a one-line definition of the same kind and name at the same column,
+    then blank lines: (stub, name, first line, last line, column)."""
+    stub, name, first, last, column = definition
+    kind = stub.encode()
+    head = lines[first - 1][:column] + kind + b" " + name.encode() + (b"" if stub == "class" else b"()") + b": pass"
+    for n in range(first, last + 1):
+        out[n - 1] = (head if n == first else b"") + _ending(lines[n - 1])
 
 
 def layout_of(tree: ast.Module) -> Layout:
     """What :func:`blanked` reads of a module's tree: its imports, its top-level definitions, the reused names."""
-    imports: list[tuple[int, int, tuple[str, ...], tuple[str, ...]]] = []
+    imports: list[tuple[int, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = []
     for node in _imports(tree.body):
         bound = tuple(alias.asname or alias.name.split(".")[0] for alias in node.names)
-        named = (node.module or "",) if isinstance(node, ast.ImportFrom) else tuple(a.name for a in node.names)
-        imports.append((node.lineno, node.end_lineno or node.lineno, bound, named))
+        if isinstance(node, ast.ImportFrom):
+            named: tuple[str, ...] = (node.module or "",)
+            stands = tuple(f"{node.module or ''}.{alias.name}" for alias in node.names)
+        else:
+            named = stands = tuple(alias.name for alias in node.names)  # `import a.b` binds `a`, and reaches `a.b`
+        imports.append((node.lineno, node.end_lineno or node.lineno, bound, named, stands))
     names = Counter(node.name for node in _module_statements(tree.body) if isinstance(node, _DEFS))
     reused = tuple(sorted(name for name, n in names.items() if n > 1))
     defs: list[tuple[str, str, int, int]] = []
+    methods: list[tuple[int, str, str, int, int, int]] = []
     for stmt in tree.body:
         if not isinstance(stmt, _DEFS):
             continue
-        first = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)])
-        stub = (
-            "class"
-            if isinstance(stmt, ast.ClassDef)
-            else "async def"
-            if isinstance(stmt, ast.AsyncFunctionDef)
-            else "def"
-        )
-        defs.append((stub, stmt.name, first, stmt.end_lineno or stmt.lineno))
-    return Layout(tuple(imports), tuple(defs), reused)
+        first = _first_line(stmt)
+        defs.append((_kind(stmt), stmt.name, first, stmt.end_lineno or stmt.lineno))
+        if isinstance(stmt, ast.ClassDef):
+            members = Counter(node.name for node in _module_statements(stmt.body) if isinstance(node, _DEFS))
+            for item in stmt.body:
+                if isinstance(item, _FUNCTIONS) and members[item.name] == 1 and item.lineno > stmt.lineno:
+                    start = _first_line(item)
+                    column = min([item.col_offset, *(d.col_offset - 1 for d in item.decorator_list)])
+                    methods.append((first, _kind(item), item.name, start, item.end_lineno or item.lineno, column))
+    return Layout(tuple(imports), tuple(defs), reused, tuple(methods))
+
+
+def _first_line(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> int:
+    return min([node.lineno, *(d.lineno for d in node.decorator_list)])
+
+
+def _kind(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str:
+    if isinstance(node, ast.ClassDef):
+        return "class"
+    return "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
 
 
 def _holds(text: str, words: set[str], fragments: frozenset[str]) -> bool:
@@ -196,4 +300,4 @@ def _module_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
                         yield from _module_statements(item.body)
 
 
-__all__ = ["MIN_SIZE", "Triggers", "blanked", "layout_of", "triggers_for"]
+__all__ = ["MIN_SIZE", "ClassAliases", "Triggers", "blanked", "layout_of", "triggers_for"]

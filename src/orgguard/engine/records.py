@@ -259,11 +259,15 @@ class Layout(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """Where a module's top-level statements are, as blanking reads them (engine/blank.py), taken by the
     index scan from its own parse so that blanking needs none of its own."""
 
-    # (first line, last line, the names it binds, the modules it names) of every module-level import
-    imports: tuple[tuple[int, int, tuple[str, ...], tuple[str, ...]], ...] = ()
+    # (first line, last line, the names it binds, the modules it names, what each bound name stands for) of every
+    # module-level import (``from a.b import c as d``: ``d`` stands for ``a.b.c``; ``import a.b``: ``a`` for ``a``)
+    imports: tuple[tuple[int, int, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = ()
     # (stub, name, first line with the decorators, last line) of every top-level def and class
     defs: tuple[tuple[str, str, int, int], ...] = ()
     reused: tuple[str, ...] = ()  # names more than one module-level def or class binds
+    # (the class's first line, stub, name, first line with the decorators, last line, column) of every method
+    # of a top-level class whose name no other definition of its class reuses
+    methods: tuple[tuple[int, str, str, int, int, int], ...] = ()
 
 
 class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
