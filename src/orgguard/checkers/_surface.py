@@ -16,7 +16,7 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.engine import vocab, walk
+from orgguard.engine import vocab
 from orgguard.engine.analysis import Unscoped
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FunctionFacts, Surface, detail_handlers_check_objects
@@ -120,19 +120,6 @@ class SurfaceQueryChecker(Checker):
         """Whether a query picked by request input is another rule's (ORG303 on webhooks)."""
         return False
 
-    def _choice_set(self, node: cst.BaseExpression) -> bool:
-        """``ModelChoiceField(queryset=Device.objects.all())`` built in a function: the field's choice set,
-        which the form shows and validates against (and the view may restrict), as in a form class body."""
-        stmt = self.ctx.scope.statement
-        if stmt is None:
-            return False
-        for sub in walk.iter_tree(stmt):
-            if isinstance(sub, cst.Call) and self.analysis.queries.chain(sub) is None:
-                for arg in sub.args:
-                    if arg.value is node and arg.keyword is not None and arg.keyword.value == "queryset":
-                        return True
-        return False
-
     def _checked_detail_hook(self) -> bool:
         func = self.ctx.scope.outer_function
         if func is None or func.name.value not in self.ctx.knowledge["requests.queryset_hooks"]:
@@ -171,7 +158,7 @@ class SurfaceQueryChecker(Checker):
             return  # each row is checked against the user's tenant inside the loop
         if self._checked_detail_hook():
             return  # a detail-only view's queryset hook: every object it yields is checked by the handler
-        if self._choice_set(node):
+        if self.analysis.choice_set(node):
             return  # a form or serializer field's choices, judged like a field of a form class
         func = self.ctx.scope.outer_function
         own = self.owns(facts) and not self._reached_helper(facts)

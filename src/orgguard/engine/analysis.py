@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
 
@@ -25,15 +26,22 @@ class Unscoped:
     groups: tuple[frozenset[str], ...] = ()  # per identity lookup picked by parameters: the parameters
 
 
+_RETURN = walk.Kinds(cst.Return)
+_CALL = walk.Kinds(cst.Call)
+
+
 def _returned_names(func: cst.FunctionDef) -> set[str]:
     out: set[str] = set()
+    returns, children = _RETURN, walk.children
     stack: list[cst.CSTNode] = [func.body]
     while stack:
         node = stack.pop()
-        if isinstance(node, cst.Return) and node.value is not None:
-            out |= names_in(node.value)
-            continue
-        stack.extend(walk.children(node))
+        if returns[type(node)]:
+            value = cast("cst.Return", node).value
+            if value is not None:
+                out |= names_in(value)
+                continue
+        stack.extend(children(node))
     return out
 
 
@@ -99,6 +107,9 @@ class Analysis:
     # memos, by node id: several rules ask about the same query and the same function
     _unscoped: dict[int, Unscoped | None] = field(default_factory=dict)
     _returns: dict[int, set[str]] = field(default_factory=dict)
+    # by statement: its calls in source order, the call each `queryset=` argument is given to, whether every
+    # call was asked for its chain
+    _querysets: dict[int, tuple[list[cst.Call], dict[int, cst.Call], list[bool]]] = field(default_factory=dict)
 
     @classmethod
     def for_file(cls, ctx: FileContext) -> Analysis:
@@ -161,6 +172,36 @@ class Analysis:
         params = frozenset(p for g in groups for p in g)
         return Unscoped(taint, params, identity=True, groups=tuple(groups))
 
+    def choice_set(self, node: cst.BaseExpression) -> bool:
+        """``ModelChoiceField(queryset=Device.objects.all())``: ``node`` is the ``queryset=`` argument of a call of
+        the current statement that is no query (a form field's choice set).
+
+        As the question was asked before (each call of the statement asked for its chain in source order up to
+        the one given ``node``, every call when none is): the first answer of the query model on a node is the
+        one it keeps."""
+        stmt = self.ctx.scope.statement
+        if stmt is None:
+            return False
+        entry = self._querysets.get(id(stmt))
+        if entry is None:
+            calls = [cast("cst.Call", n) for n in walk.iter_tree(stmt) if _CALL[type(n)]]
+            given = {
+                id(arg.value): call
+                for call in calls
+                for arg in call.args
+                if arg.keyword is not None and arg.keyword.value == "queryset"
+            }
+            entry = self._querysets[id(stmt)] = (calls, given, [False])
+        calls, given, asked = entry
+        call = given.get(id(node))
+        if call is not None and self.queries.chain(call) is None:
+            return True  # the calls before it in the statement were asked already, by the traversal
+        if not asked[0]:
+            for call in calls:
+                self.queries.chain(call)
+            asked[0] = True
+        return False
+
     def rows_checked(self, node: cst.BaseExpression) -> bool:
         """Whether every use of a query's rows is a row check with a tenant not taken from the client
         (``export_rows(<query>, org=ctx)``, or ``rows = <query>`` used only in ``export_rows(rows, org=ctx)``)."""
@@ -169,10 +210,12 @@ class Analysis:
             return False
         if id(func) not in self._row_checks:
             checks = self.ctx.knowledge["guards.row_checks"]
+            calls = _CALL
             self._row_checks[id(func)] = [
-                call
+                cast("cst.Call", call)
                 for call in walk.iter_tree(func.body)
-                if isinstance(call, cst.Call) and vocab.matches_any(self.ctx.qualified(dotted_name(call.func)), checks)
+                if calls[type(call)]
+                and vocab.matches_any(self.ctx.qualified(dotted_name(cast("cst.Call", call).func)), checks)
             ]
         name = self.queries.held_in(node)
         checked = 0

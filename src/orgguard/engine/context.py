@@ -6,6 +6,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import libcst as cst
 
@@ -20,15 +21,31 @@ from orgguard.registry import Rule
 
 def dotted_name(node: cst.BaseExpression | None) -> str:
     """``a.b.c`` for Name/Attribute chains, ``f()`` for a call of one, ``""`` for anything else."""
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        inner = dotted_name(node.value)
-        return f"{inner}.{node.attr.value}" if inner else ""
-    if isinstance(node, cst.Call):
-        inner = dotted_name(node.func)
+    kind = _DOTTED[type(node)]
+    if kind == _NAME:
+        return cast("cst.Name", node).value
+    if kind == _ATTRIBUTE:
+        attribute = cast("cst.Attribute", node)
+        inner = dotted_name(attribute.value)
+        return f"{inner}.{attribute.attr.value}" if inner else ""
+    if kind == _CALL:
+        inner = dotted_name(cast("cst.Call", node).func)
         return f"{inner}()" if inner else ""
     return ""
+
+
+class _Dotted(dict[type, int]):
+    """What :func:`dotted_name` reads of a node type: a Name, an Attribute, a Call, or nothing (0), asked once
+    per type (``isinstance`` on LibCST's node classes goes through ``ABCMeta``)."""
+
+    def __missing__(self, kind: type) -> int:
+        found = self[kind] = next((n for n, c in _DOTTED_KINDS if issubclass(kind, c)), 0)
+        return found
+
+
+_NAME, _ATTRIBUTE, _CALL = 1, 2, 3
+_DOTTED_KINDS = ((_NAME, cst.Name), (_ATTRIBUTE, cst.Attribute), (_CALL, cst.Call))
+_DOTTED = _Dotted()
 
 
 @dataclass(frozen=True)

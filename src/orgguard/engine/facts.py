@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
 
@@ -324,13 +325,16 @@ def _lookup_values(call: cst.Call) -> list[cst.BaseExpression]:
     return out
 
 
+_ATTRIBUTE = walk.Kinds(cst.Attribute)
+
+
 def _attribute_nodes(node: cst.CSTNode) -> list[cst.Attribute]:
     out: list[cst.Attribute] = []
     stack: list[cst.CSTNode] = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Attribute):
-            out.append(current)
+        if _ATTRIBUTE[type(current)]:
+            out.append(cast("cst.Attribute", current))
         stack.extend(walk.children(current))
     return out
 

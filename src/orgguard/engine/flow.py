@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import libcst as cst
 
@@ -699,15 +700,21 @@ def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:
     return False
 
 
+_COMPREHENSIONS = walk.Kinds(cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+_OPAQUE = walk.Kinds(cst.Lambda, cst.SimpleString, cst.Name, cst.BaseSuite)  # holds no comprehension of the line
+
+
 def _has_comprehension(stmt: cst.CSTNode) -> bool:
     """Whether a statement (its own line or header, not a nested block) holds a comprehension."""
+    comprehensions, opaque, children = _COMPREHENSIONS, _OPAQUE, walk.children
     stack: list[cst.CSTNode] = [stmt]
     while stack:
         node = stack.pop()
-        if isinstance(node, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+        kind = type(node)
+        if comprehensions[kind]:
             return True
-        if not isinstance(node, (cst.Lambda, cst.SimpleString, cst.Name, cst.BaseSuite)):
-            stack.extend(walk.children(node))
+        if not opaque[kind]:
+            stack.extend(children(node))
     return False
 
 
@@ -776,15 +783,23 @@ def _comparisons(node: cst.BaseExpression) -> Iterator[cst.Comparison]:
             yield from _comparisons(arg.value)
 
 
+_SCOPES = walk.Kinds(cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_CALL = walk.Kinds(cst.Call)
+_NAME = walk.Kinds(cst.Name)
+_ATTRIBUTE = walk.Kinds(cst.Attribute)
+
+
 def _calls_in(node: cst.CSTNode) -> Iterator[cst.Call]:
+    scopes, calls, children = _SCOPES, _CALL, walk.children
     stack: list[cst.CSTNode] = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and current is not node:
+        kind = type(current)
+        if scopes[kind] and current is not node:
             continue
-        if isinstance(current, cst.Call):
-            yield current
-        stack.extend(walk.children(current))
+        if calls[kind]:
+            yield cast("cst.Call", current)
+        stack.extend(children(current))
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
@@ -793,10 +808,11 @@ def names_in(node: cst.CSTNode) -> set[str]:
     stack: list[cst.CSTNode] = [node]
     while stack:
         current = stack.pop()
-        if isinstance(current, cst.Name):
-            out.add(current.value)
-        elif isinstance(current, cst.Attribute):
-            stack.append(current.value)
+        kind = type(current)
+        if _NAME[kind]:
+            out.add(cast("cst.Name", current).value)
+        elif _ATTRIBUTE[kind]:
+            stack.append(cast("cst.Attribute", current).value)
             continue
         stack.extend(walk.children(current))
     return out

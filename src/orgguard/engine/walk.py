@@ -129,6 +129,22 @@ class _Kinds(dict[type, int]):
 _KINDS = _Kinds()
 
 
+class Kinds(dict[type, bool]):
+    """``isinstance(node, classes)`` asked once per node type: ``kinds[type(node)]``.
+
+    LibCST's node classes derive from an abstract base class, so ``isinstance`` on a node that is not of
+    the very class asked for runs ``ABCMeta.__instancecheck__`` (a Python call) for every class of the
+    tuple; the sub-walks of the checkers ask it of every node they pass."""
+
+    def __init__(self, *classes: type) -> None:
+        super().__init__()
+        self.classes = classes
+
+    def __missing__(self, kind: type) -> bool:
+        found = self[kind] = issubclass(kind, self.classes)
+        return found
+
+
 def children(node: cst.CSTNode) -> list[cst.CSTNode]:
     """The node's children that are not trivia, in LibCST's visiting order."""
     out: list[cst.CSTNode] = []
