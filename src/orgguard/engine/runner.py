@@ -80,6 +80,7 @@ if TYPE_CHECKING:  # the process pools are imported when a run needs one (a cach
 
 DEFAULT_FILE_TIMEOUT = 20.0  # seconds of analysis per file before it is reported as timed out
 SCAN_CHUNK = 48  # project files per task when the index is scanned in parallel
+SCAN_ALONE = 131_072  # bytes to scan from which a worker scans them while this process imports LibCST
 PRUNE_BUDGET = 200  # old cached results deleted per run, besides one per file checked
 WORKER_GC_THRESHOLD = 50_000  # allocations between young-generation collections in a worker
 INCREMENTAL_FILES = 64  # at most this many files with changed facts: the join may reuse the previous index
@@ -417,8 +418,11 @@ def _scan(
     in_hand: dict[int, FileFacts | None] = {}
     if missing:
         scanner = _FactScanner(config, knowledge, [sources[i] for i in missing])
-        jobs = min(jobs or os.cpu_count() or 1, len(missing) // SCAN_CHUNK + 1)
-        results = _scan_pool(scanner, jobs) if jobs > 1 else scanner.scan_range(0, len(missing))
+        cores = jobs or os.cpu_count() or 1
+        jobs = min(cores, len(missing) // SCAN_CHUNK + 1)
+        # one big file, or a few: a worker scans them while this process imports what checking them needs
+        aside = jobs == 1 < cores and _checks_unprepared() and sum(len(s.data) for s in scanner.sources) >= SCAN_ALONE
+        results = _scan_pool(scanner, jobs) if jobs > 1 or aside else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
             out[i] = FACTS.encode_bare(_unlaid(facts))
             in_hand[i] = facts
@@ -504,6 +508,10 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
     for (start, stop), result in zip(ranges, results, strict=True):
         out.extend(result if result is not None else scanner.scan_range(start, stop))
     return out
+
+
+def _checks_unprepared() -> bool:
+    return "orgguard.engine.checking" not in sys.modules
 
 
 def _prepare_checks() -> None:
