@@ -89,18 +89,21 @@ def _positions(module: cst.Module, reports: Sequence[Report], *, dense: float = 
     report does not know its module-level statement, or more than ``dense`` of the statements hold findings.
     """
     wanted: set[cst.CSTNode] = set()
+    by_top: dict[int, set[cst.CSTNode]] = {}  # the nodes wanted in each module-level statement
     for r in reports:
-        wanted.add(r.node)
-        if r.statement is not None:
-            wanted.add(r.statement)
+        mine = by_top.setdefault(id(r.top), set())
+        for node in (r.node, r.statement):
+            if node is not None:
+                wanted.add(node)
+                mine.add(node)
     tops = {id(r.top): r.top for r in reports if r.top is not None}
-    if len(tops) < len({id(r.top) for r in reports}) or len(tops) > dense * len(module.body):
+    if len(tops) < len(by_top) or len(tops) > dense * len(module.body):
         return _position_map(module, wanted)
     found: dict[cst.CSTNode, CodeRange] = {}
     line = 1 + _line_count(module, module.header)
     for stmt in module.body:
         if id(stmt) in tops:
-            found.update(_statement_positions(module, stmt, line - 1, wanted))
+            found.update(_statement_positions(module, stmt, line - 1, by_top[id(stmt)]))
             del tops[id(stmt)]
             if not tops:
                 break
