@@ -13,7 +13,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from orgguard.engine import blank, checking, syntax, walk
+from orgguard.engine import blank, checking, runner, syntax, walk
 from orgguard.engine.context import Report
 from orgguard.engine.runner import load_project, run
 
@@ -212,3 +212,66 @@ def test_resolver_names_count_only_where_a_resolver_is_called(project: Path) -> 
     assert "app/other.py" not in loaded.file_tokens
     assert checking._may_match(loaded, (project / "app/views.py").read_bytes(), "app/views.py")
     assert not checking._may_match(loaded, (project / "app/other.py").read_bytes(), "app/other.py")
+
+
+# ---------------------------------------------------------------------------------------------------
+# a big file checked in parts
+
+
+@pytest.mark.parametrize("app", fixture_apps(), ids=lambda p: p.name)
+def test_a_file_checked_in_parts_has_the_findings_of_the_whole(app: Path) -> None:
+    loaded = load_project(app, cache=False, jobs=1)
+    compared = 0
+    for path, sha in sorted(loaded.shas.items()):
+        if sha not in loaded.layouts:
+            continue
+        file = Path(path)
+        source = file.read_bytes()
+        display = loaded.config.relpath(file)
+        whole = checking.check_source(loaded, file, source, display=display, sha=sha)
+        for count in (2, 3, 7):
+            parts = [
+                checking.check_part(loaded, file, source, display=display, noqa=True, sha=sha, part=(n, count))
+                for n in range(count)
+            ]
+            joined = checking.joined_parts(loaded, file, source, parts, display=display, noqa=True)
+            assert (joined.findings, joined.suppressed, joined.errors) == (
+                whole.findings,
+                whole.suppressed,
+                whole.errors,
+            )
+        compared += 1
+    assert compared  # the files the index scan took a layout of
+
+
+def test_a_run_cuts_a_big_file_for_idle_cores(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    views = "".join(
+        f"\ndef view_{n}(request, pk):\n    return Invoice.objects.get(pk=pk)\n\n"
+        f"def fine_{n}(request, pk):\n    return Invoice.objects.get(pk=pk, organization=request.organization)\n"
+        for n in range(40)
+    )
+    write_tree(
+        project,
+        {
+            "app/models.py": "from django.db import models\n\nclass Organization(models.Model):\n    pass\n\n"
+            "class Invoice(models.Model):\n"
+            "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n",
+            "app/views.py": "from app.models import Invoice\n" + views,
+        },
+    )
+    whole = run(load_project(project, cache=False, jobs=2), [project], jobs=2, cwd=project)
+    assert len(whole.findings) == 40 and not whole.errors
+    cut: list[int] = []
+    check_part = checking.check_part
+
+    def spy(*args: object, **kwargs: object) -> object:
+        cut.append(kwargs["part"][1])  # type: ignore[index]
+        return check_part(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(checking, "check_part", spy)
+    for module in (runner, checking):
+        monkeypatch.setattr(module, "PART_BYTES", 256)
+    for jobs in (1, 2):
+        parted = run(load_project(project, cache=False, jobs=jobs), [project], jobs=jobs, cwd=project)
+        assert parted.findings == whole.findings and not parted.errors
+    assert cut and all(count > 1 for count in cut)  # the in-process run (jobs=1) cut it too, for memory

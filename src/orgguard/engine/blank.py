@@ -126,6 +126,60 @@ def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | No
             layout = layout_of(ast.parse(source))
         except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError):
             return None
+    done = _blanking(source, relpath, triggers, layout)
+    return b"".join(done.out) if done.changed else None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a big file checked in parts: its source, in which blanking stubs the other parts'
+    definitions too, and what the part reports on."""
+
+    source: bytes
+    defs: frozenset[int]  # the module-level definitions it reports in (their rank among the module's definitions)
+    rest: bool  # whether it also reports in the module's other statements (the first part does)
+
+
+def kept_size(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -> int:
+    """Bytes of the module-level definitions blanking keeps that a part may hold (see :func:`parts`)."""
+    done = _blanking(source, relpath, triggers, layout)
+    return sum(size for *_, size in done.kept)
+
+
+def part(source: bytes, relpath: str, triggers: Triggers, layout: Layout, which: tuple[int, int]) -> Part:
+    """Part ``which`` (index, count) of a file: the definitions blanking keeps, in source order, cut in ``count``
+    runs of about the same size; the part holds one run, and the others' definitions are stubbed as blanking
+    stubs a definition. A definition's findings do not depend on the other definitions' bodies (what blanking
+    stands on), so the parts' findings are the file's; the module's other statements (and the definitions
+    blanking never stubs) are in every part, and are the first part's to report on."""
+    index, count = which
+    done = _blanking(source, relpath, triggers, layout)
+    total = sum(size for *_, size in done.kept) or 1
+    mine: set[int] = set()
+    out = list(done.out)
+    seen = 0
+    for rank, first, last, size in done.kept:
+        if min(count - 1, seen * count // total) == index:
+            mine.add(rank)
+        else:
+            stub, name, *_ = layout.defs[rank]
+            _stub(out, done.lines, (stub, name, first, last, 0))
+        seen += size
+    if index == 0:
+        blankable = {rank for rank, *_ in done.kept}
+        mine |= {rank for rank in range(len(layout.defs)) if rank not in blankable}
+    return Part(b"".join(out), frozenset(mine), rest=index == 0)
+
+
+@dataclass(frozen=True)
+class _Blanking:
+    lines: list[bytes]  # the source's lines
+    out: list[bytes]  # the lines, blanked
+    changed: bool
+    kept: list[tuple[int, int, int, int]]  # (rank, first line, last line, bytes kept) of the definitions kept
+
+
+def _blanking(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -> _Blanking:
     lines = source.splitlines(keepends=True)  # the interpreter's line breaks: \n, \r\n and \r
     words = set(triggers.words)
     modules = {m for *_, named in layout.imports for m in named}
@@ -144,14 +198,16 @@ def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | No
         methods.setdefault(klass, []).append((stub, name, first, last, column))
     out = list(lines)
     changed = False
-    for stub, name, first, last in layout.defs:
+    kept_defs: list[tuple[int, int, int, int]] = []
+    for rank, (stub, name, first, last) in enumerate(layout.defs):
         if name in reused or first <= 2:
             continue
         kept = [line for line in keep if first <= line <= last]
         if not kept and not _holds(_text(lines, first, last), words, fragments):
             _stub(out, lines, (stub, name, first, last, 0))
             changed = True
-        elif stub == "class" and first in methods:
+            continue
+        if stub == "class" and first in methods:
             own = words
             if triggers.class_aliases is not None:  # `self.model` where this class (or a base) says `model = Invoice`
                 own = set(base)
@@ -159,7 +215,8 @@ def blanked(source: bytes, relpath: str, triggers: Triggers, layout: Layout | No
             changed = (
                 _blank_methods(out, lines, methods[first], (first, last), kept, (own, words), fragments) or changed
             )
-    return b"".join(out) if changed else None
+        kept_defs.append((rank, first, last, sum(len(out[n - 1]) for n in range(first, last + 1))))
+    return _Blanking(lines, out, changed, kept_defs)
 
 
 def _grow(words: set[str], aliases: Iterable[tuple[str, str]]) -> None:
@@ -300,4 +357,4 @@ def _module_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
                         yield from _module_statements(item.body)
 
 
-__all__ = ["MIN_SIZE", "ClassAliases", "Triggers", "blanked", "layout_of", "triggers_for"]
+__all__ = ["MIN_SIZE", "ClassAliases", "Part", "Triggers", "blanked", "kept_size", "layout_of", "part", "triggers_for"]

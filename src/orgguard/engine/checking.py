@@ -22,7 +22,7 @@ from orgguard.engine.budget import FileTimeout
 from orgguard.engine.context import FileContext, Report, collect_imports
 from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, TraceStep, parse_error_finding
 from orgguard.engine.plugins import load_checker
-from orgguard.engine.project import Project
+from orgguard.engine.project import PART_BYTES, Project
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
 
@@ -263,6 +263,52 @@ def check_source(
     Never raises (but a :class:`FileTimeout` from the caller's time guard passes through).
     """
     result = _check_source(project, path, source, display=display, noqa=noqa, sha=sha)
+    return _audited(project, path, source, result, display=display, noqa=noqa)
+
+
+def check_part(
+    project: Project, path: Path, source: bytes, *, display: str, noqa: bool, sha: str, part: tuple[int, int]
+) -> FileResult:
+    """Part ``part`` (index, count) of the check of a big file (see :func:`parts_for`): the findings in the
+    module-level definitions the part holds (the first part: and in the module's other statements). The
+    parts' results are put together by :func:`joined_parts`."""
+    return _check_source(project, path, source, display=display, noqa=noqa, sha=sha, part=part)
+
+
+def joined_parts(
+    project: Project, path: Path, source: bytes, parts: Sequence[FileResult], *, display: str, noqa: bool
+) -> FileResult:
+    """The result of a file checked in parts: what :func:`check_source` gives for it."""
+    result = FileResult()
+    for found in parts:
+        result.findings.extend(found.findings)
+        result.suppressed.extend(found.suppressed)
+        result.errors.extend(found.errors)
+    result.findings.sort(key=Finding.sort_key)
+    result.suppressed.sort(key=Finding.sort_key)
+    return _audited(project, path, source, result, display=display, noqa=noqa)
+
+
+def parts_for(project: Project, path: Path, source: bytes, sha: str, workers: int) -> int:
+    """In how many parts to check a file (1: whole). A file is cut when its definitions that blanking keeps
+    are over :data:`PART_BYTES` (a part's tree is what a process holds), and, when ``workers`` processes
+    would otherwise wait, in a multiple of them; only a file whose layout the index scan took in this run."""
+    triggers = project.blank_triggers
+    layout = project.layouts.get(sha)
+    if triggers is None or layout is None or project.config.is_exempt(path) or not project.checkers:
+        return 1
+    relpath = project.config.relpath(path)
+    if not _may_match(project, source, relpath):
+        return 1
+    kept = blank.kept_size(source, relpath, triggers, layout)
+    rounds = -(-kept // (max(1, workers) * PART_BYTES))
+    count = max(1, workers) * rounds if workers > 1 and kept > PART_BYTES // 2 else rounds
+    return max(1, min(count, len(layout.defs)))
+
+
+def _audited(
+    project: Project, path: Path, source: bytes | str, result: FileResult, *, display: str, noqa: bool
+) -> FileResult:
     if not may_have_suppressions(source) or result.errors or any(f.code == PARSE_ERROR for f in result.findings):
         return result
     if project.config.is_exempt(path):
@@ -287,7 +333,14 @@ def check_source(
 
 
 def _check_source(
-    project: Project, path: Path, source: bytes | str, *, display: str, noqa: bool, sha: str | None
+    project: Project,
+    path: Path,
+    source: bytes | str,
+    *,
+    display: str,
+    noqa: bool,
+    sha: str | None,
+    part: tuple[int, int] | None = None,
 ) -> FileResult:
     result = FileResult()
     config = project.config
@@ -297,12 +350,19 @@ def _check_source(
     relpath = config.relpath(path)
     if checker_specs and not _may_match(project, source, relpath):
         checker_specs = ()
+    held: blank.Part | None = None
+    if part is not None:
+        held = _part(project, source, relpath, sha, part) if checker_specs else None
+        if held is None and part[0] > 0:
+            return result  # a file that is not cut: the first part checks it whole
     try:
         # the interpreter screens the file first (unless the index pass already parsed this very source);
         # its error is the one reported, whatever parser runs after it and whatever else is in the run
         checked = sha is not None and sha in project.parsed
         parsed = None
-        reduced = _reduced(project, source, relpath, sha) if checker_specs else None
+        reduced = _reduced(project, source, relpath, sha) if checker_specs and held is None else None
+        if held is not None:
+            reduced = held.source
         if reduced is not None:
             # LibCST reads only what can hold a finding, once the whole file passed the same screen
             if not checked:
@@ -313,13 +373,13 @@ def _check_source(
                 source, display, config.target_version, checked=checked, need_module=bool(checker_specs)
             )
     except (SyntaxError, ValueError, RecursionError, MemoryError, UnicodeError) as exc:
-        if PARSE_ERROR in project.rules:
+        if PARSE_ERROR in project.rules and (part is None or part[0] == 0):
             result.findings.append(_parse_error(project, display, exc))
         return result
     except (KeyboardInterrupt, SystemExit, FileTimeout):
         raise
     except BaseException as exc:  # a panic in LibCST's native parser (a BaseException) is a parse error too
-        if PARSE_ERROR in project.rules:
+        if PARSE_ERROR in project.rules and (part is None or part[0] == 0):
             result.findings.append(_parse_error(project, display, exc))
         return result
     if parsed is None:
@@ -341,9 +401,10 @@ def _check_source(
         walk.visit_batched(
             module, _batched_methods([c for c in checkers if c.enabled()]), ctx.scope.enter, ctx.scope.leave
         )
-        if not ctx.reports:
+        reports = ctx.reports if held is None else _held_reports(module, ctx.reports, held)
+        if not reports:
             return result
-        positions = _positions(module, ctx.reports)
+        positions = _positions(module, reports)
     except RecursionError:
         result.findings.append(_parse_error(project, display, RecursionError()))
         return result
@@ -354,7 +415,7 @@ def _check_source(
     ignored = config.ignored_codes_for(path)
     seen: set[tuple[int, str]] = set()
     prefix = display[: -len(ctx.relpath)] if display.endswith(ctx.relpath) else ""
-    for report in ctx.reports:
+    for report in reports:
         rng = positions.get(report.node)
         if rng is None or report.code in ignored or any(report.code.startswith(c) for c in ignored):
             continue
@@ -406,6 +467,32 @@ def _reduced(project: Project, source: bytes | str, relpath: str, sha: str | Non
         return None
     layout = project.layouts.get(sha) if sha is not None else None
     return blank.blanked(source, relpath, triggers, layout)
+
+
+def _part(
+    project: Project, source: bytes | str, relpath: str, sha: str | None, which: tuple[int, int]
+) -> blank.Part | None:
+    """A part of the file (None: the file is not for cutting: no layout, no blanking words)."""
+    triggers = project.blank_triggers
+    layout = project.layouts.get(sha) if sha is not None else None
+    if triggers is None or layout is None or not isinstance(source, bytes):
+        return None
+    return blank.part(source, relpath, triggers, layout, which)
+
+
+def _held_reports(module: cst.Module, reports: Sequence[Report], held: blank.Part) -> list[Report]:
+    """The reports of a part: in the module-level definitions it holds (by their rank among the module's
+    definitions, as the index scan ranked them), and, for the first part, in the other statements."""
+    ranks: dict[int, int] = {}
+    for stmt in module.body:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            ranks[id(stmt)] = len(ranks)
+    out = []
+    for report in reports:
+        rank = ranks.get(id(report.top)) if report.top is not None else None
+        if (rank is None and held.rest) or (rank is not None and rank in held.defs):
+            out.append(report)
+    return out
 
 
 def _parse_reduced(reduced: bytes, display: str, target: Any) -> cst.Module | None:

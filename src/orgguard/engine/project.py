@@ -19,6 +19,7 @@ from orgguard.knowledge import Knowledge
 from orgguard.registry import Rule
 
 DEFAULT_MAX_FILE_SIZE = 2_000_000  # bytes; bigger files are reported and skipped (LibCST needs ~500x in memory)
+PART_BYTES = 262_144  # bytes of a file's kept definitions per part, at most, when it is checked in parts
 
 
 @dataclass(frozen=True)
@@ -76,4 +77,4 @@ class Project:
         return file_tokens_for(self.checkers, self.knowledge, self.index)
 
 
-__all__ = ["DEFAULT_MAX_FILE_SIZE", "Project"]
+__all__ = ["DEFAULT_MAX_FILE_SIZE", "PART_BYTES", "Project"]

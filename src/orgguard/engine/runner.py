@@ -13,6 +13,9 @@ How a run stays fast (the numbers are in docs/performance.md):
 - positions are resolved only for files that have findings;
 - files are checked in worker processes that inherit the project when they are forked (only paths go
   out and results come back), biggest files first;
+- a big file is checked in parts (engine/blank.py ``part``: its definitions cut in runs, each part parsed
+  with the other parts' definitions stubbed): so that no process holds the tree of more than ``PART_BYTES``
+  of definitions, and, when there are fewer files than cores, so that the cores share it;
 - per-file results are cached under the file's content, the settings, orgguard's code and the
   *content* of the index (so an edit that changes no project facts keeps every other file's result).
 
@@ -66,7 +69,7 @@ from orgguard.engine.codec import (
 from orgguard.engine.discover import iter_python_files, named_files
 from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
 from orgguard.engine.names import check_names
-from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, Project
+from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, PART_BYTES, Project
 from orgguard.engine.reading import SourceFile, StatKeys, read_sources
 from orgguard.engine.records import FileFacts, Layout, ProjectIndex
 from orgguard.knowledge import Knowledge, load_knowledge
@@ -652,6 +655,8 @@ class _Task:
     path: str  # resolved
     display: str
     size: int = 0
+    part: tuple[int, int] | None = None  # (index, count): one part of a big file checked in parts
+    file: int = -1  # the file's own task, for a part
 
 
 class _FileWorker:
@@ -699,17 +704,86 @@ class _FileWorker:
         sha = hashlib.sha256(source).hexdigest()
         try:
             # LibCST and the checkers are imported only once a file has to be checked
-            from orgguard.engine.checking import check_source
+            from orgguard.engine.checking import check_part, check_source
 
             with time_guard(self.timeout):
+                if task.part is not None:  # a part's result is put together with the others' (see join)
+                    return sha, check_part(
+                        self.project,
+                        Path(task.path),
+                        source,
+                        display=task.display,
+                        noqa=self.noqa,
+                        sha=sha,
+                        part=task.part,
+                    )
                 result = check_source(
                     self.project, Path(task.path), source, display=task.display, noqa=self.noqa, sha=sha
                 )
         except FileTimeout:
             return "", _timed_out(self.project, task.display, self.timeout or 0)
+        self.keep(task, sha, result)
+        return sha, result
+
+    def keep(self, task: _Task, sha: str, result: FileResult) -> None:
         if self.store is not None and not result.errors:
             self.store.write(self.kind, self.key(task, sha), RESULT.encode(result))
+
+    def join(self, task: _Task, parts: Sequence[tuple[str, FileResult]]) -> tuple[str, FileResult]:
+        """The result of a file checked in parts, from the parts' results (in order): what :meth:`check` gives."""
+        for sha, result in parts:
+            if not sha:
+                return sha, result  # unreadable, or past its time budget: the file is
+        source = _read_source(task.path, self.project.max_file_size)
+        shas = {sha for sha, _ in parts}
+        if isinstance(source, str) or shas != {hashlib.sha256(source).hexdigest()}:
+            return self.check(task)  # the file changed while its parts were checked: check it whole
+        from orgguard.engine.checking import joined_parts
+
+        try:
+            with time_guard(self.timeout):
+                result = joined_parts(
+                    self.project, Path(task.path), source, [r for _, r in parts], display=task.display, noqa=self.noqa
+                )
+        except FileTimeout:
+            return "", _timed_out(self.project, task.display, self.timeout or 0)
+        sha = shas.pop()
+        self.keep(task, sha, result)
         return sha, result
+
+    def parts(self, tasks: Sequence[_Task], cores: int, start: int) -> list[_Task]:
+        """``tasks``, a big file cut in parts (see ``checking.parts_for``): when it is too big for one process to
+        hold its tree, and, when there are fewer files than ``cores``, so that the cores share it. The parts are
+        numbered from ``start`` (after every task of the run)."""
+        if self.project.blank_triggers is None:
+            return list(tasks)
+        workers = cores if len(tasks) < cores else 1
+        least = PART_BYTES // 2 if workers > 1 else PART_BYTES
+        out: list[_Task] = []
+        extra = start
+        for task in tasks:
+            count = 1
+            with contextlib.suppress(OSError):
+                if os.stat(task.path).st_size >= least:
+                    count = self._count(task, workers)
+            if count <= 1:
+                out.append(task)
+                continue
+            for n in range(count):
+                out.append(_Task(extra, task.path, task.display, part=(n, count), file=task.index))
+                extra += 1
+        return out
+
+    def _count(self, task: _Task, workers: int) -> int:
+        source = _read_source(task.path, self.project.max_file_size)
+        if isinstance(source, str):
+            return 1
+        from orgguard.engine.checking import parts_for
+
+        try:
+            return parts_for(self.project, Path(task.path), source, hashlib.sha256(source).hexdigest(), workers)
+        except Exception:  # cutting is an optimisation: a file that cannot be cut is checked whole
+            return 1
 
 
 def run(
@@ -745,12 +819,21 @@ def run(
     if pending:
         # the index and the pre-checks, built once here and inherited by forked workers
         _ = project.tokens, project.file_tokens, project.blank_triggers
-    jobs = min(jobs or os.cpu_count() or 1, len(pending))
-    if jobs <= 1 or len(pending) < SMALL_RUN:
-        for task in pending:
+    cores = jobs or os.cpu_count() or 1
+    units = worker.parts(pending, cores, len(tasks)) if pending else []
+    jobs = min(cores, len(units))
+    if jobs <= 1 or (len(units) < SMALL_RUN and len(units) == len(pending)):
+        for task in units:
             results[task.index] = worker.check(task)
     else:
-        results.update(_run_pool(worker, pending, jobs))
+        results.update(_run_pool(worker, units, jobs))
+    parts: dict[int, list[tuple[str, FileResult]]] = {}
+    for unit in units:  # in order: a file's parts in their order
+        if unit.part is not None:
+            parts.setdefault(unit.file, []).append(results.pop(unit.index))
+    for task in pending:
+        if task.index in parts:
+            results[task.index] = worker.join(task, parts[task.index])
     if worker.store is not None:
         # old generations go a little at a time: about as many files as this run checked, and some
         generation = worker.kind.split("/", 1)[1]
@@ -850,7 +933,7 @@ def _chunks(tasks: Sequence[_Task], jobs: int) -> list[list[_Task]]:
     sized = []
     for task in tasks:
         try:
-            size = os.stat(task.path).st_size
+            size = os.stat(task.path).st_size // (task.part[1] if task.part is not None else 1)
         except OSError:
             size = 0
         sized.append((size, task))
