@@ -54,6 +54,7 @@ class Triggers:
     aliases: tuple[tuple[str, str], ...] = ()  # (attribute, the name it stands for) of every project class
     # a class's own aliases, its bases' included, by class name: what `self.<attribute>` stands for in its methods
     class_aliases: Callable[[str], tuple[tuple[str, str], ...]] | None = None
+    hooks: frozenset[str] = frozenset()  # methods a check of their class reads (`get_object`): kept with it
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,13 @@ class ClassAliases:
         if found is None:
             attrs = {alias for info in self.index.ancestors(name) for alias, _ in info.aliases if alias}
             pairs = {(attr, self.index.class_alias(name, attr) or "") for attr in attrs}
+            # what the class does not say: the models its subclasses, registrations and callers bind
+            pairs |= {
+                (attr, model)
+                for info in self.index.classes.get(name, ())
+                for attr, models in info.bound
+                for model in models
+            }
             found = self.found[name] = tuple(
                 sorted((attr.removesuffix("()"), t.removesuffix("()").rsplit(".", 1)[-1]) for attr, t in pairs if t)
             )
@@ -79,6 +87,7 @@ def triggers_for(
     statement_triggers: Iterable[Iterable[str] | None],
     index: ProjectIndex,
     extra: Iterable[tuple[Iterable[str], Iterable[str]]] = (),
+    hooks: Iterable[str] = (),
 ) -> Triggers | None:
     """The project's blanking words (None when some enabled checker cannot say what it needs)."""
     words: set[str] = set()
@@ -108,7 +117,13 @@ def triggers_for(
     fragments.discard("")
     keep_lines = {p: frozenset(lines) for p, lines in keep.items()}
     return Triggers(
-        frozenset(words), frozenset(fragments), per_imports, keep_lines, tuple(sorted(aliases)), ClassAliases(index)
+        frozenset(words),
+        frozenset(fragments),
+        per_imports,
+        keep_lines,
+        tuple(sorted(aliases)),
+        ClassAliases(index),
+        frozenset(hooks),
     )
 
 
@@ -212,9 +227,10 @@ def _blanking(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -
             if triggers.class_aliases is not None:  # `self.model` where this class (or a base) says `model = Invoice`
                 own = set(base)
                 _grow(own, triggers.class_aliases(name))
-            changed = (
-                _blank_methods(out, lines, methods[first], (first, last), kept, (own, words), fragments) or changed
+            blanked = _blank_methods(
+                out, lines, methods[first], (first, last), kept, (own, words), fragments, triggers.hooks
             )
+            changed = changed or blanked
         kept_defs.append((rank, first, last, sum(len(out[n - 1]) for n in range(first, last + 1))))
     return _Blanking(lines, out, changed, kept_defs)
 
@@ -238,13 +254,15 @@ def _blank_methods(  # noqa: PLR0917
     keep: Sequence[int],
     words: tuple[set[str], set[str]],
     fragments: frozenset[str],
+    hooks: frozenset[str],
 ) -> bool:
     """Blank the methods of a kept class that hold no trigger, when the class outside them holds none either
     (its name, bases, decorators, attributes and anything else but the methods: a checker may read those
     for any method, and reads nothing of one method for another; the index holds what the methods do).
 
     ``words``: the class's own words (its aliases, not every class's), and every word (for a method that
-    defines a class: its aliases are that class's)."""
+    defines a class: its aliases are that class's). ``hooks``: methods kept whatever they say (a check of the
+    class reads them: a view's ``get_object``)."""
     first, last = span
     mine, every = words
     own = [m for m in methods if lines[m[2] - 1][: m[4]].strip() == b""]  # each starts its own line
@@ -258,6 +276,8 @@ def _blank_methods(  # noqa: PLR0917
     changed = False
     for method in own:
         start, end = method[2], method[3]
+        if method[1] in hooks:
+            continue
         text = _text(lines, start, end)
         if any(start <= line <= end for line in keep) or _holds(text, every if "class " in text else mine, fragments):
             continue

@@ -57,6 +57,7 @@ def blank_triggers_for(checkers: Sequence[str], knowledge: Knowledge, index: Pro
         (cls.statement_triggers(knowledge, index) for cls in classes),
         index,
         [pair for cls in classes for pair in cls.import_triggers(knowledge, index)],
+        knowledge["requests.queryset_hooks"] | knowledge["requests.object_hooks"],  # a view class's checks read them
     )
 
 
