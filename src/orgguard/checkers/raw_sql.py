@@ -33,6 +33,7 @@ import codecs
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
@@ -149,6 +150,12 @@ class _Binding:
     value: cst.BaseExpression | None
 
 
+_STATEMENTS = walk.Kinds(cst.SimpleStatementLine, cst.BaseCompoundStatement)
+_BLOCKS = walk.Kinds(cst.IndentedBlock, cst.SimpleStatementSuite)
+_SCOPES = walk.Kinds(cst.FunctionDef, cst.ClassDef)
+_LAMBDA = walk.Kinds(cst.Lambda)
+
+
 class _Bindings(cst.CSTVisitor):
     """Every binding of a simple name in one body (nested functions and classes are their own)."""
 
@@ -188,17 +195,18 @@ class _Bindings(cst.CSTVisitor):
         self.chains[id(node)] = tuple(self.blocks)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        kind = type(node)
+        if _STATEMENTS[kind]:
             self._statement(node)
-        if isinstance(node, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+        if _BLOCKS[kind]:
             self.blocks.append(id(node))
-        if node is not self.root and isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            self._bind(node.name.value, "other")
+        if node is not self.root and _SCOPES[kind]:
+            self._bind(cast("cst.FunctionDef | cst.ClassDef", node).name.value, "other")
             return False
-        return not isinstance(node, cst.Lambda) and super().on_visit(node)
+        return not _LAMBDA[kind] and super().on_visit(node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, (cst.IndentedBlock, cst.SimpleStatementSuite)) and len(self.blocks) > 1:
+        if _BLOCKS[type(original_node)] and len(self.blocks) > 1:
             self.blocks.pop()
         super().on_leave(original_node)
 

@@ -344,10 +344,10 @@ def _check_source(
 ) -> FileResult:
     result = FileResult()
     config = project.config
-    if config.is_exempt(path):
+    relpath = config.relpath(path)
+    if config.is_exempt_rel(relpath):
         return result  # tests and seed scripts are never reported, not even for their syntax
     checker_specs = project.checkers
-    relpath = config.relpath(path)
     if checker_specs and not _may_match(project, source, relpath):
         checker_specs = ()
     held: blank.Part | None = None

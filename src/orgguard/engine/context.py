@@ -66,14 +66,16 @@ class Report:
 class Frame:
     node: cst.FunctionDef | cst.ClassDef
     statement: cst.CSTNode | None = None
+    function: bool = False  # a FunctionDef (asked once per node type: LibCST's bases are ABCs)
 
 
 @functools.cache
-def _roles(kind: type) -> tuple[bool, bool]:
-    """(a statement, a frame) for a node type; asked per type, not per node (LibCST's bases are ABCs)."""
+def _roles(kind: type) -> tuple[bool, bool, bool]:
+    """(a statement, a frame, a function) for a node type; asked per type, not per node (LibCST's bases are ABCs)."""
     return (
         issubclass(kind, (cst.SimpleStatementLine, cst.BaseCompoundStatement)),
         issubclass(kind, (cst.FunctionDef, cst.ClassDef)),
+        issubclass(kind, cst.FunctionDef),
     )
 
 
@@ -89,11 +91,11 @@ class ScopeTracker:
         self.statements: list[cst.CSTNode] = []
 
     def enter(self, node: cst.CSTNode) -> None:
-        statement, frame = _roles(type(node))
+        statement, frame, function = _roles(type(node))
         if statement:
             self.statements.append(node)
         if frame:
-            self.frames.append(Frame(node))  # type: ignore[arg-type]
+            self.frames.append(Frame(node, function=function))  # type: ignore[arg-type]
 
     def leave(self, node: cst.CSTNode) -> None:
         if _roles(type(node))[1] and self.frames and self.frames[-1].node is node:
@@ -105,23 +107,23 @@ class ScopeTracker:
     def function(self) -> cst.FunctionDef | None:
         """The innermost enclosing function (methods included)."""
         for frame in reversed(self.frames):
-            if isinstance(frame.node, cst.FunctionDef):
-                return frame.node
+            if frame.function:
+                return cast("cst.FunctionDef", frame.node)
         return None
 
     @property
     def outer_function(self) -> cst.FunctionDef | None:
         """The outermost enclosing function (a nested helper belongs to its handler)."""
         for frame in self.frames:
-            if isinstance(frame.node, cst.FunctionDef):
-                return frame.node
+            if frame.function:
+                return cast("cst.FunctionDef", frame.node)
         return None
 
     def class_of(self, func: cst.FunctionDef | None) -> cst.ClassDef | None:
         """The class whose body directly holds ``func`` (None for plain functions)."""
         for i, frame in enumerate(self.frames):
             if frame.node is func:
-                if i > 0 and isinstance(self.frames[i - 1].node, cst.ClassDef):
+                if i > 0 and not self.frames[i - 1].function:
                     parent = self.frames[i - 1].node
                     assert isinstance(parent, cst.ClassDef)
                     return parent
@@ -131,8 +133,8 @@ class ScopeTracker:
     @property
     def klass(self) -> cst.ClassDef | None:
         for frame in reversed(self.frames):
-            if isinstance(frame.node, cst.ClassDef):
-                return frame.node
+            if not frame.function:
+                return cast("cst.ClassDef", frame.node)
         return None
 
     @property

@@ -13,9 +13,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
 
+from orgguard.engine import walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.sessions import SessionModel
 from orgguard.engine.vocab import identifies_tenant, is_trusted_expr, lookup_key_scopes
@@ -100,6 +102,12 @@ def _is_session_receiver(text: str) -> bool:
     return "session" in last or last in ("db", "s", "sess", "conn", "connection")
 
 
+_CALL = walk.Kinds(cst.Call)
+_ATTRIBUTE = walk.Kinds(cst.Attribute)
+_SUBSCRIPT = walk.Kinds(cst.Subscript)
+_NAME = walk.Kinds(cst.Name)
+
+
 class QueryModel:
     """Recognises query chains in one file and judges their scoping."""
 
@@ -115,14 +123,17 @@ class QueryModel:
     def _split(self, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, list[Link]]:
         links: list[Link] = []
         while True:
-            if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
-                if self._base_call(expr) is not None:
+            kind = type(expr)
+            if _CALL[kind] and _ATTRIBUTE[type(cast("cst.Call", expr).func)]:
+                call = cast("cst.Call", expr)
+                if self._base_call(call) is not None:
                     break
-                links.append(Link(expr.func.attr.value, expr))
-                expr = expr.func.value
-            elif isinstance(expr, cst.Subscript):
+                func = cast("cst.Attribute", call.func)
+                links.append(Link(func.attr.value, call))
+                expr = func.value
+            elif _SUBSCRIPT[kind]:
                 links.append(Link("__getitem__", None))
-                expr = expr.value
+                expr = cast("cst.Subscript", expr).value
             else:
                 break
         links.reverse()
@@ -188,13 +199,15 @@ class QueryModel:
 
     def recognize(self, node: cst.BaseExpression) -> QueryChain | None:
         """The query chain ``node`` is the outermost expression of (no state; may be asked repeatedly)."""
-        if isinstance(node, cst.Call) and (
-            isinstance(node.func, cst.Name)
-            or (isinstance(node.func, cst.Attribute) and node.func.attr.value in self.k["queries.shortcuts"])
-        ):
-            shortcut = self._shortcut(node)
-            if shortcut is not None:
-                return shortcut
+        if _CALL[type(node)]:
+            call = cast("cst.Call", node)
+            func = call.func
+            if _NAME[type(func)] or (
+                _ATTRIBUTE[type(func)] and cast("cst.Attribute", func).attr.value in self.k["queries.shortcuts"]
+            ):
+                shortcut = self._shortcut(call)
+                if shortcut is not None:
+                    return shortcut
         base, links = self._split(node)
         if isinstance(base, cst.Call):
             start = self._base_call(base)
