@@ -13,8 +13,9 @@ imports, constants and function names, and number functions by qualified name).
 Inside a kept top-level class, the same holds of its methods: a method that holds no word is replaced by a
 stub at its column, when the class outside its methods (its name, bases, decorators, attributes, nested
 classes, comments) holds none either. A checker reads a class's name, bases and attributes and the names of
-its methods for any of them (kept: the stubs keep the names), never the body of one method for another
-(what a method does for the others, its guard, its returns, is the index's, from the whole file).
+its methods for any of them (kept: the stubs keep the names), and the body of one method for another only
+for a view's hooks (``get_object``, ``get_queryset``: kept whatever they say); what a method does for the
+others, its guard, its returns, is the index's, from the whole file.
 
 More words count where they can matter without being written: a name an import binds to something that
 holds a trigger (``from billing.models import Invoice as Inv``; not the ``Helper`` imported next to it), an
