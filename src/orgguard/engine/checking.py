@@ -20,7 +20,15 @@ from orgguard.engine import blank, syntax, walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.budget import FileTimeout
 from orgguard.engine.context import FileContext, Report, collect_imports
-from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, TraceStep, parse_error_finding
+from orgguard.engine.findings import (
+    PARSE_ERROR,
+    FileResult,
+    Finding,
+    RunError,
+    TraceStep,
+    merge_results,
+    parse_error_finding,
+)
 from orgguard.engine.plugins import load_checker
 from orgguard.engine.project import PART_BYTES, Project
 from orgguard.engine.suppressions import audit as audit_suppressions
@@ -280,12 +288,7 @@ def joined_parts(
 ) -> FileResult:
     """The result of a file checked in parts: what :func:`check_source` gives for it."""
     result = FileResult()
-    for found in parts:
-        result.findings.extend(found.findings)
-        result.suppressed.extend(found.suppressed)
-        result.errors.extend(found.errors)
-    result.findings.sort(key=Finding.sort_key)
-    result.suppressed.sort(key=Finding.sort_key)
+    merge_results(result, parts)
     return _audited(project, path, source, result, display=display, noqa=noqa)
 
 

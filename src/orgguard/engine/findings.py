@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from orgguard.registry import all_rules
@@ -74,6 +74,16 @@ class RunResult:
     errors: list[RunError] = field(default_factory=list)
     files: int = 0
     suppressed: list[Finding] = field(default_factory=list)  # suppressed in source (kept for SARIF)
+
+
+def merge_results(into: FileResult | RunResult, parts: Iterable[FileResult]) -> None:
+    """Add every part's findings, suppressed findings and errors to ``into``; findings in report order."""
+    for part in parts:
+        into.findings.extend(part.findings)
+        into.suppressed.extend(part.suppressed)
+        into.errors.extend(part.errors)
+    into.findings.sort(key=Finding.sort_key)
+    into.suppressed.sort(key=Finding.sort_key)
 
 
 def parse_error_finding(

@@ -67,7 +67,14 @@ from orgguard.engine.codec import (
     paused_collector,
 )
 from orgguard.engine.discover import iter_python_files, named_files
-from orgguard.engine.findings import PARSE_ERROR, FileResult, Finding, RunError, RunResult, parse_error_finding
+from orgguard.engine.findings import (
+    PARSE_ERROR,
+    FileResult,
+    RunError,
+    RunResult,
+    merge_results,
+    parse_error_finding,
+)
 from orgguard.engine.names import check_names
 from orgguard.engine.project import DEFAULT_MAX_FILE_SIZE, PART_BYTES, Project
 from orgguard.engine.reading import SourceFile, StatKeys, read_sources
@@ -861,12 +868,7 @@ def _cached_run(worker: _FileWorker, tasks: Sequence[_Task], shas: Sequence[str 
 
 
 def _finish(result: RunResult, parts: Iterable[FileResult]) -> RunResult:
-    for res in parts:
-        result.findings.extend(res.findings)
-        result.errors.extend(res.errors)
-        result.suppressed.extend(res.suppressed)
-    result.findings.sort(key=Finding.sort_key)
-    result.suppressed.sort(key=Finding.sort_key)
+    merge_results(result, parts)
     result.errors.sort(key=lambda e: (e.path, e.message))
     return result
 
