@@ -126,16 +126,20 @@ class _VarScan(cst.CSTVisitor):
         text = dotted_name(node.func)
         if text and vocab.matches_any(self.ctx.qualified(text), self.ctx.knowledge["guards.functions"]):
             return True
+        summary = self._summary(node)
+        # self.retrieve(request, pk=page.pk): the handler fetches the row again and runs the view's object check
+        return summary is not None and (summary.verifies or (summary.object_check and _on_self(node)))
+
+    def _summary(self, node: cst.Call) -> FunctionInfo | None:
+        """The index summary of the project function a call resolves to."""
         if self.info is None:
-            return False
+            return None
         key = self.keys.get(id(node))
         if key is None:
             if self._all_keys is None:
                 self._all_keys = call_keys(self.info_body) if self.info_body is not None else {}
             key = self._all_keys.get(id(node))
-        summary = self.ctx.index.callee(self.info.qualname, key) if key else None
-        # self.retrieve(request, pk=page.pk): the handler fetches the row again and runs the view's object check
-        return summary is not None and (summary.verifies or (summary.object_check and _on_self(node)))
+        return self.ctx.index.callee(self.info.qualname, key) if key else None
 
     def _tenant_comparison(self, node: cst.Comparison) -> bool:
         if len(node.comparisons) == 1 and isinstance(node.comparisons[0].operator, (cst.In, cst.NotIn)):
@@ -202,6 +206,12 @@ class _VarScan(cst.CSTVisitor):
                     root = root.value  # ensure_member(user, doc.organization_id): doc is checked
                 if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
                     self._check(root.value)
+        # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
+        summary = self._summary(node) if any(isinstance(a.value, cst.Name) for a in node.args) else None
+        if summary is not None and summary.narrows:
+            for var, param in _bound_args(node, summary):
+                if param in summary.narrows:
+                    self._narrowed(var, [node])
         # Membership.objects.filter(user=request.user, organization=obj.organization).exists(): obj is checked
         if self.membership(node):
             for value in _lookup_values(node):
@@ -313,6 +323,21 @@ def _root(expr: cst.BaseExpression) -> tuple[str, list[str]]:
         attrs.append(expr.attr.value)
         expr = expr.value
     return (expr.value if isinstance(expr, cst.Name) else ""), attrs
+
+
+def _bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str]]:
+    """(variable, parameter) of the call's arguments that are plain names: positional ones in order after
+    ``self``/``cls`` of a method called on an object or class, keywords by name."""
+    params = list(summary.params)
+    if summary.klass and params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute):
+        params = params[1:]
+    for i, arg in enumerate(call.args):
+        if not isinstance(arg.value, cst.Name) or arg.star:
+            continue
+        if arg.keyword is not None:
+            yield arg.value.value, arg.keyword.value
+        elif i < len(params):
+            yield arg.value.value, params[i]
 
 
 def _lookup_values(call: cst.Call) -> list[cst.BaseExpression]:

@@ -2126,6 +2126,7 @@ class _Join:
             scoped_session=self._scoped_session(fn),
             helper=fn.helper,
             assigns=fn.d.assigns,
+            narrows=fn.d.narrows,
         )
 
 

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -194,6 +194,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # (row parameter, dict parameter): it sets every key of the dict on the row (``setattr(row, k, v)`` in a
     # loop over the dict's items): a caller handing it the client's body mass-assigns the row
     assigns: tuple[tuple[str, str], ...] = ()
+    # parameters it returns narrowed to a tenant (``return q.filter(organization=org)``, a query handed to a
+    # filter object's applier): a caller reassigning its query through it narrows that query
+    narrows: tuple[str, ...] = ()
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
@@ -402,6 +405,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     scoped_session: bool = False  # every session it returns or yields scopes queries at run time (get_db)
     helper: bool = False  # a view's own helper method (``_get_project(self, request)``): it runs for its handlers
     assigns: tuple[tuple[str, str], ...] = ()  # (row param, dict param): it sets every key of the dict on the row
+    narrows: tuple[str, ...] = ()  # params it returns narrowed to a tenant (``return q.filter(org=org)``)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

@@ -1204,6 +1204,7 @@ class FunctionScan:
             ),
             return_type=self._return_type(),
             assigns=self._assigns(),
+            narrows=self._narrows(),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
 
@@ -1238,6 +1239,58 @@ class FunctionScan:
                 ):
                     out.append((call.args[0].id, source.id))
         return tuple(dict.fromkeys(out))
+
+    def _narrows(self) -> tuple[str, ...]:
+        """Parameters the function returns narrowed to a tenant: ``return q.filter(organization=org)``, a query
+        reassigned through a narrowing call before it is returned, or one handed to a filter object's applier
+        (Flask-AppBuilder's ``BaseFilter(...).apply(query, value)``): its callers' ``q = f(q)`` narrows ``q``."""
+        params = self.param_names
+        returned = [n.value for n in self.nodes if isinstance(n, ast.Return) and n.value is not None]
+        if not params or not returned:
+            return ()
+        appliers = self.k["queries.filter_appliers"]
+        assigned: dict[str, list[ast.expr]] = {}
+        for n in self.nodes:
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                assigned.setdefault(n.targets[0].id, []).append(n.value)
+
+        def roots(expr: ast.expr, seen: frozenset[str]) -> set[str]:
+            """The parameters a value is a chain on, through reassignments."""
+            node: ast.AST = expr
+            while isinstance(node, (ast.Await, ast.Call, ast.Attribute, ast.Subscript)):
+                node = node.func if isinstance(node, ast.Call) else node.value
+            if not isinstance(node, ast.Name):
+                return set()
+            out = {node.id} if node.id in params else set()
+            if node.id not in seen:
+                for value in assigned.get(node.id, ()):
+                    out |= roots(value, seen | {node.id})
+            return out
+
+        def narrowed(expr: ast.expr, seen: frozenset[str]) -> set[str]:
+            """The parameters a value is a narrowed chain on."""
+            out: set[str] = set()
+            node: ast.AST = expr
+            while isinstance(node, (ast.Await, ast.Call, ast.Attribute, ast.Subscript)):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    if isinstance(func, ast.Attribute):
+                        if self._narrowing_call(node):
+                            out |= roots(func.value, seen)
+                        elif func.attr in appliers and len(node.args) >= 2:
+                            out |= roots(node.args[0], seen) | narrowed(node.args[0], seen)
+                    node = func
+                else:
+                    node = node.value
+            if isinstance(node, ast.Name) and node.id not in seen:
+                for value in assigned.get(node.id, ()):
+                    out |= narrowed(value, seen | {node.id})
+            return out
+
+        found: set[str] = set()
+        for value in returned:
+            found |= narrowed(value, frozenset())
+        return tuple(sorted(found & params))
 
     def _return_type(self) -> Ref | None:
         """What the function returns: its annotation as an instance (``-> Repo``), else the one reference
