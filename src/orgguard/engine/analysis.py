@@ -9,7 +9,7 @@ import libcst as cst
 
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.facts import FactsCache, FunctionFacts
+from orgguard.engine.facts import FactsCache, FunctionFacts, descendant_keys
 from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value, names_in
 from orgguard.engine.queries import QueryChain, QueryModel, Scoping
 from orgguard.engine.sinks import TenantSink, find_tenant_sinks
@@ -146,7 +146,10 @@ class Analysis:
             return None
         if self.purges_expired(chain):
             return None
+        facts = self.current_facts()
         for _key, expr in self.queries.lookups(chain):
+            if facts is not None and descendant_keys(self.ctx, expr, facts.descendant_keys):
+                return None  # keys of a row's related rows: that row's descendants
             value = self.value(expr)
             if value.event:
                 # picked by what a verified webhook event says: scoped by its processor ids, and a

@@ -59,6 +59,8 @@ class FunctionFacts:
     conditional_vars: dict[str, str] = field(default_factory=dict)
     info: FunctionInfo | None = None  # what the index knows of the function (its callers, its reach)
     checked_loops: frozenset[int] = frozenset()  # ids of iterated queries whose every row is checked in the loop
+    # variables holding keys of a row's related rows (``[f"wiki:{i}" for i in project.pages.values_list("id")]``)
+    descendant_keys: set[str] = field(default_factory=set)
     keys: dict[int, str] = field(default_factory=dict)  # id(call) -> its key in the index
     _flow: FunctionFlow | None = None
 
@@ -101,6 +103,7 @@ class _VarScan(cst.CSTVisitor):
         self.loop_vars: dict[str, str] = {}  # `for speaker in speakers`: speakers -> speaker
         self.secret_of: dict[str, str] = {}  # a value computed from a row's own secret -> the row
         self.weak: set[int] = set()  # checks that a disjunct lets the request past (`is_admin or is_member`)
+        self.descendant_keys: set[str] = set()  # keys of a row's related rows
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -238,6 +241,11 @@ class _VarScan(cst.CSTVisitor):
                         or self.queries.is_trusted(arg.value)
                     )
                 ]
+                hits.extend(
+                    arg.value
+                    for arg in node.args
+                    if arg.keyword and descendant_keys(self.ctx, arg.value, self.descendant_keys)
+                )
                 if hits:
                     self._narrowed(var, hits)
         # Prefetch("x", queryset=qs): qs only covers the outer query's rows
@@ -261,6 +269,12 @@ class _VarScan(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
+        if (
+            len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+            and descendant_keys(self.ctx, value, self.descendant_keys)
+        ):
+            self.descendant_keys.add(node.targets[0].target.value)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
             # calculated = sign(user.api_key, path): a value derived from the row's own secret
             markers = self.ctx.knowledge["models.secret_fields"]
@@ -323,6 +337,37 @@ def _root(expr: cst.BaseExpression) -> tuple[str, list[str]]:
         attrs.append(expr.attr.value)
         expr = expr.value
     return (expr.value if isinstance(expr, cst.Name) else ""), attrs
+
+
+def descendant_keys(ctx: FileContext, expr: cst.BaseExpression, names: set[str]) -> bool:
+    """Whether a value is the ids of a row's related rows: ``project.wiki_pages.values_list("id", flat=True)``,
+    a comprehension formatting each (``[f"wiki:{i}" for i in ...]``), a sum of such lists, or a name holding
+    one. The row itself is server-known, or its own lookup is judged where it happens: rows picked by these
+    keys are that row's descendants. (Another field, a title, is no key: other tenants' rows share it.)"""
+    if isinstance(expr, cst.Name):
+        return expr.value in names
+    if isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+        return descendant_keys(ctx, expr.for_in.iter, names)
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.BitOr)):
+        return descendant_keys(ctx, expr.left, names) and descendant_keys(ctx, expr.right, names)
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in ("values_list", "values")
+        and bool(expr.args)
+        and isinstance(expr.args[0].value, cst.SimpleString)
+        and expr.args[0].value.evaluated_value in ("id", "pk")
+    ):
+        manager = expr.func.value
+        if not isinstance(manager, cst.Attribute) or not isinstance(manager.value, cst.Name):
+            return False
+        row, relation = manager.value.value, manager.attr.value
+        return (
+            row not in ("self", "request", "cls")
+            and ctx.model_of(manager.value) is None
+            and relation not in ctx.knowledge["models.managers"]
+        )
+    return False
 
 
 def _bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str]]:
@@ -493,6 +538,7 @@ def compute_facts(
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)
+    facts.descendant_keys = scan.descendant_keys
     return facts
 
 

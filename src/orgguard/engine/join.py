@@ -770,6 +770,8 @@ class _Join:
             functions=dict(sorted(functions.items())),
             reach=dict(sorted(all_reach.items())),
             param_reach=dict(sorted(all_params.items())),
+            shortcuts=frozenset(q for q in index.shortcuts if q not in removed)
+            | {fn.qual for fn in fns.values() if fn.d.shortcut},
         )
 
     # -- models and classes -------------------------------------------------------------------------
@@ -930,6 +932,7 @@ class _Join:
             default_permissions=self.default_permissions,
             default_filtered=bool(narrowing_backends & {p for f in self.files for p in f.default_filters}),
             scoping_methods=scoping_methods,
+            shortcuts=frozenset(fn.qual for fn in self.fns.values() if fn.d.shortcut),
             view_mixins=self.view_mixins,
             functions=functions,
             reach=reach,

@@ -251,7 +251,11 @@ class QueryModel:
             if isinstance(call.func, cst.Name)
             else dotted_name(call.func).rsplit(".", 1)[-1]
         )
-        if name not in self.k["queries.shortcuts"] or not call.args:
+        if not call.args:
+            return None
+        if name not in self.k["queries.shortcuts"] and not (
+            isinstance(call.func, cst.Name) and self._project_shortcut(call.func.value)
+        ):
             return None
         first = call.args[0].value
         model = self.ctx.model_of(first)
@@ -262,6 +266,15 @@ class QueryModel:
                 return None
             model, links = inner.model, inner.links
         return QueryChain(top=call, model=model, links=links, via="shortcut", base_call=call, base_name=name)
+
+    def _project_shortcut(self, name: str) -> bool:
+        """A project function wrapping a query shortcut (``get_object_or_error(Model, user, id=pk)``), by the
+        qualified name the local name stands for."""
+        shortcuts = self.ctx.index.shortcuts
+        if not shortcuts:
+            return False
+        qualified = self.ctx.qualified(name)
+        return qualified in shortcuts or f"{self.ctx.module_name}.{name}" in shortcuts
 
     # -- predicates ---------------------------------------------------------------------------
     def predicates(self, chain: QueryChain) -> Iterator[Pred]:
@@ -274,7 +287,10 @@ class QueryModel:
                     if arg.keyword is None and not arg.star:
                         yield Pred("kw", "pk", arg.value)
                 rest = rest[1:]
-            if chain.via == "shortcut":
+            if chain.via == "shortcut" and chain.base_name not in self.k["queries.shortcuts"]:
+                # a project wrapper: its other positional parameters (the user it reports to) are no lookups
+                yield from self._arg_preds([a for a in rest if a.keyword is not None or a.star])
+            elif chain.via == "shortcut":
                 yield from self._arg_preds(rest)
         for link in chain.links:
             if link.call is None:

@@ -197,6 +197,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # parameters it returns narrowed to a tenant (``return q.filter(organization=org)``, a query handed to a
     # filter object's applier): a caller reassigning its query through it narrows that query
     narrows: tuple[str, ...] = ()
+    # it hands its first parameter (a model or queryset) and its ``**`` parameter to a query shortcut
+    # (``def get_object_or_error(qs, user, **kw): return get_object_or_404(qs, **kw)``): a shortcut itself
+    shortcut: bool = False
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
@@ -425,6 +428,7 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
     default_permissions: tuple[str, ...] = ()  # REST_FRAMEWORK["DEFAULT_PERMISSION_CLASSES"], short names
     default_filtered: bool = False  # REST_FRAMEWORK["DEFAULT_FILTER_BACKENDS"] narrow every list to the tenant
     scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
+    shortcuts: frozenset[str] = frozenset()  # qualnames of project functions that wrap a query shortcut
     view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
     functions: dict[str, FunctionInfo] = {}  # by qualname
     reach: dict[str, tuple[Reach, ...]] = {}  # qualname -> entry points that reach the function

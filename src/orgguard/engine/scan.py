@@ -1205,6 +1205,7 @@ class FunctionScan:
             return_type=self._return_type(),
             assigns=self._assigns(),
             narrows=self._narrows(),
+            shortcut=self._shortcut(),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
 
@@ -1239,6 +1240,32 @@ class FunctionScan:
                 ):
                     out.append((call.args[0].id, source.id))
         return tuple(dict.fromkeys(out))
+
+    def _shortcut(self) -> bool:
+        """Whether the function hands its first parameter and its ``**`` parameter, and nothing else, to a query
+        shortcut (``get_object_or_404(queryset, *args, **kwargs)``): its callers' ``f(Model, id=pk)`` is that
+        query."""
+        args = self.node.args
+        positional = [a.arg for a in (*args.posonlyargs, *args.args)]
+        if self.klass or not positional or args.kwarg is None:
+            return False
+        first, star = positional[0], args.kwarg.arg
+        shortcuts = self.k["queries.shortcuts"]
+        for n in self.nodes:
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and self._resolve_short(n.func.id) in shortcuts
+                and n.args
+                and isinstance(n.args[0], ast.Name)
+                and n.args[0].id == first
+                and any(kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == star for kw in n.keywords)
+                # nothing of its own: a wrapper adding a lookup (the tenant) narrows what its callers pick
+                and all(kw.arg is None for kw in n.keywords)
+                and all(isinstance(a, ast.Starred) for a in n.args[1:])
+            ):
+                return True
+        return False
 
     def _narrows(self) -> tuple[str, ...]:
         """Parameters the function returns narrowed to a tenant: ``return q.filter(organization=org)``, a query
