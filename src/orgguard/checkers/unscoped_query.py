@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import libcst as cst
 
 from orgguard.checkers._surface import SurfaceQueryChecker, query_fields, query_traits
@@ -10,12 +12,15 @@ from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import (
     FunctionFacts,
     Surface,
+    bound_args,
     class_bases,
     is_list_view,
     is_view_class,
     object_permission_guard,
 )
 from orgguard.engine.queries import QueryChain, Scoping
+from orgguard.engine.records import ProjectIndex
+from orgguard.knowledge import Knowledge
 
 WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
 BODY = frozenset({"data", "POST", "json", "get_json", "form", "payload"})  # a client's whole body: every field
@@ -29,9 +34,74 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
     codes = ("ORG101",)
     surface = Surface.REQUEST
 
+    @classmethod
+    def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        # ...or a handler takes a request body that declares the tenant field
+        return [*super().triggers(knowledge, index), *index.tenant_bodies()]
+
+    @classmethod
+    def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
+        return [*super().statement_triggers(knowledge, index), *index.tenant_bodies()]
+
     def visit_Call(self, node: cst.Call) -> None:
         super().visit_Call(node)
         self._reference_write(node)
+        self._body_write(node)
+
+    # -- a request body that declares the tenant field, written whole onto a row -------------------
+
+    def _body_write(self, node: cst.Call) -> None:
+        """``self.mixins.update_one(data, item_id)`` with ``data: ShoppingListUpdate`` (which declares
+        ``group_id``) reaching ``entry.update(**data.model_dump())``: the client moves the row to the tenant
+        it names. Reported at the handler's call, where the body is handed on."""
+        facts = self.analysis.current_facts()
+        info = facts.info if facts is not None else None
+        if facts is None or info is None or not info.body_tenant or not self.owns(facts):
+            return
+        flow = self.analysis.flow()
+        summary = flow.summary_for(node) if flow is not None else None
+        if summary is None or not summary.writes:
+            return
+        bodies = {param: (body, field) for param, body, field in info.body_tenant}
+        for var, param in bound_args(node, summary):
+            if param not in summary.writes:
+                continue
+            body = var if var in bodies else self._walked_body(var, node, bodies)
+            if body is None or self._last_assigned(var, node) is not None:
+                continue  # rebound before the call (`data = cast(data, Save, group_id=self.group_id)`)
+            klass, field = bodies[body]
+            func = self.ctx.scope.outer_function
+            tenants = sorted(self.ctx.index.tenant_models)
+            tenant = next((t for t in tenants if t.lower() == field.removesuffix("_id").replace("_", "")), "")
+            self.ctx.report(
+                "ORG101",
+                node,
+                shape="body_tenant_write",
+                query=f"{dotted_name(node.func) or 'call'}()",
+                body=klass,
+                ref=field,
+                tenant=tenant or (tenants[0] if tenants else "tenant"),
+                where=self.phrase("where_own", function=func.name.value) if func is not None else "",
+            )
+            return
+
+    def _walked_body(self, var: str, before: cst.Call, bodies: dict[str, tuple[str, str]]) -> str | None:
+        """The body parameter ``var`` walks (``for cookbook in data:``), when it is the target of a loop
+        over one around ``before``."""
+        func = self.ctx.scope.outer_function
+        if func is None:
+            return None
+        for sub in walk.iter_tree(func.body):
+            if (
+                isinstance(sub, cst.For)
+                and isinstance(sub.target, cst.Name)
+                and sub.target.value == var
+                and isinstance(sub.iter, cst.Name)
+                and sub.iter.value in bodies
+                and any(n is before for n in walk.iter_tree(sub.body))
+            ):
+                return sub.iter.value
+        return None
 
     def owns(self, facts: FunctionFacts) -> bool:
         """Request handlers, and the custom views of an admin that serves tenants' own staff: its changelist

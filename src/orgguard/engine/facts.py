@@ -212,7 +212,7 @@ class _VarScan(cst.CSTVisitor):
         # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
         summary = self._summary(node) if any(isinstance(a.value, cst.Name) for a in node.args) else None
         if summary is not None and summary.narrows:
-            for var, param in _bound_args(node, summary):
+            for var, param in bound_args(node, summary):
                 if param in summary.narrows:
                     self._narrowed(var, [node])
         # Membership.objects.filter(user=request.user, organization=obj.organization).exists(): obj is checked
@@ -370,7 +370,7 @@ def descendant_keys(ctx: FileContext, expr: cst.BaseExpression, names: set[str])
     return False
 
 
-def _bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str]]:
+def bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str]]:
     """(variable, parameter) of the call's arguments that are plain names: positional ones in order after
     ``self``/``cls`` of a method called on an object or class, keywords by name."""
     params = list(summary.params)

@@ -652,6 +652,7 @@ class _Join:
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
+        self._writes_memo: dict[tuple[str, str], bool] = {}
         self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
         self.jobs: set[str] = set()
@@ -748,6 +749,7 @@ class _Join:
         self.tenant_models = index.tenant_models
         self.paths_of = {name: list(paths) for name, paths in index.tenant_paths.items()}
         self.tenant_attrs = vocab.tenant_attrs(self.config.tenant_fields, self.paths_of.values())
+        self.own_tenant_fields = _own_tenant_fields(self.config.tenant_fields, self.paths_of.values())
         self.model_infos = index.models
         self.view_mixins = index.view_mixins
         self.class_infos = index.classes
@@ -889,6 +891,7 @@ class _Join:
             and column not in self.membership_attrs
         )
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
+        self.own_tenant_fields = _own_tenant_fields(config.tenant_fields, paths_of.values())
         self.tenant_models = tenant_models
         self.paths_of = paths_of
         self.model_infos = models
@@ -1604,10 +1607,17 @@ class _Join:
 
     def base_shorts_of(self, annotation: str, module: str) -> frozenset[str]:
         """Short names of the bases of the project class an annotation names (empty for anything else)."""
+        qual = self._annotated_class(annotation, module)
+        return self.class_bases(qual) if qual else frozenset()
+
+    def _annotated_class(self, annotation: str, module: str) -> str:
+        """The project class an annotation names (through re-exports: ``mealie.schema.cookbook.UpdateCookBook``
+        is defined in ``mealie.schema.cookbook.cookbook``), or ""."""
         for qual in (annotation, f"{module}.{annotation}"):
             if qual in self.sym.classes:
-                return self.class_bases(qual)
-        return frozenset()
+                return qual
+        found = self.sym.canonical(annotation) if annotation else ""
+        return found if found in self.sym.classes else ""
 
     def base_shorts(self, cls: str) -> set[str]:
         """Short names of a class's own bases, as written and as imported (``RestxResource`` is ``Resource``)."""
@@ -1987,8 +1997,9 @@ class _Join:
             if name in fn.verified_kwargs or name in self._guard_kwargs(fn):
                 out[name] = "trusted"  # a URL kwarg the handler's guard verifies
                 continue
-            body = bool(spec.annotation) and bool(
-                self.base_shorts_of(spec.annotation, fn.facts.module) & k["sources.body_types"]
+            body = any(
+                bool(ann) and bool(self.base_shorts_of(ann, fn.facts.module) & k["sources.body_types"])
+                for ann in (spec.annotation, spec.items)
             )
             if body and (routed or (view and after_request)):
                 out[name] = f"request:request body {name}"
@@ -2130,7 +2141,61 @@ class _Join:
             helper=fn.helper,
             assigns=fn.d.assigns,
             narrows=fn.d.narrows,
+            writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
+            body_tenant=self._body_tenant(fn),
         )
+
+    def _writes_whole(self, fn: _Fn, param: str, depth: int) -> bool:
+        """Whether ``fn`` writes every field of ``param`` onto a row, itself or through a function it hands
+        the parameter to (``self.repo.update(item_id, data)``)."""
+        memo = (fn.qual, param)
+        found = self._writes_memo.get(memo)
+        if found is not None:
+            return found
+        self._writes_memo[memo] = False  # a cycle writes nothing more
+        found = param in fn.d.writes
+        if not found and depth < 5:
+            found = any(
+                self._carries(fn, origin, param)
+                and any(
+                    (target := _param_for(callee, slot, call)) and self._writes_whole(callee, target, depth + 1)
+                    for callee in self.callee(fn, call.key)
+                )
+                for call in fn.d.calls
+                if call.mode == "call"
+                for slot, origin in call.args
+            )
+        self._writes_memo[memo] = found
+        return found
+
+    def _carries(self, fn: _Fn, origin: Origin, param: str) -> bool:
+        """Whether a value is the parameter's fields: the parameter, or a copy of it (``data.model_dump()``)."""
+        if param in origin.params:
+            return True
+        for key in origin.calls:
+            if key.split("#", 1)[0].rsplit(".", 1)[-1] in FIELD_COPIES:
+                call = self.call_facts(fn, key)
+                if call is not None and param in call.receiver.params:
+                    return True
+        return False
+
+    def _body_tenant(self, fn: _Fn) -> tuple[tuple[str, str, str], ...]:
+        """(param, body class, field) of the request-body parameters whose model declares the tenant field
+        (``data: ShoppingListUpdate`` inheriting ``group_id``), itself or as a list of them."""
+        out: list[tuple[str, str, str]] = []
+        for spec in fn.d.params:
+            if not fn.initial.get(spec.name, "").startswith("request:request body"):
+                continue
+            for ann in (spec.annotation, spec.items):
+                qual = self._annotated_class(ann, fn.facts.module) if ann else ""
+                if not qual:
+                    continue
+                fields = [c for klass in self.sym.mro(qual) for c in self.sym.classes[klass].columns]
+                held = next((f for f in fields if f in self.own_tenant_fields), "")
+                if held:
+                    out.append((spec.name, _short(qual), held))
+                    break
+        return tuple(out)
 
 
 def _loose(d: DefFacts) -> bool:
@@ -2151,6 +2216,20 @@ def _ref_text(ref: Ref) -> str:
 
 def _ref_key(ref: Ref) -> str:
     return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
+
+
+FIELD_COPIES = frozenset({"model_dump", "dict", "copy", "to_dict", "model_copy"})
+
+
+def _own_tenant_fields(tenant_fields: Iterable[str], paths: Iterable[Iterable[str]]) -> frozenset[str]:
+    """Fields that hold a row's own tenant: the declared tenant fields and every direct tenant path (not the
+    parents further up: a body naming its project is a reference, judged as one)."""
+    out = set(tenant_fields)
+    for model_paths in paths:
+        for path in model_paths:
+            if "__" not in path:
+                out.update((path, path if path.endswith("_id") else f"{path}_id"))
+    return frozenset(out)
 
 
 def _param_for(callee: _Fn, slot: str, call: CallFacts) -> str:

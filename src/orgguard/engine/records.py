@@ -154,6 +154,7 @@ class ParamSpec(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     marker: str = ""  # short name of the marker call (``Depends``, ``Query``), or a dependency alias
     provider: Ref | None = None  # ``Depends(<provider>)``
     star: str = ""  # "*" or "**"
+    items: str = ""  # the element type of a collection annotation (``list[UpdateBook]``), dotted like annotation
 
 
 class Decorator(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -200,6 +201,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # it hands its first parameter (a model or queryset) and its ``**`` parameter to a query shortcut
     # (``def get_object_or_error(qs, user, **kw): return get_object_or_404(qs, **kw)``): a shortcut itself
     shortcut: bool = False
+    # parameters whose every field it writes onto a row (``row.update(**data)`` on a row it fetched,
+    # ``qs.update(**data)``, ``data`` a parameter, its ``model_dump()``, or a local built from it)
+    writes: tuple[str, ...] = ()
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
@@ -409,6 +413,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     helper: bool = False  # a view's own helper method (``_get_project(self, request)``): it runs for its handlers
     assigns: tuple[tuple[str, str], ...] = ()  # (row param, dict param): it sets every key of the dict on the row
     narrows: tuple[str, ...] = ()  # params it returns narrowed to a tenant (``return q.filter(org=org)``)
+    writes: tuple[str, ...] = ()  # params whose every field it writes onto a row, itself or through callees
+    # request-body params whose model declares the tenant field (``data: ShoppingListUpdate`` with ``group_id``)
+    body_tenant: tuple[tuple[str, str, str], ...] = ()  # (param, body class, tenant field)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
@@ -458,6 +465,10 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
     def tenant_admin(self, klass: str) -> bool:
         """Whether ``klass`` is an admin class that serves tenants' own staff (see :attr:`ClassInfo.tenant_admin`)."""
         return any(info.tenant_admin for info in self.classes.get(klass, ()))
+
+    def tenant_bodies(self) -> frozenset[str]:
+        """Request-body models that declare the tenant field, as handlers that hand them on take them."""
+        return frozenset(body for info in self.functions.values() for _p, body, _f in info.body_tenant)
 
     def bound_classes(self) -> frozenset[str]:
         """Classes whose methods query a tenant-owned model through ``self.<attr>`` set elsewhere (their

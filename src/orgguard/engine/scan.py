@@ -591,6 +591,9 @@ class ModuleScan:
             elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute, ast.Call)):
                 attrs.append("()")
                 node = node.func
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Subscript):
+                attrs.append("()")
+                node = node.func.value  # HttpRepo[Create, Out, Update](repo): an instance of HttpRepo
             else:
                 break
         attrs.reverse()
@@ -875,6 +878,11 @@ class ModuleScan:
                     ref = self.ref_of(value, params, {})
                     if ref is not None:
                         out.append((target.attr, ref))
+                elif isinstance(value, ast.Attribute) and isinstance(_attr_base(value), ast.Call):
+                    # self.recipes = get_repositories(session).recipes: an attribute of what a factory returns
+                    ref = self.ref_of(value, {}, {})
+                    if ref is not None:
+                        out.append((target.attr, ref))
                 elif isinstance(value, ast.Call):
                     ref = self.ref_of(value.func, {}, {})
                     if ref is not None:
@@ -1056,6 +1064,9 @@ _INDEXED = frozenset(
         ast.Call,
         ast.Subscript,
         ast.Assign,
+        ast.AnnAssign,
+        ast.For,
+        ast.AsyncFor,
         ast.Return,
         ast.Yield,
         ast.With,
@@ -1065,6 +1076,11 @@ _INDEXED = frozenset(
         ast.Compare,
     }
 )
+
+
+COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
+ROW_WRITES = frozenset({"update", "create", "update_or_create", "get_or_create"})
+COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "dict_", "items", "values", "keys"})
 
 
 def names_in(node: ast.AST) -> set[str]:
@@ -1206,6 +1222,7 @@ class FunctionScan:
             assigns=self._assigns(),
             narrows=self._narrows(),
             shortcut=self._shortcut(),
+            writes=self._writes(),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
 
@@ -1240,6 +1257,73 @@ class FunctionScan:
                 ):
                     out.append((call.args[0].id, source.id))
         return tuple(dict.fromkeys(out))
+
+    def _writes(self) -> tuple[str, ...]:
+        """Parameters whose every field the function writes onto a row: ``entry.update(**new_data)`` on a row
+        it fetched (a local holding a call's result, or a loop over one, never a dict it built), a query's
+        ``update(**data)``/``create(**data)``; ``data`` a parameter, its ``model_dump()``, an element of it,
+        or a local built from it (``merged.update(data)``). A caller handing it the client's body lets the
+        client set every column, the tenant's included."""
+        params = self.param_names
+        writes = [
+            n
+            for n in self.nodes
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and n.func.attr in ROW_WRITES
+            and any(kw.arg is None for kw in n.keywords)
+        ]
+        if not params or not writes:
+            return ()
+        assigned: dict[str, list[ast.expr]] = {}
+        for n in self.nodes:
+            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                for target in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    root = target.value if isinstance(target, ast.Subscript) else target
+                    if isinstance(root, ast.Name):
+                        assigned.setdefault(root.id, []).append(n.value)  # d[k] = v: d holds v
+            elif isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
+                assigned.setdefault(n.target.id, []).append(n.iter)  # an element of what it walks
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr == "update"
+                and isinstance(n.func.value, ast.Name)
+                and n.args
+            ):
+                assigned.setdefault(n.func.value.id, []).extend(n.args)  # merged.update(data)
+
+        def roots(expr: ast.expr, seen: frozenset[str]) -> set[str]:
+            out: set[str] = set()
+            for name in names_in(expr):
+                if name in params:
+                    out.add(name)
+                if name not in seen and name != "self":
+                    for value in assigned.get(name, ()):
+                        out |= roots(value, seen | {name})
+            return out
+
+        def row(expr: ast.expr, seen: frozenset[str]) -> bool:
+            """A fetched row (or rows): a call's result that is no copy or dict, or a name only ever one."""
+            if isinstance(expr, ast.Await):
+                expr = expr.value
+            if isinstance(expr, ast.Call):
+                return _last_name(expr.func) not in COPIES
+            if isinstance(expr, ast.Name) and expr.id not in params and expr.id not in seen:
+                values = assigned.get(expr.id, ())
+                return bool(values) and all(row(v, seen | {expr.id}) for v in values)
+            return False
+
+        out: set[str] = set()
+        for call in writes:
+            assert isinstance(call.func, ast.Attribute)
+            receiver = call.func.value
+            if not (self._is_query(call) or (call.func.attr == "update" and row(receiver, frozenset()))):
+                continue
+            for kw in call.keywords:
+                if kw.arg is None:
+                    out |= roots(kw.value, frozenset())
+        return tuple(sorted((out & params) - {"self", "cls"}))
 
     def _shortcut(self) -> bool:
         """Whether the function hands its first parameter and its ``**`` parameter, and nothing else, to a query
@@ -1419,7 +1503,15 @@ class FunctionScan:
                             else None
                         )
                     return ParamSpec(arg.arg, annotation, name, provider)
-        return ParamSpec(arg.arg, annotation, marker)
+        items = ""
+        collection = arg.annotation
+        if (
+            isinstance(collection, ast.Subscript)
+            and vocab.short(dotted(collection.value)) in COLLECTIONS
+            and isinstance(collection.slice, (ast.Name, ast.Attribute))
+        ):
+            items = self.mod.scope.qualified(dotted(collection.slice))  # data: list[UpdateCookBook]
+        return ParamSpec(arg.arg, annotation, marker, items=items)
 
     def _number_calls(self) -> None:
         """Key every call of the body (nested functions included) by its text and occurrence, in source order."""
@@ -1609,6 +1701,18 @@ class FunctionScan:
         if isinstance(stmt, ast.Expr):
             self.eval(stmt.value, env)
             self._guards(stmt.value, env)
+            call = stmt.value
+            if (
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Attribute)
+                and call.func.attr == "update"
+                and isinstance(call.func.value, ast.Name)
+                and call.func.value.id in env.values
+                and call.args
+            ):
+                # merged.update(new_data): the dict now holds what the argument holds
+                name = call.func.value.id
+                env.values[name] = join_origins([env.values[name], *(self.eval(a, env) for a in call.args)])
             if isinstance(stmt.value, ast.Call) and vocab.is_refusing_call(dotted(stmt.value.func)):
                 env.exited = True
             return env
@@ -2497,6 +2601,14 @@ def _abstract(node: _Func) -> bool:
             continue
         return False
     return True
+
+
+def _attr_base(node: ast.Attribute) -> ast.expr:
+    """What an attribute chain is read from: ``f(x)`` for ``f(x).a.b``."""
+    base: ast.expr = node
+    while isinstance(base, ast.Attribute):
+        base = base.value
+    return base
 
 
 def _chain_root(call: ast.Call) -> str:
