@@ -275,16 +275,35 @@ class SurfaceQueryChecker(Checker):
         info = self.ctx.index.models.get(chain.model)
         if "sqlalchemy" in found and info is not None and info.session_scoped:
             found.add("scoped")
+        fields = query_fields(self.ctx, chain.model)
+        display = chain.display
+        generic = self._generic_model(chain)
+        if generic:
+            # a generic repository's self.model: the classes that construct it bind many models
+            display = display.replace(f"({chain.model}", f"({generic}", 1)
+            fields["model"] = generic
         self.ctx.report(
             self.codes[0],
             chain.anchor,
             trace=trace,
             shape=shape,
             traits={*traits, *found},
-            query=chain.display,
+            query=display,
             by=by,
             where=where,
             base=chain.base_name,
             bypass=vocab.short(dotted_name(bypass.func)) if bypass is not None else "",
-            fields=query_fields(self.ctx, chain.model),
+            fields=fields,
         )
+
+    def _generic_model(self, chain: QueryChain) -> str:
+        """``self.model`` when the chain's model is one the constructing classes bind several of (a generic
+        repository's ``select(self.model)``), else "": the message then names the attribute, not one of them."""
+        base = chain.base_call
+        klass = self.ctx.scope.klass
+        if base is None or not base.args or klass is None:
+            return ""
+        text = dotted_name(base.args[0].value)
+        if not text.startswith("self.") or text.count(".") != 1:
+            return ""
+        return text if len(self.ctx.index.bound_models(klass.name.value, text[5:])) > 1 else ""

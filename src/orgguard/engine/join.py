@@ -964,6 +964,8 @@ class _Join:
                 for found in sym.resolve(ref, module_hint=facts.module):
                     if found.kind == "class" and self.class_bases(found.name) & admin_bases:
                         own.setdefault(found.name, {}).setdefault(ADMIN_MODEL_ATTR, []).append(_short(text))
+        for cls, attr, model in self._constructed_models(models):
+            own.setdefault(cls, {}).setdefault(attr, []).append(model)
         if not own:
             return {}
         runs_on: dict[str, set[str]] = {}  # class -> the classes whose methods it calls on its own instances
@@ -1001,6 +1003,56 @@ class _Join:
             cls: tuple((attr, tuple(sorted(names))) for attr, names in sorted(binds.items()))
             for cls, binds in slots.items()
         }
+
+    def _constructed_models(self, models: Mapping[str, ModelInfo]) -> Iterator[tuple[str, str, str]]:
+        """(class, attr, model) of every construction that hands a model to ``__init__``, which keeps it in
+        ``self.<attr>`` itself or through ``super().__init__(...)``: ``Repo(session, PK, ShoppingItem)`` binds
+        ``self.model`` of that Repo (and of its bases' methods) to ``ShoppingItem``."""
+        for fn in self.fns.values():
+            for call in fn.d.calls:
+                if not call.class_args or call.ref is None:
+                    continue
+                models_given = [(slot, _short(text)) for slot, text in call.class_args if _short(text) in models]
+                if not models_given:
+                    continue
+                for target in fn.edges.get(call.key, ()):
+                    init = self.fns.get(target)
+                    if init is None or init.d.name != "__init__" or not init.klass:
+                        continue
+                    built = (
+                        fn.klass  # super().__init__(session, Project): the subclass binds its own instances
+                        if call.ref.kind == "super"
+                        else next(
+                            (
+                                t.name
+                                for t in self.sym.resolve(call.ref, module_hint=fn.facts.module)
+                                if t.kind == "class"
+                            ),
+                            init.klass,
+                        )
+                    )
+                    for slot, model in models_given:
+                        for attr in self._kept_as(init, _param_for(init, slot, call), 0):
+                            yield built, attr, model
+
+    def _kept_as(self, init: _Fn, param: str, depth: int) -> list[str]:
+        """The ``self`` attributes an ``__init__`` keeps a parameter in, itself or through the base's."""
+        if not param:
+            return []
+        out = [attr for attr, p in init.d.self_binds if p == param]
+        if depth >= 4:
+            return out
+        for call in init.d.calls:
+            if call.ref is None or call.ref.kind != "super" or call.ref.attrs[-1:] != ("__init__",):
+                continue
+            for slot, origin in call.args:
+                if param not in origin.params:
+                    continue
+                for target in init.edges.get(call.key, ()):
+                    base = self.fns.get(target)
+                    if base is not None:
+                        out += self._kept_as(base, _param_for(base, slot, call), depth + 1)
+        return out
 
     def _fetches_itself(self, fn: _Fn) -> bool:
         """``get_object()`` of a view whose framework handlers never call it (``SingleObjectMixin, View``):
@@ -2191,7 +2243,13 @@ class _Join:
                 if not qual:
                     continue
                 fields = [c for klass in self.sym.mro(qual) for c in self.sym.classes[klass].columns]
-                held = next((f for f in fields if f in self.own_tenant_fields), "")
+                # the declared tenant fields first, in their order (a body's first field may be a proxy)
+                declared = list(self.config.tenant_fields)
+                held = min(
+                    (f for f in fields if f in self.own_tenant_fields),
+                    key=lambda f: declared.index(f) if f in declared else len(declared),
+                    default="",
+                )
                 if held:
                     out.append((spec.name, _short(qual), held))
                     break

@@ -112,6 +112,9 @@ class CallFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     fate: str = "consumed"
     fate_attrs: tuple[str, ...] = ()  # attributes the result is compared on (checked, if one holds the tenant)
     result_var: str = ""  # the name the result is assigned to (checked, if a verifying check takes it)
+    # arguments that name a class, of a call that constructs one (``Repo(session, ShoppingItem)``): slot -> the
+    # dotted name, head resolved through the imports (what ``self.model = model`` in its ``__init__`` holds)
+    class_args: tuple[tuple[str, str], ...] = ()
 
 
 class Check(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -204,6 +207,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # parameters whose every field it writes onto a row (``row.update(**data)`` on a row it fetched,
     # ``qs.update(**data)``, ``data`` a parameter, its ``model_dump()``, or a local built from it)
     writes: tuple[str, ...] = ()
+    self_binds: tuple[tuple[str, str], ...] = ()  # ``__init__``'s ``self.<attr> = <param>``: (attr, param)
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)

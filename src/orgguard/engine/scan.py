@@ -1223,6 +1223,16 @@ class FunctionScan:
             narrows=self._narrows(),
             shortcut=self._shortcut(),
             writes=self._writes(),
+            self_binds=tuple(
+                (t.attr, n.value.id)
+                for n in self.nodes
+                if node.name == "__init__"
+                and isinstance(n, ast.Assign)
+                and isinstance(n.value, ast.Name)
+                and n.value.id in self.param_names
+                for t in n.targets
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
+            ),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
         )
 
@@ -1549,8 +1559,9 @@ class FunctionScan:
                     value = value.value  # group = Device.objects.get(...).group: what the row leads to
                 if isinstance(value, ast.Call) and id(value) in self.keys:
                     var = sub.targets[0].id
-                    if var not in assigned or _chain_root(value) != var:
-                        assigned[var] = self.keys[id(value)]  # qs = qs.with_state(): still the first call's result
+                    # qs = qs.with_state() / q = self.add_search(q, ...): still the first call's result
+                    if var not in assigned or (_chain_root(value) != var and var not in names_in(value)):
+                        assigned[var] = self.keys[id(value)]
         self.result_vars = {key: var for var, key in assigned.items()}
         checked_vars = self._checked_vars()
         for sub in self.nodes:
@@ -1589,6 +1600,10 @@ class FunctionScan:
         method = call.func.attr
         if method in self.k["queries.scoping_methods"]:
             return True
+        if method in self.k["queries.lookup_methods"] and any(kw.arg is None for kw in call.keywords):
+            return (
+                True  # filter_by(**self._filter_builder()): opaque lookups may hold the tenant, as the checkers judge
+            )
         if method in self.k["queries.lookup_methods"] or method in self.k["queries.where_methods"]:
             words = self.mod.tenant_words
             for kw in call.keywords:
@@ -2586,7 +2601,18 @@ class FunctionScan:
         ref = self.mod.ref_of(func, env.types, self.local_imports, self.klass)
         if ref is None:
             return False
-        self.calls.append(CallFacts(key, call.lineno, call.col_offset, ref, "call", "", tuple(args), receiver, fate))
+        class_args: tuple[tuple[str, str], ...] = ()
+        if _last_name(func)[:1].isupper() or (ref.kind == "super" and ref.attrs[-1:] == ("__init__",)):
+            class_args = tuple(
+                (str(i), self.mod.scope.qualified(dotted(a), self.local_imports))
+                for i, a in enumerate(call.args)
+                if isinstance(a, (ast.Name, ast.Attribute)) and _last_name(a)[:1].isupper()
+            )
+        self.calls.append(
+            CallFacts(
+                key, call.lineno, call.col_offset, ref, "call", "", tuple(args), receiver, fate, class_args=class_args
+            )
+        )
         return True
 
 
