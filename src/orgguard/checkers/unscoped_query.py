@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import libcst as cst
 
@@ -56,19 +56,34 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         it names. Reported at the handler's call, where the body is handed on."""
         facts = self.analysis.current_facts()
         info = facts.info if facts is not None else None
-        if facts is None or info is None or not info.body_tenant or not self.owns(facts):
+        if facts is None or info is None or not (info.body_tenant or info.body_refs) or not self.owns(facts):
             return
         flow = self.analysis.flow()
         summary = flow.summary_for(node) if flow is not None else None
         if summary is None or not summary.writes:
             return
         bodies = {param: (body, field) for param, body, field in info.body_tenant}
+        refs: dict[str, list[tuple[str, str, str]]] = {}
+        for param, klass, name, target in info.body_refs:
+            refs.setdefault(param, []).append((klass, name, target))
         for var, param in bound_args(node, summary):
             if param not in summary.writes:
                 continue
-            body = var if var in bodies else self._walked_body(var, node, bodies)
-            if body is None or self._last_assigned(var, node) is not None:
-                continue  # rebound before the call (`data = cast(data, Save, group_id=self.group_id)`)
+            body = var if var in bodies or var in refs else self._walked_body(var, node, {**bodies, **refs})
+            built = self._last_assigned(var, node)
+            if built is not None:
+                # rebound before the call (`data = cast(data, Save, group_id=self.group_id)`): only a row built
+                # from the body's own foreign ids (`Save(text=data.text, recipe_id=data.recipe_id)`) says more
+                copied = self._copied_refs(built, refs)
+                if copied:
+                    self._body_reference(node, set(refs), copied, built)
+                    return
+                continue
+            if body is None:
+                continue
+            if body not in bodies:
+                self._body_reference(node, {var, body}, refs[body])
+                return
             klass, field = bodies[body]
             func = self.ctx.scope.outer_function
             tenants = sorted(self.ctx.index.tenant_models)
@@ -85,7 +100,60 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
             )
             return
 
-    def _walked_body(self, var: str, before: cst.Call, bodies: dict[str, tuple[str, str]]) -> str | None:
+    def _body_reference(
+        self, node: cst.Call, names: set[str], refs: list[tuple[str, str, str]], built: cst.CSTNode | None = None
+    ) -> None:
+        """The body declares a foreign id (``shopping_list_id``) of a tenant-owned model and is written whole:
+        the client picks the referenced row, unless the handler first hands that id to a lookup
+        (``self.repos.recipes.get_one(data.recipe_id)``, whose result it checks); ``built``, the row's own
+        constructor, looks nothing up."""
+        func = self.ctx.scope.outer_function
+        if func is None:
+            return
+        looked_up: set[str] = set()
+        for sub in walk.iter_tree(func.body):
+            if sub is node:
+                break
+            if isinstance(sub, cst.Call) and sub is not built:
+                # get_one(data.recipe_id), where(Project.id == data.project_id): the id is looked up
+                for arg in sub.args:
+                    for value in walk.iter_tree(arg.value):
+                        if (
+                            isinstance(value, cst.Attribute)
+                            and isinstance(value.value, cst.Name)
+                            and value.value.value in names
+                        ):
+                            looked_up.add(value.attr.value)
+        for klass, field, target in refs:
+            if field in looked_up:
+                continue
+            display = f"{dotted_name(node.func) or 'call'}()"
+            self._report_reference(
+                "body_reference", node, display, field, f"the request body {klass}", target, self._orm()
+            )
+            return
+
+    @staticmethod
+    def _copied_refs(
+        built: cst.BaseExpression, refs: Mapping[str, list[tuple[str, str, str]]]
+    ) -> list[tuple[str, str, str]]:
+        """The body's foreign ids a constructor call copies under their own name (``recipe_id=data.recipe_id``)."""
+        if not isinstance(built, cst.Call) or not dotted_name(built.func).rsplit(".", 1)[-1][:1].isupper():
+            return []
+        out: list[tuple[str, str, str]] = []
+        for arg in built.args:
+            value = arg.value
+            if (
+                arg.keyword is not None
+                and isinstance(value, cst.Attribute)
+                and isinstance(value.value, cst.Name)
+                and value.value.value in refs
+                and value.attr.value == arg.keyword.value
+            ):
+                out.extend(r for r in refs[value.value.value] if r[1] == arg.keyword.value)
+        return out
+
+    def _walked_body(self, var: str, before: cst.Call, bodies: Mapping[str, object]) -> str | None:
         """The body parameter ``var`` walks (``for cookbook in data:``), when it is the target of a loop
         over one around ``before``."""
         func = self.ctx.scope.outer_function

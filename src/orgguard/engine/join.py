@@ -653,6 +653,7 @@ class _Join:
         self._events: dict[str, bool] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
         self._writes_memo: dict[tuple[str, str], bool] = {}
+        self.bound_slots: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}  # class -> self.<attr> -> models
         self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
         self.jobs: set[str] = set()
@@ -750,9 +751,11 @@ class _Join:
         self.paths_of = {name: list(paths) for name, paths in index.tenant_paths.items()}
         self.tenant_attrs = vocab.tenant_attrs(self.config.tenant_fields, self.paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(self.config.tenant_fields, self.paths_of.values())
+        self.reference_targets = _reference_targets(index.models, index.tables, self.paths_of, index.tenant_models)
         self.model_infos = index.models
         self.view_mixins = index.view_mixins
         self.class_infos = index.classes
+        self.bound_slots = {i.qualname: i.bound for v in index.classes.values() for i in v if i.bound}
         self.dependency_aliases = index.dependency_aliases
         self.default_permissions = index.default_permissions
         self.installed = index.installed_sessions
@@ -892,6 +895,7 @@ class _Join:
         )
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(config.tenant_fields, paths_of.values())
+        self.reference_targets = _reference_targets(models, tables, paths_of, tenant_models)
         self.tenant_models = tenant_models
         self.paths_of = paths_of
         self.model_infos = models
@@ -907,6 +911,7 @@ class _Join:
         self.dependencies = self._dependencies()
         self._resolve_calls()
         bound = self._bound_models(models)
+        self.bound_slots = bound
         if bound:
             self.class_infos = {
                 name: tuple(
@@ -2195,6 +2200,7 @@ class _Join:
             narrows=fn.d.narrows,
             writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
             body_tenant=self._body_tenant(fn),
+            body_refs=self._body_refs(fn),
         )
 
     def _writes_whole(self, fn: _Fn, param: str, depth: int) -> bool:
@@ -2205,7 +2211,9 @@ class _Join:
         if found is not None:
             return found
         self._writes_memo[memo] = False  # a cycle writes nothing more
-        found = param in fn.d.writes
+        found = param in fn.d.writes or any(
+            p == param and self._binds_models(fn.klass, attr) for attr, p in fn.d.constructs
+        )
         if not found and depth < 5:
             found = any(
                 self._carries(fn, origin, param)
@@ -2220,6 +2228,10 @@ class _Join:
         self._writes_memo[memo] = found
         return found
 
+    def _binds_models(self, klass: str, attr: str) -> bool:
+        """Whether constructions (or subclasses, registrations) bind ``self.<attr>`` of ``klass`` to models."""
+        return bool(klass) and any(a == attr and models for a, models in self.bound_slots.get(klass, ()))
+
     def _carries(self, fn: _Fn, origin: Origin, param: str) -> bool:
         """Whether a value is the parameter's fields: the parameter, or a copy of it (``data.model_dump()``)."""
         if param in origin.params:
@@ -2230,6 +2242,26 @@ class _Join:
                 if call is not None and param in call.receiver.params:
                     return True
         return False
+
+    def _body_refs(self, fn: _Fn) -> tuple[tuple[str, str, str, str], ...]:
+        """(param, body class, field, target) of the request-body parameters whose model declares a foreign id
+        that one tenant-owned model's relations name (``shopping_list_id`` -> ``ShoppingList``): the client
+        picks the referenced row by id. Not the tenant fields themselves (``body_tenant``)."""
+        out: list[tuple[str, str, str, str]] = []
+        for spec in fn.d.params:
+            if not fn.initial.get(spec.name, "").startswith("request:request body"):
+                continue
+            for ann in (spec.annotation, spec.items):
+                qual = self._annotated_class(ann, fn.facts.module) if ann else ""
+                if not qual:
+                    continue
+                for klass in self.sym.mro(qual):
+                    for name in self.sym.classes[klass].columns:
+                        target = self.reference_targets.get(name)
+                        if target and name not in self.own_tenant_fields:
+                            out.append((spec.name, _short(qual), name, target))
+                break
+        return tuple(dict.fromkeys(out))
 
     def _body_tenant(self, fn: _Fn) -> tuple[tuple[str, str, str], ...]:
         """(param, body class, field) of the request-body parameters whose model declares the tenant field
@@ -2277,6 +2309,29 @@ def _ref_key(ref: Ref) -> str:
 
 
 FIELD_COPIES = frozenset({"model_dump", "dict", "copy", "to_dict", "model_copy"})
+
+
+def _reference_targets(
+    models: Mapping[str, ModelInfo],
+    tables: Mapping[str, str],
+    paths: Mapping[str, Sequence[str]],
+    tenants: Iterable[str],
+) -> dict[str, str]:
+    """Foreign-id field names -> the one tenant-owned model the project's relations by that name point at
+    (``shopping_list_id`` -> ``ShoppingList``); a name two relations share for different models is left out."""
+    found: dict[str, set[str]] = {}
+    tenant_models = set(tenants)
+    for info in models.values():
+        for relation, target in info.relations:
+            name = relation if relation.endswith("_id") else f"{relation}_id"
+            model = tables.get(target.removeprefix("table:"), "") if target.startswith("table:") else target
+            if model:
+                found.setdefault(name, set()).add(model)
+    return {
+        name: next(iter(targets))
+        for name, targets in found.items()
+        if len(targets) == 1 and paths.get(next(iter(targets))) and next(iter(targets)) not in tenant_models
+    }
 
 
 def _own_tenant_fields(tenant_fields: Iterable[str], paths: Iterable[Iterable[str]]) -> frozenset[str]:

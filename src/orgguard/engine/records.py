@@ -208,6 +208,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # ``qs.update(**data)``, ``data`` a parameter, its ``model_dump()``, or a local built from it)
     writes: tuple[str, ...] = ()
     self_binds: tuple[tuple[str, str], ...] = ()  # ``__init__``'s ``self.<attr> = <param>``: (attr, param)
+    # ``self.<attr>(**data)``: (attr, param) of a row built from every field of a parameter (a write when
+    # the constructions bind ``self.<attr>`` to models: a generic repository's ``create``)
+    constructs: tuple[tuple[str, str], ...] = ()
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
@@ -420,6 +423,8 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     writes: tuple[str, ...] = ()  # params whose every field it writes onto a row, itself or through callees
     # request-body params whose model declares the tenant field (``data: ShoppingListUpdate`` with ``group_id``)
     body_tenant: tuple[tuple[str, str, str], ...] = ()  # (param, body class, tenant field)
+    # request-body params whose model declares a foreign id of a tenant-owned model (``shopping_list_id``)
+    body_refs: tuple[tuple[str, str, str, str], ...] = ()  # (param, body class, field, target model)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
@@ -472,7 +477,11 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
 
     def tenant_bodies(self) -> frozenset[str]:
         """Request-body models that declare the tenant field, as handlers that hand them on take them."""
-        return frozenset(body for info in self.functions.values() for _p, body, _f in info.body_tenant)
+        return frozenset(
+            body
+            for info in self.functions.values()
+            for body in (*(b for _p, b, _f in info.body_tenant), *(b for _p, b, _f, _t in info.body_refs))
+        )
 
     def bound_classes(self) -> frozenset[str]:
         """Classes whose methods query a tenant-owned model through ``self.<attr>`` set elsewhere (their

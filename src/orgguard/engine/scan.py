@@ -19,7 +19,7 @@ import contextlib
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import msgspec
@@ -1080,6 +1080,7 @@ _INDEXED = frozenset(
 
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
 ROW_WRITES = frozenset({"update", "create", "update_or_create", "get_or_create"})
+MERGES = frozenset({"update", "append", "extend", "add", "insert"})
 COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "dict_", "items", "values", "keys"})
 
 
@@ -1223,6 +1224,7 @@ class FunctionScan:
             narrows=self._narrows(),
             shortcut=self._shortcut(),
             writes=self._writes(),
+            constructs=self._constructs(),
             self_binds=tuple(
                 (t.attr, n.value.id)
                 for n in self.nodes
@@ -1285,33 +1287,8 @@ class FunctionScan:
         ]
         if not params or not writes:
             return ()
-        assigned: dict[str, list[ast.expr]] = {}
-        for n in self.nodes:
-            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
-                for target in n.targets if isinstance(n, ast.Assign) else [n.target]:
-                    root = target.value if isinstance(target, ast.Subscript) else target
-                    if isinstance(root, ast.Name):
-                        assigned.setdefault(root.id, []).append(n.value)  # d[k] = v: d holds v
-            elif isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
-                assigned.setdefault(n.target.id, []).append(n.iter)  # an element of what it walks
-            elif (
-                isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Attribute)
-                and n.func.attr == "update"
-                and isinstance(n.func.value, ast.Name)
-                and n.args
-            ):
-                assigned.setdefault(n.func.value.id, []).extend(n.args)  # merged.update(data)
-
-        def roots(expr: ast.expr, seen: frozenset[str]) -> set[str]:
-            out: set[str] = set()
-            for name in names_in(expr):
-                if name in params:
-                    out.add(name)
-                if name not in seen and name != "self":
-                    for value in assigned.get(name, ()):
-                        out |= roots(value, seen | {name})
-            return out
+        assigned = self._holders()
+        roots = self._param_roots(assigned)
 
         def row(expr: ast.expr, seen: frozenset[str]) -> bool:
             """A fetched row (or rows): a call's result that is no copy or dict, or a name only ever one."""
@@ -1332,8 +1309,71 @@ class FunctionScan:
                 continue
             for kw in call.keywords:
                 if kw.arg is None:
-                    out |= roots(kw.value, frozenset())
+                    out |= roots(kw.value)
         return tuple(sorted((out & params) - {"self", "cls"}))
+
+    def _constructs(self) -> tuple[tuple[str, str], ...]:
+        """(attr, param) of ``self.<attr>(**data)`` with ``data`` a parameter, its ``model_dump()``, an element
+        of it, or a local built from it: a row built from every field the parameter holds."""
+        calls = [
+            n
+            for n in self.nodes
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and isinstance(n.func.value, ast.Name)
+            and n.func.value.id == "self"
+            and any(kw.arg is None for kw in n.keywords)
+        ]
+        if not calls or not self.param_names:
+            return ()
+        roots = self._param_roots(self._holders())
+        out: set[tuple[str, str]] = set()
+        for call in calls:
+            assert isinstance(call.func, ast.Attribute)
+            for kw in call.keywords:
+                if kw.arg is None:
+                    out.update(
+                        (call.func.attr, p) for p in roots(kw.value) & self.param_names if p not in ("self", "cls")
+                    )
+        return tuple(sorted(out))
+
+    def _holders(self) -> dict[str, list[ast.expr]]:
+        """What each local name holds: its assignments, what a loop over it walks, what is merged or appended
+        into it (``merged.update(data)``, ``items.append(item)``)."""
+        assigned: dict[str, list[ast.expr]] = {}
+        for n in self.nodes:
+            if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
+                for target in n.targets if isinstance(n, ast.Assign) else [n.target]:
+                    root = target.value if isinstance(target, ast.Subscript) else target
+                    if isinstance(root, ast.Name):
+                        assigned.setdefault(root.id, []).append(n.value)  # d[k] = v: d holds v
+            elif isinstance(n, (ast.For, ast.AsyncFor)) and isinstance(n.target, ast.Name):
+                assigned.setdefault(n.target.id, []).append(n.iter)  # an element of what it walks
+            elif (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Attribute)
+                and n.func.attr in MERGES
+                and isinstance(n.func.value, ast.Name)
+                and n.args
+            ):
+                assigned.setdefault(n.func.value.id, []).extend(n.args)  # merged.update(data), rows.append(row)
+        return assigned
+
+    def _param_roots(self, assigned: Mapping[str, list[ast.expr]]) -> Callable[[ast.expr], set[str]]:
+        """The parameters a value is built from, through what the locals it names hold."""
+        params = self.param_names
+
+        def roots(expr: ast.expr, seen: frozenset[str] = frozenset()) -> set[str]:
+            out: set[str] = set()
+            for name in names_in(expr):
+                if name in params:
+                    out.add(name)
+                if name not in seen and name != "self":
+                    for value in assigned.get(name, ()):
+                        out |= roots(value, seen | {name})
+            return out
+
+        return roots
 
     def _shortcut(self) -> bool:
         """Whether the function hands its first parameter and its ``**`` parameter, and nothing else, to a query
@@ -1720,12 +1760,12 @@ class FunctionScan:
             if (
                 isinstance(call, ast.Call)
                 and isinstance(call.func, ast.Attribute)
-                and call.func.attr == "update"
+                and call.func.attr in MERGES
                 and isinstance(call.func.value, ast.Name)
                 and call.func.value.id in env.values
                 and call.args
             ):
-                # merged.update(new_data): the dict now holds what the argument holds
+                # merged.update(new_data), rows.append(row): the container now holds what the argument holds
                 name = call.func.value.id
                 env.values[name] = join_origins([env.values[name], *(self.eval(a, env) for a in call.args)])
             if isinstance(stmt.value, ast.Call) and vocab.is_refusing_call(dotted(stmt.value.func)):
