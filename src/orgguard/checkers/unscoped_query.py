@@ -137,8 +137,27 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
     def _copied_refs(
         built: cst.BaseExpression, refs: Mapping[str, list[tuple[str, str, str]]]
     ) -> list[tuple[str, str, str]]:
-        """The body's foreign ids a constructor call copies under their own name (``recipe_id=data.recipe_id``)."""
-        if not isinstance(built, cst.Call) or not dotted_name(built.func).rsplit(".", 1)[-1][:1].isupper():
+        """The body's foreign ids a call copies: a constructor under their own name (``recipe_id=data.recipe_id``),
+        or a conversion of the whole body with some fields overridden (``mapper.cast(data, Save,
+        group_id=self.group_id)``, ``data.cast(Save, id=item_id)``): every foreign id it does not override."""
+        if not isinstance(built, cst.Call):
+            return []
+        func = built.func
+        whole = next(
+            (
+                name
+                for name in (
+                    _name(built.args[0].value) if built.args and built.args[0].keyword is None else "",
+                    _name(func.value) if isinstance(func, cst.Attribute) else "",
+                )
+                if name in refs
+            ),
+            "",
+        )
+        if whole:
+            overridden = {a.keyword.value for a in built.args if a.keyword is not None}
+            return [r for r in refs[whole] if r[1] not in overridden]
+        if not dotted_name(func).rsplit(".", 1)[-1][:1].isupper():
             return []
         out: list[tuple[str, str, str]] = []
         for arg in built.args:
@@ -647,6 +666,10 @@ def _create_only(ctx: FileContext, klass: cst.ClassDef) -> bool:
     for info in ctx.index.ancestors(klass.name.value):
         methods.update(info.methods)
     return not methods & READERS
+
+
+def _name(expr: cst.BaseExpression) -> str:
+    return expr.value if isinstance(expr, cst.Name) else ""
 
 
 def _string(expr: cst.BaseExpression) -> str | None:

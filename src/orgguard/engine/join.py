@@ -751,7 +751,9 @@ class _Join:
         self.paths_of = {name: list(paths) for name, paths in index.tenant_paths.items()}
         self.tenant_attrs = vocab.tenant_attrs(self.config.tenant_fields, self.paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(self.config.tenant_fields, self.paths_of.values())
-        self.reference_targets = _reference_targets(index.models, index.tables, self.paths_of, index.tenant_models)
+        self.reference_targets = _reference_targets(
+            index.models, index.tables, self.paths_of, index.tenant_models, self.k["models.user_models"]
+        )
         self.model_infos = index.models
         self.view_mixins = index.view_mixins
         self.class_infos = index.classes
@@ -895,7 +897,7 @@ class _Join:
         )
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(config.tenant_fields, paths_of.values())
-        self.reference_targets = _reference_targets(models, tables, paths_of, tenant_models)
+        self.reference_targets = _reference_targets(models, tables, paths_of, tenant_models, k["models.user_models"])
         self.tenant_models = tenant_models
         self.paths_of = paths_of
         self.model_infos = models
@@ -2316,11 +2318,16 @@ def _reference_targets(
     tables: Mapping[str, str],
     paths: Mapping[str, Sequence[str]],
     tenants: Iterable[str],
+    users: Iterable[str],
 ) -> dict[str, str]:
     """Foreign-id field names -> the one tenant-owned model the project's relations by that name point at
-    (``shopping_list_id`` -> ``ShoppingList``); a name two relations share for different models is left out."""
+    (``shopping_list_id`` -> ``ShoppingList``); a name two relations share for different models is left out,
+    and so are user models: a body's ``user_id`` names a person (an author, an assignee), not a row of the
+    tenant's data that the write would expose."""
     found: dict[str, set[str]] = {}
-    tenant_models = set(tenants)
+    named = set(users)
+    tenant_models = set(tenants) | named
+    tenant_models |= {name for name, info in models.items() if {_short(b) for b in info.bases} & named}
     for info in models.values():
         for relation, target in info.relations:
             name = relation if relation.endswith("_id") else f"{relation}_id"
