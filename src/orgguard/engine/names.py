@@ -101,6 +101,7 @@ OTHER_KEYS = frozenset(
         "queries.where_methods",
         "queries.session_calls",
         "queries.write_methods",
+        "queries.filter_appliers",
         "requests.handler_params",
         "requests.route_decorators",
         "requests.handler_methods",
