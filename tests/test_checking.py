@@ -57,6 +57,55 @@ def test_statement_positions_are_the_whole_module_positions(name: str, data: byt
     assert {r.node: found[r.node] for r in reports} == {r.node: whole[r.node] for r in reports}
 
 
+_ODD_LAYOUTS = [
+    # a decorator whose expression starts on a later line than its `@` (the scan's first line is the later one)
+    ("late-decorator", b"x = 1\n\n\n@(\n    dec\n)\ndef f(pk):\n    return Invoice.objects.get(pk=pk)\n"),
+    # two identical definitions, comments and blank lines before each, no final newline
+    (
+        "twins",
+        b"# a\n\ndef f(pk):\n    return Invoice.objects.get(pk=pk)\n\n# b\ndef f(pk):\n    return Invoice.objects.get(pk=pk)",
+    ),
+    # a module-level statement with findings between definitions, a header
+    (
+        "between",
+        b"# h\n\ndef f(pk):\n    return 1\nrows = Invoice.objects.all()\n@dec\nclass C:\n    x = Invoice.objects.all()\n",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"), [*_sources(), *_ODD_LAYOUTS], ids=[n for n, _ in [*_sources(), *_ODD_LAYOUTS]]
+)
+def test_anchored_positions_are_the_whole_module_positions(name: str, data: bytes) -> None:
+    """Statements placed by the index scan's lines (checked against the text) where LibCST's provider places
+    them; and where the scan's lines are wrong for the text, placed by counting."""
+    module = cst.parse_module(data)
+    whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    layout = blank.layout_of(ast.parse(data))
+    rng = random.Random(name)
+    reports = []
+    for top in module.body:
+        nodes = list(walk.iter_tree(top))
+        for node in rng.sample(nodes, min(15, len(nodes))):
+            reports.append(Report("ORG101", node, top, {}, (), top))
+    expected = {r.node: whole[r.node] for r in reports}
+    for anchors in (
+        checking.Anchors.of(data, module, layout),
+        checking.Anchors(data.decode(), []),  # none known
+        checking.Anchors(data.decode(), [first + 1 for _, _, first, _ in layout.defs]),  # every one wrong
+    ):
+        found = checking._positions(module, reports, anchors=anchors)
+        assert {r.node: found[r.node] for r in reports} == expected
+    if layout.defs:  # the anchors are taken where they are right
+        anchors = checking.Anchors.of(data, module, layout)
+        assert anchors is not None
+        defs = [s for s in module.body if isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+        code = module.code_for_node(defs[0])
+        head = defs[0].decorators[0] if defs[0].decorators else defs[0]  # where its code starts, its comments aside
+        line = whole[head].start.line - len(defs[0].leading_lines)
+        assert anchors.start(0, defs[0], code) == (None if name == "late-decorator" else line)
+
+
 @pytest.mark.parametrize(("name", "data"), _sources(), ids=[n for n, _ in _sources()])
 def test_spans_give_the_position_providers_positions(name: str, data: bytes) -> None:
     """Every node LibCST's provider places (trivia and expressions too) where it places it, asked for one

@@ -31,6 +31,7 @@ from orgguard.engine.findings import (
 )
 from orgguard.engine.plugins import load_checker
 from orgguard.engine.project import PART_BYTES, Project
+from orgguard.engine.records import Layout
 from orgguard.engine.suppressions import audit as audit_suppressions
 from orgguard.engine.suppressions import find_suppression, may_have_suppressions
 
@@ -86,15 +87,19 @@ def _parse_error(project: Project, display: str, exc: BaseException) -> Finding:
     return parse_error_finding(display, error.line, error.column, {"detail": error.message}, end=end)
 
 
-def _positions(module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5) -> dict[cst.CSTNode, CodeRange]:
+def _positions(
+    module: cst.Module, reports: Sequence[Report], *, dense: float = 0.5, anchors: Anchors | None = None
+) -> dict[cst.CSTNode, CodeRange]:
     """Positions of the reported nodes (and their statements) only; paid for just the files with findings.
 
     Positions come from generating the code (see :class:`_Spans`). Here the code is generated for the
     module-level statements that hold a finding, each wrapped alone in a module of the same layout, and their
-    positions are moved down by the lines of the code before them (the header and the statements
-    before it, generated as plain code). The result is the same: a module-level statement's code starts
-    at column 0 with no indentation pending, whatever precedes it. Falls back to the whole module when a
-    report does not know its module-level statement, or more than ``dense`` of the statements hold findings.
+    positions are moved down to the line the statement starts on. The result is the same: a module-level
+    statement's code starts at column 0 with no indentation pending, whatever precedes it. That line comes
+    from ``anchors`` for a definition (where the index scan's parse put it, checked against the text the
+    module was parsed from), else from the lines of the code before it (the header and the statements since
+    the last one placed, generated as plain code). Falls back to the whole module when a report does not
+    know its module-level statement, or, with no anchors, more than ``dense`` of the statements hold findings.
     """
     wanted: set[cst.CSTNode] = set()
     by_top: dict[int, set[cst.CSTNode]] = {}  # the nodes wanted in each module-level statement
@@ -105,17 +110,34 @@ def _positions(module: cst.Module, reports: Sequence[Report], *, dense: float = 
                 wanted.add(node)
                 mine.add(node)
     tops = {id(r.top): r.top for r in reports if r.top is not None}
-    if len(tops) < len(by_top) or len(tops) > dense * len(module.body):
+    if len(tops) < len(by_top) or (anchors is None and len(tops) > dense * len(module.body)):
         return _position_map(module, wanted)
     found: dict[cst.CSTNode, CodeRange] = {}
-    line = 1 + _line_count(module, module.header)
-    for stmt in module.body:
-        if id(stmt) in tops:
-            found.update(_statement_positions(module, stmt, line - 1, by_top[id(stmt)]))
-            del tops[id(stmt)]
-            if not tops:
-                break
-        line += _line_count(module, (stmt,))
+    line = 0  # the first line of module.body[counted] (0: not known yet)
+    counted = 0
+    rank = -1  # of the statement among the module's definitions
+    for at, stmt in enumerate(module.body):
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            rank += 1
+        if id(stmt) not in tops:
+            continue
+        spans = _Spans(module, by_top[id(stmt)])
+        module.with_changes(header=(), body=(stmt,), footer=())._codegen(spans)
+        code = "".join(spans.tokens)
+        start = anchors.start(rank, stmt, code) if anchors is not None and rank >= 0 else None
+        if start is None:
+            if not line:
+                line, counted = 1 + _line_count(module, module.header), 0
+            start = line + _line_count(module, module.body[counted:at])
+        for node, rng in spans.ranges(by_top[id(stmt)]).items():
+            found[node] = CodeRange(
+                CodePosition(rng.start.line + start - 1, rng.start.column),
+                CodePosition(rng.end.line + start - 1, rng.end.column),
+            )
+        line, counted = start + len(_NEWLINE.findall(code)), at + 1
+        del tops[id(stmt)]
+        if not tops:
+            break
     if tops or not wanted <= found.keys():
         return _position_map(module, wanted)  # a reported node outside its statement: be plain
     return found
@@ -128,17 +150,38 @@ def _line_count(module: cst.Module, nodes: Sequence[cst.CSTNode]) -> int:
     return sum(len(_NEWLINE.findall(module.code_for_node(node))) for node in nodes)
 
 
-def _statement_positions(
-    module: cst.Module, stmt: cst.CSTNode, offset: int, wanted: set[cst.CSTNode]
-) -> dict[cst.CSTNode, CodeRange]:
-    alone = module.with_changes(header=(), body=(stmt,), footer=())
-    return {
-        node: CodeRange(
-            CodePosition(rng.start.line + offset, rng.start.column),
-            CodePosition(rng.end.line + offset, rng.end.column),
-        )
-        for node, rng in _position_map(alone, wanted).items()
-    }
+class Anchors:
+    """Where the module-level definitions of a parsed text start, without generating the code before them:
+    the first line of each (its decorators included), in order, as the index scan's parse found them
+    (:class:`Layout`), less the comment and blank lines LibCST puts before it. A line is taken only when the
+    statement's code is the text from that line on (else its line is counted from the code before it)."""
+
+    __slots__ = ("firsts", "starts", "text")
+
+    def __init__(self, text: str, firsts: Sequence[int]) -> None:
+        self.text = text
+        self.firsts = firsts
+        self.starts = [0, *(m.end() for m in _NEWLINE.finditer(text))]  # where each line starts
+
+    @classmethod
+    def of(cls, source: bytes | str, module: cst.Module, layout: Layout | None) -> Anchors | None:
+        if layout is None:
+            return None
+        if isinstance(source, bytes):
+            try:
+                source = source.decode(module.encoding)
+            except (UnicodeDecodeError, LookupError):
+                return None
+        return cls(source, [first for _, _, first, _ in layout.defs])
+
+    def start(self, rank: int, stmt: cst.CSTNode, code: str) -> int | None:
+        """The line ``stmt``, the module's definition number ``rank`` whose code is ``code``, starts on."""
+        if rank >= len(self.firsts) or not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            return None
+        line = self.firsts[rank] - len(stmt.leading_lines)
+        if 1 <= line <= len(self.starts) and self.text.startswith(code, self.starts[line - 1]):
+            return line
+        return None
 
 
 def _position_map(module: cst.Module, wanted: set[cst.CSTNode]) -> dict[cst.CSTNode, CodeRange]:
@@ -366,11 +409,14 @@ def _check_source(
         reduced = _reduced(project, source, relpath, sha) if checker_specs and held is None else None
         if held is not None:
             reduced = held.source
+        text: bytes | str = source  # what LibCST parsed
         if reduced is not None:
             # LibCST reads only what can hold a finding, once the whole file passed the same screen
             if not checked:
                 syntax.parse_module(source, display, config.target_version, checked=False, need_module=False)
             parsed = _parse_reduced(reduced, display, config.target_version)
+            if parsed is not None:
+                text = reduced
         if parsed is None:
             parsed = syntax.parse_module(
                 source, display, config.target_version, checked=checked, need_module=bool(checker_specs)
@@ -407,7 +453,8 @@ def _check_source(
         reports = ctx.reports if held is None else _held_reports(module, ctx.reports, held)
         if not reports:
             return result
-        positions = _positions(module, reports)
+        layout = project.layouts.get(sha) if sha is not None else None
+        positions = _positions(module, reports, anchors=Anchors.of(text, module, layout))
     except RecursionError:
         result.findings.append(_parse_error(project, display, RecursionError()))
         return result
