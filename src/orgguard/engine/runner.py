@@ -432,7 +432,10 @@ def _scan(
         jobs = min(cores, len(missing) // SCAN_CHUNK + 1)
         # one big file, or a few: a worker scans them while this process imports what checking them needs
         aside = jobs == 1 < cores and _checks_unprepared() and sum(len(s.data) for s in scanner.sources) >= SCAN_ALONE
-        results = _scan_pool(scanner, jobs) if jobs > 1 or aside else scanner.scan_range(0, len(missing))
+        if aside and len(missing) == 1:  # one big file: the cores share it
+            results = [_scan_split(scanner, cores)]
+        else:
+            results = _scan_pool(scanner, jobs) if jobs > 1 or aside else scanner.scan_range(0, len(missing))
         for i, facts in zip(missing, results, strict=True):
             out[i] = FACTS.encode_bare(_unlaid(facts))
             in_hand[i] = facts
@@ -482,6 +485,13 @@ class _FactScanner:
     knowledge: Knowledge
     sources: Sequence[SourceFile]
 
+    def scan_part(self, part: tuple[int, int]) -> FileFacts:
+        """Part ``part`` (index, count) of the facts of the one source (see ``scan.scan_part``)."""
+        from orgguard.engine.scan import scan_part
+
+        src = self.sources[0]
+        return scan_part(src.data, self.config.relpath(src.path), self.config, self.knowledge, part)
+
     def scan_range(self, start: int, stop: int) -> list[FileFacts | None]:
         from orgguard.engine.scan import scan_source  # only a run that scans imports the scanner
 
@@ -518,6 +528,34 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
     for (start, stop), result in zip(ranges, results, strict=True):
         out.extend(result if result is not None else scanner.scan_range(start, stop))
     return out
+
+
+def _scan_split(scanner: _FactScanner, jobs: int) -> FileFacts | None:
+    """The facts of one big file, its definitions scanned in ``jobs`` forked processes (each parses the file);
+    scanned whole here when a part cannot be had (a file the scan cannot read as it is, a broken pool)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from orgguard.engine.scan import joined_facts
+
+    parts: list[FileFacts | None] = []
+    with (
+        contextlib.suppress(Exception),
+        ProcessPoolExecutor(
+            max_workers=jobs, mp_context=_mp_context(), initializer=_init_scanner, initargs=(scanner,)
+        ) as pool,
+    ):
+        futures = [pool.submit(_scan_part_work, (n, jobs)) for n in range(jobs)]
+        _prepare_checks()  # while the workers scan, this process would only wait
+        for future in futures:
+            parts.extend(FACTS_CHUNK.decode(future.result()))
+    done = [part for part in parts if part is not None]
+    return joined_facts(done) if len(done) == jobs else scanner.scan_range(0, 1)[0]
+
+
+def _scan_part_work(part: tuple[int, int]) -> bytes:
+    """A part of the one big file's facts, back to the parent through their schema (not pickled)."""
+    scanner: _FactScanner = _STATE["scanner"]
+    return FACTS_CHUNK.encode([scanner.scan_part(part)])
 
 
 def _checks_unprepared() -> bool:

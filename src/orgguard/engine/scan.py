@@ -106,6 +106,53 @@ def scan_source(
     return msgspec.structs.replace(facts, layout=found) if found is not None else facts
 
 
+def scan_part(data: bytes, rel: str, config: Config, knowledge: Knowledge, part: tuple[int, int]) -> FileFacts:
+    """Part ``part`` (index, count) of what :func:`scan_source` gives with ``layout``, for one big file scanned
+    by several processes: the functions and classes of one run of its module-level definitions (cut by lines),
+    and, in the first part, everything else of the module and its layout. :func:`joined_facts` puts the parts
+    together. Raises where :func:`scan_source` gives the facts of a file it could not read or walk (the
+    caller scans the file whole then)."""
+    if b"class " not in data and b"def " not in data and b"import" not in data:
+        raise ValueError("nothing to scan")
+    with warnings.catch_warnings():  # the project's invalid escapes are not our output
+        warnings.simplefilter("ignore")
+        tree = ast.parse(data, filename=rel)
+    with deep_recursion():
+        found = blank.layout_of(tree) if part[0] == 0 else None
+        facts = ModuleScan(config, knowledge, rel).module(tree, part)
+    return msgspec.structs.replace(facts, layout=found) if found is not None else facts
+
+
+def joined_facts(parts: Sequence[FileFacts]) -> FileFacts:
+    """The facts of a file scanned in parts (:func:`scan_part`, in order): what :func:`scan_source` gives."""
+    return msgspec.structs.replace(
+        parts[0],
+        classes=tuple(c for p in parts for c in p.classes),
+        functions=tuple(f for p in parts for f in p.functions),
+        registrations=tuple(dict.fromkeys(r for p in parts for r in p.registrations)),
+    )
+
+
+def _part_statements(stmts: Sequence[ast.stmt], part: tuple[int, int] | None) -> range:
+    """The module-level statements whose definitions part ``part`` (index, count) scans: runs of about the
+    same number of lines (every statement without ``part``)."""
+    if part is None:
+        return range(len(stmts))
+    index, count = part
+    defs = [(n, s) for n, s in enumerate(stmts) if isinstance(s, (*_FUNCS, ast.ClassDef))]
+    total = sum((s.end_lineno or s.lineno) - s.lineno + 1 for _, s in defs) or 1
+    first, stop, seen = len(stmts), len(stmts), 0
+    for n, stmt in defs:
+        which = min(count - 1, seen * count // total)
+        if which == index and first == len(stmts):
+            first = n
+        elif which > index:
+            stop = n
+            break
+        seen += (stmt.end_lineno or stmt.lineno) - stmt.lineno + 1
+    return range(first, stop) if first < stop else range(0)
+
+
 @contextlib.contextmanager
 def deep_recursion() -> Iterator[None]:
     """Room for the recursive helpers (``dotted``...) on the deepest trees ``ast.parse`` accepts.
@@ -304,7 +351,9 @@ class ModuleScan:
 
     # -- module ------------------------------------------------------------------------------------
 
-    def module(self, tree: ast.Module) -> FileFacts:
+    def module(self, tree: ast.Module, part: tuple[int, int] | None = None) -> FileFacts:
+        """The module's facts; with ``part`` (index, count), the functions and classes of that part of its
+        definitions only (see :func:`scan_part`), and the module's other facts in the first part alone."""
         stmts = list(_module_statements(tree.body))
         imports, stars = import_table(stmts, self.module_name, self.is_package)
         local: set[str] = set()
@@ -316,6 +365,16 @@ class ModuleScan:
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 local.add(stmt.target.id)
         self.scope = ModuleScope(self.module_name, imports, local)
+        if part is not None and part[0] > 0:
+            classes, functions, decorated = self._definitions(stmts, part)
+            return FileFacts(
+                parsed=True,
+                path=self.rel,
+                module=self.module_name,
+                classes=tuple(classes),
+                functions=tuple(functions),
+                registrations=tuple(dict.fromkeys(decorated)),
+            )
         markers = self.k["trusted.dependency_markers"]
         permissions: list[str] = []
         filters: list[str] = []
@@ -434,44 +493,8 @@ class ModuleScan:
                     child = self.ref_of(child_node, {}, {})
                     if parent is not None and child is not None:
                         mounts.append((parent, child))
-        classes: list[ClassFacts] = []
-        functions: list[DefFacts] = []
-        seen: dict[str, int] = {}
-
-        def add(node: _Func, klass: str) -> FunctionScan:
-            qual = f"{klass}.{node.name}" if klass else node.name
-            seen[qual] = seen.get(qual, 0) + 1
-            if seen[qual] > 1:
-                qual = f"{qual}#{seen[qual]}"
-            scan = FunctionScan(self, node, qual, klass)
-            functions.append(scan.run())
-            return scan
-
-        def visit_class(node: ast.ClassDef, outer: str) -> None:
-            qual = f"{outer}.{node.name}" if outer else node.name
-            at = len(classes)
-            classes.append(None)  # type: ignore[arg-type]  # filled once its methods are read
-            scans: list[FunctionScan] = []
-            for item in _module_statements(node.body):
-                if isinstance(item, _FUNCS):
-                    scans.append(add(item, qual))
-                elif isinstance(item, ast.ClassDef):
-                    visit_class(item, qual)
-            classes[at] = self.klass(node, qual, scans)
-            for dec in node.decorator_list:
-                if isinstance(dec, ast.Call) and vocab.short(dotted(dec.func)) == "register":
-                    # @admin.register(Device, Template): the class serves each model named
-                    registrations.extend(
-                        (dotted(arg), Ref("g", f"{self.module_name}.{qual}"))
-                        for arg in dec.args
-                        if isinstance(arg, (ast.Name, ast.Attribute))
-                    )
-
-        for stmt in stmts:
-            if isinstance(stmt, _FUNCS):
-                add(stmt, "")
-            elif isinstance(stmt, ast.ClassDef):
-                visit_class(stmt, "")
+        classes, functions, more = self._definitions(stmts, part)
+        registrations.extend(more)
         return FileFacts(
             parsed=True,
             path=self.rel,
@@ -495,6 +518,59 @@ class ModuleScan:
             hooks=tuple(hooks),
             installs=tuple(dict.fromkeys(installs)),
         )
+
+    def _definitions(
+        self, stmts: Sequence[ast.stmt], part: tuple[int, int] | None
+    ) -> tuple[list[ClassFacts], list[DefFacts], list[tuple[str, Ref]]]:
+        """The facts of the module's functions and classes (of one part of them, with ``part``), and the
+        registrations their class decorators make."""
+        classes: list[ClassFacts] = []
+        functions: list[DefFacts] = []
+        registrations: list[tuple[str, Ref]] = []
+        seen: dict[str, int] = {}
+        mine = _part_statements(stmts, part)
+
+        def add(node: _Func, klass: str, scanned: bool) -> FunctionScan:
+            qual = f"{klass}.{node.name}" if klass else node.name
+            seen[qual] = seen.get(qual, 0) + 1
+            if seen[qual] > 1:
+                qual = f"{qual}#{seen[qual]}"
+            scan = FunctionScan(self, node, qual, klass)
+            if scanned:
+                functions.append(scan.run())
+            return scan
+
+        def visit_class(node: ast.ClassDef, outer: str, scanned: bool) -> None:
+            qual = f"{outer}.{node.name}" if outer else node.name
+            at = len(classes)
+            if scanned:
+                classes.append(None)  # type: ignore[arg-type]  # filled once its methods are read
+            scans: list[FunctionScan] = []
+            for item in _module_statements(node.body):
+                if isinstance(item, _FUNCS):
+                    scans.append(add(item, qual, scanned))
+                elif isinstance(item, ast.ClassDef):
+                    visit_class(item, qual, scanned)
+            if not scanned:
+                return  # another part's: only its names are counted (numbered qualified names)
+            classes[at] = self.klass(node, qual, scans)
+            for dec in node.decorator_list:
+                if isinstance(dec, ast.Call) and vocab.short(dotted(dec.func)) == "register":
+                    # @admin.register(Device, Template): the class serves each model named
+                    registrations.extend(
+                        (dotted(arg), Ref("g", f"{self.module_name}.{qual}"))
+                        for arg in dec.args
+                        if isinstance(arg, (ast.Name, ast.Attribute))
+                    )
+
+        for n, stmt in enumerate(stmts):
+            if n >= mine.stop:
+                break
+            if isinstance(stmt, _FUNCS):
+                add(stmt, "", n in mine)
+            elif isinstance(stmt, ast.ClassDef):
+                visit_class(stmt, "", n in mine)
+        return classes, functions, registrations
 
     @staticmethod
     def _named_paths(stmts: list[ast.stmt]) -> Iterator[Ref]:
