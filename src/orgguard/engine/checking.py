@@ -122,7 +122,11 @@ def _positions(
         if id(stmt) not in tops:
             continue
         spans = _Spans(module, by_top[id(stmt)])
-        module.with_changes(header=(), body=(stmt,), footer=())._codegen(spans)
+        whole = True
+        try:
+            module.with_changes(header=(), body=(stmt,), footer=())._codegen(spans)
+        except _Placed:
+            whole = False  # the code after the last wanted node was not generated
         code = "".join(spans.tokens)
         start = anchors.start(rank, stmt, code) if anchors is not None and rank >= 0 else None
         if start is None:
@@ -134,7 +138,7 @@ def _positions(
                 CodePosition(rng.start.line + start - 1, rng.start.column),
                 CodePosition(rng.end.line + start - 1, rng.end.column),
             )
-        line, counted = start + len(_NEWLINE.findall(code)), at + 1
+        line, counted = (start + len(_NEWLINE.findall(code)), at + 1) if whole else (start, at)
         del tops[id(stmt)]
         if not tops:
             break
@@ -188,7 +192,8 @@ def _position_map(module: cst.Module, wanted: set[cst.CSTNode]) -> dict[cst.CSTN
     """What ``MetadataWrapper(module).resolve(PositionProvider)`` gives for the ``wanted`` nodes (those under
     ``module``; the others are left out)."""
     spans = _Spans(module, wanted)
-    module._codegen(spans)
+    with contextlib.suppress(_Placed):
+        module._codegen(spans)
     return spans.ranges(wanted)
 
 
@@ -216,11 +221,12 @@ class _Spans(CodegenState):
     module ends inside a ``\\r\\n`` line break (the code is the source, which the tokenizer read the same way).
     """
 
-    __slots__ = ("spans", "stack", "wanted")
+    __slots__ = ("pending", "spans", "stack", "wanted")
 
     def __init__(self, module: cst.Module, wanted: set[cst.CSTNode]) -> None:
         super().__init__(default_indent=module.default_indent, default_newline=module.default_newline)
         self.wanted = {id(node) for node in wanted}
+        self.pending = set(self.wanted)  # the wanted nodes whose code is not generated yet
         self.spans: dict[int, tuple[int, int]] = {}  # id(node) -> (first token, token after the last)
         self.stack: list[int] = []
 
@@ -230,8 +236,14 @@ class _Spans(CodegenState):
     def after_codegen(self, node: cst.CSTNode) -> None:
         start = self.stack.pop()
         key = id(node)
-        if key not in self.spans and (key in self.wanted or not _expression(type(node))):
-            self.spans[key] = (start, len(self.tokens))  # unless a syntactic span was recorded inside
+        if key in self.wanted:
+            if key not in self.spans:
+                self.spans[key] = (start, len(self.tokens))  # unless a syntactic span was recorded inside
+            self.pending.discard(key)
+            if not self.pending:
+                raise _Placed  # every wanted span is taken: the rest of the code is not needed
+        elif key not in self.spans and not _expression(type(node)):
+            self.spans[key] = (start, len(self.tokens))
 
     def record_syntactic_position(  # type: ignore[override]  # any context manager does
         self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None, end_node: cst.CSTNode | None = None
@@ -266,6 +278,11 @@ class _Spans(CodegenState):
 _NOTHING = contextlib.nullcontext()
 
 
+class _Placed(Exception):  # not an error: the code generation stops once every wanted span is taken
+    """Raised by :class:`_Spans` once every wanted node's code is generated (a node's span is final when its
+    own code is: a syntactic span is recorded inside it, and only for itself)."""
+
+
 class _Syntactic:
     """``record_syntactic_position`` of :class:`_Spans`, as LibCST's provider records it (the span of the code
     generated inside; its start or end taken from a child's span when LibCST names one)."""
@@ -282,6 +299,8 @@ class _Syntactic:
         self.start = len(self.state.tokens)
 
     def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None:
+            return  # the generation stopped (every wanted span taken, see _Placed): nothing more to record
         spans = self.state.spans
         start = spans[id(self.start_node)][0] if self.start_node is not None else self.start
         end = spans[id(self.end_node)][1] if self.end_node is not None else len(self.state.tokens)
