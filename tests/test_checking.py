@@ -13,7 +13,8 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from orgguard.engine import blank, checking, runner, syntax, walk
+from orgguard.engine import blank, checking, runner, scan, syntax, walk
+from orgguard.engine.codec import FACTS, INDEX
 from orgguard.engine.context import Report
 from orgguard.engine.runner import load_project, run
 
@@ -324,3 +325,63 @@ def test_a_run_cuts_a_big_file_for_idle_cores(project: Path, monkeypatch: pytest
         parted = run(load_project(project, cache=False, jobs=jobs), [project], jobs=jobs, cwd=project)
         assert parted.findings == whole.findings and not parted.errors
     assert cut and all(count > 1 for count in cut)  # the in-process run (jobs=1) cut it too, for memory
+
+
+# ---------------------------------------------------------------------------------------------------
+# a big file's index scan shared by the cores
+
+
+@pytest.mark.parametrize("app", fixture_apps(), ids=lambda p: p.name)
+def test_a_file_scanned_in_parts_has_the_facts_of_the_whole(app: Path) -> None:
+    loaded = load_project(app, cache=False, jobs=1)
+    config, knowledge = loaded.config, loaded.knowledge
+    compared = 0
+    for path in sorted(loaded.shas):
+        data = Path(path).read_bytes()
+        rel = config.relpath(Path(path))
+        whole = scan.scan_source(data, rel, config, knowledge, layout=True)
+        if whole is None or not whole.parsed:
+            continue
+        for count in (2, 3, 7):
+            joined = scan.joined_facts([scan.scan_part(data, rel, config, knowledge, (n, count)) for n in range(count)])
+            assert FACTS.encode_bare(joined) == FACTS.encode_bare(whole)
+            assert joined.layout == whole.layout
+        compared += 1
+    assert compared
+
+
+def test_a_run_shares_one_big_files_scan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The index of a project of one big file, scanned by two processes, is the index of one scan; so are
+    its findings."""
+    units = "".join(
+        f"\nclass Repo{n}:\n    def get(self, pk):\n        return Invoice.objects.get(pk=pk)\n\n"
+        f"def view_{n}(request, pk):\n    return Repo{n}().get(pk)\n\n"
+        f"def view_{n}(request, pk):  # reused: numbered\n    return Invoice.objects.get(pk=pk)\n"
+        for n in range(30)
+    )
+    write_tree(
+        project,
+        {
+            "app/views.py": "from django.db import models\n\nclass Organization(models.Model):\n    pass\n\n"
+            "class Invoice(models.Model):\n"
+            "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n" + units
+        },
+    )
+    alone = load_project(project, cache=False, jobs=1)
+    expected = INDEX.encode(alone.index)
+    findings = run(alone, [project], jobs=1, cwd=project).findings
+    assert findings
+    split: list[int] = []
+    scan_split = runner._scan_split
+
+    def spy(scanner: object, jobs: int) -> object:
+        split.append(jobs)
+        return scan_split(scanner, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_scan_split", spy)
+    monkeypatch.setattr(runner, "_checks_unprepared", lambda: True)  # as in a fresh process
+    monkeypatch.setattr(runner, "SCAN_ALONE", 1)
+    shared = load_project(project, cache=False, jobs=2)
+    assert split == [2]
+    assert INDEX.encode(shared.index) == expected
+    assert run(shared, [project], jobs=2, cwd=project).findings == findings
