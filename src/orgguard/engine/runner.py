@@ -83,6 +83,7 @@ from orgguard.knowledge import Knowledge, load_knowledge
 from orgguard.registry import all_rules, enabled_codes, known_codes
 
 if TYPE_CHECKING:  # the process pools are imported when a run needs one (a cached run does not)
+    import ast
     import multiprocessing.context
     from concurrent.futures import Future
 
@@ -485,13 +486,6 @@ class _FactScanner:
     knowledge: Knowledge
     sources: Sequence[SourceFile]
 
-    def scan_part(self, part: tuple[int, int]) -> FileFacts:
-        """Part ``part`` (index, count) of the facts of the one source (see ``scan.scan_part``)."""
-        from orgguard.engine.scan import scan_part
-
-        src = self.sources[0]
-        return scan_part(src.data, self.config.relpath(src.path), self.config, self.knowledge, part)
-
     def scan_range(self, start: int, stop: int) -> list[FileFacts | None]:
         from orgguard.engine.scan import scan_source  # only a run that scans imports the scanner
 
@@ -530,18 +524,38 @@ def _scan_pool(scanner: _FactScanner, jobs: int) -> list[FileFacts | None]:
     return out
 
 
+@dataclass(frozen=True)
+class _PartScanner:
+    """One big file's tree, parsed here and inherited by the forked workers that scan its parts."""
+
+    scanner: _FactScanner
+    tree: ast.Module
+
+    def scan_part(self, part: tuple[int, int]) -> FileFacts:
+        from orgguard.engine.scan import scan_part
+
+        src, config = self.scanner.sources[0], self.scanner.config
+        return scan_part(self.tree, config.relpath(src.path), config, self.scanner.knowledge, part)
+
+
 def _scan_split(scanner: _FactScanner, jobs: int) -> FileFacts | None:
-    """The facts of one big file, its definitions scanned in ``jobs`` forked processes (each parses the file);
-    scanned whole here when a part cannot be had (a file the scan cannot read as it is, a broken pool)."""
+    """The facts of one big file, parsed here and its definitions scanned in ``jobs`` forked processes (which
+    inherit the tree); scanned whole in a worker when it cannot be cut (a file the scan reads otherwise,
+    processes that are not forked), and here when a part cannot be had (a broken pool)."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from orgguard.engine.scan import joined_facts
+    from orgguard.engine.scan import joined_facts, parse_for_parts
 
+    context = _mp_context()
+    src = scanner.sources[0]
+    tree = parse_for_parts(src.data, scanner.config.relpath(src.path)) if context.get_start_method() == "fork" else None
+    if tree is None:
+        return _scan_pool(scanner, 1)[0]
     parts: list[FileFacts | None] = []
     with (
         contextlib.suppress(Exception),
         ProcessPoolExecutor(
-            max_workers=jobs, mp_context=_mp_context(), initializer=_init_scanner, initargs=(scanner,)
+            max_workers=jobs, mp_context=context, initializer=_init_scanner, initargs=(_PartScanner(scanner, tree),)
         ) as pool,
     ):
         futures = [pool.submit(_scan_part_work, (n, jobs)) for n in range(jobs)]
@@ -554,7 +568,7 @@ def _scan_split(scanner: _FactScanner, jobs: int) -> FileFacts | None:
 
 def _scan_part_work(part: tuple[int, int]) -> bytes:
     """A part of the one big file's facts, back to the parent through their schema (not pickled)."""
-    scanner: _FactScanner = _STATE["scanner"]
+    scanner: _PartScanner = _STATE["scanner"]
     return FACTS_CHUNK.encode([scanner.scan_part(part)])
 
 
@@ -585,7 +599,7 @@ def _worker_gc() -> None:
     gc.set_threshold(WORKER_GC_THRESHOLD, 50, 100)
 
 
-def _init_scanner(scanner: _FactScanner) -> None:
+def _init_scanner(scanner: _FactScanner | _PartScanner) -> None:
     _STATE["scanner"] = scanner
     _worker_gc()
     if hasattr(signal, "SIGINT"):

@@ -106,17 +106,25 @@ def scan_source(
     return msgspec.structs.replace(facts, layout=found) if found is not None else facts
 
 
-def scan_part(data: bytes, rel: str, config: Config, knowledge: Knowledge, part: tuple[int, int]) -> FileFacts:
-    """Part ``part`` (index, count) of what :func:`scan_source` gives with ``layout``, for one big file scanned
-    by several processes: the functions and classes of one run of its module-level definitions (cut by lines),
-    and, in the first part, everything else of the module and its layout. :func:`joined_facts` puts the parts
-    together. Raises where :func:`scan_source` gives the facts of a file it could not read or walk (the
-    caller scans the file whole then)."""
+def parse_for_parts(data: bytes, rel: str) -> ast.Module | None:
+    """The tree :func:`scan_part` reads (None: a file to scan whole with :func:`scan_source`: nothing to scan in
+    it, or not valid for this interpreter's parser)."""
     if b"class " not in data and b"def " not in data and b"import" not in data:
-        raise ValueError("nothing to scan")
-    with warnings.catch_warnings():  # the project's invalid escapes are not our output
-        warnings.simplefilter("ignore")
-        tree = ast.parse(data, filename=rel)
+        return None
+    try:
+        with warnings.catch_warnings():  # the project's invalid escapes are not our output
+            warnings.simplefilter("ignore")
+            return ast.parse(data, filename=rel)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def scan_part(tree: ast.Module, rel: str, config: Config, knowledge: Knowledge, part: tuple[int, int]) -> FileFacts:
+    """Part ``part`` (index, count) of what :func:`scan_source` gives with ``layout`` for the file whose tree
+    :func:`parse_for_parts` gave, for one big file scanned by several processes: the functions and classes of
+    one run of its module-level definitions (cut by lines), and, in the first part, everything else of the
+    module and its layout. :func:`joined_facts` puts the parts together. Raises where :func:`scan_source`
+    gives the facts of a file it could not walk (the caller scans the file whole then)."""
     with deep_recursion():
         found = blank.layout_of(tree) if part[0] == 0 else None
         facts = ModuleScan(config, knowledge, rel).module(tree, part)
