@@ -653,6 +653,7 @@ class _Join:
         self._events: dict[str, bool] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
         self._writes_memo: dict[tuple[str, str], bool] = {}
+        self._writers: frozenset[str] | None = None
         self.bound_slots: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}  # class -> self.<attr> -> models
         self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
@@ -2208,6 +2209,8 @@ class _Join:
     def _writes_whole(self, fn: _Fn, param: str, depth: int) -> bool:
         """Whether ``fn`` writes every field of ``param`` onto a row, itself or through a function it hands
         the parameter to (``self.repo.update(item_id, data)``)."""
+        if fn.qual not in self._may_write():
+            return False
         memo = (fn.qual, param)
         found = self._writes_memo.get(memo)
         if found is not None:
@@ -2229,6 +2232,23 @@ class _Join:
             )
         self._writes_memo[memo] = found
         return found
+
+    def _may_write(self) -> frozenset[str]:
+        """Functions that write a row's fields themselves, and those that call them (five calls up): only these
+        can write a parameter whole (computed once, from the call graph)."""
+        if self._writers is None:
+            callers: dict[str, set[str]] = {}
+            for fn in self.fns.values():
+                for targets in fn.edges.values():
+                    for target in targets:
+                        callers.setdefault(target, set()).add(fn.qual)
+            found = {q for q, fn in self.fns.items() if fn.d.writes or fn.d.constructs}
+            frontier = set(found)
+            for _ in range(5):
+                frontier = {c for q in frontier for c in callers.get(q, ())} - found
+                found |= frontier
+            self._writers = frozenset(found)
+        return self._writers
 
     def _binds_models(self, klass: str, attr: str) -> bool:
         """Whether constructions (or subclasses, registrations) bind ``self.<attr>`` of ``klass`` to models."""

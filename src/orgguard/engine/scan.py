@@ -1490,10 +1490,22 @@ class FunctionScan:
         reassigned through a narrowing call before it is returned, or one handed to a filter object's applier
         (Flask-AppBuilder's ``BaseFilter(...).apply(query, value)``): its callers' ``q = f(q)`` narrows ``q``."""
         params = self.param_names
-        returned = [n.value for n in self.nodes if isinstance(n, ast.Return) and n.value is not None]
-        if not params or not returned:
+        if not params:
             return ()
         appliers = self.k["queries.filter_appliers"]
+        narrowing = (
+            self.k["queries.scoping_methods"] | self.k["queries.lookup_methods"] | self.k["queries.where_methods"]
+        )
+        if not any(
+            isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Attribute)
+            and (n.func.attr in narrowing or n.func.attr in appliers)
+            for n in self.nodes
+        ):
+            return ()  # nothing in it narrows a query
+        returned = [n.value for n in self.nodes if isinstance(n, ast.Return) and n.value is not None]
+        if not returned:
+            return ()
         assigned: dict[str, list[ast.expr]] = {}
         for n in self.nodes:
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
