@@ -42,16 +42,22 @@ def _sources() -> list[tuple[str, bytes]]:
     return out
 
 
-@pytest.mark.parametrize(("name", "data"), _sources(), ids=[n for n, _ in _sources()])
-def test_statement_positions_are_the_whole_module_positions(name: str, data: bytes) -> None:
-    module = cst.parse_module(data)
-    whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+def _sampled_reports(module: cst.Module, name: str) -> list[Report]:
+    """Up to 15 nodes of each top-level statement, picked at random (seeded by the source's name), as reports."""
     rng = random.Random(name)
     reports = []
     for top in module.body:
         nodes = list(walk.iter_tree(top))
         for node in rng.sample(nodes, min(15, len(nodes))):
             reports.append(Report("ORG101", node, top, {}, (), top))
+    return reports
+
+
+@pytest.mark.parametrize(("name", "data"), _sources(), ids=[n for n, _ in _sources()])
+def test_statement_positions_are_the_whole_module_positions(name: str, data: bytes) -> None:
+    module = cst.parse_module(data)
+    whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    reports = _sampled_reports(module, name)
     found = checking._positions(module, reports, dense=2.0)  # every statement on its own
     assert {r.node: found[r.node] for r in reports} == {r.node: whole[r.node] for r in reports}
     found = checking._positions(module, reports, dense=0.0)  # the whole module at once
@@ -83,12 +89,7 @@ def test_anchored_positions_are_the_whole_module_positions(name: str, data: byte
     module = cst.parse_module(data)
     whole = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
     layout = blank.layout_of(ast.parse(data))
-    rng = random.Random(name)
-    reports = []
-    for top in module.body:
-        nodes = list(walk.iter_tree(top))
-        for node in rng.sample(nodes, min(15, len(nodes))):
-            reports.append(Report("ORG101", node, top, {}, (), top))
+    reports = _sampled_reports(module, name)
     expected = {r.node: whole[r.node] for r in reports}
     for anchors in (
         checking.Anchors.of(data, module, layout),

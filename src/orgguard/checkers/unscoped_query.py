@@ -24,7 +24,6 @@ from orgguard.knowledge import Knowledge
 
 WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
 BODY = frozenset({"data", "POST", "json", "get_json", "form", "payload"})  # a client's whole body: every field
-COPIES = frozenset({"dict", "copy", "to_dict"})
 
 
 class UnscopedQueryChecker(SurfaceQueryChecker):
@@ -704,7 +703,7 @@ def _whole_body(source: str) -> bool:
     if "[" in source or ".get(" in source:
         return False
     parts = [p.split("(", 1)[0] for p in source.split(".")]
-    return len(parts) > 1 and parts[-1] in BODY | COPIES and any(p in BODY for p in parts[1:])
+    return len(parts) > 1 and parts[-1] in BODY | vocab.FIELD_COPIES and any(p in BODY for p in parts[1:])
 
 
 def _own_get_object(klass: cst.ClassDef) -> bool:

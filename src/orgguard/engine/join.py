@@ -2259,54 +2259,51 @@ class _Join:
         if param in origin.params:
             return True
         for key in origin.calls:
-            if key.split("#", 1)[0].rsplit(".", 1)[-1] in FIELD_COPIES:
+            if key.split("#", 1)[0].rsplit(".", 1)[-1] in vocab.FIELD_COPIES:
                 call = self.call_facts(fn, key)
                 if call is not None and param in call.receiver.params:
                     return True
         return False
 
+    def _body_classes(self, fn: _Fn) -> Iterator[tuple[str, str, list[str]]]:
+        """(param, body class, its fields with the inherited ones) of the request-body parameters whose model is
+        a project class, itself or as a collection of them (``data: list[UpdateCookBook]``)."""
+        for spec in fn.d.params:
+            if not fn.initial.get(spec.name, "").startswith("request:request body"):
+                continue
+            qual = next(
+                (q for a in (spec.annotation, spec.items) if a and (q := self._annotated_class(a, fn.facts.module))), ""
+            )
+            if qual:
+                yield spec.name, qual, [c for klass in self.sym.mro(qual) for c in self.sym.classes[klass].columns]
+
     def _body_refs(self, fn: _Fn) -> tuple[tuple[str, str, str, str], ...]:
         """(param, body class, field, target) of the request-body parameters whose model declares a foreign id
         that one tenant-owned model's relations name (``shopping_list_id`` -> ``ShoppingList``): the client
         picks the referenced row by id. Not the tenant fields themselves (``body_tenant``)."""
-        out: list[tuple[str, str, str, str]] = []
-        for spec in fn.d.params:
-            if not fn.initial.get(spec.name, "").startswith("request:request body"):
-                continue
-            for ann in (spec.annotation, spec.items):
-                qual = self._annotated_class(ann, fn.facts.module) if ann else ""
-                if not qual:
-                    continue
-                for klass in self.sym.mro(qual):
-                    for name in self.sym.classes[klass].columns:
-                        target = self.reference_targets.get(name)
-                        if target and name not in self.own_tenant_fields:
-                            out.append((spec.name, _short(qual), name, target))
-                break
-        return tuple(dict.fromkeys(out))
+        return tuple(
+            dict.fromkeys(
+                (param, _short(qual), name, target)
+                for param, qual, fields in self._body_classes(fn)
+                for name in fields
+                if (target := self.reference_targets.get(name)) and name not in self.own_tenant_fields
+            )
+        )
 
     def _body_tenant(self, fn: _Fn) -> tuple[tuple[str, str, str], ...]:
         """(param, body class, field) of the request-body parameters whose model declares the tenant field
         (``data: ShoppingListUpdate`` inheriting ``group_id``), itself or as a list of them."""
+        declared = list(self.config.tenant_fields)
         out: list[tuple[str, str, str]] = []
-        for spec in fn.d.params:
-            if not fn.initial.get(spec.name, "").startswith("request:request body"):
-                continue
-            for ann in (spec.annotation, spec.items):
-                qual = self._annotated_class(ann, fn.facts.module) if ann else ""
-                if not qual:
-                    continue
-                fields = [c for klass in self.sym.mro(qual) for c in self.sym.classes[klass].columns]
-                # the declared tenant fields first, in their order (a body's first field may be a proxy)
-                declared = list(self.config.tenant_fields)
-                held = min(
-                    (f for f in fields if f in self.own_tenant_fields),
-                    key=lambda f: declared.index(f) if f in declared else len(declared),
-                    default="",
-                )
-                if held:
-                    out.append((spec.name, _short(qual), held))
-                    break
+        for param, qual, fields in self._body_classes(fn):
+            # the declared tenant fields first, in their order (a body's first field may be a proxy)
+            held = min(
+                (f for f in fields if f in self.own_tenant_fields),
+                key=lambda f: declared.index(f) if f in declared else len(declared),
+                default="",
+            )
+            if held:
+                out.append((param, _short(qual), held))
         return tuple(out)
 
 
@@ -2328,9 +2325,6 @@ def _ref_text(ref: Ref) -> str:
 
 def _ref_key(ref: Ref) -> str:
     return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
-
-
-FIELD_COPIES = frozenset({"model_dump", "dict", "copy", "to_dict", "model_copy"})
 
 
 def _reference_targets(

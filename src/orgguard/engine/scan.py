@@ -1163,9 +1163,8 @@ _INDEXED = frozenset(
 
 
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
-ROW_WRITES = frozenset({"update", "create", "update_or_create", "get_or_create"})
 MERGES = frozenset({"update", "append", "extend", "add", "insert"})
-COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "dict_", "items", "values", "keys"})
+NOT_ROWS = vocab.FIELD_COPIES | {"items", "values", "keys"}  # calls whose result is a copy or a view, not a fetched row
 
 
 def names_in(node: ast.AST) -> set[str]:
@@ -1366,7 +1365,7 @@ class FunctionScan:
             for n in self.nodes
             if isinstance(n, ast.Call)
             and isinstance(n.func, ast.Attribute)
-            and n.func.attr in ROW_WRITES
+            and n.func.attr in self.k["queries.write_methods"]
             and any(kw.arg is None for kw in n.keywords)
         ]
         if not params or not writes:
@@ -1379,7 +1378,7 @@ class FunctionScan:
             if isinstance(expr, ast.Await):
                 expr = expr.value
             if isinstance(expr, ast.Call):
-                return _last_name(expr.func) not in COPIES
+                return _last_name(expr.func) not in NOT_ROWS
             if isinstance(expr, ast.Name) and expr.id not in params and expr.id not in seen:
                 values = assigned.get(expr.id, ())
                 return bool(values) and all(row(v, seen | {expr.id}) for v in values)

@@ -235,6 +235,10 @@ def lookup_key_scopes(key: str, paths: Iterable[str], properties: Iterable[str] 
     return False
 
 
+# calls that hand back a copy of a value's fields (`data.model_dump()`, `request.POST.dict()`): what the copy holds,
+# the value held
+FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
+
 AGGREGATES = frozenset(
     {"exists", "count", "aggregate", "aexists", "acount", "aaggregate", "scalar_subquery"}
 )  # a query that ends in one of these reads no row: a count, a yes or no
