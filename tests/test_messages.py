@@ -332,3 +332,70 @@ def test_every_tenant_is_said_only_of_a_query_that_picks_no_particular_rows(proj
     assert set(said) == {8, 13}, said
     assert "across every tenant" in said[8]
     assert "not narrowed to the tenant" in said[13] and "every tenant" not in said[13], said[13]
+
+
+GENERIC_MODELS = SA_MODELS + '''
+
+class Project(Base):
+    __tablename__ = "project"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+
+
+class Note(Base):
+    __tablename__ = "note"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
+'''
+GENERIC_REPO = """\
+from fastapi import Depends, FastAPI
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+from app.models import {models}
+
+app = FastAPI()
+
+
+class Repository:
+    def __init__(self, session: Session, model) -> None:
+        self.session = session
+        self.model = model
+
+    def get(self, item_id):
+        return self.session.scalars(select(self.model).filter_by(id=item_id)).one()
+
+
+@app.get("/first/{{item_id}}")
+def first(item_id: int, db: Session = Depends(get_db)):
+    return Repository(db, {first}).get(item_id)
+
+
+@app.get("/second/{{item_id}}")
+def second(item_id: int, db: Session = Depends(get_db)):
+    return Repository(db, {second}).get(item_id)
+"""
+
+
+def _generic_message(project: Path, first: str, second: str) -> str:
+    routes = GENERIC_REPO.format(models=", ".join(sorted({first, second})), first=first, second=second)
+    files = {"app/__init__.py": "", "app/models.py": GENERIC_MODELS, "app/db.py": "def get_db():\n    yield None\n"}
+    write_tree(project, {**files, "app/routes.py": routes})
+    said = [f.message for f in _findings(project) if f.code == "ORG101" and f.line == 17]
+    assert len(said) == 1, said
+    assert not message_problems(said[0]), said[0]
+    return said[0]
+
+
+def test_a_generic_repository_names_the_tenant_column_its_models_share(project: Path) -> None:
+    said = _generic_message(project, "Invoice", "Project")
+    assert "tenant-owned self.model with no organization_id predicate" in said, said
+    assert "self.model.organization_id == org.org_id" in said, said
+
+
+def test_a_generic_repository_over_models_with_different_tenant_columns_names_none_of_them(project: Path) -> None:
+    said = _generic_message(project, "Invoice", "Note")
+    assert "tenant-owned self.model with no tenant predicate" in said, said
+    assert "organization_id" not in said and "owner_org_id" not in said, said
+    assert "self.model.<its tenant column> == org.org_id" in said, said

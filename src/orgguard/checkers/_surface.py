@@ -10,7 +10,7 @@ codes, each once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import ClassVar
 
 import libcst as cst
@@ -77,6 +77,17 @@ def query_fields(ctx: FileContext, model: str) -> dict[str, str]:
     direct = [p for p in paths if "__" not in p]
     column = next((p for p in direct if p.endswith("_id")), direct[0] if direct else field)
     return {"model": model, "field": field, "column": column, "hop": field.split("__", 1)[0]}
+
+
+def _generic_fields(ctx: FileContext, attribute: str, bound: Sequence[str]) -> dict[str, str]:
+    """The message names of a generic repository's ``self.model``: the tenant field its bound models share, or,
+    when they reach the tenant by different fields (``group_id`` on one, ``household`` on another), none of
+    them: the message says "tenant" and the fix a placeholder for each model's own column."""
+    owned = [model for model in bound if ctx.index.tenant_paths.get(model)] or list(bound)
+    found = [query_fields(ctx, model) for model in owned]
+    if len({(f["field"], f["column"], f["hop"]) for f in found}) == 1:
+        return {**found[0], "model": attribute}
+    return {"model": attribute, "field": "tenant", "column": "<its tenant column>", "hop": "<its tenant relation>"}
 
 
 def _constant(expr: cst.BaseExpression) -> bool:
@@ -277,11 +288,11 @@ class SurfaceQueryChecker(Checker):
             found.add("scoped")
         fields = query_fields(self.ctx, chain.model)
         display = chain.display
-        generic = self._generic_model(chain)
+        generic, bound = self._generic_model(chain)
         if generic:
             # a generic repository's self.model: the classes that construct it bind many models
             display = display.replace(f"({chain.model}", f"({generic}", 1)
-            fields["model"] = generic
+            fields = _generic_fields(self.ctx, generic, bound)
         self.ctx.report(
             self.codes[0],
             chain.anchor,
@@ -296,14 +307,16 @@ class SurfaceQueryChecker(Checker):
             fields=fields,
         )
 
-    def _generic_model(self, chain: QueryChain) -> str:
-        """``self.model`` when the chain's model is one the constructing classes bind several of (a generic
-        repository's ``select(self.model)``), else "": the message then names the attribute, not one of them."""
+    def _generic_model(self, chain: QueryChain) -> tuple[str, tuple[str, ...]]:
+        """(``self.model``, the models bound to it) when the chain's model is one the constructing classes bind
+        several of (a generic repository's ``select(self.model)``), else ("", ()): the message then names the
+        attribute, not one of them."""
         base = chain.base_call
         klass = self.ctx.scope.klass
         if base is None or not base.args or klass is None:
-            return ""
+            return "", ()
         text = dotted_name(base.args[0].value)
         if not text.startswith("self.") or text.count(".") != 1:
-            return ""
-        return text if len(self.ctx.index.bound_models(klass.name.value, text[5:])) > 1 else ""
+            return "", ()
+        bound = self.ctx.index.bound_models(klass.name.value, text[5:])
+        return (text, bound) if len(bound) > 1 else ("", ())
