@@ -157,6 +157,8 @@ class SurfaceQueryChecker(Checker):
         if facts is None:
             return
         chain = self.analysis.queries.chain(node)
+        if chain is None and isinstance(node, cst.Call) and facts.deferred:
+            chain = self._deferred_chain(node, facts)
         if chain is None or not self.ctx.index.is_tenant_owned(chain.model):
             return
         verdict = self.analysis.unscoped(chain)
@@ -165,6 +167,8 @@ class SurfaceQueryChecker(Checker):
         var = self.analysis.assigned_name(node)
         if var is not None and (var in facts.scoped_vars or var in facts.conditional_vars):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
+        if var is not None and var in facts.deferred and facts.deferred[var][0] is node:
+            return  # it runs at the shortcut it is handed to, judged there with the shortcut's lookups
         if id(node) in facts.checked_loops:
             return  # each row is checked against the user's tenant inside the loop
         if self._checked_detail_hook():
@@ -182,6 +186,14 @@ class SurfaceQueryChecker(Checker):
             self.report_query(chain, verdict, where, by, traits=traits)
             return
         self._remote(node, chain, verdict, facts)
+
+    def _deferred_chain(self, node: cst.Call, facts: FunctionFacts) -> QueryChain | None:
+        """The query a shortcut call runs when it is handed a variable holding one (see
+        :attr:`FunctionFacts.deferred`); None when the variable is narrowed after its assignment."""
+        for var, (query, call) in facts.deferred.items():
+            if call is node and var not in facts.scoped_vars and var not in facts.conditional_vars:
+                return self.analysis.queries.shortcut_over(node, query)
+        return None
 
     def phrase(self, part: str, traits: Iterable[str] = (), **values: str) -> str:
         """A part of this checker's rule's messages, filled."""

@@ -59,6 +59,23 @@ def _correlated(expr: cst.BaseExpression) -> bool:
     return False
 
 
+def _outer_reference(expr: cst.BaseExpression) -> str | None:
+    """The field of the enclosing query's row a lookup value names (``OuterRef("pk")``: "pk"), else None.
+    ``F()`` names the row's own field, which picks nothing."""
+    if not isinstance(expr, cst.Call) or vocab.short(dotted_name(expr.func)) not in vocab.OUTER_REFERENCES:
+        return None
+    if len(expr.args) != 1 or not isinstance(expr.args[0].value, cst.SimpleString):
+        return None
+    value = expr.args[0].value.evaluated_value
+    return value if isinstance(value, str) else None
+
+
+def _identity_field(path: str) -> bool:
+    """A lookup path that ends at a row's identity: ``pk``, ``id``, a foreign key column (``module_id``)."""
+    last = path.rsplit("__", 1)[-1]
+    return last in ("pk", "id") or last.endswith("_id")
+
+
 ALL: frozenset[int] = frozenset({-1})  # every statement of the function
 
 
@@ -147,7 +164,11 @@ class Analysis:
         if self.purges_expired(chain):
             return None
         facts = self.current_facts()
-        for _key, expr in self.queries.lookups(chain):
+        for key, expr in self.queries.lookups(chain):
+            if self._outer_identity(chain, key, expr):
+                # a correlated subquery (`filter(module_id=OuterRef("pk"))`): its rows are each outer row's
+                # own, and the outer query is judged where it is built
+                return None
             if facts is not None and descendant_keys(self.ctx, expr, facts.descendant_keys):
                 return None  # keys of a row's related rows: that row's descendants
             value = self.value(expr)
@@ -294,6 +315,19 @@ class Analysis:
                     if any(isinstance(op, cst.Attribute) and timely(op.attr.value) for op in operands):
                         return True
         return False
+
+    def _outer_identity(self, chain: QueryChain, key: str, expr: cst.BaseExpression) -> bool:
+        """``filter(issue_module__module_id=OuterRef("pk"))``, ``filter(ticket=OuterRef("pk"))``: rows tied by a
+        relation to the outer row's identity (a key or foreign key), not rows that merely share a value with it
+        (``filter(title=OuterRef("title"))`` matches every tenant's rows of that title)."""
+        outer = _outer_reference(expr)
+        if outer is None or not _identity_field(outer):
+            return False
+        path = key.removesuffix("__exact")
+        if _identity_field(path):
+            return True
+        info = self.ctx.index.models.get(chain.model)
+        return info is not None and path.split("__", 1)[0] in {field for field, _ in info.relations}
 
     def keeps_tenant(self, chain: QueryChain) -> bool:
         """A write that sets only the row's tenant, from the row's own relations (``update(organization=

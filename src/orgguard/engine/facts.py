@@ -62,6 +62,9 @@ class FunctionFacts:
     # variables holding keys of a row's related rows (``[f"wiki:{i}" for i in project.pages.values_list("id")]``)
     descendant_keys: set[str] = field(default_factory=set)
     keys: dict[int, str] = field(default_factory=dict)  # id(call) -> its key in the index
+    # ``q = Check.objects.select_related(...)`` used only as ``get_object_or_404(q, code=code)`` (and ``q =
+    # q.select_related(...)``): the query runs at the shortcut, judged there; var -> (query, shortcut call)
+    deferred: dict[str, tuple[cst.BaseExpression, cst.Call]] = field(default_factory=dict)
     _flow: FunctionFlow | None = None
 
     def reached_from(self, ctx: FileContext, surface: Surface) -> bool:
@@ -104,6 +107,10 @@ class _VarScan(cst.CSTVisitor):
         self.secret_of: dict[str, str] = {}  # a value computed from a row's own secret -> the row
         self.weak: set[int] = set()  # checks that a disjunct lets the request past (`is_admin or is_member`)
         self.descendant_keys: set[str] = set()  # keys of a row's related rows
+        self.query_defs: dict[str, cst.BaseExpression] = {}  # var -> the query first assigned to it
+        self.shortcut_args: dict[str, list[cst.Call]] = {}  # var -> the shortcut calls it is the queryset of
+        self.rebuilt: dict[str, int] = {}  # var -> how many times `q = q.select_related(...)` rebuilds it
+        self.name_count: dict[str, int] = {}  # every occurrence of each name
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -199,6 +206,8 @@ class _VarScan(cst.CSTVisitor):
         self.seen[text] = n + 1
         self.keys[id(node)] = f"{text}#{n}"
         text = text if text != "<expr>" else ""
+        if self.query_defs:
+            self._queryset_arg(node)
         if id(node) in self.weak:
             return  # `if user.is_admin or can_edit(user, project)`: the other disjunct lets anyone past
         # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
@@ -260,6 +269,28 @@ class _VarScan(cst.CSTVisitor):
                 if name and name not in ("self", "request", "user") and name.count(".") <= 1:
                     self._check(name)
 
+    def visit_Name(self, node: cst.Name) -> None:
+        self.name_count[node.value] = self.name_count.get(node.value, 0) + 1
+
+    def _queryset_arg(self, node: cst.Call) -> None:
+        """``get_object_or_404(q, ...)`` with ``q`` holding a query: where that query runs."""
+        first = node.args[0].value if node.args and node.args[0].keyword is None and not node.args[0].star else None
+        if (
+            isinstance(first, cst.Name)
+            and first.value in self.query_defs
+            and self.queries.shortcut_over(node, self.query_defs[first.value]) is not None
+        ):
+            self.shortcut_args.setdefault(first.value, []).append(node)
+
+    def deferred(self) -> dict[str, tuple[cst.BaseExpression, cst.Call]]:
+        """Queries whose only use is one shortcut call (and rebuilds of themselves): judged at that call."""
+        out: dict[str, tuple[cst.BaseExpression, cst.Call]] = {}
+        for var, calls in self.shortcut_args.items():
+            uses = 1 + 2 * self.rebuilt.get(var, 0) + len(calls)  # the assignment, each rebuild, the shortcut
+            if len(calls) == 1 and self.name_count.get(var, 0) == uses:
+                out[var] = (self.query_defs[var], calls[0])
+        return out
+
     def visit_For(self, node: cst.For) -> None:
         # `for speaker in <query>: if user.has_perm(..., speaker)`: every row is checked before use
         if isinstance(node.target, cst.Name):
@@ -269,6 +300,15 @@ class _VarScan(cst.CSTVisitor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            var = node.targets[0].target.value
+            base: cst.BaseExpression = value
+            while isinstance(base, (cst.Call, cst.Attribute)):
+                base = base.func if isinstance(base, cst.Call) else base.value
+            if isinstance(base, cst.Name) and base.value == var and var in self.query_defs:
+                self.rebuilt[var] = self.rebuilt.get(var, 0) + 1  # q = q.select_related(...)
+            elif var not in self.query_defs and self.queries.chain(value) is not None:
+                self.query_defs[var] = value
         if (
             len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Name)
@@ -484,7 +524,7 @@ def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
 
 def _verifying_permission(ctx: FileContext, name: str) -> bool:
     for info in ctx.index.ancestors(name):
-        for method in ("has_permission", "has_object_permission"):
+        for method in vocab.PERMISSION_METHODS:
             if method in info.methods:
                 summary = ctx.index.function(f"{info.qualname}.{method}")
                 if summary is not None and summary.verifies:
@@ -539,6 +579,7 @@ def compute_facts(
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)
     facts.descendant_keys = scan.descendant_keys
+    facts.deferred = scan.deferred()
     return facts
 
 

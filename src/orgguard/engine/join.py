@@ -1830,7 +1830,7 @@ class _Join:
         return ""
 
     def verifying_permission(self, cls: str) -> bool:
-        for method in ("has_permission", "has_object_permission"):
+        for method in vocab.PERMISSION_METHODS:
             found = self.sym.method(cls, method)
             if found is not None and self.fns[found].verifies:
                 return True
@@ -1848,7 +1848,7 @@ class _Join:
         if (
             any(self.matches(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
-            or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name))
+            or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name) and _receives(d))
             or any(self.matches(c, self.event_calls) for c in called)
             or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
@@ -2145,14 +2145,27 @@ class _Join:
             for ref in raw.permission_classes:
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
                     if t.kind == "class":
-                        for method in ("has_permission", "has_object_permission"):
+                        for method in vocab.PERMISSION_METHODS:
                             found = self.sym.method(t.name, method)
                             if found is not None:
-                                out.update(self.fns[found].verified_kwargs)
+                                out.update(self._permission_kwargs(self.fns[found], fn.klass))
             for name in self.k["requests.object_hooks"]:
                 hooked = self.sym.methods.get(cls, {}).get(name)
                 if hooked is not None:
                     out.update(self.fns[hooked].verified_kwargs)
+        return frozenset(out)
+
+    def _permission_kwargs(self, hook: _Fn, view: str) -> frozenset[str]:
+        """The URL kwargs a verifying permission hook checks for ``view``: those it reads itself
+        (``view.kwargs["pk"]``), and those read by the view's own methods or properties it asks for
+        (``view.project_id``, where the view's ``project_id`` returns ``self.kwargs.get("project_id")``)."""
+        if not hook.verifies:
+            return hook.verified_kwargs
+        out = set(hook.verified_kwargs)
+        for attr in hook.d.view_attrs:
+            found = self.sym.method(view, attr)
+            if found is not None:
+                out.update(self.fns[found].d.kwargs_read)
         return frozenset(out)
 
     def _provided(self, fn: _Fn, provider: Ref) -> str:
@@ -2580,6 +2593,12 @@ class _Reach:
             if rows:
                 param_reach[qual] = tuple(rows)
         return reach, param_reach
+
+
+def _receives(d: DefFacts) -> bool:
+    """Whether a function takes something to handle (an event, a payload, a request): a webhook handler by
+    its name does; ``webhook_event_archive()``, a retention job that takes nothing, handles no event."""
+    return any(p.name not in ("self", "cls") for p in d.params)
 
 
 def _sends(name: str) -> bool:

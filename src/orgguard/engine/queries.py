@@ -245,7 +245,8 @@ class QueryModel:
             return None
         return QueryChain(top=node, model=found_model, links=tuple(links), via="manager", manager=base.attr.value)
 
-    def _shortcut(self, call: cst.Call) -> QueryChain | None:
+    def _shortcut_name(self, call: cst.Call) -> str | None:
+        """The shortcut a call runs (``get_object_or_404``, a project wrapper of one), None for another call."""
         name = (
             self.ctx.resolve(call.func.value)
             if isinstance(call.func, cst.Name)
@@ -256,6 +257,30 @@ class QueryModel:
         if name not in self.k["queries.shortcuts"] and not (
             isinstance(call.func, cst.Name) and self._project_shortcut(call.func.value)
         ):
+            return None
+        return name
+
+    def shortcut_over(self, call: cst.Call, queryset: cst.BaseExpression) -> QueryChain | None:
+        """``get_object_or_404(qs, code=code)`` where ``qs`` holds the query ``queryset`` (built in an earlier
+        statement): the query runs here, with the shortcut's lookups added to it."""
+        name = self._shortcut_name(call)
+        inner = self.recognize(queryset) if name is not None else None
+        if name is None or inner is None:
+            return None
+        # the finding sits where the query is built, as a session-run statement's does
+        return QueryChain(
+            top=call,
+            model=inner.model,
+            links=inner.links,
+            via="shortcut",
+            base_call=call,
+            base_name=name,
+            statement=queryset,
+        )
+
+    def _shortcut(self, call: cst.Call) -> QueryChain | None:
+        name = self._shortcut_name(call)
+        if name is None:
             return None
         first = call.args[0].value
         model = self.ctx.model_of(first)

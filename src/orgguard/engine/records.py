@@ -215,6 +215,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
     session_sources: tuple[Ref, ...] = ()
+    # a permission hook's reads of its view's attributes (``view.project_id``): the URL kwargs the view's own
+    # properties of those names read are what the hook verifies
+    view_attrs: tuple[str, ...] = ()
 
 
 class HookFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -355,6 +355,7 @@ class ModuleScan:
         # attributes and lookup keys that name the tenant: organization, organization_id, the tenant fields
         self.tenant_words = frozenset(words | {f"{w}_id" for w in words} | set(config.tenant_fields))
         self.scope = ModuleScope(self.module_name, {}, set())
+        self.random_makers: frozenset[str] = frozenset()  # see module()
         self.trusted_texts: dict[str, bool] = {}  # FunctionScan._trusted_text of functions with no imports of their own
 
     # -- module ------------------------------------------------------------------------------------
@@ -373,6 +374,17 @@ class ModuleScan:
             elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
                 local.add(stmt.target.id)
         self.scope = ModuleScope(self.module_name, imports, local)
+        # module functions that return a fresh random value (`def get_anchor(): return uuid4().hex`): a field
+        # defaulting to one holds a bearer secret, as one defaulting to uuid4 itself does
+        self.random_makers = frozenset(
+            stmt.name
+            for stmt in stmts
+            if isinstance(stmt, _FUNCS)
+            and any(
+                isinstance(ret, ast.Return) and ret.value is not None and _random_call(ret.value)
+                for ret in ast.walk(stmt)
+            )
+        )
         if part is not None and part[0] > 0:
             classes, functions, decorated = self._definitions(stmts, part)
             return FileFacts(
@@ -980,14 +992,13 @@ class ModuleScan:
             for kw in call.keywords
         )
 
-    @staticmethod
-    def _random_default(call: ast.Call) -> bool:
+    def _random_default(self, call: ast.Call) -> bool:
         for kw in call.keywords:
             if kw.arg in ("default", "default_factory", "server_default"):
-                names = {vocab.short(dotted(n)) for n in walk(kw.value) if isinstance(n, (ast.Name, ast.Attribute))}
-                names |= {vocab.short(dotted(n.func)) for n in _calls_of(kw.value)}
-                if any(n in RANDOM_DEFAULTS or "token" in n.lower() or "secret" in n.lower() for n in names):
+                if _random_call(kw.value):
                     return True
+                if isinstance(kw.value, ast.Name) and kw.value.id in self.random_makers:
+                    return True  # default=get_anchor, defined in this module as `return uuid4().hex`
         return False
 
     def _hook(self, hook: _Func) -> HookFacts:
@@ -1167,6 +1178,13 @@ MERGES = frozenset({"update", "append", "extend", "add", "insert"})
 NOT_ROWS = vocab.FIELD_COPIES | {"items", "values", "keys"}  # calls whose result is a copy or a view, not a fetched row
 
 
+def _random_call(value: ast.AST) -> bool:
+    """A value made by a random generator (``uuid4``, ``secrets.token_urlsafe``, ``generate_token``)."""
+    names = {vocab.short(dotted(n)) for n in walk(value) if isinstance(n, (ast.Name, ast.Attribute))}
+    names |= {vocab.short(dotted(n.func)) for n in _calls_of(value)}
+    return any(n in RANDOM_DEFAULTS or "token" in n.lower() or "secret" in n.lower() for n in names)
+
+
 def names_in(node: ast.AST) -> set[str]:
     """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
     return {n.id for n in walk(node) if isinstance(n, ast.Name)}
@@ -1319,6 +1337,28 @@ class FunctionScan:
                 if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
             ),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
+            view_attrs=self._view_attrs(),
+        )
+
+    def _view_attrs(self) -> tuple[str, ...]:
+        """A permission hook's reads of its view's attributes (``view.project_id``; not ``view.kwargs``)."""
+        node = self.node
+        if node.name not in vocab.PERMISSION_METHODS or not self.klass:
+            return ()
+        positional = [*node.args.posonlyargs, *node.args.args]
+        if len(positional) <= vocab.PERMISSION_VIEW_ARG:
+            return ()
+        view = positional[vocab.PERMISSION_VIEW_ARG].arg
+        return tuple(
+            dict.fromkeys(
+                sub.attr
+                for stmt in node.body
+                for sub in walk(stmt)
+                if isinstance(sub, ast.Attribute)
+                and isinstance(sub.value, ast.Name)
+                and sub.value.id == view
+                and sub.attr != "kwargs"
+            )
         )
 
     def _assigns(self) -> tuple[tuple[str, str], ...]:

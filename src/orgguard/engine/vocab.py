@@ -237,6 +237,11 @@ def lookup_key_scopes(key: str, paths: Iterable[str], properties: Iterable[str] 
 
 # calls that hand back a copy of a value's fields (`data.model_dump()`, `request.POST.dict()`): what the copy holds,
 # the value held
+# a DRF permission class's hooks, ``(self, request, view)``: what they verify guards the views that list them
+PERMISSION_METHODS = ("has_permission", "has_object_permission")
+PERMISSION_VIEW_ARG = 2  # the view's position among the hooks' parameters (``self`` included)
+# a correlated subquery's reference to its enclosing query's row (Django's ``OuterRef("pk")``)
+OUTER_REFERENCES = frozenset({"OuterRef"})
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
 
 AGGREGATES = frozenset(
