@@ -76,6 +76,15 @@ def _identity_field(path: str) -> bool:
     return last in ("pk", "id") or last.endswith("_id")
 
 
+@dataclass
+class _Fetches:
+    """A function's raising fetches by key (top-level statement index, key name, query), and the top-level
+    statement index of each of its statements."""
+
+    by_name: list[tuple[int, str, QueryChain]] = field(default_factory=list)
+    tops: dict[int, int] = field(default_factory=dict)
+
+
 ALL: frozenset[int] = frozenset({-1})  # every statement of the function
 
 
@@ -124,6 +133,7 @@ class Analysis:
     # memos, by node id: several rules ask about the same query and the same function
     _unscoped: dict[int, Unscoped | None] = field(default_factory=dict)
     _returns: dict[int, set[str]] = field(default_factory=dict)
+    _fetches: dict[int, _Fetches] = field(default_factory=dict)  # by function id: see vouched()
     # by statement: its calls in source order, the call each `queryset=` argument is given to, whether every
     # call was asked for its chain
     _querysets: dict[int, tuple[list[cst.Call], dict[int, cst.Call], list[bool]]] = field(default_factory=dict)
@@ -187,6 +197,8 @@ class Analysis:
         groups: list[frozenset[str]] = []
         for _key, expr in identities:
             value = self.value(expr)
+            if (value.tainted or value.params) and self.vouched(expr, chain):
+                return None  # the id was looked up, scoped, by a fetch that raises for a foreign one
             if value.tainted:
                 taint = taint or value.first()
             elif value.params and not value.trusted:
@@ -328,6 +340,56 @@ class Analysis:
             return True
         info = self.ctx.index.models.get(chain.model)
         return info is not None and path.split("__", 1)[0] in {field for field, _ in info.relations}
+
+    def vouched(self, expr: cst.BaseExpression, chain: QueryChain) -> bool:
+        """``state = State.objects.get(pk=state_id, project_id=project_id)`` earlier in the function, unconditionally
+        and not itself unscoped: the fetch raises for an id outside the tenant, so ``state_id`` is the tenant's
+        wherever it is used after (``Issue.objects.filter(state=state_id)``)."""
+        func = self.ctx.scope.outer_function
+        stmt = self.ctx.scope.statement
+        if not isinstance(expr, cst.Name) or func is None or stmt is None:
+            return False
+        fetches = self._fetches.get(id(func))
+        if fetches is None:
+            fetches = self._fetches[id(func)] = self._raising_fetches(func)
+        here = fetches.tops.get(id(stmt))
+        if here is None:
+            return False
+        for index, name, fetch in fetches.by_name:
+            if name == expr.value and index < here and fetch.top is not chain.top and self.unscoped(fetch) is None:
+                return True
+        return False
+
+    def _raising_fetches(self, func: cst.FunctionDef) -> _Fetches:
+        """The function's top-level fetches of one row by its key that raise when nothing matches (Django's
+        ``.get()``, ``get_object_or_404``, SQLAlchemy's ``.one()``), and where every statement sits among the
+        top-level ones."""
+        body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
+        found = _Fetches()
+        for index, top in enumerate(body):
+            for node in walk.iter_tree(top):
+                if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                    found.tops[id(node)] = index
+            if not isinstance(top, cst.SimpleStatementLine):
+                continue  # a fetch under a condition or in a try may not run, or may not stop the request
+            for node in walk.iter_tree(top):
+                if not isinstance(node, cst.Call):
+                    continue
+                chain = self.queries.chain(node)
+                if chain is None or not self._raises_when_missing(chain):
+                    continue
+                for key, value in self.queries.lookups(chain):
+                    if key in ("pk", "id", "pk__exact", "id__exact") and isinstance(value, cst.Name):
+                        found.by_name.append((index, value.value, chain))
+        return found
+
+    def _raises_when_missing(self, chain: QueryChain) -> bool:
+        last = next((link.name for link in reversed(chain.links) if link.call is not None), "")
+        if chain.via == "shortcut":
+            return chain.base_name in self.ctx.knowledge["queries.shortcuts"] and "list" not in chain.base_name
+        if chain.via == "manager" and last == "get":
+            return True  # Django: DoesNotExist
+        return last in vocab.RAISING_FETCHES
 
     def keeps_tenant(self, chain: QueryChain) -> bool:
         """A write that sets only the row's tenant, from the row's own relations (``update(organization=

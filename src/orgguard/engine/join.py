@@ -659,6 +659,7 @@ class _Join:
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
         self.jobs: set[str] = set()
         self.url_routed: set[str] = set()  # module functions a URLconf routes to
+        self.view_actions: dict[str, set[str]] = {}  # view class -> the actions its routes name (as_view({...}))
         self.has_urlconf = False
         self.dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...)
         self.named_by_path: set[str] = set()  # functions settings name as dotted strings (loaded and called)
@@ -1259,6 +1260,10 @@ class _Join:
                 self.jobs.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
             for ref in facts.url_views:
                 self.url_routed.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
+            for ref, actions in facts.view_actions:
+                for t in sym.resolve(ref, module_hint=facts.module):
+                    if t.kind == "class":
+                        self.view_actions.setdefault(t.name, set()).update(actions)
         self.has_urlconf = any(facts.urlconf for facts in self.files)
         for facts in self.files:
             for ref in facts.named_paths:
@@ -1751,6 +1756,8 @@ class _Join:
             guard = self._decorator_guard(fn)
             if not guard and view_class:
                 guard = self.class_guard(fn.klass, bases)
+            if not guard and view_class and d.name in k["requests.queryset_hooks"]:
+                guard = self._actions_guard(fn.klass)
             if not guard:
                 hooks = [h for h in self.request_hooks(fn) if h.verifies]
                 if hooks:
@@ -1785,6 +1792,28 @@ class _Join:
         name by its dotted path (``SAVE_USER = "users.functions.save_user"``) is loaded and called by name with
         the request: it stays one."""
         return not self.has_urlconf or fn.qual in self.url_routed or fn.qual in self.named_by_path
+
+    def _actions_guard(self, klass: str) -> str:
+        """A viewset's queryset hook runs only inside the actions its routes name (``as_view({"get": "list"})``):
+        guarded when each of them is a method of the project decorated with a verifying guard. An action
+        the framework provides (an inherited ``retrieve``) has no decorator of the project's, so it guards
+        nothing."""
+        actions = self.view_actions.get(klass)
+        if not actions:
+            return ""
+        guards: set[str] = set()
+        for action in sorted(actions):
+            found = self.sym.method(klass, action)
+            method = self.fns.get(found) if found is not None else None
+            if method is None:
+                return ""
+            decorators = {_short(dec.text) for dec in method.d.decorators if dec.text}
+            named = decorators & self.k["guards.decorators"]
+            guard = f"@{sorted(named)[0]}" if named else self._decorator_guard(method)
+            if not guard:
+                return ""
+            guards.add(guard)
+        return f"every routed action ({', '.join(sorted(actions))}) is guarded by {', '.join(sorted(guards))}"
 
     def _decorator_guard(self, fn: _Fn) -> str:
         """A project decorator whose summary verifies membership (``@team_member_required``)."""

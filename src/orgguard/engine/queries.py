@@ -185,8 +185,9 @@ class QueryModel:
             isinstance(node, cst.Call)
             and dotted_name(node.func).rsplit(".", 1)[-1] in self.k["queries.subquery_wrappers"]
         ):
-            # Prefetch("tasks", queryset=Task.objects.all()) only covers the outer query's rows
-            self._inner.update(id(a.value) for a in node.args)
+            # Prefetch("tasks", queryset=Task.objects.all()) only covers the outer query's rows: every call of
+            # its arguments is part of it (`Label.objects.only("name").distinct()`, down to its base)
+            self._inner.update(id(n) for a in node.args for n in walk.iter_tree(a.value) if isinstance(n, cst.Call))
             return None
         found = self.recognize(node)
         if found is not None:

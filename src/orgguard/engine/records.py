@@ -312,6 +312,8 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
     url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
+    # ``IssueViewSet.as_view({"get": "list", "post": "create"})``: (the view class, the actions it routes)
+    view_actions: tuple[tuple[Ref, tuple[str, ...]], ...] = ()
     urlconf: bool = False  # it assigns ``urlpatterns``
     # dotted paths its module-level settings give as strings (``SAVE_USER = "users.functions.save_user"``):
     # functions the framework or the app loads by name and calls

@@ -443,6 +443,7 @@ class ModuleScan:
         registrations: list[tuple[str, Ref]] = []
         scheduled: list[Ref] = []
         url_views: list[Ref] = []
+        view_actions: list[tuple[Ref, tuple[str, ...]]] = []
         schedule_keys = self.k["jobs.schedule_keys"]
         installs = list(self._installed_names(stmts))
         for value in patterns:
@@ -463,6 +464,17 @@ class ModuleScan:
                 continue
             if not isinstance(node, ast.Call):
                 continue
+            if (
+                isinstance(node.func, ast.Attribute)
+                and node.func.attr == "as_view"
+                and node.args
+                and isinstance(node.args[0], ast.Dict)
+            ):
+                # `IssueViewSet.as_view({"get": "list", "post": "create"})`: the actions a viewset route runs
+                actions = tuple(a for a in (_string(v) for v in node.args[0].values) if a)
+                view = self.ref_of(node.func.value, {}, {})
+                if view is not None and actions:
+                    view_actions.append((view, actions))
             marker = self._marker_name(node.func) if node.args else ""
             if len(node.args) >= 2 and marker in url_functions:
                 # path("invoices/<int:pk>/", login_required(views.detail)): every name in the view argument
@@ -533,6 +545,7 @@ class ModuleScan:
             registrations=tuple(dict.fromkeys(registrations)),
             scheduled=tuple(scheduled),
             url_views=tuple(dict.fromkeys(url_views)),
+            view_actions=tuple(dict.fromkeys(view_actions)),
             urlconf=bool(patterns),
             named_paths=tuple(self._named_paths(tree.body)),
             hooks=tuple(hooks),

@@ -242,6 +242,8 @@ PERMISSION_METHODS = ("has_permission", "has_object_permission")
 PERMISSION_VIEW_ARG = 2  # the view's position among the hooks' parameters (``self`` included)
 # a correlated subquery's reference to its enclosing query's row (Django's ``OuterRef("pk")``)
 OUTER_REFERENCES = frozenset({"OuterRef"})
+# the last call of a query that raises when no row matches (SQLAlchemy's ``one()``, Flask-SQLAlchemy's ``*_or_404``)
+RAISING_FETCHES = frozenset({"one", "scalar_one", "get_or_404", "one_or_404"})
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
 
 AGGREGATES = frozenset(
