@@ -93,6 +93,13 @@ def helper(pk, other):
     x = pk
     return load_in(other, x)
 """,
+    "a saved serializer's key, and a field the client sent": """
+def create(request):
+    serializer = InvoiceSerializer(data=request.data)
+    serializer.save()
+    load(serializer.data["id"])
+    return load(serializer.data["number"])
+""",
     "attribute and subscript of a parameter": """
 def helper(payload):
     return load(payload["id"])

@@ -173,6 +173,8 @@ class Analysis:
             return None
         if self.purges_expired(chain):
             return None
+        if self._correlated_select(chain) or self._restricts_outer(chain):
+            return None  # a subquery tied to, or only restricting, the enclosing query: judged with it
         facts = self.current_facts()
         for key, expr in self.queries.lookups(chain):
             if self._outer_identity(chain, key, expr):
@@ -326,6 +328,49 @@ class Analysis:
                     operands = [node.left, *(c.comparator for c in node.comparisons)]
                     if any(isinstance(op, cst.Attribute) and timely(op.attr.value) for op in operands):
                         return True
+        return False
+
+    def _restricts_outer(self, chain: QueryChain) -> bool:
+        """``Case.dispute_id.in_(select(Dispute.id).where(...))``: a select whose rows only restrict the
+        enclosing query (which is judged on its own); the rows read are the enclosing query's."""
+        stmt = self.ctx.scope.statement
+        if stmt is None or chain.via != "statement":
+            return False
+        for node in walk.iter_tree(stmt):
+            if (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value in vocab.IN_OPERATORS
+                and any(sub is chain.top for arg in node.args for sub in walk.iter_tree(arg.value))
+            ):
+                return True
+        return False
+
+    def _correlated_select(self, chain: QueryChain) -> bool:
+        """``select(Price.id).correlate(Product).where(Price.product_id == Product.id).scalar_subquery()``: a
+        select made a subquery whose predicate ties one of its keys to a key of another model's row (the
+        enclosing query's). Alone, the same select would join every row of both: it must be a subquery."""
+        if chain.via != "statement" or not any(link.name in vocab.SUBQUERY_METHODS for link in chain.links):
+            return False
+        for pred in self.queries.predicates(chain):
+            value = pred.value
+            if pred.kind != "expr" or not isinstance(value, cst.Comparison) or len(value.comparisons) != 1:
+                continue
+            if not isinstance(value.comparisons[0].operator, cst.Equal):
+                continue
+            sides = (value.left, value.comparisons[0].comparator)
+            for own, other in (sides, sides[::-1]):
+                if not (isinstance(own, cst.Attribute) and isinstance(other, cst.Attribute)):
+                    continue
+                mine, theirs = self.ctx.model_of(own.value), self.ctx.model_of(other.value)
+                if (
+                    mine == chain.model
+                    and theirs is not None
+                    and theirs != chain.model
+                    and _identity_field(own.attr.value)
+                    and _identity_field(other.attr.value)
+                ):
+                    return True
         return False
 
     def _outer_identity(self, chain: QueryChain, key: str, expr: cst.BaseExpression) -> bool:

@@ -191,7 +191,7 @@ class FunctionFlow:
             src = self._source(text)
             if src is not None:
                 return Value(taints=frozenset({src}))
-            if expr.attr.value in ("instance", "object") and isinstance(expr.value, cst.Name):
+            if expr.attr.value in vocab.SERVER_ATTRS and isinstance(expr.value, cst.Name):
                 return CLEAN  # serializer.instance / self.object: the row the server saved or fetched
             base = self._eval(expr.value, env)
             if base.event and not base.taints:
@@ -210,6 +210,8 @@ class FunctionFlow:
             )
             if isinstance(key, str) and self._trusted_kwarg(expr.value, key):
                 return TRUSTED
+            if vocab.is_saved_key(dotted_name(expr.value), key):
+                return CLEAN
             base = self._eval(expr.value, env)
             if base.event and not base.taints:
                 return Value(event=f"{base.event}.{key}" if key is not None else base.event)

@@ -94,6 +94,7 @@ OTHER_KEYS = frozenset(
         "models.user_model_refs",
         "models.secret_fields",
         "models.login_fields",
+        "models.owner_fields",
         "models.time_fields",
         "models.tenant_bases",
         "queries.methods",

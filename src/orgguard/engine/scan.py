@@ -51,7 +51,6 @@ ENQUEUE_METHODS = ("delay", "apply_async", "send", "kiq", "send_with_options")
 REGISTER_METHODS = ("append", "add", "insert", "extend")
 HOOK_METHODS = ("before_request", "before_app_request")  # Flask: runs before every route of the app/blueprint
 RANDOM_DEFAULTS = ("uuid4", "uuid1", "token_urlsafe", "token_hex", "token_bytes", "get_random_string", "urandom")
-SERVER_ATTRS = ("instance", "object")  # serializer.instance, self.object: the row the server saved or fetched
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _Func = ast.FunctionDef | ast.AsyncFunctionDef
 BUILTINS = frozenset(dir(__import__("builtins")))
@@ -2502,7 +2501,7 @@ class FunctionScan:
             src = vocab.request_source(text, self.k) if text else None
             if src is not None:
                 return Origin(sources=(f"{src[1]}:{src[0]}",))
-            if expr.attr in SERVER_ATTRS and isinstance(expr.value, ast.Name):
+            if expr.attr in vocab.SERVER_ATTRS and isinstance(expr.value, ast.Name):
                 return CLEAN_ORIGIN  # serializer.instance: the row the server saved
             base = self.eval(expr.value, env)
             if isinstance(expr.value, ast.Name) and vocab.is_userish(expr.value.id) and not base.empty:
@@ -2510,8 +2509,10 @@ class FunctionScan:
             return base
         if isinstance(expr, ast.Subscript):
             self.eval(expr.slice, env)
-            base = self.eval(expr.value, env)
             key = _string(expr.slice)
+            if vocab.is_saved_key(dotted(expr.value), key):
+                return CLEAN_ORIGIN
+            base = self.eval(expr.value, env)
             if base.sources and not base.params and not base.calls and len(base.sources) == 1:
                 kind, text = base.sources[0].split(":", 1)
                 if text == dotted(expr.value):

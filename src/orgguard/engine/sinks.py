@@ -52,6 +52,17 @@ def _tenant_writes(ctx: FileContext, chain: QueryChain) -> list[tuple[str, cst.B
     return out
 
 
+def _own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
+    """A query that pins an ownership relation (``models.owner_fields``: ``user``, ``actor_id``) to the signed-in
+    user: it reads that user's own rows, whatever tenant value narrows them further."""
+    owners = ctx.knowledge["models.owner_fields"]
+    for key, expr in queries.lookups(chain):
+        field = key.removesuffix("__exact")
+        if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):
+            return True
+    return False
+
+
 def find_tenant_sinks(
     ctx: FileContext, queries: QueryModel, facts: FunctionFacts | None, call: cst.Call
 ) -> list[TenantSink]:
@@ -75,6 +86,8 @@ def find_tenant_sinks(
             if taint is not None:
                 return [TenantSink(chain.anchor, taint, "write", chain.display, key, chain.model)]
         owned = ctx.index.is_tenant_owned(chain.model)
+        if owned and _own_rows(ctx, queries, chain):
+            return out  # `UserFavorite.objects.filter(user=request.user, workspace__slug=slug)`: the user's own rows
         if (owned or chain.model in ctx.index.tenant_models) and not flow.is_membership_query(call):
             for key, expr in queries.tenant_lookups(chain):
                 value = flow.value(expr, stmt)

@@ -244,6 +244,22 @@ PERMISSION_VIEW_ARG = 2  # the view's position among the hooks' parameters (``se
 OUTER_REFERENCES = frozenset({"OuterRef"})
 # the last call of a query that raises when no row matches (SQLAlchemy's ``one()``, Flask-SQLAlchemy's ``*_or_404``)
 RAISING_FETCHES = frozenset({"one", "scalar_one", "get_or_404", "one_or_404"})
+# attributes holding the row the server saved or fetched (``serializer.instance``, ``self.object``)
+SERVER_ATTRS = frozenset({"instance", "object"})
+
+
+def is_saved_key(base: str, key: object) -> bool:
+    """``serializer.data["id"]``: the key of the row a serializer saved, read back from its output. The database
+    assigned it; the client's other fields (``serializer.data["project"]``) are still what the client sent."""
+    head, _, attr = base.rpartition(".")
+    return key in ("id", "pk") and attr == "data" and "serializer" in head.rsplit(".", 1)[-1].lower()
+
+
+# SQLAlchemy column operators whose argument may be a subquery that only restricts the outer query
+IN_OPERATORS = frozenset({"in_", "not_in", "notin_"})
+# statement methods that make a select a subquery of an enclosing one (correlated to its rows when its
+# predicates compare a key with one of the enclosing query's model: `.where(Price.product_id == Product.id)`)
+SUBQUERY_METHODS = frozenset({"scalar_subquery", "as_scalar", "correlate", "correlate_except", "exists", "lateral"})
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
 
 AGGREGATES = frozenset(
