@@ -110,7 +110,6 @@ class _VarScan(cst.CSTVisitor):
         self.query_defs: dict[str, cst.BaseExpression] = {}  # var -> the query first assigned to it
         self.shortcut_args: dict[str, list[cst.Call]] = {}  # var -> the shortcut calls it is the queryset of
         self.rebuilt: dict[str, int] = {}  # var -> how many times `q = q.select_related(...)` rebuilds it
-        self.name_count: dict[str, int] = {}  # every occurrence of each name
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -269,9 +268,6 @@ class _VarScan(cst.CSTVisitor):
                 if name and name not in ("self", "request", "user") and name.count(".") <= 1:
                     self._check(name)
 
-    def visit_Name(self, node: cst.Name) -> None:
-        self.name_count[node.value] = self.name_count.get(node.value, 0) + 1
-
     def _queryset_arg(self, node: cst.Call) -> None:
         """``get_object_or_404(q, ...)`` with ``q`` holding a query: where that query runs."""
         first = node.args[0].value if node.args and node.args[0].keyword is None and not node.args[0].star else None
@@ -285,9 +281,15 @@ class _VarScan(cst.CSTVisitor):
     def deferred(self) -> dict[str, tuple[cst.BaseExpression, cst.Call]]:
         """Queries whose only use is one shortcut call (and rebuilds of themselves): judged at that call."""
         out: dict[str, tuple[cst.BaseExpression, cst.Call]] = {}
+        if not self.shortcut_args or self.info_body is None:
+            return out
+        count: dict[str, int] = dict.fromkeys(self.shortcut_args, 0)
+        for node in walk.iter_tree(self.info_body):
+            if isinstance(node, cst.Name) and node.value in count:
+                count[node.value] += 1
         for var, calls in self.shortcut_args.items():
             uses = 1 + 2 * self.rebuilt.get(var, 0) + len(calls)  # the assignment, each rebuild, the shortcut
-            if len(calls) == 1 and self.name_count.get(var, 0) == uses:
+            if len(calls) == 1 and count[var] == uses:
                 out[var] = (self.query_defs[var], calls[0])
         return out
 

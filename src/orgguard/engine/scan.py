@@ -379,9 +379,9 @@ class ModuleScan:
             stmt.name
             for stmt in stmts
             if isinstance(stmt, _FUNCS)
+            and len(stmt.body) <= 3  # a generator of values, not a function that happens to return one
             and any(
-                isinstance(ret, ast.Return) and ret.value is not None and _random_call(ret.value)
-                for ret in ast.walk(stmt)
+                isinstance(ret, ast.Return) and ret.value is not None and _random_call(ret.value) for ret in stmt.body
             )
         )
         if part is not None and part[0] > 0:
@@ -1941,7 +1941,7 @@ class FunctionScan:
             return env
         if isinstance(stmt, ast.If):
             self.eval(stmt.test, env)
-            self._staff(stmt)
+            self._staff(stmt, env)
             self._guards(stmt.test, env)
             if refuses(stmt.body):
                 self._owner_checks(stmt.test, env)
@@ -2181,13 +2181,13 @@ class FunctionScan:
             isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value)) for n in walk(node)
         )
 
-    def _staff(self, stmt: ast.If) -> None:
+    def _staff(self, stmt: ast.If, env: _Env) -> None:
         if self._reads_staff(stmt.test) and refuses(stmt.body):
             self.staff_gate = True
-        if refuses(stmt.body) and self._compares_to_secret(stmt.test):
+        if refuses(stmt.body) and self._compares_to_secret(stmt.test, env):
             self.secret_gate = True
 
-    def _compares_to_secret(self, test: ast.expr) -> bool:
+    def _compares_to_secret(self, test: ast.expr, env: _Env) -> bool:
         """``request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}"`` and
         ``not hmac.compare_digest(token, settings.WEBHOOK_SECRET)``: client input against a shared secret."""
         secrets = self.k["admin.shared_secrets"]
@@ -2204,11 +2204,8 @@ class FunctionScan:
             return False
 
         def reads_request(node: ast.AST) -> bool:
-            return any(
-                vocab.request_source(dotted(sub), self.k) is not None
-                for sub in walk(node)
-                if isinstance(sub, (ast.Attribute, ast.Call))
-            )
+            # `key = request.headers.get("X-Metrics-Key")` first, then `key != settings.METRICS_KEY`
+            return self._client_input(node, env)
 
         node = test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test
         if isinstance(node, ast.Compare) and len(node.comparators) == 1:
