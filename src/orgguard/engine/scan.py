@@ -1141,6 +1141,22 @@ def _exits(body: Sequence[ast.stmt]) -> bool:
     return False
 
 
+def _refusal(stmt: ast.stmt) -> bool:
+    """A statement that turns the request away: ``raise``, ``abort(403)``, ``return HttpResponseForbidden()``,
+    ``return Response(status=403)`` (not any ``return``: a response with data is an answer)."""
+    if isinstance(stmt, ast.Raise):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return vocab.is_refusing_call(dotted(stmt.value.func))
+    if isinstance(stmt, ast.Return) and isinstance(stmt.value, ast.Call):
+        call = stmt.value
+        status = [kw.value for kw in call.keywords if kw.arg in ("status", "status_code")]
+        codes = [s.value for s in status if isinstance(s, ast.Constant)]
+        text = dotted(call.func) + "".join(dotted(s) for s in status)
+        return vocab.is_error_response(text) or any(isinstance(c, int) and 400 <= c < 500 for c in codes)
+    return False
+
+
 def refuses(body: Sequence[ast.stmt]) -> bool:
     """Whether a block starts by refusing the request: ``raise``, ``abort(...)``, ``return ...``."""
     for stmt in body[:1]:
@@ -1265,6 +1281,7 @@ class FunctionScan:
         self._fates(node)
         self.nested_defs = {n.name for n in self.nodes if isinstance(n, _FUNCS)}
         self._block(node.body, env)
+        self.staff_gate = self.staff_gate or self._serves_staff_only(node)
         self._register_into(self.nodes, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
         decorators = tuple(self._decorator(d) for d in node.decorator_list)
         return DefFacts(
@@ -2181,8 +2198,21 @@ class FunctionScan:
             isinstance(n, ast.Attribute) and n.attr in staff and vocab.is_userish(dotted(n.value)) for n in walk(node)
         )
 
+    def _serves_staff_only(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+        """``if request.user.is_superuser: ...; return ...`` then ``raise PermissionDenied()``: the function does
+        its work in a branch only staff enter, and refuses everyone else after it."""
+        body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+        if len(body) != 2 or not isinstance(body[0], ast.If) or body[0].orelse:
+            return False
+        branch, after = body[0], body[1]
+        leaves = bool(branch.body) and isinstance(branch.body[-1], (ast.Return, ast.Raise))
+        return leaves and self._reads_staff(branch.test) and _refusal(after)
+
     def _staff(self, stmt: ast.If, env: _Env) -> None:
-        if self._reads_staff(stmt.test) and refuses(stmt.body):
+        # `if not request.user.is_staff: raise`: a refusal of whoever is not staff (`if user.is_staff: return
+        # rows` is the opposite, the staff's own branch: see _serves_staff_only)
+        negated = [n.operand for n in walk(stmt.test) if isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not)]
+        if any(self._reads_staff(n) for n in negated) and refuses(stmt.body):
             self.staff_gate = True
         if refuses(stmt.body) and self._compares_to_secret(stmt.test, env):
             self.secret_gate = True
