@@ -2206,7 +2206,18 @@ class FunctionScan:
             return False
         branch, after = body[0], body[1]
         leaves = bool(branch.body) and isinstance(branch.body[-1], (ast.Return, ast.Raise))
-        return leaves and self._reads_staff(branch.test) and _refusal(after)
+        return leaves and self._staff_only(branch.test) and _refusal(after)
+
+    def _staff_only(self, test: ast.expr) -> bool:
+        """A condition only staff meet: a staff flag, all of an ``and`` with one, or an ``or`` of staff flags and
+        operator settings (``settings.ALLOW_METRICS_FOR_ANONYMOUS_USERS or user.is_superuser``)."""
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            return any(self._staff_only(v) for v in test.values)
+        if isinstance(test, ast.BoolOp):
+            return any(self._staff_only(v) for v in test.values) and all(
+                self._staff_only(v) or dotted(v).startswith("settings.") for v in test.values
+            )
+        return not isinstance(test, ast.UnaryOp) and self._reads_staff(test)
 
     def _staff(self, stmt: ast.If, env: _Env) -> None:
         # `if not request.user.is_staff: raise`: a refusal of whoever is not staff (`if user.is_staff: return
