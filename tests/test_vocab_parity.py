@@ -98,6 +98,8 @@ def create(request):
     serializer = InvoiceSerializer(data=request.data)
     serializer.save()
     load(serializer.data["id"])
+    load(serializer.data.get("id"))
+    load(serializer.data.get("number"))
     return load(serializer.data["number"])
 """,
     "attribute and subscript of a parameter": """

@@ -308,6 +308,9 @@ class FunctionFlow:
             if recv.event and not recv.taints and method in ("get", "__getitem__", "to_dict", "copy"):
                 key = _literal_key(call.args[0].value) if call.args else None
                 return Value(event=f"{recv.event}.{key}" if key is not None else recv.event)
+            key = _literal_key(call.args[0].value) if call.args else None
+            if method == "get" and vocab.is_saved_key(dotted_name(receiver), key):
+                return CLEAN  # serializer.data.get("id")
             if method in ("get", "getlist", "pop", "get_all") and recv.taints and not recv.trusted:
                 key = _literal_key(call.args[0].value) if call.args else None
                 if isinstance(key, str) and self._trusted_kwarg(receiver, key):

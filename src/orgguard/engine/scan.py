@@ -2739,6 +2739,8 @@ class FunctionScan:
         if isinstance(func, ast.Attribute):
             method = func.attr
             narrowable = len(receiver.sources) == 1 and not receiver.params and not receiver.calls
+            if method == "get" and call.args and vocab.is_saved_key(dotted(func.value), _string(call.args[0])):
+                return CLEAN_ORIGIN  # serializer.data.get("id")
             if method in ("get", "getlist", "pop", "get_all") and narrowable:
                 kind, src = receiver.sources[0].split(":", 1)
                 if src == dotted(func.value):
