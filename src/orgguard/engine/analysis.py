@@ -175,6 +175,8 @@ class Analysis:
             return None
         if self._correlated_select(chain) or self._restricts_outer(chain):
             return None  # a subquery tied to, or only restricting, the enclosing query: judged with it
+        if any(link.name in vocab.STATEMENT_REPLACERS for link in chain.links):
+            return None  # `select(Event).from_statement(stmt)`: the rows are stmt's, judged where it is built
         facts = self.current_facts()
         for key, expr in self.queries.lookups(chain):
             if self._outer_identity(chain, key, expr):

@@ -260,6 +260,8 @@ IN_OPERATORS = frozenset({"in_", "not_in", "notin_"})
 # statement methods that make a select a subquery of an enclosing one (correlated to its rows when its
 # predicates compare a key with one of the enclosing query's model: `.where(Price.product_id == Product.id)`)
 SUBQUERY_METHODS = frozenset({"scalar_subquery", "as_scalar", "correlate", "correlate_except", "exists", "lateral"})
+# ORM calls whose argument statement supplies every row the query returns (SQLAlchemy's ``from_statement``)
+STATEMENT_REPLACERS = frozenset({"from_statement"})
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
 
 AGGREGATES = frozenset(
