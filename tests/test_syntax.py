@@ -283,6 +283,65 @@ def test_lowered_trees_are_the_ones_python_312_builds() -> None:
     assert [v.value.lineno for v in multiline.values if isinstance(v, ast.FormattedValue)] == [2]
 
 
+FAST = {
+    "alias": "type Alias = list[int]\ntype Pair[T: (int, str)] = tuple[T, T]\nafter = 1\n",
+    "generic_def": "@decorate\nasync def first[T, U: dict[str, int] = dict](items: list[T]) -> T:\n    return items[0]\n",
+    "generic_class": "class Box[T]:\n    def get(self) -> T: ...\nclass Sub[T](Box[T], metaclass=M):\n    pass\n",
+    "except_unparenthesized": "try:\n    pass\nexcept A, B:\n    pass\n",
+}
+
+
+def _slow_tree(source: str) -> ast.Module:
+    import libcst as cst
+
+    return ast.parse(syntax._lower(cst.parse_module(source)))
+
+
+def _shape(tree: ast.AST) -> tuple[str, list[int | None]]:
+    return ast.dump(tree, include_attributes=False), [getattr(n, "lineno", None) for n in ast.walk(tree)]
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_one_line_newer_syntax_is_lowered_without_libcst_to_the_same_tree(name: str) -> None:
+    source = FAST[name]
+    fast = syntax._lowered_lines(source.encode(), "x.py", (3, 14))
+    assert fast is not None
+    assert _shape(fast) == _shape(_slow_tree(source))
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="except* is 3.11 syntax")
+def test_an_unparenthesized_except_star_is_lowered_too() -> None:
+    fast = syntax._lowered_lines(b"try:\n    pass\nexcept* C, D:\n    pass\n", "x.py", (3, 14))
+    assert fast is not None
+    handler = fast.body[0].handlers[0]  # type: ignore[attr-defined]
+    assert isinstance(handler.type, ast.Tuple) and [ast.unparse(e) for e in handler.type.elts] == ["C", "D"]
+
+
+@pytest.mark.parametrize(
+    ("source", "statements"),
+    [
+        # looks like an alias, but sits in a string: no assignment starts on that line, so LibCST decides
+        ('doc = """\ntype Alias = int\n"""\ndef f[T](x: T) -> T:\n    return x\n', 2),
+        # the brackets do not close on the line: multi-line type parameters are LibCST's
+        ("def first[\n    T,\n](items: list[T]) -> T:\n    return items[0]\n", 1),
+        # an f-string with the quotes 3.12 allows: nothing here can rewrite it
+        ('d = {"k": 1}\ntype A = int\ns = f"{d["k"]}"\n', 3),
+    ],
+)
+def test_what_a_line_rewrite_cannot_prove_is_left_to_libcst(source: str, statements: int) -> None:
+    assert syntax._lowered_lines(source.encode(), "x.py", (3, 14)) is None
+    tree = syntax.parse_ast(source.encode(), "x.py", None)  # the LibCST path still builds it
+    assert len(tree.body) == statements
+
+
+def test_the_line_rewrite_keeps_to_the_projects_grammar() -> None:
+    # `except A, B:` is 3.14 syntax: a 3.12 project's file with it is an error there, not something to lower
+    source = "type A = int\ntry:\n    pass\nexcept A, B:\n    pass\n"
+    assert syntax._lowered_lines(source.encode(), "x.py", (3, 12)) is None
+    # with `as`, the parentheses stay required even in 3.14
+    assert syntax._lowered_lines(b"try:\n    pass\nexcept A, B as e:\n    pass\n", "x.py", (3, 14)) is None
+
+
 def test_an_error_libcst_also_refuses_stays_the_interpreters() -> None:
     source = _newer_syntax() + "def f(:\n    pass\n"
     with pytest.raises(SyntaxError) as caught:

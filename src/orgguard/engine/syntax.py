@@ -163,7 +163,12 @@ def parse_ast(data: bytes, filename: str, target: Version | None) -> ast.Module:
         if too_deep(exc) or not beyond_interpreter(target):
             raise
         refused = exc
-    module = _newer_module(data, target) if _screened(data) is None else None
+    screened = _screened(data)
+    if screened is None:
+        fast = _lowered_lines(data, filename, grammar(target))
+        if fast is not None:
+            return fast
+    module = _newer_module(data, target) if screened is None else None
     if module is None:
         raise refused
     try:
@@ -378,6 +383,89 @@ def _point(message: str, start: tuple[int, int]) -> ParseError:
 
 # ---------------------------------------------------------------------------------------------------
 # lowering newer syntax for the interpreter's ast (line structure kept)
+
+
+_TYPE_ALIAS = re.compile(r"^(?P<indent>[ \t]*)type[ \t]+(?P<name>\w+)[ \t]*(?P<params>\[)?")
+_GENERIC_DEF = re.compile(r"^(?P<head>[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+\w+)[ \t]*\[")
+# PEP 758: `except A, B:` with no `as` (with one, the parentheses stay required, and LibCST judges the line)
+_EXCEPT = re.compile(r"^(?P<indent>[ \t]*)except(?P<star>\*?)[ \t]+(?P<types>[^(\s][^:#]*?)[ \t]*:")
+
+
+def _closing(line: str, start: int) -> int | None:
+    """The index just past the bracket that closes the one at ``start`` (None when the line does not close it)."""
+    depth = 0
+    for i in range(start, len(line)):
+        if line[i] in "([{":
+            depth += 1
+        elif line[i] in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _lowered_line(line: str, version: Version) -> tuple[str, type[ast.AST]] | None:
+    """One line with the newer syntax a regular expression can see rewritten, and the node that must start on it;
+    None when the line holds none of it (or holds it in a form this leaves to LibCST)."""
+    if version >= (3, 12) and (m := _TYPE_ALIAS.match(line)):
+        rest = m.end()
+        if m.group("params"):
+            close = _closing(line, m.start("params"))
+            if close is None:
+                return None
+            rest = close
+        eq = line[rest:].lstrip(" \t")
+        if not eq.startswith("=") or eq.startswith("=="):
+            return None
+        return f"{m.group('indent')}{m.group('name')} {eq}", ast.Assign
+    if version >= (3, 12) and (m := _GENERIC_DEF.match(line)):
+        close = _closing(line, m.end() - 1)
+        if close is None:
+            return None
+        kind = ast.ClassDef if "class" in m.group("head").split() else ast.FunctionDef
+        return m.group("head") + line[close:], kind
+    if version >= (3, 14) and (m := _EXCEPT.match(line)):
+        types = m.group("types").strip()
+        if "," not in types or " as " in f" {types} ":
+            return None
+        return f"{m.group('indent')}except{m.group('star')} ({types}):{line[m.end() :]}", ast.ExceptHandler
+    return None
+
+
+def _lowered_lines(data: bytes, filename: str, version: Version) -> ast.Module | None:
+    """The ``ast`` tree of a file whose only syntax newer than the interpreter's sits on single lines a regular
+    expression rewrites: ``type X = ...`` (an assignment), ``def f[T](...)``/``class C[T]:`` (no brackets), and
+    ``except A, B:`` (parenthesized). Each rewritten line must then start a node of the kind it was rewritten to,
+    so a string that merely looks like one is never taken for code; None otherwise (LibCST lowers the file)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    lines = text.splitlines(keepends=True)
+    rewritten: dict[int, type[ast.AST]] = {}
+    for number, line in enumerate(lines, 1):
+        if "type" not in line and "[" not in line and "except" not in line:
+            continue
+        lowered = _lowered_line(line, version)
+        if lowered is not None:
+            lines[number - 1], rewritten[number] = lowered
+    if not rewritten:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse("".join(lines), filename=filename)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    starts: dict[int, set[type[ast.AST]]] = {}
+    for node in ast.walk(tree):
+        lineno = getattr(node, "lineno", None)
+        if isinstance(lineno, int) and lineno in rewritten:
+            kind = ast.FunctionDef if isinstance(node, ast.AsyncFunctionDef) else type(node)
+            starts.setdefault(lineno, set()).add(kind)
+    if any(kind not in starts.get(lineno, set()) for lineno, kind in rewritten.items()):
+        return None
+    return tree
 
 
 def _newlines(text: str) -> int:
