@@ -292,12 +292,7 @@ class Analysis:
     def account_lookup(self, chain: QueryChain) -> bool:
         """Whether a user account is found by its login identity (``username``, ``email``): sign-up, sign-in
         and password reset find accounts before any tenant is known, so such a lookup is global by design."""
-        info = self.ctx.index.models.get(chain.model)
-        users = self.ctx.knowledge["models.user_models"]
-        if info is None or not (chain.model in users or {b.rsplit(".", 1)[-1] for b in info.bases} & users):
-            return False
-        logins = self.ctx.knowledge["models.login_fields"]
-        return any(key.partition("__")[0] in logins for key, _expr in self.queries.lookups(chain))
+        return self.queries.account_lookup(chain)
 
     def purges_expired(self, chain: QueryChain) -> bool:
         """A retention purge: a delete bounded by time (``expires_on <= now``, ``created__lt=cutoff``) that

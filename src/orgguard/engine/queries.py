@@ -246,6 +246,32 @@ class QueryModel:
             return None
         return QueryChain(top=node, model=found_model, links=tuple(links), via="manager", manager=base.attr.value)
 
+    def account_lookup(self, chain: QueryChain) -> bool:
+        """Whether a user account is found by its login identity (``username``, ``email``): sign-up, sign-in
+        and password reset find accounts before any tenant is known, so such a lookup is global by design (and
+        a tenant value beside it is the one the person is signing in to, not an active tenant). A user model is
+        one named in ``models.user_models`` or deriving from one, through the project's own abstract bases too
+        (``FacilityUser(KolibriAbstractBaseUser)``, ``KolibriAbstractBaseUser(AbstractBaseUser)``)."""
+        if not self._is_user_model(chain.model):
+            return False
+        logins = self.k["models.login_fields"]
+        return any(key.partition("__")[0] in logins for key, _expr in self.lookups(chain))
+
+    def _is_user_model(self, name: str) -> bool:
+        users = self.k["models.user_models"]
+        seen: set[str] = set()
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in users:
+                return True
+            if current in seen or len(seen) > 16:
+                continue
+            seen.add(current)
+            for info in self.ctx.index.classes.get(current, ()):
+                todo.extend(base.rsplit(".", 1)[-1] for base in info.bases)
+        return False
+
     def _shortcut_name(self, call: cst.Call) -> str | None:
         """The shortcut a call runs (``get_object_or_404``, a project wrapper of one), None for another call."""
         name = (

@@ -85,6 +85,8 @@ def find_tenant_sinks(
             taint = value.first() if value.tainted else None
             if taint is not None:
                 return [TenantSink(chain.anchor, taint, "write", chain.display, key, chain.model)]
+        if queries.account_lookup(chain):
+            return out  # sign-in finds the account by its login first: the tenant is the one it signs in to
         owned = ctx.index.is_tenant_owned(chain.model)
         if owned and _own_rows(ctx, queries, chain):
             return out  # `UserFavorite.objects.filter(user=request.user, workspace__slug=slug)`: the user's own rows
