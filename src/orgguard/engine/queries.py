@@ -11,7 +11,7 @@ Checkers ask :class:`QueryModel` and only decide which code a finding gets.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -118,6 +118,7 @@ class QueryModel:
         self.sessions = SessionModel(ctx)
         self._tops: dict[int, QueryChain] = {}
         self._inner: set[int] = set()
+        self._wrappers: dict[str, bool] = {}  # short name -> whether it wraps a subquery (see _wrapper)
 
     # -- recognition --------------------------------------------------------------------------
     def _split(self, expr: cst.BaseExpression) -> tuple[cst.BaseExpression, list[Link]]:
@@ -181,10 +182,7 @@ class QueryModel:
             return self._tops[key]
         if key in self._inner:
             return None
-        if (
-            isinstance(node, cst.Call)
-            and dotted_name(node.func).rsplit(".", 1)[-1] in self.k["queries.subquery_wrappers"]
-        ):
+        if isinstance(node, cst.Call) and self._wrapper(dotted_name(node.func).rsplit(".", 1)[-1]):
             # Prefetch("tasks", queryset=Task.objects.all()) only covers the outer query's rows: every call of
             # its arguments is part of it (`Label.objects.only("name").distinct()`, down to its base)
             self._inner.update(id(n) for a in node.args for n in walk.iter_tree(a.value) if isinstance(n, cst.Call))
@@ -257,13 +255,26 @@ class QueryModel:
         logins = self.k["models.login_fields"]
         return any(key.partition("__")[0] in logins for key, _expr in self.lookups(chain))
 
+    def _wrapper(self, name: str) -> bool:
+        """A subquery wrapper (``queries.subquery_wrappers``) or a project class deriving from one; memoised."""
+        found = self._wrappers.get(name)
+        if found is None:
+            found = self._wrappers[name] = self._derives_from(name, self.k["queries.subquery_wrappers"])
+        return found
+
     def _is_user_model(self, name: str) -> bool:
-        users = self.k["models.user_models"]
+        return self._derives_from(name, self.k["models.user_models"])
+
+    def _derives_from(self, name: str, targets: Collection[str]) -> bool:
+        """Whether the class ``name`` is one of ``targets`` or derives from one, through the project's own classes
+        (``SQCount(Subquery)``, ``FacilityUser(KolibriAbstractBaseUser)``), by short name."""
+        if not name:
+            return False
         seen: set[str] = set()
         todo = [name]
         while todo:
             current = todo.pop()
-            if current in users:
+            if current in targets:
                 return True
             if current in seen or len(seen) > 16:
                 continue
