@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -59,10 +60,10 @@ def _correlated(expr: cst.BaseExpression) -> bool:
     return False
 
 
-def _outer_reference(expr: cst.BaseExpression) -> str | None:
+def _outer_reference(expr: cst.BaseExpression, references: Collection[str]) -> str | None:
     """The field of the enclosing query's row a lookup value names (``OuterRef("pk")``: "pk"), else None.
     ``F()`` names the row's own field, which picks nothing."""
-    if not isinstance(expr, cst.Call) or vocab.short(dotted_name(expr.func)) not in vocab.OUTER_REFERENCES:
+    if not isinstance(expr, cst.Call) or vocab.short(dotted_name(expr.func)) not in references:
         return None
     if len(expr.args) != 1 or not isinstance(expr.args[0].value, cst.SimpleString):
         return None
@@ -175,7 +176,7 @@ class Analysis:
             return None
         if self._correlated_select(chain) or self._restricts_outer(chain):
             return None  # a subquery tied to, or only restricting, the enclosing query: judged with it
-        if any(link.name in vocab.STATEMENT_REPLACERS for link in chain.links):
+        if any(link.name in self.ctx.knowledge["queries.statement_replacers"] for link in chain.links):
             return None  # `select(Event).from_statement(stmt)`: the rows are stmt's, judged where it is built
         facts = self.current_facts()
         for key, expr in self.queries.lookups(chain):
@@ -337,7 +338,7 @@ class Analysis:
             if (
                 isinstance(node, cst.Call)
                 and isinstance(node.func, cst.Attribute)
-                and node.func.attr.value in vocab.IN_OPERATORS
+                and node.func.attr.value in self.ctx.knowledge["queries.in_operators"]
                 and any(sub is chain.top for arg in node.args for sub in walk.iter_tree(arg.value))
             ):
                 return True
@@ -347,7 +348,8 @@ class Analysis:
         """``select(Price.id).correlate(Product).where(Price.product_id == Product.id).scalar_subquery()``: a
         select made a subquery whose predicate ties one of its keys to a key of another model's row (the
         enclosing query's). Alone, the same select would join every row of both: it must be a subquery."""
-        if chain.via != "statement" or not any(link.name in vocab.SUBQUERY_METHODS for link in chain.links):
+        methods = self.ctx.knowledge["queries.subquery_methods"]
+        if chain.via != "statement" or not any(link.name in methods for link in chain.links):
             return False
         for pred in self.queries.predicates(chain):
             value = pred.value
@@ -374,7 +376,7 @@ class Analysis:
         """``filter(issue_module__module_id=OuterRef("pk"))``, ``filter(ticket=OuterRef("pk"))``: rows tied by a
         relation to the outer row's identity (a key or foreign key), not rows that merely share a value with it
         (``filter(title=OuterRef("title"))`` matches every tenant's rows of that title)."""
-        outer = _outer_reference(expr)
+        outer = _outer_reference(expr, self.ctx.knowledge["queries.outer_references"])
         if outer is None or not _identity_field(outer):
             return False
         path = key.removesuffix("__exact")
@@ -431,7 +433,7 @@ class Analysis:
             return chain.base_name in self.ctx.knowledge["queries.shortcuts"] and "list" not in chain.base_name
         if chain.via == "manager" and last == "get":
             return True  # Django: DoesNotExist
-        return last in vocab.RAISING_FETCHES
+        return last in self.ctx.knowledge["queries.raising_fetches"]
 
     def keeps_tenant(self, chain: QueryChain) -> bool:
         """A write that sets only the row's tenant, from the row's own relations (``update(organization=

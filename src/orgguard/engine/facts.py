@@ -526,7 +526,7 @@ def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
 
 def _verifying_permission(ctx: FileContext, name: str) -> bool:
     for info in ctx.index.ancestors(name):
-        for method in vocab.PERMISSION_METHODS:
+        for method in ctx.knowledge["guards.permission_hooks"]:
             if method in info.methods:
                 summary = ctx.index.function(f"{info.qualname}.{method}")
                 if summary is not None and summary.verifies:

@@ -1859,7 +1859,7 @@ class _Join:
         return ""
 
     def verifying_permission(self, cls: str) -> bool:
-        for method in vocab.PERMISSION_METHODS:
+        for method in self.k["guards.permission_hooks"]:
             found = self.sym.method(cls, method)
             if found is not None and self.fns[found].verifies:
                 return True
@@ -2174,7 +2174,7 @@ class _Join:
             for ref in raw.permission_classes:
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
                     if t.kind == "class":
-                        for method in vocab.PERMISSION_METHODS:
+                        for method in self.k["guards.permission_hooks"]:
                             found = self.sym.method(t.name, method)
                             if found is not None:
                                 out.update(self._permission_kwargs(self.fns[found], fn.klass))

@@ -268,20 +268,7 @@ class QueryModel:
     def _derives_from(self, name: str, targets: Collection[str]) -> bool:
         """Whether the class ``name`` is one of ``targets`` or derives from one, through the project's own classes
         (``SQCount(Subquery)``, ``FacilityUser(KolibriAbstractBaseUser)``), by short name."""
-        if not name:
-            return False
-        seen: set[str] = set()
-        todo = [name]
-        while todo:
-            current = todo.pop()
-            if current in targets:
-                return True
-            if current in seen or len(seen) > 16:
-                continue
-            seen.add(current)
-            for info in self.ctx.index.classes.get(current, ()):
-                todo.extend(base.rsplit(".", 1)[-1] for base in info.bases)
-        return False
+        return bool(name) and (name in targets or not self.ctx.index.base_names(name).isdisjoint(targets))
 
     def _shortcut_name(self, call: cst.Call) -> str | None:
         """The shortcut a call runs (``get_object_or_404``, a project wrapper of one), None for another call."""

@@ -1372,7 +1372,7 @@ class FunctionScan:
     def _view_attrs(self) -> tuple[str, ...]:
         """A permission hook's reads of its view's attributes (``view.project_id``; not ``view.kwargs``)."""
         node = self.node
-        if node.name not in vocab.PERMISSION_METHODS or not self.klass:
+        if node.name not in self.k["guards.permission_hooks"] or not self.klass:
             return ()
         positional = [*node.args.posonlyargs, *node.args.args]
         if len(positional) <= vocab.PERMISSION_VIEW_ARG:

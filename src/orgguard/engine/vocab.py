@@ -237,13 +237,6 @@ def lookup_key_scopes(key: str, paths: Iterable[str], properties: Iterable[str] 
 
 # calls that hand back a copy of a value's fields (`data.model_dump()`, `request.POST.dict()`): what the copy holds,
 # the value held
-# a DRF permission class's hooks, ``(self, request, view)``: what they verify guards the views that list them
-PERMISSION_METHODS = ("has_permission", "has_object_permission")
-PERMISSION_VIEW_ARG = 2  # the view's position among the hooks' parameters (``self`` included)
-# a correlated subquery's reference to its enclosing query's row (Django's ``OuterRef("pk")``)
-OUTER_REFERENCES = frozenset({"OuterRef"})
-# the last call of a query that raises when no row matches (SQLAlchemy's ``one()``, Flask-SQLAlchemy's ``*_or_404``)
-RAISING_FETCHES = frozenset({"one", "scalar_one", "get_or_404", "one_or_404"})
 # attributes holding the row the server saved or fetched (``serializer.instance``, ``self.object``)
 SERVER_ATTRS = frozenset({"instance", "object"})
 
@@ -255,13 +248,8 @@ def is_saved_key(base: str, key: object) -> bool:
     return key in ("id", "pk") and attr == "data" and "serializer" in head.rsplit(".", 1)[-1].lower()
 
 
-# SQLAlchemy column operators whose argument may be a subquery that only restricts the outer query
-IN_OPERATORS = frozenset({"in_", "not_in", "notin_"})
-# statement methods that make a select a subquery of an enclosing one (correlated to its rows when its
-# predicates compare a key with one of the enclosing query's model: `.where(Price.product_id == Product.id)`)
-SUBQUERY_METHODS = frozenset({"scalar_subquery", "as_scalar", "correlate", "correlate_except", "exists", "lateral"})
-# ORM calls whose argument statement supplies every row the query returns (SQLAlchemy's ``from_statement``)
-STATEMENT_REPLACERS = frozenset({"from_statement"})
+# the view's position among a permission hook's parameters, ``(self, request, view)`` (``guards.permission_hooks``)
+PERMISSION_VIEW_ARG = 2
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
 
 AGGREGATES = frozenset(
