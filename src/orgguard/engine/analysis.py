@@ -11,7 +11,7 @@ import libcst as cst
 from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FactsCache, FunctionFacts, descendant_keys
-from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value, names_in
+from orgguard.engine.flow import CLEAN, FunctionFlow, Taint, Value, call_keys, names_in
 from orgguard.engine.queries import QueryChain, QueryModel, Scoping
 from orgguard.engine.sinks import TenantSink, find_tenant_sinks
 
@@ -82,7 +82,7 @@ class _Fetches:
     """A function's raising fetches by key (top-level statement index, key name, query), and the top-level
     statement index of each of its statements."""
 
-    by_name: list[tuple[int, str, QueryChain]] = field(default_factory=list)
+    by_name: list[tuple[int, str, QueryChain | None]] = field(default_factory=list)  # None: a project call
     tops: dict[int, int] = field(default_factory=dict)
 
 
@@ -400,7 +400,9 @@ class Analysis:
         if here is None:
             return False
         for index, name, fetch in fetches.by_name:
-            if name == expr.value and index < here and fetch.top is not chain.top and self.unscoped(fetch) is None:
+            if name != expr.value or index >= here:
+                continue
+            if fetch is None or (fetch.top is not chain.top and self.unscoped(fetch) is None):
                 return True
         return False
 
@@ -410,6 +412,8 @@ class Analysis:
         top-level ones."""
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
         found = _Fetches()
+        info = self.ctx.function_info(func)
+        keys = call_keys(func.body) if info is not None and body else {}
         for index, top in enumerate(body):
             for node in walk.iter_tree(top):
                 if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
@@ -420,12 +424,36 @@ class Analysis:
                 if not isinstance(node, cst.Call):
                     continue
                 chain = self.queries.chain(node)
+                if chain is None and info is not None:
+                    # `await self._get_case(case_id)`: a project function that fetches the row with its tenant
+                    found.by_name.extend((index, name, None) for name in self._vouched_args(node, info.qualname, keys))
                 if chain is None or not self._raises_when_missing(chain):
                     continue
                 for key, value in self.queries.lookups(chain):
                     if key in ("pk", "id", "pk__exact", "id__exact") and isinstance(value, cst.Name):
                         found.by_name.append((index, value.value, chain))
         return found
+
+    def _vouched_args(self, call: cst.Call, caller: str, keys: dict[int, str]) -> list[str]:
+        """The names handed to a project function in parameters it vouches for (``FunctionInfo.vouches``)."""
+        key = keys.get(id(call))
+        callee = self.ctx.index.callee(caller, key) if key else None
+        if callee is None or not callee.vouches:
+            return []
+        params = callee.params
+        offset = 1 if params[:1] in (("self",), ("cls",)) and isinstance(call.func, cst.Attribute) else 0
+        out: list[str] = []
+        for i, arg in enumerate(call.args):
+            if arg.star or not isinstance(arg.value, cst.Name):
+                continue
+            name = (
+                arg.keyword.value
+                if arg.keyword is not None
+                else (params[i + offset] if i + offset < len(params) else "")
+            )
+            if name in callee.vouches:
+                out.append(arg.value.value)
+        return out
 
     def _raises_when_missing(self, chain: QueryChain) -> bool:
         last = next((link.name for link in reversed(chain.links) if link.call is not None), "")

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from orgguard.config import Config
 from orgguard.engine import vocab
 from orgguard.engine.reading import SourceFile, read_sources
 from orgguard.engine.records import (
+    FACTORY_MARKER,
     CallFacts,
     Check,
     ClassFacts,
@@ -288,10 +290,33 @@ class Symbols:
                 attr_type = dict(self.classes[cls].attr_types).get(attr)
                 if attr_type is not None:
                     return self.resolve(attr_type, depth=depth + 1)
+            if t.kind == "inst" and not t.exact:
+                # a mixin's `self.serialize()`: what the classes that mix it in inherit from their other bases
+                mixed = self.mixed_in(t.name, attr)
+                if mixed:
+                    if property_like or any(self._is_property(m) for m in mixed):
+                        return [r for m in mixed for r in self.returns(m, depth)]
+                    return [Target("func", m) for m in mixed]
             if t.kind == "inst":
                 return [Target("container", f"{t.name}.{attr}")]
             return []
         return []
+
+    def mixed_in(self, cls: str, name: str) -> list[str]:
+        """``name`` as the project subclasses of ``cls`` resolve it, when ``cls`` itself has no such method."""
+        out: set[str] = set()
+        todo = list(self.subclasses.get(cls, ()))
+        seen: set[str] = set()
+        while todo:
+            sub = todo.pop()
+            if sub in seen:
+                continue
+            seen.add(sub)
+            found = self.method(sub, name)
+            if found is not None:
+                out.add(found)
+            todo.extend(self.subclasses.get(sub, ()))
+        return sorted(out)
 
     def _is_property(self, function: str) -> bool:
         """``@property`` / ``@cached_property``: reading the attribute runs it (``self.repo.get(...)``)."""
@@ -651,6 +676,7 @@ class _Join:
         self._command_classes: dict[str, bool] = {}
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
+        self._vouches_of: dict[str, frozenset[str]] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
         self._writes_memo: dict[tuple[str, str], bool] = {}
         self._writers: frozenset[str] | None = None
@@ -825,10 +851,19 @@ class _Join:
         )
         view_bases = k["requests.view_bases"]
         view_mixins: set[str] = set()
+        views = set(view_bases)  # short names: the framework's views and the project classes that derive from one
+        grew = True
+        while grew:
+            grew = False
+            for raw in classes:
+                if raw.name not in views and any(_short(b) in views for b in raw.bases):
+                    views.add(raw.name)
+                    grew = True
         for raw in classes:
             base_shorts = [_short(b) for b in raw.bases]
-            if set(base_shorts) & view_bases:
-                view_mixins.update(b for b in base_shorts if b in by_name and b not in view_bases)
+            if set(base_shorts) & views:
+                # the project's bases of a view that are not views themselves: mixins whose methods run as the view's
+                view_mixins.update(b for b in base_shorts if b in by_name and b not in views)
         hops = _hops(prefixes)
 
         def on_path(key: str, *, with_id: bool = False) -> bool:
@@ -910,7 +945,9 @@ class _Join:
             name: tuple(msgspec.structs.replace(i, tenant_admin=True) if i.qualname in tenant_admins else i for i in v)
             for name, v in infos.items()
         }
-        self.dependency_aliases = frozenset(a for f in self.files for a in f.dependency_aliases)
+        self.dependency_aliases = (
+            frozenset(a for f in self.files for a in f.dependency_aliases) | self._factory_aliases()
+        )
         self.default_permissions = tuple(dict.fromkeys(p for f in self.files for p in f.default_permissions))
         self.dependencies = self._dependencies()
         self._resolve_calls()
@@ -1465,16 +1502,44 @@ class _Join:
             fn.vouched = out
 
     def _vouching_call(self, fn: _Fn, call: CallFacts) -> bool:
-        if call.mode != "call" or not any(o.trusted or self.origin_verified(fn, o) for _s, o in call.args):
+        if call.mode != "call":
             return False
         callees = self.callee(fn, call.key)
         if not callees:
             return False
+        tenant_given = any(o.trusted or self.origin_verified(fn, o) for _s, o in call.args)
         for callee in callees:
             slots = [_param_for(callee, slot, call) for slot, o in call.args if o.params or o.sources]
-            if not any(p and self._fetches_by(callee, p, 0) for p in slots):
+            if tenant_given and any(p and self._fetches_by(callee, p, 0) for p in slots):
+                continue
+            if not any(p and p in self.vouches(callee) for p in slots):
                 return False
         return True
+
+    def vouches(self, fn: _Fn) -> frozenset[str]:
+        """Parameters ``fn`` looks one row up by, in a query that also pins the tenant it holds itself (a tenant
+        column compared with its own attribute, ``Case.workspace_id == self.workspace_id``, or a verified
+        source), and refuses when no row matches (it raises, or ends the query with a raising fetch)."""
+        found = self._vouches_of.get(fn.qual)
+        if found is None:
+            found = self._vouches_of[fn.qual] = self._scoped_fetch_params(fn)
+        return found
+
+    def _scoped_fetch_params(self, fn: _Fn) -> frozenset[str]:
+        if not fn.d.raises:
+            return frozenset()
+        pinned: set[tuple[str, int]] = set()  # (model, line) of the queries that pin the tenant
+        for lk in fn.d.lookups:
+            own = not lk.origin.sources and set(lk.origin.params) <= {"self", "cls"} and bool(lk.origin.params)
+            if (own or lk.origin.trusted) and _pins_owner(lk.key, self.paths_of.get(lk.model, ())):
+                pinned.add((lk.model, lk.line))
+        return frozenset(
+            p
+            for lk in fn.d.lookups
+            if (lk.model, lk.line) in pinned and lk.key.removesuffix("__exact") in ("id", "pk")
+            for p in lk.origin.params
+            if p in fn.params and p not in ("self", "cls")
+        )
 
     def _fetches_by(self, fn: _Fn, param: str, depth: int) -> bool:
         """Whether ``fn`` looks a row up by ``param`` as its identity (``cls.id == object_id``), itself or
@@ -1702,6 +1767,35 @@ class _Join:
                 short = _short(base)
                 if short not in seen and short != name:
                     yield from self._ancestors_by_name(short, seen | {name})
+
+    def _factory_aliases(self) -> frozenset[str]:
+        """``OrgRole = Annotated[Role, RoleACL(...)]`` where ``RoleACL`` is a project function that returns
+        ``Depends(...)`` (a dependency factory): the alias injects a dependency, like ``Annotated[T, Depends(p)]``."""
+        return frozenset(
+            alias
+            for facts in self.files
+            for alias, ref in facts.dependency_factories
+            if self.dependency_factory(ref, facts.module)
+        )
+
+    @functools.cached_property
+    def alias_providers(self) -> dict[str, list[tuple[Ref, str]]]:
+        """The providers of each dependency alias (by its short name, as parameters name it), with the module
+        that wrote it."""
+        out: dict[str, list[tuple[Ref, str]]] = {}
+        for facts in self.files:
+            for alias, ref in facts.alias_providers:
+                out.setdefault(alias, []).append((ref, facts.module))
+        return out
+
+    def dependency_factory(self, ref: Ref, module: str) -> bool:
+        """Whether a reference names a project function that returns a dependency (``return Depends(...)``)."""
+        markers = self.k["trusted.dependency_markers"]
+        for target in self.sym.resolve(ref, module_hint=module):
+            fn = self.fns.get(target.name) if target.kind == "func" else None
+            if fn is not None and any(_short(self._qualified(fn, key)) in markers for key in fn.d.returns_call):
+                return True
+        return False
 
     def _surfaces(self) -> None:
         for fn in self.fns.values():
@@ -1944,6 +2038,8 @@ class _Join:
             for p in fn.d.params
             if p.provider is not None and p.marker in self.k["trusted.dependency_markers"]
         ]
+        # `role: SuperuserRole`, an alias of `Annotated[..., Depends(require_superuser)]`
+        providers.extend(item for p in fn.d.params for item in self.alias_providers.get(p.marker, ()))
         if fn.klass:
             for cls in self.sym.mro(fn.klass):
                 providers.extend((ref, self.sym.class_module[cls]) for ref in self.sym.classes[cls].dependencies)
@@ -2073,7 +2169,11 @@ class _Join:
             if spec.marker in k["trusted.dependency_markers"] or spec.marker in self.dependency_aliases:
                 out[name] = self._provided(fn, spec.provider) if spec.provider is not None else "trusted"
                 continue
-            if spec.marker in k["sources.param_markers"]:
+            if spec.marker == FACTORY_MARKER and spec.provider is not None:
+                if self.dependency_factory(spec.provider, fn.facts.module):
+                    out[name] = "trusted"  # `role: Role = RoleACL(...)`: what the factory's dependency provides
+                    continue
+            elif spec.marker in k["sources.param_markers"]:
                 out[name] = f"request:{spec.marker.lower()} parameter {name}"
                 continue
             if name in handler_params or (index == 0 and name in ("self", "cls")):
@@ -2246,6 +2346,7 @@ class _Join:
             writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
+            vouches=tuple(sorted(self.vouches(fn))),
         )
 
     def _writes_whole(self, fn: _Fn, param: str, depth: int) -> bool:
@@ -2408,6 +2509,19 @@ def _own_tenant_fields(tenant_fields: Iterable[str], paths: Iterable[Iterable[st
     return frozenset(out)
 
 
+def _pins_owner(key: str, paths: Iterable[str]) -> bool:
+    """Whether a lookup key pins the tenant or an owner on the way to it (``workspace_id`` on the path
+    ``workspace_id__organization_id``): one tenant's rows, whichever owner the value names."""
+    key = key.removesuffix("__exact")
+    for path in paths:
+        parts = path.split("__")
+        for i in range(1, len(parts) + 1):
+            hop = "__".join(parts[:i])
+            if key in (hop, f"{hop}_id") or (hop.endswith("_id") and key == hop[:-3]):
+                return True
+    return False
+
+
 def _param_for(callee: _Fn, slot: str, call: CallFacts) -> str:
     """The callee parameter an argument slot (``"0"`` or a keyword) binds to."""
     if not slot.isdigit():
@@ -2453,6 +2567,13 @@ class _Reach:
         self.entries = entries  # the functions that may be entry points, in order
         self.freach: dict[str, dict[_Group, dict[str, _Item]]] = {}
         self.preach: dict[str, dict[str, dict[_Group, dict[str, _Item]]]] = {}
+        # what ``self`` may be when a function runs for an entry: classes whose instances (theirs or their
+        # subclasses') it is ("" when nothing is known). An entry defined on a base class runs on every
+        # subclass; ``self.m()`` then runs what those classes resolve ``m`` to, not every override in the
+        # project (a sibling viewset's ``annotate_queryset()`` is not run by this one's ``serialize()``)
+        self.receivers: dict[str, dict[str, set[str]]] = {}
+        self._runs: dict[tuple[str, str], frozenset[str]] = {}
+        self._subclasses: dict[str, frozenset[str]] = {}
 
     def solve(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
         j = self.j
@@ -2465,6 +2586,7 @@ class _Reach:
                 continue
             group: _Group = (fn.surface, fn.command, "consumed")
             entry_step = Step(qual, fn.path, fn.d.line, 1, "entry", f"{fn.d.name}()")
+            self.receivers.setdefault(qual, {}).setdefault(qual, set()).add(fn.klass)
             self.freach.setdefault(qual, {}).setdefault(group, {})[qual] = _Item("", None, entry_step)
             for param, origin in fn.initial.items():
                 if origin.startswith(("request:", "session:")):
@@ -2501,6 +2623,7 @@ class _Reach:
             at_call = call.fate
             if set(call.fate_attrs) & j.tenant_attrs or (call.result_var and call.result_var in j.verified_names(fn)):
                 at_call = "checked"  # the caller checks the row's tenant before using it
+            own = call.ref is not None and call.ref.kind == "self" and len(call.ref.attrs) == 1
             for target in targets:
                 callee = j.fns.get(target)
                 if callee is None:
@@ -2508,12 +2631,16 @@ class _Reach:
                 # `self.perform_delete()` from a base class's handler, overridden by a staff-only view: the
                 # override runs for that view's (staff) requests only
                 staff_override = callee.surface == ADMIN and call.ref is not None and call.ref.kind == "self"
+                kept = call.ref is not None and call.ref.kind == "super"
+                into_receivers = self._into_receivers(fn, callee, grown, own=own, kept=kept)
                 if call.mode != "enqueue":
                     for (surface, command, fate), items in freach.items():
                         new_fate = _fate(at_call, fate)
                         into = ADMIN if staff_override and surface == REQUEST else surface
                         dest = self.freach.setdefault(target, {}).setdefault((into, command, new_fate), {})
                         for entry, _item in items.items():
+                            if not into_receivers(entry):
+                                continue
                             if entry not in dest and len(dest) < REACH_CAP:
                                 dest[entry] = _Item("", (fn.qual, _gk((surface, command, fate)), "", call.key), step)
                                 grown[target] = None
@@ -2530,12 +2657,63 @@ class _Reach:
                             preach.get(pred_param, {}).get(pred_group, {}) if pred_param else freach.get(pred_group, {})
                         )
                         for entry in items:
+                            if not into_receivers(entry):
+                                continue
                             if entry in dest or len(dest) >= REACH_CAP:
                                 continue
                             src = items[entry].source if pred_param else source
                             dest[entry] = _Item(src, (fn.qual, _gk(pred_group), pred_param, call.key), step)
                             grown[target] = None
         return grown
+
+    def _into_receivers(
+        self, fn: _Fn, callee: _Fn, grown: dict[str, None], *, own: bool, kept: bool
+    ) -> Callable[[str], bool]:
+        """For a call from ``fn`` into ``callee``: whether an entry's run of ``fn`` may run ``callee`` (recording
+        what ``self`` then is in ``callee``). ``own``: ``self.m()``; ``kept``: ``super().m()`` (the same ``self``)."""
+        before = self.receivers.get(fn.qual, {})
+        after = self.receivers.setdefault(callee.qual, {})
+
+        def into(entry: str) -> bool:
+            classes = before.get(entry) or {""}
+            if own:
+                found = {r for c in classes for r in self._runs_as(c, callee)}
+            elif kept:
+                found = set(classes)
+            else:
+                found = {callee.klass}
+            if not found:
+                return False
+            held = after.setdefault(entry, set())
+            if not found <= held:
+                held |= found
+                grown[callee.qual] = None  # what reaches it is pushed on again, for the new receivers
+            return True
+
+        return into
+
+    def _runs_as(self, receiver: str, callee: _Fn) -> frozenset[str]:
+        """What ``self`` may be in ``callee`` when ``self.<name>()`` on an instance of ``receiver`` (or of one of its
+        subclasses) runs it; empty when it never does (``callee`` is a sibling class's override). A mixin's
+        ``self.serialize()`` runs what the classes that mix it in inherit from their other bases."""
+        if not receiver or not callee.klass:
+            return frozenset({callee.klass})
+        key = (receiver, callee.qual)
+        found = self._runs.get(key)
+        if found is not None:
+            return found
+        subclasses = self._subclasses.get(receiver)
+        if subclasses is None:
+            subclasses = self._subclasses[receiver] = frozenset(self.j._subclasses(receiver))
+        sym, name = self.j.sym, callee.d.name
+        if callee.klass == receiver or callee.klass in subclasses:
+            found = frozenset({callee.klass})  # an override in a subclass: it runs on that subclass's instances
+        elif sym.method(receiver, name) == callee.qual:
+            found = frozenset({receiver})  # what the receiver's own class order resolves the name to
+        else:
+            found = frozenset(c for c in subclasses if sym.method(c, name) == callee.qual)
+        self._runs[key] = found
+        return found
 
     def _taints(self, fn: _Fn, origin: Origin, depth: int = 0) -> Iterator[tuple[_Group, str, str, _Group]]:
         """(group, source, caller param, caller group) for each way client input reaches ``origin``."""

@@ -502,6 +502,26 @@ class QueryModel:
             return False
         return lookup_key_scopes(name, [p for p in self.ctx.index.tenant_paths.get(model, ()) if "__" not in p])
 
+    def _null_tenant(self, expr: cst.BaseExpression) -> bool:
+        """``Scope.organization_id.is_(None)`` / ``== None``: the rows of no tenant (the platform's own, shared
+        by every tenant), not another tenant's."""
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "is_":
+            return (
+                len(expr.args) == 1
+                and isinstance(expr.args[0].value, cst.Name)
+                and expr.args[0].value.value == "None"
+                and self._is_tenant_column(expr.func.value)
+            )
+        if isinstance(expr, cst.Comparison) and len(expr.comparisons) == 1:
+            target = expr.comparisons[0]
+            return (
+                isinstance(target.operator, (cst.Equal, cst.Is))
+                and isinstance(target.comparator, cst.Name)
+                and target.comparator.value == "None"
+                and self._is_tenant_column(expr.left)
+            )
+        return False
+
     def _expr_scoping(self, expr: cst.BaseExpression, paths: Sequence[str]) -> Scoping:
         if isinstance(expr, cst.BinaryOperation):
             left = self._expr_scoping(expr.left, paths)
@@ -509,6 +529,11 @@ class QueryModel:
             if isinstance(expr.operator, cst.BitAnd):
                 if Scoping.SCOPED in (left, right):
                     return Scoping.SCOPED
+            elif isinstance(expr.operator, cst.BitOr) and (
+                (left is Scoping.SCOPED and self._null_tenant(expr.right))
+                or (right is Scoping.SCOPED and self._null_tenant(expr.left))
+            ):
+                return Scoping.SCOPED  # the tenant's own rows, or the shared rows of no tenant
             elif left is right:
                 return left
             return Scoping.UNKNOWN if Scoping.UNKNOWN in (left, right) else Scoping.UNSCOPED
@@ -539,7 +564,13 @@ class QueryModel:
                     for a in expr.args
                 ]
                 if name in ("or_", "any_"):
-                    if verdicts and all(v is Scoping.SCOPED for v in verdicts):
+                    # the tenant's own rows, or the shared rows of no tenant (`organization_id IS NULL`)
+                    kept = [
+                        v
+                        for v, a in zip(verdicts, expr.args, strict=True)
+                        if name != "or_" or a.keyword is not None or not self._null_tenant(a.value)
+                    ]
+                    if kept and all(v is Scoping.SCOPED for v in kept):
                         return Scoping.SCOPED
                 elif Scoping.SCOPED in verdicts:
                     return Scoping.SCOPED

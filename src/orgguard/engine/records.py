@@ -194,6 +194,8 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
+    # it refuses somewhere: a `raise`, or a query ending in a fetch that raises when no row matches (`.one()`)
+    raises: bool = False
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
     # (row parameter, dict parameter): it sets every key of the dict on the row (``setattr(row, k, v)`` in a
     # loop over the dict's items): a caller handing it the client's body mass-assigns the row
@@ -290,6 +292,11 @@ class Layout(msgspec.Struct, frozen=True, gc=False, array_like=True):
     methods: tuple[tuple[int, str, str, int, int, int], ...] = ()
 
 
+FACTORY_MARKER = "()"
+"""``ParamSpec.marker`` of a parameter whose default (or ``Annotated`` metadata) calls a project function: a
+dependency when that function is a factory returning ``Depends(...)``."""
+
+
 class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     """What one project file contributes to the index."""
 
@@ -320,6 +327,11 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     named_paths: tuple[Ref, ...] = ()
     # what ``install(...)`` (queries.session_installers) is called on, and ``X`` of ``X = install(...)``
     installs: tuple[Ref, ...] = ()
+    # ``Role = Annotated[Role, RoleACL(...)]``: (alias, the function called in its metadata); an alias of a
+    # dependency when that function is a factory returning ``Depends(...)`` (decided in the join)
+    dependency_factories: tuple[tuple[str, Ref], ...] = ()
+    # ``SuperuserRole = Annotated[PlatformRole, Depends(require_superuser)]``: (alias, its provider)
+    alias_providers: tuple[tuple[str, Ref], ...] = ()
     # None: the file is not for blanking without a parse (see Layout); never packed (the runner leaves it out)
     layout: Layout | None = None
 
@@ -430,6 +442,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     body_tenant: tuple[tuple[str, str, str], ...] = ()  # (param, body class, tenant field)
     # request-body params whose model declares a foreign id of a tenant-owned model (``shopping_list_id``)
     body_refs: tuple[tuple[str, str, str, str], ...] = ()  # (param, body class, field, target model)
+    # params it looks one row up by, together with the tenant it holds (``Case.workspace_id == self.workspace_id``),
+    # refusing when none matches: after ``self._get_case(case_id)`` the caller's ``case_id`` is the tenant's
+    vouches: tuple[str, ...] = ()
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

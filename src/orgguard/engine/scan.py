@@ -28,6 +28,7 @@ from orgguard.config import Config
 from orgguard.engine import blank, syntax, vocab
 from orgguard.engine.records import (
     CLEAN_ORIGIN,
+    FACTORY_MARKER,
     TRUSTED_ORIGIN,
     CallFacts,
     Check,
@@ -398,6 +399,8 @@ class ModuleScan:
         permissions: list[str] = []
         filters: list[str] = []
         aliases: list[str] = []
+        factories: list[tuple[str, Ref]] = []
+        providers: list[tuple[str, Ref]] = []
         variables: list[ModuleVar] = []
         for stmt in stmts:
             if (
@@ -420,6 +423,21 @@ class ModuleScan:
                 and any(isinstance(n, ast.Call) and self._marker_name(n.func) in markers for n in walk(stmt.value))
             ):
                 aliases.extend(t.id for t in stmt.targets if isinstance(t, ast.Name))
+                for call in walk(stmt.value):
+                    if isinstance(call, ast.Call) and self._marker_name(call.func) in markers and call.args:
+                        provider = self.ref_of(call.args[0], {}, {})
+                        if provider is not None:
+                            providers.extend((t.id, provider) for t in stmt.targets if isinstance(t, ast.Name))
+            elif (
+                isinstance(stmt, ast.Assign)
+                and isinstance(stmt.value, ast.Subscript)
+                and vocab.short(dotted(stmt.value.value)) == "Annotated"
+                and isinstance(stmt.value.slice, ast.Tuple)
+            ):
+                for meta in stmt.value.slice.elts[1:]:
+                    ref = self.ref_of(meta.func, {}, {}) if isinstance(meta, ast.Call) else None
+                    if ref is not None:
+                        factories.extend((t.id, ref) for t in stmt.targets if isinstance(t, ast.Name))
             var = self._module_var(stmt)
             if var is not None:
                 variables.append(var)
@@ -537,6 +555,8 @@ class ModuleScan:
             variables=tuple(variables),
             dependencies=tuple(dict.fromkeys(dependencies)),
             dependency_aliases=tuple(dict.fromkeys(aliases)),
+            dependency_factories=tuple(dict.fromkeys(factories)),
+            alias_providers=tuple(dict.fromkeys(providers)),
             default_permissions=tuple(permissions),
             default_filters=tuple(filters),
             mounts=tuple(mounts),
@@ -1197,6 +1217,7 @@ _INDEXED = frozenset(
         ast.FunctionDef,
         ast.AsyncFunctionDef,
         ast.Compare,
+        ast.Raise,
     }
 )
 
@@ -1310,6 +1331,15 @@ class FunctionScan:
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
             abstract=_abstract(node),
+            raises=any(
+                isinstance(n, ast.Raise)
+                or (
+                    isinstance(n, ast.Call)
+                    and isinstance(n.func, ast.Attribute)
+                    and n.func.attr in self.k["queries.raising_fetches"]
+                )
+                for n in self.nodes
+            ),
             object_check=any(
                 isinstance(c, ast.Call)
                 and isinstance(c.func, ast.Attribute)
@@ -1717,6 +1747,12 @@ class FunctionScan:
                             else None
                         )
                     return ParamSpec(arg.arg, annotation, name, provider)
+        for expr in candidates:
+            # `role: Role = RoleACL(...)`: a project function's result as the default or in the metadata; a
+            # dependency when that function returns `Depends(...)` (decided in the join)
+            factory = self.mod.ref_of(expr.func, {}, self.local_imports) if isinstance(expr, ast.Call) else None
+            if factory is not None:
+                return ParamSpec(arg.arg, annotation, FACTORY_MARKER, factory)
         items = ""
         collection = arg.annotation
         if (
