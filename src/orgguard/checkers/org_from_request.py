@@ -65,7 +65,13 @@ class OrgFromRequestChecker(TenantSinkChecker):
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.analysis.current_facts()
-        if facts is None or facts.surface is not Surface.REQUEST:
+        if facts is None:
+            return
+        if facts.surface is not Surface.REQUEST and not (
+            # a helper handed the request (`documents_for_header(request, db)`): it reads the client's input for
+            # the request handlers that reach it
+            facts.surface is Surface.OTHER and facts.reached_from(self.ctx, Surface.REQUEST)
+        ):
             return
         for sink in self.analysis.tenant_sinks(node):
             if sink.taint.kind == self.kind and not self._checked(node, facts):

@@ -1825,6 +1825,13 @@ class _Join:
         decorators = {_short(dec.text) for dec in d.decorators if dec.text}
         params = fn.params
         has_request_param = bool(set(params[:2]) & k["requests.handler_params"])
+        # `def _role_dependency(request: Request, ...)`: a FastAPI/Starlette request handed to a helper; an ASGI
+        # endpoint is always a route the app registers (decorated, or named in a routes table)
+        asgi_request = any(
+            p.name in k["requests.handler_params"] and self.matches(p.annotation, k["requests.asgi_request_types"])
+            for p in d.params
+            if p.annotation
+        )
         markers = any(p.marker in k["sources.param_markers"] for p in d.params)
         dependency = not fn.klass and fn.qual in self.dependencies
         if (
@@ -1833,7 +1840,7 @@ class _Join:
             or (decorators & k["requests.view_decorators"] and (bool(fn.klass) or self._routable(fn)))
             or markers
             or dependency
-            or (not fn.klass and has_request_param and self._routable(fn))
+            or (not fn.klass and has_request_param and not asgi_request and self._routable(fn))
         ):
             surface = REQUEST
         else:
@@ -2574,6 +2581,7 @@ class _Reach:
         self.receivers: dict[str, dict[str, set[str]]] = {}
         self._runs: dict[tuple[str, str], frozenset[str]] = {}
         self._subclasses: dict[str, frozenset[str]] = {}
+        self._made: dict[tuple[str, Ref], frozenset[str]] = {}
 
     def solve(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
         j = self.j
@@ -2624,6 +2632,7 @@ class _Reach:
             if set(call.fate_attrs) & j.tenant_attrs or (call.result_var and call.result_var in j.verified_names(fn)):
                 at_call = "checked"  # the caller checks the row's tenant before using it
             own = call.ref is not None and call.ref.kind == "self" and len(call.ref.attrs) == 1
+            made = self._instance_classes(fn, call.ref) if call.ref is not None and not own else frozenset()
             for target in targets:
                 callee = j.fns.get(target)
                 if callee is None:
@@ -2632,7 +2641,7 @@ class _Reach:
                 # override runs for that view's (staff) requests only
                 staff_override = callee.surface == ADMIN and call.ref is not None and call.ref.kind == "self"
                 kept = call.ref is not None and call.ref.kind == "super"
-                into_receivers = self._into_receivers(fn, callee, grown, own=own, kept=kept)
+                into_receivers = self._into_receivers(fn, callee, grown, own=own, kept=kept, made=made)
                 if call.mode != "enqueue":
                     for (surface, command, fate), items in freach.items():
                         new_fate = _fate(at_call, fate)
@@ -2666,8 +2675,22 @@ class _Reach:
                             grown[target] = None
         return grown
 
+    def _instance_classes(self, fn: _Fn, ref: Ref) -> frozenset[str]:
+        """The classes of the instance a method is called on (``DependencyManager().schedule()``: the class made,
+        not the base that defines ``schedule``); empty when unknown."""
+        if not ref.attrs:
+            return frozenset()
+        key = (fn.facts.module, ref)
+        found = self._made.get(key)
+        if found is None:
+            receiver = Ref(ref.kind, ref.base, ref.attrs[:-1])
+            found = self._made[key] = frozenset(
+                t.name for t in self.j.sym.resolve(receiver, module_hint=fn.facts.module) if t.kind == "inst"
+            )
+        return found
+
     def _into_receivers(
-        self, fn: _Fn, callee: _Fn, grown: dict[str, None], *, own: bool, kept: bool
+        self, fn: _Fn, callee: _Fn, grown: dict[str, None], *, own: bool, kept: bool, made: frozenset[str]
     ) -> Callable[[str], bool]:
         """For a call from ``fn`` into ``callee``: whether an entry's run of ``fn`` may run ``callee`` (recording
         what ``self`` then is in ``callee``). ``own``: ``self.m()``; ``kept``: ``super().m()`` (the same ``self``)."""
@@ -2681,7 +2704,10 @@ class _Reach:
             elif kept:
                 found = set(classes)
             else:
-                found = {callee.klass}
+                # `DependencyManager().schedule()` runs `schedule` on a DependencyManager: `self._schedule()` in it
+                # is DependencyManager's, not a sibling manager's
+                made_here = {c for c in made if c == callee.klass or c in self._subclasses_of(callee.klass)}
+                found = made_here or {callee.klass}
             if not found:
                 return False
             held = after.setdefault(entry, set())
@@ -2691,6 +2717,14 @@ class _Reach:
             return True
 
         return into
+
+    def _subclasses_of(self, cls: str) -> frozenset[str]:
+        if not cls:
+            return frozenset()
+        found = self._subclasses.get(cls)
+        if found is None:
+            found = self._subclasses[cls] = frozenset(self.j._subclasses(cls))
+        return found
 
     def _runs_as(self, receiver: str, callee: _Fn) -> frozenset[str]:
         """What ``self`` may be in ``callee`` when ``self.<name>()`` on an instance of ``receiver`` (or of one of its
@@ -2702,9 +2736,7 @@ class _Reach:
         found = self._runs.get(key)
         if found is not None:
             return found
-        subclasses = self._subclasses.get(receiver)
-        if subclasses is None:
-            subclasses = self._subclasses[receiver] = frozenset(self.j._subclasses(receiver))
+        subclasses = self._subclasses_of(receiver)
         sym, name = self.j.sym, callee.d.name
         if callee.klass == receiver or callee.klass in subclasses:
             found = frozenset({callee.klass})  # an override in a subclass: it runs on that subclass's instances

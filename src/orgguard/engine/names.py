@@ -61,6 +61,7 @@ NAMING_KEYS = frozenset(
         "requests.scoping_mixins",
         "requests.model_views",
         "requests.fetching_bases",
+        "requests.asgi_request_types",
         "sources.input_calls",
         "sources.body_types",
         "trusted.resolvers",
