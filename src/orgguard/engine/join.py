@@ -115,6 +115,7 @@ class Symbols:
     subclasses: dict[str, set[str]] = field(default_factory=dict)
     _bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _mro: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    _mixed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
     _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
 
@@ -304,6 +305,15 @@ class Symbols:
 
     def mixed_in(self, cls: str, name: str) -> list[str]:
         """``name`` as the project subclasses of ``cls`` resolve it, when ``cls`` itself has no such method."""
+        if not self._built:  # the subclasses are still being found
+            return self._mixed_in(cls, name)
+        key = (cls, name)
+        found = self._mixed.get(key)
+        if found is None:
+            found = self._mixed[key] = self._mixed_in(cls, name)
+        return found
+
+    def _mixed_in(self, cls: str, name: str) -> list[str]:
         out: set[str] = set()
         todo = list(self.subclasses.get(cls, ()))
         seen: set[str] = set()
@@ -2516,6 +2526,10 @@ def _own_tenant_fields(tenant_fields: Iterable[str], paths: Iterable[Iterable[st
     return frozenset(out)
 
 
+def _ALWAYS(_entry: str) -> bool:
+    return True
+
+
 def _pins_owner(key: str, paths: Iterable[str]) -> bool:
     """Whether a lookup key pins the tenant or an owner on the way to it (``workspace_id`` on the path
     ``workspace_id__organization_id``): one tenant's rows, whichever owner the value names."""
@@ -2696,6 +2710,9 @@ class _Reach:
         what ``self`` then is in ``callee``). ``own``: ``self.m()``; ``kept``: ``super().m()`` (the same ``self``)."""
         before = self.receivers.get(fn.qual, {})
         after = self.receivers.setdefault(callee.qual, {})
+
+        if not callee.klass and not own and not kept:
+            return _ALWAYS  # a module function: no `self` to follow into it
 
         def into(entry: str) -> bool:
             classes = before.get(entry) or {""}
