@@ -357,7 +357,24 @@ class QueryModel:
             elif by_id and not self._is_predicate_expr(arg.value):
                 yield Pred("kw", "pk", arg.value)  # Query.get(ident) / Model.query.get_or_404(ident)
             else:
-                yield Pred("expr", "", arg.value)
+                yield from self._conjuncts(arg.value)
+
+    def _conjuncts(self, expr: cst.BaseExpression) -> Iterator[Pred]:
+        """``where(and_(a, b))`` and ``where(a & b)`` are ``where(a, b)``: each conjunct is a predicate of its own
+        (an owner pinned inside ``and_()`` counts as it does outside)."""
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitAnd):
+            yield from self._conjuncts(expr.left)
+            yield from self._conjuncts(expr.right)
+        elif (
+            isinstance(expr, cst.Call)
+            and self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1]) == "and_"
+            and expr.args
+            and all(a.keyword is None and not a.star for a in expr.args)
+        ):
+            for arg in expr.args:
+                yield from self._conjuncts(arg.value)
+        else:
+            yield Pred("expr", "", expr)
 
     def _is_predicate_expr(self, expr: cst.BaseExpression) -> bool:
         if isinstance(expr, (cst.Comparison, cst.BinaryOperation, cst.UnaryOperation)):
