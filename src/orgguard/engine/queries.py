@@ -474,6 +474,12 @@ class QueryModel:
         for link in chain.links:
             if link.name in self.scoping_methods or link.name == "none":
                 return Scoping.SCOPED
+            if (
+                link.call is not None
+                and link.name in self.k["queries.join_methods"]
+                and self._join_pins(link.call, paths)
+            ):
+                return Scoping.SCOPED
         unknown = False
         for pred in self.predicates(chain):
             verdict = self._pred_scoping(pred, paths)
@@ -482,6 +488,26 @@ class QueryModel:
             if verdict is Scoping.UNKNOWN:
                 unknown = True
         return Scoping.UNKNOWN if unknown else Scoping.UNSCOPED
+
+    def _join_pins(self, call: cst.Call, paths: Sequence[str]) -> bool:
+        """An inner join whose ON clause pins the joined rows to the tenant (``join(OrganizationMembership,
+        and_(OrganizationMembership.user_id == User.id, OrganizationMembership.organization_id == org_id))``): only
+        rows related to that tenant's rows remain. An outer join (``isouter=True``, ``full=True``) keeps the rest."""
+        onclause: cst.BaseExpression | None = None
+        for index, arg in enumerate(call.args):
+            if arg.keyword is not None and arg.keyword.value in ("isouter", "full"):
+                if not (isinstance(arg.value, cst.Name) and arg.value.value == "False"):
+                    return False
+            elif (arg.keyword is not None and arg.keyword.value == "onclause") or (
+                arg.keyword is None and not arg.star and index == 1
+            ):
+                onclause = arg.value
+        if onclause is None:
+            return False
+        return any(
+            pred.value is not None and self._expr_scoping(pred.value, paths) is Scoping.SCOPED
+            for pred in self._conjuncts(onclause)
+        )
 
     def _pred_scoping(self, pred: Pred, paths: Sequence[str]) -> Scoping:
         if pred.kind == "opaque":
