@@ -14,6 +14,7 @@ input, looks the tenant up without a check — is the one the whole-program join
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import cast
@@ -46,6 +47,9 @@ class Value:
     resolved: bool = False  # an org resolved from input whose missing check is reported where it happens
     event: str = ""  # read from a verified webhook event: the attribute path (`event.data.object.customer`)
     params: frozenset[str] = frozenset()  # the function's parameters it derives from (callers say what they are)
+    # a row the server builds (`Invitation(email=params.email, ...)`): its fields are what it was given, but its
+    # key (`.id`, `.pk`) is the one the database assigns
+    built: bool = False
 
     @property
     def tainted(self) -> bool:
@@ -65,7 +69,7 @@ def union(values: Iterable[Value]) -> Value:
     taints = frozenset(t for v in vals for t in v.taints if not v.trusted)
     params = frozenset(p for v in vals for p in v.params if not v.trusted)
     if taints:
-        return Value(taints=taints, params=params)
+        return Value(taints=taints, params=params, built=bool(vals) and all(v.built for v in vals))
     event = next((v.event for v in vals if v.event), "")
     if event:
         return Value(event=event)
@@ -194,6 +198,8 @@ class FunctionFlow:
             if expr.attr.value in vocab.SERVER_ATTRS and isinstance(expr.value, cst.Name):
                 return CLEAN  # serializer.instance / self.object: the row the server saved or fetched
             base = self._eval(expr.value, env)
+            if base.built and expr.attr.value in ("id", "pk"):
+                return CLEAN  # the key the database gave the row the server built
             if base.event and not base.taints:
                 return Value(event=f"{base.event}.{expr.attr.value}")
             if isinstance(expr.value, cst.Name) and len(base.taints) == 1 and not base.trusted:
@@ -267,6 +273,12 @@ class FunctionFlow:
         return base
 
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
+        found = self._eval_call_of(call, env)
+        if found.taints and not found.built and self.ctx.model_of(call.func) is not None:
+            return dataclasses.replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
+        return found
+
+    def _eval_call_of(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         k = self.ctx.knowledge
         func_text = dotted_name(call.func)
         qualified = self.ctx.qualified(func_text) if func_text else ""
