@@ -68,8 +68,9 @@ def union(values: Iterable[Value]) -> Value:
     vals = list(values)
     taints = frozenset(t for v in vals for t in v.taints if not v.trusted)
     params = frozenset(p for v in vals for p in v.params if not v.trusted)
+    built = bool(vals) and all(v.built for v in vals)
     if taints:
-        return Value(taints=taints, params=params, built=bool(vals) and all(v.built for v in vals))
+        return Value(taints=taints, params=params, built=built)
     event = next((v.event for v in vals if v.event), "")
     if event:
         return Value(event=event)
@@ -77,7 +78,7 @@ def union(values: Iterable[Value]) -> Value:
         return RESOLVED
     if vals and all(v.trusted for v in vals):
         return TRUSTED
-    return Value(params=params) if params else CLEAN
+    return Value(params=params, built=built) if params else CLEAN
 
 
 def _literal_key(node: cst.BaseExpression | None) -> str | int | None:
@@ -274,7 +275,7 @@ class FunctionFlow:
 
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         found = self._eval_call_of(call, env)
-        if found.taints and not found.built and self.ctx.model_of(call.func) is not None:
+        if (found.taints or found.params) and not found.built and self.ctx.model_of(call.func) is not None:
             return dataclasses.replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
         return found
 
