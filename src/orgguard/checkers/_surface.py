@@ -30,8 +30,10 @@ MORE_CAP = 64  # the index stops counting the entry points that reach a function
 
 def reached_where(ctx: FileContext, code: str, reaches: list[Reach], function: str, traits: Iterable[str] = ()) -> str:
     """The rule's "reached" phrase: "in get(), reached from request handler delete_thing() (api/things.py:41);
-    3 more request handlers", from the first entry point of ``reaches`` and how many others there are."""
-    entry = reaches[0].examples[0][0]
+    3 more request handlers", from the first entry point of ``reaches`` and how many others there are. A path on
+    which nothing checks the row's tenant is named before one on which the caller checks it."""
+    first = min(reaches, key=lambda r: r.fate == "checked")  # the first such, in the index's order
+    entry = first.examples[0][0]
     info = ctx.index.function(entry)
     more = ""
     count = sum(r.count for r in reaches) - 1

@@ -2596,6 +2596,7 @@ class _Reach:
         self._runs: dict[tuple[str, str], frozenset[str]] = {}
         self._subclasses: dict[str, frozenset[str]] = {}
         self._made: dict[tuple[str, Ref], frozenset[str]] = {}
+        self._open: dict[str, bool] = {}
 
     def solve(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
         j = self.j
@@ -2828,10 +2829,32 @@ class _Reach:
                 continue
             surface, command, fate = group
             examples = []
-            for entry in list(items)[:EXAMPLES]:
+            # an entry anyone may call (`permission_classes = [AllowAny]`) first: the path a reviewer should see
+            ordered = sorted(items, key=lambda entry: not self._anonymous(entry))
+            for entry in ordered[:EXAMPLES]:
                 examples.append((entry, items[entry].source, self._path(table, qual, param, group, entry)))
             out.append(Reach(surface, command, fate, len(items), tuple(examples)))
         return tuple(out)
+
+    def _anonymous(self, entry: str) -> bool:
+        """Whether a view class's handler admits anyone: the nearest ``permission_classes`` in its class order
+        names only classes that admit everyone (``requests.anonymous_permission_classes``)."""
+        found = self._open.get(entry)
+        if found is None:
+            found = self._open[entry] = self._anonymous_of(entry)
+        return found
+
+    def _anonymous_of(self, entry: str) -> bool:
+        fn = self.j.fns.get(entry)
+        if fn is None or not fn.klass:
+            return False
+        sym, anyone = self.j.sym, self.j.k["requests.anonymous_permission_classes"]
+        for cls in sym.mro(fn.klass):
+            raw = sym.classes[cls]
+            if "permission_classes" in raw.columns:
+                names = {_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes}
+                return bool(names) and names <= anyone
+        return False
 
     def _output(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
         reach: dict[str, tuple[Reach, ...]] = {}

@@ -112,6 +112,7 @@ OTHER_KEYS = frozenset(
         "queries.join_methods",
         "guards.permission_hooks",
         "requests.handler_params",
+        "requests.anonymous_permission_classes",
         "requests.route_decorators",
         "requests.handler_methods",
         "requests.class_query_attrs",
