@@ -194,7 +194,7 @@ class SurfaceQueryChecker(Checker):
         :attr:`FunctionFacts.deferred`); None when the variable is narrowed after its assignment."""
         for var, (query, call) in facts.deferred.items():
             if call is node and var not in facts.scoped_vars and var not in facts.conditional_vars:
-                return self.analysis.queries.shortcut_over(node, query)
+                return self.analysis.queries.shortcut_over(node, query) or self.analysis.queries.continued(node, query)
         return None
 
     def phrase(self, part: str, traits: Iterable[str] = (), **values: str) -> str:

@@ -110,6 +110,9 @@ class _VarScan(cst.CSTVisitor):
         self.query_defs: dict[str, cst.BaseExpression] = {}  # var -> the query first assigned to it
         self.shortcut_args: dict[str, list[cst.Call]] = {}  # var -> the shortcut calls it is the queryset of
         self.rebuilt: dict[str, int] = {}  # var -> how many times `q = q.select_related(...)` rebuilds it
+        # var -> the outermost calls of chains continued on it (`q.select_related(...).get(id=pk)`)
+        self.continued: dict[str, list[cst.Call]] = {}
+        self.inner_calls: set[int] = set()  # calls inside a continuation or a rebuild already seen
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -207,6 +210,7 @@ class _VarScan(cst.CSTVisitor):
         text = text if text != "<expr>" else ""
         if self.query_defs:
             self._queryset_arg(node)
+            self._continuation(node)
         if id(node) in self.weak:
             return  # `if user.is_admin or can_edit(user, project)`: the other disjunct lets anyone past
         # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
@@ -278,17 +282,45 @@ class _VarScan(cst.CSTVisitor):
         ):
             self.shortcut_args.setdefault(first.value, []).append(node)
 
+    def _continuation(self, node: cst.Call) -> None:
+        """``q.select_related(...).get(id=pk)`` with ``q`` holding a query: the query runs here, continued."""
+        if id(node) in self.inner_calls:
+            return
+        current: cst.BaseExpression = node
+        inner: list[int] = []
+        while isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            inner.append(id(current))
+            current = current.func.value
+        if isinstance(current, cst.Name) and current.value in self.query_defs and inner:
+            self.inner_calls.update(inner)
+            if self.queries.continued(node, self.query_defs[current.value]) is not None:
+                self.continued.setdefault(current.value, []).append(node)
+
     def deferred(self) -> dict[str, tuple[cst.BaseExpression, cst.Call]]:
-        """Queries whose only use is one shortcut call (and rebuilds of themselves): judged at that call."""
+        """Queries whose only use is one shortcut call, or one chain continued on them (and rebuilds of
+        themselves): judged at that call."""
         out: dict[str, tuple[cst.BaseExpression, cst.Call]] = {}
-        if not self.shortcut_args or self.info_body is None:
+        uses_of = {var: [*self.shortcut_args.get(var, ()), *self.continued.get(var, ())] for var in self.query_defs}
+        uses_of = {var: calls for var, calls in uses_of.items() if calls}
+        if not uses_of or self.info_body is None:
             return out
-        count: dict[str, int] = dict.fromkeys(self.shortcut_args, 0)
+        count: dict[str, int] = dict.fromkeys(uses_of, 0)
         for node in walk.iter_tree(self.info_body):
             if isinstance(node, cst.Name) and node.value in count:
                 count[node.value] += 1
-        for var, calls in self.shortcut_args.items():
-            uses = 1 + 2 * self.rebuilt.get(var, 0) + len(calls)  # the assignment, each rebuild, the shortcut
+            elif (
+                # `if base_queryset is None: base_queryset = Model.objects.all()`: a parameter's default
+                isinstance(node, cst.Comparison)
+                and isinstance(node.left, cst.Name)
+                and node.left.value in count
+                and len(node.comparisons) == 1
+                and isinstance(node.comparisons[0].operator, (cst.Is, cst.IsNot))
+                and isinstance(node.comparisons[0].comparator, cst.Name)
+                and node.comparisons[0].comparator.value == "None"
+            ):
+                count[node.left.value] -= 1
+        for var, calls in uses_of.items():
+            uses = 1 + 2 * self.rebuilt.get(var, 0) + len(calls)  # the assignment, each rebuild, the use
             if len(calls) == 1 and count[var] == uses:
                 out[var] = (self.query_defs[var], calls[0])
         return out
@@ -309,6 +341,11 @@ class _VarScan(cst.CSTVisitor):
                 base = base.func if isinstance(base, cst.Call) else base.value
             if isinstance(base, cst.Name) and base.value == var and var in self.query_defs:
                 self.rebuilt[var] = self.rebuilt.get(var, 0) + 1  # q = q.select_related(...)
+                current: cst.BaseExpression = value
+                while isinstance(current, (cst.Call, cst.Attribute)):
+                    if isinstance(current, cst.Call):
+                        self.inner_calls.add(id(current))  # a rebuild, not a use
+                    current = current.func if isinstance(current, cst.Call) else current.value
             elif var not in self.query_defs and self.queries.chain(value) is not None:
                 self.query_defs[var] = value
         if (

@@ -10,6 +10,7 @@ Checkers ask :class:`QueryModel` and only decide which code a finding gets.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,11 @@ class Pred:
     kind: str  # "kw", "expr", "opaque"
     key: str
     value: cst.BaseExpression | None
+
+
+ROW_FETCHES = frozenset(
+    {"get", "first", "last", "earliest", "latest", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none"}
+)  # the calls that end a query with one row (or a value), not another query
 
 
 @dataclass(frozen=True)
@@ -302,6 +308,28 @@ class QueryModel:
             base_name=name,
             statement=queryset,
         )
+
+    def continued(self, call: cst.Call, queryset: cst.BaseExpression) -> QueryChain | None:
+        """``q.select_related("project").get(id=pk)`` where ``q`` holds the query ``queryset`` (built in an earlier
+        statement): the query runs here, with the calls chained on it. The finding sits where it is built."""
+        inner = self.recognize(queryset)
+        if inner is None or inner.via == "shortcut" or self._fetches_row(inner):
+            return None  # `instance = get_object_or_404(...)`: a row, whose methods are no query
+        links: list[Link] = []
+        current: cst.BaseExpression = call
+        while isinstance(current, cst.Call) and isinstance(current.func, cst.Attribute):
+            links.append(Link(current.func.attr.value, current))
+            current = current.func.value
+        if not isinstance(current, cst.Name) or any(link.name not in self.k["queries.methods"] for link in links):
+            return None
+        return dataclasses.replace(
+            inner, top=call, links=(*inner.links, *reversed(links)), statement=inner.statement or queryset
+        )
+
+    def _fetches_row(self, chain: QueryChain) -> bool:
+        """Whether a chain ends in fetching one row (``.get()``, ``.first()``, ``.one()``) rather than a query."""
+        last = next((link.name for link in reversed(chain.links) if link.call is not None), "")
+        return last in ROW_FETCHES or last in self.k["queries.raising_fetches"]
 
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
         name = self._shortcut_name(call)
