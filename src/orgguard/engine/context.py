@@ -159,6 +159,7 @@ class FileContext:
     reports: list[Report] = field(default_factory=list)
     _qualnames: dict[int, str] | None = None
     _traits: frozenset[str] | None = None
+    _constructors: dict[str, bool] = field(default_factory=dict)  # callee text -> it builds a model's row
 
     @property
     def traits(self) -> frozenset[str]:
@@ -241,6 +242,18 @@ class FileContext:
         if origin is None:
             return text
         return origin + ("()" if head.endswith("()") else "") + dot + rest
+
+    def builds_row(self, func: cst.BaseExpression) -> bool:
+        """Whether calling ``func`` builds a row of a project model (``Invitation(...)``), asked once per text."""
+        if not isinstance(func, (cst.Name, cst.Attribute)):
+            return False
+        text = dotted_name(func)
+        if not text or text.startswith(("self.", "cls")):
+            return self.model_of(func) is not None  # depends on the class the method runs in
+        found = self._constructors.get(text)
+        if found is None:
+            found = self._constructors[text] = self.model_of(func) is not None
+        return found
 
     def model_of(self, node: cst.BaseExpression) -> str | None:
         """The project model a Name/Attribute refers to, or None.

@@ -275,7 +275,7 @@ class FunctionFlow:
 
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         found = self._eval_call_of(call, env)
-        if (found.taints or found.params) and not found.built and self.ctx.model_of(call.func) is not None:
+        if (found.taints or found.params) and not found.built and self.ctx.builds_row(call.func):
             return dataclasses.replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
         return found
 
