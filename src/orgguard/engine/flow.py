@@ -14,9 +14,8 @@ input, looks the tenant up without a check — is the one the whole-program join
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import cast
 
 import libcst as cst
@@ -276,7 +275,7 @@ class FunctionFlow:
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         found = self._eval_call_of(call, env)
         if (found.taints or found.params) and not found.built and self.ctx.builds_row(call.func):
-            return dataclasses.replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
+            return replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
         return found
 
     def _eval_call_of(self, call: cst.Call, env: Mapping[str, Value]) -> Value:

@@ -116,6 +116,7 @@ class Symbols:
     _bases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _mro: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _mixed: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    _descendants: dict[str, frozenset[str]] = field(default_factory=dict)
     _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
     _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
 
@@ -314,19 +315,23 @@ class Symbols:
         return found
 
     def _mixed_in(self, cls: str, name: str) -> list[str]:
-        out: set[str] = set()
-        todo = list(self.subclasses.get(cls, ()))
-        seen: set[str] = set()
-        while todo:
-            sub = todo.pop()
-            if sub in seen:
-                continue
-            seen.add(sub)
-            found = self.method(sub, name)
-            if found is not None:
-                out.add(found)
-            todo.extend(self.subclasses.get(sub, ()))
-        return sorted(out)
+        return sorted({found for sub in self.descendants(cls) if (found := self.method(sub, name)) is not None})
+
+    def descendants(self, cls: str) -> frozenset[str]:
+        """The project classes deriving from ``cls``, directly or not (memoised once the hierarchy is built)."""
+        found = self._descendants.get(cls) if self._built else None
+        if found is None:
+            out: set[str] = set()
+            todo = list(self.subclasses.get(cls, ()))
+            while todo:
+                sub = todo.pop()
+                if sub not in out:
+                    out.add(sub)
+                    todo.extend(self.subclasses.get(sub, ()))
+            found = frozenset(out)
+            if self._built:
+                self._descendants[cls] = found
+        return found
 
     def _is_property(self, function: str) -> bool:
         """``@property`` / ``@cached_property``: reading the attribute runs it (``self.repo.get(...)``)."""
@@ -370,19 +375,9 @@ class Symbols:
 
     def overrides(self, cls: str, name: str) -> list[str]:
         """``name`` as defined in the project subclasses of ``cls`` (what ``self.name()`` may run)."""
-        out: list[str] = []
-        todo = list(self.subclasses.get(cls, ()))
-        seen: set[str] = set()
-        while todo:
-            sub = todo.pop()
-            if sub in seen:
-                continue
-            seen.add(sub)
-            found = self.methods.get(sub, {}).get(name)
-            if found is not None:
-                out.append(found)
-            todo.extend(self.subclasses.get(sub, ()))
-        return sorted(out)
+        return sorted(
+            found for sub in self.descendants(cls) if (found := self.methods.get(sub, {}).get(name)) is not None
+        )
 
     def container(self, ref: Ref, module_hint: str = "") -> str:
         """The identity of a table or registry a reference names (module variable or class attribute)."""
@@ -1376,15 +1371,8 @@ class _Join:
                     out.append(init)
         return list(dict.fromkeys(out))
 
-    def _subclasses(self, cls: str) -> set[str]:
-        out: set[str] = set()
-        todo = list(self.sym.subclasses.get(cls, ()))
-        while todo:
-            sub = todo.pop()
-            if sub not in out:
-                out.add(sub)
-                todo.extend(self.sym.subclasses.get(sub, ()))
-        return out
+    def _subclasses(self, cls: str) -> frozenset[str]:
+        return self.sym.descendants(cls)
 
     def matches(self, text: str, entries: frozenset[str]) -> bool:
         """:func:`vocab.matches_any`, asked once per text and knowledge set (call texts repeat across functions)."""
@@ -1948,26 +1936,33 @@ class _Join:
         mixin = bases & k["guards.mixins"]
         if mixin:
             return f"mixin {sorted(mixin)[0]}"
-        for cls in self.sym.mro(klass):
+        declared = self.permission_classes(klass)
+        if declared is not None:
+            cls, names = declared
             raw = self.sym.classes[cls]
-            if "permission_classes" in raw.columns:
-                names = {_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes}
-                hit = names & k["guards.permission_classes"]
-                hit |= {
-                    _short(t.name)
-                    for ref in raw.permission_classes
-                    for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls])
-                    if t.kind == "class" and self.verifying_permission(t.name)
-                }
-                if hit:
-                    return f"permission class {sorted(hit)[0]}"
-                break
+            hit = names & k["guards.permission_classes"]
+            hit |= {
+                _short(t.name)
+                for ref in raw.permission_classes
+                for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls])
+                if t.kind == "class" and self.verifying_permission(t.name)
+            }
+            if hit:
+                return f"permission class {sorted(hit)[0]}"
         for cls in self.sym.mro(klass):
             for hook in k["requests.object_hooks"]:
                 method = self.sym.methods.get(cls, {}).get(hook)
                 if method is not None and self.fns[method].verifies:
                     return f"{_short(cls)}.{hook}()"
         return ""
+
+    def permission_classes(self, klass: str) -> tuple[str, frozenset[str]] | None:
+        """The nearest class in ``klass``'s order that sets ``permission_classes``, with their short names."""
+        for cls in self.sym.mro(klass):
+            raw = self.sym.classes[cls]
+            if "permission_classes" in raw.columns:
+                return cls, frozenset(_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes)
+        return None
 
     def verifying_permission(self, cls: str) -> bool:
         for method in self.k["guards.permission_hooks"]:
@@ -2594,7 +2589,6 @@ class _Reach:
         # project (a sibling viewset's ``annotate_queryset()`` is not run by this one's ``serialize()``)
         self.receivers: dict[str, dict[str, set[str]]] = {}
         self._runs: dict[tuple[str, str], frozenset[str]] = {}
-        self._subclasses: dict[str, frozenset[str]] = {}
         self._made: dict[tuple[str, Ref], frozenset[str]] = {}
         self._open: dict[str, bool] = {}
 
@@ -2724,7 +2718,7 @@ class _Reach:
             else:
                 # `DependencyManager().schedule()` runs `schedule` on a DependencyManager: `self._schedule()` in it
                 # is DependencyManager's, not a sibling manager's
-                made_here = {c for c in made if c == callee.klass or c in self._subclasses_of(callee.klass)}
+                made_here = {c for c in made if c == callee.klass or c in self.j.sym.descendants(callee.klass)}
                 found = made_here or {callee.klass}
             if not found:
                 return False
@@ -2736,14 +2730,6 @@ class _Reach:
 
         return into
 
-    def _subclasses_of(self, cls: str) -> frozenset[str]:
-        if not cls:
-            return frozenset()
-        found = self._subclasses.get(cls)
-        if found is None:
-            found = self._subclasses[cls] = frozenset(self.j._subclasses(cls))
-        return found
-
     def _runs_as(self, receiver: str, callee: _Fn) -> frozenset[str]:
         """What ``self`` may be in ``callee`` when ``self.<name>()`` on an instance of ``receiver`` (or of one of its
         subclasses) runs it; empty when it never does (``callee`` is a sibling class's override). A mixin's
@@ -2754,7 +2740,7 @@ class _Reach:
         found = self._runs.get(key)
         if found is not None:
             return found
-        subclasses = self._subclasses_of(receiver)
+        subclasses = self.j.sym.descendants(receiver)
         sym, name = self.j.sym, callee.d.name
         if callee.klass == receiver or callee.klass in subclasses:
             found = frozenset({callee.klass})  # an override in a subclass: it runs on that subclass's instances
@@ -2848,13 +2834,12 @@ class _Reach:
         fn = self.j.fns.get(entry)
         if fn is None or not fn.klass:
             return False
-        sym, anyone = self.j.sym, self.j.k["requests.anonymous_permission_classes"]
-        for cls in sym.mro(fn.klass):
-            raw = sym.classes[cls]
-            if "permission_classes" in raw.columns:
-                names = {_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes}
-                return bool(names) and names <= anyone
-        return False
+        declared = self.j.permission_classes(fn.klass)
+        return (
+            declared is not None
+            and bool(declared[1])
+            and declared[1] <= self.j.k["requests.anonymous_permission_classes"]
+        )
 
     def _output(self) -> tuple[dict[str, tuple[Reach, ...]], dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]]]:
         reach: dict[str, tuple[Reach, ...]] = {}

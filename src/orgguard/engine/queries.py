@@ -10,10 +10,9 @@ Checkers ask :class:`QueryModel` and only decide which code a finding gets.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import libcst as cst
@@ -322,9 +321,7 @@ class QueryModel:
             current = current.func.value
         if not isinstance(current, cst.Name) or any(link.name not in self.k["queries.methods"] for link in links):
             return None
-        return dataclasses.replace(
-            inner, top=call, links=(*inner.links, *reversed(links)), statement=inner.statement or queryset
-        )
+        return replace(inner, top=call, links=(*inner.links, *reversed(links)), statement=inner.statement or queryset)
 
     def _fetches_row(self, chain: QueryChain) -> bool:
         """Whether a chain ends in fetching one row (``.get()``, ``.first()``, ``.one()``) rather than a query."""
