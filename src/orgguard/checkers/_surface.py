@@ -171,6 +171,8 @@ class SurfaceQueryChecker(Checker):
             return  # narrowed later (conditionally narrowed queries are ORG104's)
         if var is not None and var in facts.deferred and facts.deferred[var][0] is node:
             return  # it runs at the shortcut it is handed to, judged there with the shortcut's lookups
+        if id(node) in facts.handed:
+            return  # handed to a project function that narrows it to a tenant, as the caller could have
         if id(node) in facts.checked_loops:
             return  # each row is checked against the user's tenant inside the loop
         if self._checked_detail_hook():

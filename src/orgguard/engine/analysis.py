@@ -542,6 +542,10 @@ class Analysis:
             value = value.expression  # `x = await session.get(...)`: await is transparent
         while isinstance(value, cst.Attribute) and value is not node:
             value = value.value  # `group = Device.objects.get(...).group`: what the row leads to
+        if isinstance(value, cst.IfExp) and node in (value.body, value.orelse):
+            value = node  # `q = base_queryset if base_queryset is not None else Element.objects.all()`
+        elif isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.Or) and node is value.right:
+            value = node  # `q = base_queryset or Token.objects`
         if isinstance(small, cst.Assign) and value is node and len(small.targets) == 1:
             target = small.targets[0].target
         elif isinstance(small, cst.AnnAssign) and value is node:

@@ -65,6 +65,9 @@ class FunctionFacts:
     # ``q = Check.objects.select_related(...)`` used only as ``get_object_or_404(q, code=code)`` (and ``q =
     # q.select_related(...)``): the query runs at the shortcut, judged there; var -> (query, shortcut call)
     deferred: dict[str, tuple[cst.BaseExpression, cst.Call]] = field(default_factory=dict)
+    # ids of queries handed to a project function that narrows them (``get_elements(page, base_queryset=
+    # Element.objects.all())`` with ``base_queryset.filter(page=page)`` there): judged like ``qs.filter(page=page)``
+    handed: frozenset[int] = frozenset()
     _flow: FunctionFlow | None = None
 
     def reached_from(self, ctx: FileContext, surface: Surface) -> bool:
@@ -113,6 +116,10 @@ class _VarScan(cst.CSTVisitor):
         # var -> the outermost calls of chains continued on it (`q.select_related(...).get(id=pk)`)
         self.continued: dict[str, list[cst.Call]] = {}
         self.inner_calls: set[int] = set()  # calls inside a continuation or a rebuild already seen
+        self.handoffs: dict[str, list[cst.Call]] = {}  # var -> the calls handing it to a callee that narrows it
+        # var -> (value, call) of what it holds through a callee that returns it: `v = filter_queryset(u, op, q)`
+        self.through: dict[str, list[tuple[cst.BaseExpression, cst.Call]]] = {}
+        self.handed: set[int] = set()  # ids of query expressions handed to a callee that narrows them
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -222,11 +229,19 @@ class _VarScan(cst.CSTVisitor):
                 if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
                     self._check(root.value)
         # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
-        summary = self._summary(node) if any(isinstance(a.value, cst.Name) for a in node.args) else None
+        summary = self._summary(node) if node.args else None
         if summary is not None and summary.narrows:
             for var, param in bound_args(node, summary):
                 if param in summary.narrows:
                     self._narrowed(var, [node])
+        # get_elements(page, base_queryset=qs): the callee narrows what it is handed by a tenant-path lookup
+        if summary is not None and summary.narrowed_in:
+            narrowing = {
+                param for param, heads in summary.narrowed_in if "*" in heads or not self.tenant_attrs.isdisjoint(heads)
+            }
+            for value, param in bound_values(node, summary):
+                if param in narrowing:
+                    self._hand(value, node)
         # Membership.objects.filter(user=request.user, organization=obj.organization).exists(): obj is checked
         if self.membership(node):
             for value in _lookup_values(node):
@@ -271,6 +286,50 @@ class _VarScan(cst.CSTVisitor):
                 name = dotted_name(target) if isinstance(target, (cst.Name, cst.Attribute)) else ""
                 if name and name not in ("self", "request", "user") and name.count(".") <= 1:
                     self._check(name)
+
+    def _passed(self, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, cst.Call]] | None:
+        """(argument, call) of what a call of a project function that returns its parameter passes through
+        (``CoreHandler().filter_queryset(user, op, Element.objects.all())``); None for any other value."""
+        if isinstance(value, cst.Await):
+            value = value.expression
+        summary = self._summary(value) if isinstance(value, cst.Call) else None
+        if summary is None or not summary.passes:
+            return None
+        assert isinstance(value, cst.Call)
+        return [(arg, value) for arg, param in bound_values(value, summary) if param in summary.passes]
+
+    def _hand(self, value: cst.BaseExpression, call: cst.Call) -> None:
+        """``value``, an argument of ``call``, is handed to a callee that narrows it."""
+        if isinstance(value, cst.Name):
+            self.handoffs.setdefault(value.value, []).append(call)
+            return
+        passed = self._passed(value)
+        if passed is not None:
+            for inner, through in passed:
+                self._hand(inner, through)
+        elif self.queries.chain(value) is not None:
+            self.handed.add(id(value))
+
+    def handed_off(self) -> frozenset[int]:
+        """Settles the variables handed to callees that narrow them: one used nowhere else (bar its rebuilds)
+        is narrowed, and so is what it holds through a callee returning it. Returns the queries so handed."""
+        done: set[str] = set()
+        while True:
+            todo = [var for var in self.handoffs if var not in done]
+            if not todo or self.info_body is None:
+                break
+            count: dict[str, int] = dict.fromkeys(todo, 0)
+            for node in walk.iter_tree(self.info_body):
+                if isinstance(node, cst.Name) and node.value in count:
+                    count[node.value] += 1
+            for var in todo:
+                done.add(var)
+                if count[var] != 1 + 2 * self.rebuilt.get(var, 0) + len(self.handoffs[var]):
+                    continue  # used elsewhere too: what the callee narrows is not all it does
+                self.scoped.add(var)
+                for inner, through in self.through.get(var, ()):
+                    self._hand(inner, through)
+        return frozenset(self.handed)
 
     def _queryset_arg(self, node: cst.Call) -> None:
         """``get_object_or_404(q, ...)`` with ``q`` holding a query: where that query runs."""
@@ -348,6 +407,9 @@ class _VarScan(cst.CSTVisitor):
                     current = current.func if isinstance(current, cst.Call) else current.value
             elif var not in self.query_defs and self.queries.chain(value) is not None:
                 self.query_defs[var] = value
+            passed = self._passed(value) if isinstance(value, (cst.Call, cst.Await)) else None
+            if passed:
+                self.through.setdefault(var, []).extend(passed)
         if (
             len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Name)
@@ -450,18 +512,25 @@ def descendant_keys(ctx: FileContext, expr: cst.BaseExpression, names: set[str])
 
 
 def bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str]]:
-    """(variable, parameter) of the call's arguments that are plain names: positional ones in order after
-    ``self``/``cls`` of a method called on an object or class, keywords by name."""
+    """(variable, parameter) of the call's arguments that are plain names (see :func:`bound_values`)."""
+    for value, param in bound_values(call, summary):
+        if isinstance(value, cst.Name):
+            yield value.value, param
+
+
+def bound_values(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[cst.BaseExpression, str]]:
+    """(argument, parameter) of the call's arguments: positional ones in order after ``self``/``cls`` of a
+    method called on an object or class, keywords by name."""
     params = list(summary.params)
     if summary.klass and params and params[0] in ("self", "cls") and isinstance(call.func, cst.Attribute):
         params = params[1:]
     for i, arg in enumerate(call.args):
-        if not isinstance(arg.value, cst.Name) or arg.star:
+        if arg.star:
             continue
         if arg.keyword is not None:
-            yield arg.value.value, arg.keyword.value
+            yield arg.value, arg.keyword.value
         elif i < len(params):
-            yield arg.value.value, params[i]
+            yield arg.value, params[i]
 
 
 def _lookup_values(call: cst.Call) -> list[cst.BaseExpression]:
@@ -610,6 +679,7 @@ def compute_facts(
         command=command,
         info=info,
     )
+    facts.handed = scan.handed_off()
     for iterated, item in scan.loop_vars.items():
         if item in scan.scoped:
             scan.scoped.add(iterated)  # each row of `speakers` is checked in the loop

@@ -2355,6 +2355,8 @@ class _Join:
             helper=fn.helper,
             assigns=fn.d.assigns,
             narrows=fn.d.narrows,
+            narrowed_in=fn.d.narrowed_in,
+            passes=fn.d.passes,
             writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -203,6 +203,10 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # parameters it returns narrowed to a tenant (``return q.filter(organization=org)``, a query handed to a
     # filter object's applier): a caller reassigning its query through it narrows that query
     narrows: tuple[str, ...] = ()
+    # (parameter, lookup heads): the lookups its queries continued on a parameter narrow by (``base_queryset
+    # .filter(page=page)``: ``page``; a known scoping method: ``*``), whatever it returns
+    narrowed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    passes: tuple[str, ...] = ()  # parameters it returns as they are, or continued (``return queryset``)
     # it hands its first parameter (a model or queryset) and its ``**`` parameter to a query shortcut
     # (``def get_object_or_error(qs, user, **kw): return get_object_or_404(qs, **kw)``): a shortcut itself
     shortcut: bool = False
@@ -437,6 +441,8 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     helper: bool = False  # a view's own helper method (``_get_project(self, request)``): it runs for its handlers
     assigns: tuple[tuple[str, str], ...] = ()  # (row param, dict param): it sets every key of the dict on the row
     narrows: tuple[str, ...] = ()  # params it returns narrowed to a tenant (``return q.filter(org=org)``)
+    narrowed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (param, lookup heads its queries on it narrow by)
+    passes: tuple[str, ...] = ()  # params it returns as they are or continued: a caller's query passes through
     writes: tuple[str, ...] = ()  # params whose every field it writes onto a row, itself or through callees
     # request-body params whose model declares the tenant field (``data: ShoppingListUpdate`` with ``group_id``)
     body_tenant: tuple[tuple[str, str, str], ...] = ()  # (param, body class, tenant field)

@@ -1271,6 +1271,7 @@ class FunctionScan:
         self.fate_attrs: dict[str, tuple[str, ...]] = {}  # call key -> attributes its result is compared on
         self.result_vars: dict[str, str] = {}  # call key -> the name its result is assigned to
         self.param_names: set[str] = set()
+        self._assigned_values: dict[str, list[ast.expr]] | None = None
         self.nested_defs: set[str] = set()
         self.depth = 0  # how many branches, loops and nested functions deep the walk is
 
@@ -1382,6 +1383,8 @@ class FunctionScan:
             return_type=self._return_type(),
             assigns=self._assigns(),
             narrows=self._narrows(),
+            narrowed_in=self._narrowed_in(),
+            passes=self._passes(),
             shortcut=self._shortcut(),
             writes=self._writes(),
             constructs=self._constructs(),
@@ -1583,6 +1586,34 @@ class FunctionScan:
                 return True
         return False
 
+    def _assigned(self) -> dict[str, list[ast.expr]]:
+        """Every value the function assigns to each plain name (``q = q.filter(...)``: both)."""
+        if self._assigned_values is None:
+            assigned: dict[str, list[ast.expr]] = {}
+            for n in self.nodes:
+                if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+                    assigned.setdefault(n.targets[0].id, []).append(n.value)
+            self._assigned_values = assigned
+        return self._assigned_values
+
+    def _roots(self, expr: ast.expr, seen: frozenset[str] = frozenset()) -> set[str]:
+        """The parameters a value is a chain on, through reassignments, either branch of a conditional
+        (``base_queryset if base_queryset is not None else Model.objects.all()``) and either side of ``or``."""
+        node: ast.AST = expr
+        while isinstance(node, (ast.Await, ast.Call, ast.Attribute, ast.Subscript)):
+            node = node.func if isinstance(node, ast.Call) else node.value
+        if isinstance(node, ast.IfExp):
+            return self._roots(node.body, seen) | self._roots(node.orelse, seen)
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            return set().union(*(self._roots(v, seen) for v in node.values))
+        if not isinstance(node, ast.Name):
+            return set()
+        out = {node.id} if node.id in self.param_names and node.id not in ("self", "cls") else set()
+        if node.id not in seen:
+            for value in self._assigned().get(node.id, ()):
+                out |= self._roots(value, seen | {node.id})
+        return out
+
     def _narrows(self) -> tuple[str, ...]:
         """Parameters the function returns narrowed to a tenant: ``return q.filter(organization=org)``, a query
         reassigned through a narrowing call before it is returned, or one handed to a filter object's applier
@@ -1604,23 +1635,7 @@ class FunctionScan:
         returned = [n.value for n in self.nodes if isinstance(n, ast.Return) and n.value is not None]
         if not returned:
             return ()
-        assigned: dict[str, list[ast.expr]] = {}
-        for n in self.nodes:
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
-                assigned.setdefault(n.targets[0].id, []).append(n.value)
-
-        def roots(expr: ast.expr, seen: frozenset[str]) -> set[str]:
-            """The parameters a value is a chain on, through reassignments."""
-            node: ast.AST = expr
-            while isinstance(node, (ast.Await, ast.Call, ast.Attribute, ast.Subscript)):
-                node = node.func if isinstance(node, ast.Call) else node.value
-            if not isinstance(node, ast.Name):
-                return set()
-            out = {node.id} if node.id in params else set()
-            if node.id not in seen:
-                for value in assigned.get(node.id, ()):
-                    out |= roots(value, seen | {node.id})
-            return out
+        assigned = self._assigned()
 
         def narrowed(expr: ast.expr, seen: frozenset[str]) -> set[str]:
             """The parameters a value is a narrowed chain on."""
@@ -1631,9 +1646,9 @@ class FunctionScan:
                     func = node.func
                     if isinstance(func, ast.Attribute):
                         if self._narrowing_call(node):
-                            out |= roots(func.value, seen)
+                            out |= self._roots(func.value, seen)
                         elif func.attr in appliers and len(node.args) >= 2:
-                            out |= roots(node.args[0], seen) | narrowed(node.args[0], seen)
+                            out |= self._roots(node.args[0], seen) | narrowed(node.args[0], seen)
                     node = func
                 else:
                     node = node.value
@@ -1646,6 +1661,51 @@ class FunctionScan:
         for value in returned:
             found |= narrowed(value, frozenset())
         return tuple(sorted(found & params))
+
+    def _narrowed_in(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """(parameter, lookup heads) of the queries the function continues on a parameter: ``queryset =
+        base_queryset if base_queryset is not None else Element.objects.all()`` then ``queryset.filter(page=page)``
+        narrows the caller's ``base_queryset=`` by ``page``; a known scoping method, by ``*``. Which heads hold
+        a tenant is the checkers' to say, as for a query narrowed in the caller itself."""
+        if not self.param_names:
+            return ()
+        lookups, scoping = self.k["queries.lookup_methods"], self.k["queries.scoping_methods"]
+        wheres = self.k["queries.where_methods"]
+        heads: dict[str, set[str]] = {}
+        for n in self.nodes:
+            if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+                continue
+            method = n.func.attr
+            words: set[str] = set()
+            if method in scoping:
+                words.add("*")
+            if method in lookups:
+                words.update(
+                    kw.arg.split("__", 1)[0]
+                    for kw in n.keywords
+                    if kw.arg and kw.arg.rsplit("__", 1)[-1] not in vocab.WIDENING_LOOKUPS
+                )
+            if method in wheres or method in lookups:  # .where(Doc.organization_id == org_id)
+                words.update(
+                    compare.left.attr
+                    for arg in n.args
+                    if not (isinstance(arg, ast.Call) and vocab.short(dotted(arg.func)) == "or_")
+                    for compare in _comparisons(arg)
+                    if isinstance(compare.left, ast.Attribute) and all(isinstance(op, ast.Eq) for op in compare.ops)
+                )
+            if words:
+                for root in self._roots(n.func.value):
+                    heads.setdefault(root, set()).update(words)
+        return tuple((param, tuple(sorted(words))) for param, words in sorted(heads.items()))
+
+    def _passes(self) -> tuple[str, ...]:
+        """Parameters the function returns as they are, or continued (``return queryset``): a query its caller
+        hands it comes back out (``CoreHandler().filter_queryset(user, op, Element.objects.all())``)."""
+        found: set[str] = set()
+        for n in self.nodes:
+            if isinstance(n, ast.Return) and n.value is not None:
+                found |= self._roots(n.value)
+        return tuple(sorted(found))
 
     def _return_type(self) -> Ref | None:
         """What the function returns: its annotation as an instance (``-> Repo``), else the one reference
