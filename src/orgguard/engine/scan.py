@@ -1306,6 +1306,7 @@ class FunctionScan:
         self.staff_gate = self.staff_gate or self._serves_staff_only(node)
         self._register_into(self.nodes, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
         decorators = tuple(self._decorator(d) for d in node.decorator_list)
+        narrowed_in, passes = self._param_queries()
         return DefFacts(
             name=node.name,
             qualname=self.qualname,
@@ -1383,8 +1384,8 @@ class FunctionScan:
             return_type=self._return_type(),
             assigns=self._assigns(),
             narrows=self._narrows(),
-            narrowed_in=self._narrowed_in(),
-            passes=self._passes(),
+            narrowed_in=narrowed_in,
+            passes=passes,
             shortcut=self._shortcut(),
             writes=self._writes(),
             constructs=self._constructs(),
@@ -1662,17 +1663,27 @@ class FunctionScan:
             found |= narrowed(value, frozenset())
         return tuple(sorted(found & params))
 
-    def _narrowed_in(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
-        """(parameter, lookup heads) of the queries the function continues on a parameter: ``queryset =
-        base_queryset if base_queryset is not None else Element.objects.all()`` then ``queryset.filter(page=page)``
-        narrows the caller's ``base_queryset=`` by ``page``; a known scoping method, by ``*``. Which heads hold
-        a tenant is the checkers' to say, as for a query narrowed in the caller itself."""
-        if not self.param_names:
-            return ()
+    def _param_queries(self) -> tuple[tuple[tuple[str, tuple[str, ...]], ...], tuple[str, ...]]:
+        """What the function does with queries its callers hand it, in one pass over its nodes:
+
+        - ``narrowed_in``: (parameter, lookup heads) of the queries it continues on a parameter: ``queryset =
+          base_queryset if base_queryset is not None else Element.objects.all()`` then ``queryset.filter(page=page)``
+          narrows the caller's ``base_queryset=`` by ``page``; a known scoping method, by ``*``. Which heads hold a
+          tenant is the checkers' to say, as for a query narrowed in the caller itself;
+        - ``passes``: the parameters it returns as they are, or continued (``return queryset``): a query its
+          caller hands it comes back out (``CoreHandler().filter_queryset(user, op, Element.objects.all())``).
+        """
+        if not self.param_names - {"self", "cls"}:
+            return (), ()
         lookups, scoping = self.k["queries.lookup_methods"], self.k["queries.scoping_methods"]
         wheres = self.k["queries.where_methods"]
+        row_refs = {*self.k["queries.outer_references"], "F"}  # a row's own columns, no value
         heads: dict[str, set[str]] = {}
+        passes: set[str] = set()
         for n in self.nodes:
+            if isinstance(n, ast.Return) and n.value is not None:
+                passes |= self._roots(n.value)
+                continue
             if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
                 continue
             method = n.func.attr
@@ -1683,7 +1694,10 @@ class FunctionScan:
                 words.update(
                     kw.arg.split("__", 1)[0]
                     for kw in n.keywords
-                    if kw.arg and kw.arg.rsplit("__", 1)[-1] not in vocab.WIDENING_LOOKUPS
+                    if kw.arg
+                    and kw.arg.rsplit("__", 1)[-1] not in vocab.WIDENING_LOOKUPS
+                    # `summarylog=OuterRef("summarylog")`: tied to the outer row, it pins no value
+                    and not (isinstance(kw.value, ast.Call) and vocab.short(dotted(kw.value.func)) in row_refs)
                 )
             if method in wheres or method in lookups:  # .where(Doc.organization_id == org_id)
                 words.update(
@@ -1696,16 +1710,8 @@ class FunctionScan:
             if words:
                 for root in self._roots(n.func.value):
                     heads.setdefault(root, set()).update(words)
-        return tuple((param, tuple(sorted(words))) for param, words in sorted(heads.items()))
-
-    def _passes(self) -> tuple[str, ...]:
-        """Parameters the function returns as they are, or continued (``return queryset``): a query its caller
-        hands it comes back out (``CoreHandler().filter_queryset(user, op, Element.objects.all())``)."""
-        found: set[str] = set()
-        for n in self.nodes:
-            if isinstance(n, ast.Return) and n.value is not None:
-                found |= self._roots(n.value)
-        return tuple(sorted(found))
+        narrowed = tuple((param, tuple(sorted(words))) for param, words in sorted(heads.items()))
+        return narrowed, tuple(sorted(passes))
 
     def _return_type(self) -> Ref | None:
         """What the function returns: its annotation as an instance (``-> Repo``), else the one reference
