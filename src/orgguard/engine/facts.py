@@ -391,6 +391,18 @@ class _VarScan(cst.CSTVisitor):
             if isinstance(node.iter, cst.Name):
                 self.loop_vars[node.iter.value] = node.target.value
 
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        # after the value's calls got their keys: `v = filter_queryset(user, op, Element.objects.all())`
+        value = original_node.value
+        if (
+            len(original_node.targets) == 1
+            and isinstance(original_node.targets[0].target, cst.Name)
+            and isinstance(value, (cst.Call, cst.Await))
+        ):
+            passed = self._passed(value)
+            if passed:
+                self.through.setdefault(original_node.targets[0].target.value, []).extend(passed)
+
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
@@ -407,9 +419,6 @@ class _VarScan(cst.CSTVisitor):
                     current = current.func if isinstance(current, cst.Call) else current.value
             elif var not in self.query_defs and self.queries.chain(value) is not None:
                 self.query_defs[var] = value
-            passed = self._passed(value) if isinstance(value, (cst.Call, cst.Await)) else None
-            if passed:
-                self.through.setdefault(var, []).extend(passed)
         if (
             len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Name)
