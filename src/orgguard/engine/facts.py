@@ -248,9 +248,10 @@ class _VarScan(cst.CSTVisitor):
                 owner, path = _root(value)
                 if owner and set(path) & self.tenant_attrs:
                     self._check(owner)
-        # qs.filter(organization=org) / qs = qs.filter(...)
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            var = func.value.value
+        # qs.filter(organization=org) / qs = qs.filter(...) / qs.select_related(...).filter(...)
+        holder = _chain_root(func.value) if isinstance(func, cst.Attribute) else None
+        if isinstance(func, cst.Attribute) and holder is not None:
+            var = holder
             if func.attr.value in k["queries.scoping_methods"]:
                 self._narrowed(var, [a.value for a in node.args])
             elif func.attr.value in k["queries.where_methods"] and any(
@@ -525,6 +526,13 @@ def bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str
     for value, param in bound_values(call, summary):
         if isinstance(value, cst.Name):
             yield value.value, param
+
+
+def _chain_root(node: cst.BaseExpression) -> str | None:
+    """The variable a chain of method calls starts at (``qs`` in ``qs.select_related("page").order_by("id")``)."""
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        node = node.func.value
+    return node.value if isinstance(node, cst.Name) else None
 
 
 def bound_values(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[cst.BaseExpression, str]]:
