@@ -446,6 +446,7 @@ def _models(
     tables: dict[str, str] = {}
     for name in sorted(model_names):
         rels: list[tuple[str, str]] = []
+        colls: list[str] = []
         cols: list[str] = []
         secrets: list[str] = []
         table = ""
@@ -454,6 +455,7 @@ def _models(
         path = ""
         for current, raw in _lineage(name, by_name, model_names.__contains__):
             rels.extend(raw.relations)
+            colls.extend(raw.collections)
             for base in raw.bases:
                 rels.extend(tenant_bases.get(_short(base), ()))
             cols.extend(raw.columns)
@@ -477,6 +479,7 @@ def _models(
             table,
             abstract,
             tuple(dict.fromkeys(secrets)),
+            collections=tuple(dict.fromkeys(colls)),
         )
     return models, tables
 
@@ -528,8 +531,8 @@ def _tenant_paths(
             known = list(paths_of.get(name, []))
             for f, t in info.relations:
                 target = target_model(t)
-                if target == name or target not in paths_of:
-                    continue
+                if target == name or target not in paths_of or f in info.collections:
+                    continue  # rows a collection holds do not own this one
                 for p in paths_of[target][:2]:
                     candidate = f"{f}__{p}"
                     if candidate.count("__") < MAX_TENANT_DEPTH and candidate not in known:

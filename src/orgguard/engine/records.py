@@ -267,6 +267,7 @@ class ClassFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     attr_refs: tuple[tuple[str, tuple[Ref, ...]], ...] = ()  # list-valued attributes (``actions = [a, b]``)
     decorators: tuple[str, ...] = ()  # class decorators, dotted and qualified (``method_decorator(X)``: X)
     dependencies: tuple[Ref, ...] = ()  # ``user = Depends(get_admin_user)``; ``super().__init__(dependencies=[...])``
+    collections: tuple[str, ...] = ()  # relations holding many rows (``Mapped[list[X]]``, ``secondary=``)
 
 
 class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -361,6 +362,7 @@ class ModelInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):
     default_manager: str = ""  # the first manager declared (Django's ``_default_manager``, shortcuts use it)
     session_scoped: bool = False  # derives from a models.scoped_bases class: an installed session scopes it
     query_session: str = ""  # the session behind Flask-SQLAlchemy's ``Model.query`` (``app.db.session``)
+    collections: tuple[str, ...] = ()  # relations holding many rows: never a step to a tenant through a parent
 
 
 class ClassInfo(msgspec.Struct, frozen=True, gc=False, array_like=True):

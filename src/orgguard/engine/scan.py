@@ -825,6 +825,7 @@ class ModuleScan:
                 if returned.startswith("self.") and returned.count(".") == 1:
                     aliases.append((f"{stmt.name}()", returned[5:]))
         relations: list[tuple[str, str]] = []
+        collections: list[str] = []  # the relations among them that hold many rows
         columns: list[str] = []
         related: list[tuple[str, str]] = []
         methods: list[_Func] = []
@@ -860,6 +861,8 @@ class ModuleScan:
                         rel_target = self._relation_target(value, node.name)
                         if rel_target:
                             relations.append((target.id, rel_target))
+                            if _collection(value, annotation):
+                                collections.append(target.id)
                         related.extend(self._related_names(value))
                         if self._is_primary(value) or target.id in ("id", "pk"):
                             primary.append(target.id)
@@ -922,6 +925,7 @@ class ModuleScan:
             attr_refs=tuple(attr_refs),
             decorators=tuple(self._class_decorators(node)),
             dependencies=tuple(self._class_dependencies(node)),
+            collections=tuple(collections),
         )
 
     def _class_dependencies(self, node: ast.ClassDef) -> Iterator[Ref]:
@@ -1223,6 +1227,29 @@ _INDEXED = frozenset(
 
 
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
+
+
+def _collection(call: ast.Call, annotation: ast.AST | None) -> bool:
+    """Whether a relation attribute holds many rows: annotated as a collection (SQLAlchemy's
+    ``Mapped[list["UserPermission"]]``), or a ``relationship()`` through a ``secondary`` table, with
+    ``uselist=True`` or ``lazy="dynamic"``. The rows it holds point at this one, or are shared with it: they
+    do not own it, so it is no step on this model's way to a tenant it reaches through them (held straight to
+    the tenant, ``organizations = relationship(secondary=...)``, it shares the row among them)."""
+    if isinstance(annotation, ast.Subscript):
+        inner = annotation.slice
+        if isinstance(inner, ast.Subscript) and vocab.short(dotted(inner.value)) in COLLECTIONS:
+            return True
+    for kw in call.keywords:
+        value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+        if (
+            kw.arg == "secondary"
+            or (kw.arg == "uselist" and value is True)
+            or (kw.arg == "lazy" and value == "dynamic")
+        ):
+            return True
+    return False
+
+
 MERGES = frozenset({"update", "append", "extend", "add", "insert"})
 NOT_ROWS = vocab.FIELD_COPIES | {"items", "values", "keys"}  # calls whose result is a copy or a view, not a fetched row
 
