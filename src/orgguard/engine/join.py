@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -469,6 +470,8 @@ def _models(
             app = path.rsplit("/", 2)[-2] if path.count("/") >= 1 else ""
             table = f"{app}_{name.lower()}" if app else name.lower()
             tables.setdefault(name.lower(), name)
+            # a declarative base naming tables after their classes (``IndividualContact``: ``individual_contact``)
+            tables.setdefault(_SNAKE.sub("_", name).lower(), name)
         tables.setdefault(table, name)
         models[name] = ModelInfo(
             name,
@@ -483,6 +486,8 @@ def _models(
         )
     return models, tables
 
+
+_SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 # a user's pointer to "the tenant they are looking at", not the tenant that owns the row
 _SELECTION_PREFIXES = ("active_", "current_", "default_", "last_", "selected_", "preferred_", "primary_")
@@ -502,10 +507,11 @@ def _tenant_paths(
 
     def target_model(target: str) -> str:
         if target.startswith("table:"):
-            return tables.get(target[6:], target)
+            return _table_model(tables, target[6:]) or target
         # Django model references are case-insensitive: ForeignKey("db.WorkSpace") is the model Workspace
         return by_lower.get(target.lower(), target)
 
+    many = _collections(models, target_model)
     paths_of: dict[str, list[str]] = {}
     named = set(user_model_names)
     user_models = named | {name for name, info in models.items() if {_short(b) for b in info.bases} & named}
@@ -531,7 +537,7 @@ def _tenant_paths(
             known = list(paths_of.get(name, []))
             for f, t in info.relations:
                 target = target_model(t)
-                if target == name or target not in paths_of or f in info.collections:
+                if target == name or target not in paths_of or f in many.get(name, ()):
                     continue  # rows a collection holds do not own this one
                 for p in paths_of[target][:2]:
                     candidate = f"{f}__{p}"
@@ -543,6 +549,31 @@ def _tenant_paths(
         if not grew:
             break
     return paths_of
+
+
+def _table_model(tables: Mapping[str, str], table: str) -> str:
+    """The model of a table a foreign key names, in a named schema too (``"dispatch_core.dispatch_user"``)."""
+    return tables.get(table) or tables.get(table.rsplit(".", 1)[-1], "")
+
+
+def _collections(models: Mapping[str, ModelInfo], target_model: Callable[[str], str]) -> dict[str, set[str]]:
+    """Each model's relations that hold many rows: declared so (``ModelInfo.collections``), or a relationship
+    to a model whose foreign key points back at this one while this one holds no foreign key to it
+    (SQLAlchemy's ``service_feedback = relationship("ServiceFeedback", backref="individual")``: the foreign
+    key is ``ServiceFeedback.individual_contact_id``). Only foreign keys named by table (SQLAlchemy's
+    ``ForeignKey("individual_contact.id")``) take part: a Django ``ForeignKey`` is always this row's own."""
+    table_targets = {
+        name: {target_model(t) for _, t in info.relations if t.startswith("table:")} for name, info in models.items()
+    }
+    out: dict[str, set[str]] = {name: set(info.collections) for name, info in models.items()}
+    for name, info in models.items():
+        for attr, target in info.relations:
+            if target.startswith("table:"):
+                continue
+            other = target_model(target)
+            if other != name and other not in table_targets[name] and name in table_targets.get(other, ()):
+                out[name].add(attr)
+    return out
 
 
 def _hops(tenant_prefixes: set[str]) -> set[str]:
@@ -2505,7 +2536,7 @@ def _reference_targets(
     for info in models.values():
         for relation, target in info.relations:
             name = relation if relation.endswith("_id") else f"{relation}_id"
-            model = tables.get(target.removeprefix("table:"), "") if target.startswith("table:") else target
+            model = _table_model(tables, target.removeprefix("table:")) if target.startswith("table:") else target
             if model:
                 found.setdefault(name, set()).add(model)
     return {

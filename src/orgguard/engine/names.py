@@ -39,6 +39,7 @@ NAMING_KEYS = frozenset(
     {
         "models.bases",
         "models.foreign_keys",
+        "models.declared_attributes",
         "models.scoped_managers",
         "models.scope_disablers",
         "models.user_models",

@@ -781,6 +781,15 @@ class ModuleScan:
                     return inner
         return None
 
+    def _declared_attribute(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr | None:
+        """What a declared-attribute method (``@declared_attr``) returns, when it returns one call: the value of
+        the class attribute named after it."""
+        decorators = self.k["models.declared_attributes"]
+        if not any(vocab.matches_any(dotted(d), decorators) for d in node.decorator_list):
+            return None
+        returned = [n.value for n in node.body if isinstance(n, ast.Return) and n.value is not None]
+        return returned[0] if len(returned) == 1 and isinstance(returned[0], ast.Call) else None
+
     def _related_names(self, call: ast.Call) -> Iterator[tuple[str, str]]:
         """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
         for kw in call.keywords:
@@ -843,6 +852,10 @@ class ModuleScan:
                 targets, value = list(stmt.targets), stmt.value
             elif isinstance(stmt, ast.AnnAssign):
                 targets, value, annotation = [stmt.target], stmt.value, stmt.annotation
+            elif isinstance(stmt, _FUNCS) and (declared := self._declared_attribute(stmt)) is not None:
+                # @declared_attr def project_id(cls): return Column(ForeignKey("project.id")): a field
+                targets, value, annotation = [ast.Name(id=stmt.name)], declared, stmt.returns
+                methods.append(stmt)
             if targets:
                 for target in targets:
                     if not isinstance(target, ast.Name):
