@@ -103,3 +103,50 @@ def test_user_pack_declares_a_run_time_scoping_of_their_own(project: Path) -> No
     # the installer alone is not enough for the bypass: without a reason it is reported again
     (project / "app/views.py").write_text(SA_VIEWS.replace("cross_tenant('SUP-1')", "cross_tenant('')"))
     assert codes(project) == [(17, "ORG101")]
+
+
+ADMIN_MODELS = (
+    "from sqlalchemy import ForeignKey\n"
+    "from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column\n\n"
+    "class Base(DeclarativeBase):\n    pass\n\n"
+    "class Organization(Base):\n    __tablename__ = 'organizations'\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n\n"
+    "class Client(Base):\n    __tablename__ = 'clients'\n"
+    "    id: Mapped[int] = mapped_column(primary_key=True)\n"
+    "    organization_id: Mapped[int] = mapped_column(ForeignKey('organizations.id'))\n"
+)
+ADMIN_ROUTES = (
+    "from fastapi import APIRouter, Depends, HTTPException, Query\n"
+    "from sqlalchemy import select\n\n"
+    "from app.models import Client\n"
+    "from app.security import admin_key\n\n\n"
+    "async def is_admin(key=Depends(admin_key)):\n"
+    "    if key is None:\n"
+    "        raise HTTPException(status_code=401)\n\n\n"
+    "def clients_of(org_id: int | None = Query(None)):\n"
+    "    statement = select(Client)\n"
+    "    if org_id is not None:\n"
+    "        statement = statement.where(Client.organization_id == org_id)\n"
+    "    return statement\n\n\n"
+    "admin = APIRouter(dependencies=[Depends(is_admin)])\n\n\n"
+    "@admin.get('/clients')\n"
+    "def list_clients(statement=Depends(clients_of)):\n"
+    "    return statement\n\n\n"
+    "@admin.get('/clients/{client_id}')\n"
+    "def get_client(client_id: int, db=Depends(admin_key)):\n"
+    "    return db.get(Client, client_id)\n"
+)
+
+
+def test_user_pack_declares_an_admin_dependency(project: Path) -> None:
+    """An admin router's gate that orgguard cannot read (an admin API key) is declared as data: its routes, and
+    the providers only they inject, are a staff surface, where the tenant rules do not apply."""
+    files = {"app/__init__.py": "", "app/models.py": ADMIN_MODELS, "app/routes.py": ADMIN_ROUTES}
+    write_tree(project, {**files, "app/security.py": "def admin_key():\n    return None\n"})
+    (project / "pyproject.toml").write_text("[project]\nname='x'\nversion='0'\n\n[tool.orgguard]\n")
+    assert codes(project) == [(14, "ORG104"), (30, "ORG101")]
+    (project / "orgguard-pack.toml").write_text('name = "acme"\n\n[admin]\ndependencies = ["is_admin"]\n')
+    (project / "pyproject.toml").write_text(
+        "[project]\nname='x'\nversion='0'\n\n[tool.orgguard]\nextend-rules = ['orgguard-pack.toml']\n"
+    )
+    assert codes(project) == []

@@ -1832,6 +1832,36 @@ class _Join:
     def _surfaces(self) -> None:
         for fn in self.fns.values():
             self._surface(fn)
+        self._staff_providers()
+
+    def _staff_providers(self) -> None:
+        """A dependency provider runs inside the routes (and providers) that inject it: when every one of them is
+        a staff surface (fief's admin routers, each behind ``Depends(is_authenticated_admin_api)``), so is the
+        provider; one injected by any other route stays a request handler."""
+        markers = self.k["trusted.dependency_markers"]
+        dependents: dict[str, set[str]] = {}
+        for fn in self.fns.values():
+            refs = [
+                (p.provider, fn.facts.module) for p in fn.d.params if p.provider is not None and p.marker in markers
+            ]
+            refs.extend(item for p in fn.d.params for item in self.alias_providers.get(p.marker, ()))
+            for ref, module in refs:
+                for target in self.sym.resolve(ref, module_hint=module):
+                    if target.kind == "func" and target.name in self.fns and target.name != fn.qual:
+                        dependents.setdefault(target.name, set()).add(fn.qual)
+        changed = True
+        while changed:
+            changed = False
+            for qual, users in dependents.items():
+                provider = self.fns[qual]
+                if (
+                    provider.surface == REQUEST
+                    and provider.dependency
+                    and provider.route is None
+                    and all(self.fns[user].surface == ADMIN for user in users)
+                ):
+                    provider.surface = ADMIN
+                    changed = True
 
     def _route(self, fn: _Fn) -> str | None:
         k = self.k
@@ -2017,7 +2047,11 @@ class _Join:
         if (
             any(self.matches(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
-            or (any(m in name for m in k["webhooks.name_markers"]) and not _sends(name) and _receives(d))
+            or (
+                any(m in name and not _manages(name, m) for m in k["webhooks.name_markers"])
+                and not _sends(name)
+                and _receives(d)
+            )
             or any(self.matches(c, self.event_calls) for c in called)
             or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
         ):
@@ -2101,7 +2135,7 @@ class _Join:
         return False
 
     def _staff_provider(self, provider: _Fn, depth: int = 0) -> bool:
-        if provider.d.staff_gate:
+        if provider.d.staff_gate or self.matches(provider.qual, self.k["admin.dependencies"]):
             return True
         if depth > 3:
             return False
@@ -2109,7 +2143,9 @@ class _Join:
             if p.provider is not None:
                 for target in self.sym.resolve(p.provider, module_hint=provider.facts.module):
                     inner = self.fns.get(target.name) if target.kind == "func" else None
-                    if inner is not None and inner.d.staff_gate:
+                    if inner is not None and (
+                        inner.d.staff_gate or self.matches(inner.qual, self.k["admin.dependencies"])
+                    ):
                         return True
         return False
 
@@ -2904,6 +2940,16 @@ def _receives(d: DefFacts) -> bool:
 def _sends(name: str) -> bool:
     """``send_webhook``, ``deliver_webhooks``: an outgoing-webhook feature, not a handler that receives one."""
     return any(verb in name for verb in ("send", "deliver", "emit", "fire", "trigger", "notify", "outgoing", "post_"))
+
+
+_MANAGING_VERBS = ("get", "list", "create", "update", "delete", "patch", "retrieve", "edit", "read")
+
+
+def _manages(name: str, marker: str) -> bool:
+    """``get_webhook_by_id_or_404``, ``list_webhooks``: the marker names what the function manages (a webhook's
+    settings), right after a verb of reading or editing it; it receives nothing."""
+    heads = tuple(f"{verb}_{marker}" for verb in _MANAGING_VERBS)
+    return any(name in (head, f"{head}s") or name.startswith((f"{head}_", f"{head}s_")) for head in heads)
 
 
 def _passes_through(callee: _Fn) -> bool:

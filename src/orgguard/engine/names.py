@@ -40,6 +40,7 @@ NAMING_KEYS = frozenset(
         "models.bases",
         "models.foreign_keys",
         "models.declared_attributes",
+        "admin.dependencies",
         "models.scoped_managers",
         "models.scope_disablers",
         "models.user_models",
