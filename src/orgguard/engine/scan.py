@@ -967,8 +967,9 @@ class ModuleScan:
         for dec in node.decorator_list:
             target: ast.AST = dec.func if isinstance(dec, ast.Call) else dec
             text = dotted(target)
-            if isinstance(dec, ast.Call) and vocab.short(text) == "method_decorator" and dec.args:
-                inner = dec.args[0]
+            given = [kw.value for kw in dec.keywords if kw.arg == "decorator"] if isinstance(dec, ast.Call) else []
+            if isinstance(dec, ast.Call) and vocab.short(text) == "method_decorator" and (dec.args or given):
+                inner = dec.args[0] if dec.args else given[0]  # method_decorator(name="get", decorator=X())
                 for el in inner.elts if isinstance(inner, (ast.List, ast.Tuple)) else [inner]:
                     named = el.func if isinstance(el, ast.Call) else el
                     if dotted(named):
