@@ -596,6 +596,8 @@ def _membership_attrs(
         low = tenant.lower()
         attrs.update((f"{low}s", f"{low}_set"))
     membership = set(config.membership_models)
+    # Django's reverse accessor of a foreign key with no related_name: request.user.workspacemember_set
+    attrs.update(f"{name.lower()}_set" for name in membership)
     for raw in classes:
         if raw.name in tenant_models or raw.name in membership:
             attrs.update(name for target, name in raw.related if target == "User" and name != "+")

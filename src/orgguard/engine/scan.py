@@ -2562,7 +2562,9 @@ class FunctionScan:
         attrs: list[str] = []
         kws: list[str] = []
         node: ast.AST = call
+        picks = False  # a lookup somewhere in the chain: a relation read with none picks no tenant
         while isinstance(node, ast.Call):
+            picks = picks or bool(node.args or node.keywords)
             for arg in [*node.args, *(kw.value for kw in node.keywords)]:
                 if vocab.is_userish(dotted(arg)):
                     has_user_lookup = True
@@ -2603,7 +2605,8 @@ class FunctionScan:
             touches = True
         if has_user_lookup and (touches or self._queries_tenant(call)):
             return True, (), ()
-        if attrs or (has_user_lookup and kws):
+        if (attrs and picks) or (has_user_lookup and kws):
+            # request.user.teams.get(pk=team_id); `request.user.workspaces.exists()` checks no tenant in particular
             return False, tuple(dict.fromkeys(attrs)), tuple(dict.fromkeys(kws))
         return None
 

@@ -60,7 +60,22 @@ def _own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
         field = key.removesuffix("__exact")
         if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):
             return True
+        if key.endswith("__in") and _users_tenants(ctx, expr):
+            return True  # `organisation__in=user.organisations.all()`: the user's own tenants' rows
     return False
+
+
+def _users_tenants(ctx: FileContext, expr: cst.BaseExpression) -> bool:
+    """``user.organisations.all()``, ``request.user.teams.values("id")``: the tenants the user belongs to, read
+    through a membership relation of the user."""
+    node = expr
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        node = node.func.value
+    return (
+        isinstance(node, cst.Attribute)
+        and node.attr.value in ctx.index.membership_attrs
+        and vocab.is_userish(dotted_name(node.value))
+    )
 
 
 def find_tenant_sinks(
