@@ -709,6 +709,7 @@ class _Join:
         self.sym = Symbols(files)
         self._hooks: dict[str, list[str]] | None = None
         self._router_deps: dict[str, list[str]] | None = None
+        self._path_modules: dict[str, str] | None = None  # a file's path -> its module
         self._exempt: dict[str, bool] = {}
         self._app_hooks: list[str] = []
         # per class and per function, what the surfaces ask again and again (pure once the summaries are solved)
@@ -880,6 +881,7 @@ class _Join:
         tenant_models = frozenset(config.tenant_models)
         models, tables = _models(model_names, by_name, self._tenant_bases(config))
         models = {name: self._managers(info, by_name) for name, info in models.items()}
+        models = {name: self._random_defaults(info, by_name) for name, info in models.items()}
         self.installed = self._installed_sessions()
         models = {name: self._session_scoping(info, by_name) for name, info in models.items()}
         paths_of = _tenant_paths(models, tables, config, tenant_models, k["models.user_models"])
@@ -1233,6 +1235,26 @@ class _Join:
                     if name == resolved or name.startswith(resolved + "."):
                         out.add(origin + name[len(resolved) :])
         return frozenset(out)
+
+    def _random_defaults(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
+        """A field whose default is a project function, in any module, that returns a fresh random value
+        (``hash = CharField(default=create_hash)``, ``def create_hash(): return shortuuid.uuid()``) holds a bearer
+        secret, as one defaulting to ``uuid4`` does."""
+        found: list[str] = []
+        for _current, raw in _lineage(info.name, by_name):  # an abstract base's field too
+            if not raw.default_refs:
+                continue
+            if self._path_modules is None:
+                self._path_modules = {facts.path: facts.module for facts in self.files}
+            module = self._path_modules.get(raw.path, "")
+            for name, ref in raw.default_refs:
+                for target in self.sym.resolve(ref, module_hint=module):
+                    fn = self.sym.functions.get(target.name) if target.kind == "func" else None
+                    if fn is not None and fn[1].random_maker:
+                        found.append(name)
+        if not found:
+            return info
+        return msgspec.structs.replace(info, secret_fields=tuple(dict.fromkeys((*info.secret_fields, *found))))
 
     def _session_scoping(self, info: ModelInfo, by_name: Mapping[str, list[ClassFacts]]) -> ModelInfo:
         """Whether a model derives from a models.scoped_bases class (an installed session scopes its queries),

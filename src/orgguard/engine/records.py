@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -194,6 +194,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
+    random_maker: bool = False  # a module function returning a fresh random value (``return shortuuid.uuid()``)
     # it refuses somewhere: a `raise`, or a query ending in a fetch that raises when no row matches (`.one()`)
     raises: bool = False
     return_type: Ref | None = None  # its return annotation, as an instance (``-> Repo``)
@@ -268,6 +269,8 @@ class ClassFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     decorators: tuple[str, ...] = ()  # class decorators, dotted and qualified (``method_decorator(X)``: X)
     dependencies: tuple[Ref, ...] = ()  # ``user = Depends(get_admin_user)``; ``super().__init__(dependencies=[...])``
     collections: tuple[str, ...] = ()  # relations holding many rows (``Mapped[list[X]]``, ``secondary=``)
+    # (field, callable) of non-key fields whose default is a function the join resolves (``default=create_hash``)
+    default_refs: tuple[tuple[str, Ref], ...] = ()
 
 
 class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

@@ -51,7 +51,9 @@ MANAGER_MARKERS = ("Manager", "QuerySet", "Query")
 ENQUEUE_METHODS = ("delay", "apply_async", "send", "kiq", "send_with_options")
 REGISTER_METHODS = ("append", "add", "insert", "extend")
 HOOK_METHODS = ("before_request", "before_app_request")  # Flask: runs before every route of the app/blueprint
-RANDOM_DEFAULTS = ("uuid4", "uuid1", "token_urlsafe", "token_hex", "token_bytes", "get_random_string", "urandom")
+RANDOM_DEFAULTS = (
+    "uuid4", "uuid1", "token_urlsafe", "token_hex", "token_bytes", "get_random_string", "urandom", "shortuuid",
+)  # fmt: skip
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _Func = ast.FunctionDef | ast.AsyncFunctionDef
 BUILTINS = frozenset(dir(__import__("builtins")))
@@ -376,15 +378,7 @@ class ModuleScan:
         self.scope = ModuleScope(self.module_name, imports, local)
         # module functions that return a fresh random value (`def get_anchor(): return uuid4().hex`): a field
         # defaulting to one holds a bearer secret, as one defaulting to uuid4 itself does
-        self.random_makers = frozenset(
-            stmt.name
-            for stmt in stmts
-            if isinstance(stmt, _FUNCS)
-            and len(stmt.body) <= 3  # a generator of values, not a function that happens to return one
-            and any(
-                isinstance(ret, ast.Return) and ret.value is not None and _random_call(ret.value) for ret in stmt.body
-            )
-        )
+        self.random_makers = frozenset(stmt.name for stmt in stmts if isinstance(stmt, _FUNCS) and _makes_random(stmt))
         if part is not None and part[0] > 0:
             classes, functions, decorated = self._definitions(stmts, part)
             return FileFacts(
@@ -790,6 +784,14 @@ class ModuleScan:
         returned = [n.value for n in node.body if isinstance(n, ast.Return) and n.value is not None]
         return returned[0] if len(returned) == 1 and isinstance(returned[0], ast.Call) else None
 
+    def _default_callables(self, call: ast.Call) -> Iterator[Ref]:
+        """The functions a field's default names (``default=create_hash``), as references the join resolves."""
+        for kw in call.keywords:
+            if kw.arg in ("default", "default_factory") and isinstance(kw.value, (ast.Name, ast.Attribute)):
+                ref = self.ref_of(kw.value, {}, {})
+                if ref is not None:
+                    yield ref
+
     def _related_names(self, call: ast.Call) -> Iterator[tuple[str, str]]:
         """``ManyToManyField(User, related_name="teams")``: the reverse accessor on the target."""
         for kw in call.keywords:
@@ -842,6 +844,7 @@ class ModuleScan:
         permission_classes: list[Ref] = []
         attr_refs: list[tuple[str, tuple[Ref, ...]]] = []
         secret: list[str] = []
+        default_refs: list[tuple[str, Ref]] = []  # (field, the function its default calls), resolved by the join
         primary: list[str] = []
         table, table_declared, abstract = "", False, False
         for stmt in node.body:
@@ -881,6 +884,9 @@ class ModuleScan:
                             primary.append(target.id)
                         elif self._random_default(value):
                             secret.append(target.id)
+                        else:
+                            # default=create_hash, imported: a secret when the join finds a random maker there
+                            default_refs.extend((target.id, ref) for ref in self._default_callables(value))
                         type_ref = self.ref_of(value.func, {}, {})
                         if type_ref is not None:
                             attr_types.append((target.id, Ref(type_ref.kind, type_ref.base, (*type_ref.attrs, "()"))))
@@ -934,6 +940,7 @@ class ModuleScan:
             attr_types=tuple(dict.fromkeys(attr_types)),
             permission_classes=tuple(permission_classes),
             secret_fields=tuple(secret),
+            default_refs=tuple(default_refs),
             primary_keys=tuple(primary),
             attr_refs=tuple(attr_refs),
             decorators=tuple(self._class_decorators(node)),
@@ -1275,6 +1282,14 @@ def _random_call(value: ast.AST) -> bool:
     return any(n in RANDOM_DEFAULTS or "token" in n.lower() or "secret" in n.lower() for n in names)
 
 
+def _makes_random(node: _Func) -> bool:
+    """A generator of random values (``def get_anchor(): return uuid4().hex``), not a function that happens to return
+    one: a field defaulting to one holds a bearer secret, as one defaulting to uuid4 itself does."""
+    return len(node.body) <= 3 and any(
+        isinstance(ret, ast.Return) and ret.value is not None and _random_call(ret.value) for ret in node.body
+    )
+
+
 def names_in(node: ast.AST) -> set[str]:
     """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
     return {n.id for n in walk(node) if isinstance(n, ast.Name)}
@@ -1374,6 +1389,7 @@ class FunctionScan:
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
             abstract=_abstract(node),
+            random_maker=not self.klass and _makes_random(node),
             raises=any(
                 isinstance(n, ast.Raise)
                 or (
