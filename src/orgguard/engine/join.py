@@ -706,10 +706,10 @@ class _Join:
         self.k = knowledge
         self.event_calls = knowledge["stripe.verify_calls"] | knowledge["stripe.unverified_calls"]
         self.files = files
+        self.path_modules = {f.path: f.module for f in files}  # a file's path -> its module
         self.sym = Symbols(files)
         self._hooks: dict[str, list[str]] | None = None
         self._router_deps: dict[str, list[str]] | None = None
-        self._path_modules: dict[str, str] | None = None  # a file's path -> its module
         self._exempt: dict[str, bool] = {}
         self._app_hooks: list[str] = []
         # per class and per function, what the surfaces ask again and again (pure once the summaries are solved)
@@ -749,7 +749,7 @@ class _Join:
         isolated function is none of these to any other, so the rest of the previous index holds, and the
         isolated functions' own entries depend on the project only through what the index holds."""
         index = previous.index
-        if index.modules != {f.path: f.module for f in self.files}:
+        if index.modules != self.path_modules:
             return None  # a file came or went (or changed its module)
         by_path = {f.path: f for f in self.files}
         removed: dict[str, DefFacts] = {}
@@ -1029,7 +1029,7 @@ class _Join:
             functions=functions,
             reach=reach,
             param_reach=param_reach,
-            modules={f.path: f.module for f in self.files},
+            modules=self.path_modules,
             installed_sessions=self.installed,
         )
 
@@ -1244,9 +1244,7 @@ class _Join:
         for _current, raw in _lineage(info.name, by_name):  # an abstract base's field too
             if not raw.default_refs:
                 continue
-            if self._path_modules is None:
-                self._path_modules = {facts.path: facts.module for facts in self.files}
-            module = self._path_modules.get(raw.path, "")
+            module = self.path_modules.get(raw.path, "")
             for name, ref in raw.default_refs:
                 for target in self.sym.resolve(ref, module_hint=module):
                     fn = self.sym.functions.get(target.name) if target.kind == "func" else None

@@ -1389,7 +1389,7 @@ class FunctionScan:
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
             abstract=_abstract(node),
-            random_maker=not self.klass and _makes_random(node),
+            random_maker=not self.klass and node.name in self.mod.random_makers,
             raises=any(
                 isinstance(n, ast.Raise)
                 or (
