@@ -120,6 +120,7 @@ class Symbols:
     _descendants: dict[str, frozenset[str]] = field(default_factory=dict)
     _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
     _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
+    user_classes: frozenset[str] = frozenset()  # the project's user models: what ``request.user`` is
 
     def __post_init__(self) -> None:
         for facts in self.files:
@@ -235,6 +236,11 @@ class Symbols:
     def _resolve(self, ref: Ref, depth: int) -> list[Target]:
         if depth > RESOLVE_DEPTH:
             return []
+        if ref.kind == "user":  # request.user.<method>: the signed-in user is an instance of a project user model
+            methods: list[Target] = []
+            for cls in sorted(self.user_classes):
+                methods.extend(self.walk(Target("inst", cls, exact=False), list(ref.attrs), depth))
+            return methods
         if ref.kind == "self":
             if ref.base not in self.classes:
                 return []
@@ -551,6 +557,19 @@ def _tenant_paths(
     return paths_of
 
 
+def _user_classes(sym: Symbols, names: frozenset[str]) -> frozenset[str]:
+    """Project classes that are user models: named as one (``models.user_models``) or deriving from one, through
+    project bases too (``FFAdminUser(AbstractUser)``)."""
+    out: set[str] = set()
+    for qual in sym.classes:
+        for cls in sym.mro(qual):
+            raw = sym.classes.get(cls)
+            if raw is not None and (raw.name in names or any(_short(b) in names for b in raw.bases)):
+                out.add(qual)
+                break
+    return frozenset(out)
+
+
 def _table_model(tables: Mapping[str, str], table: str) -> str:
     """The model of a table a foreign key names, in a named schema too (``"dispatch_core.dispatch_user"``)."""
     return tables.get(table) or tables.get(table.rsplit(".", 1)[-1], "")
@@ -586,11 +605,19 @@ def _hops(tenant_prefixes: set[str]) -> set[str]:
 
 
 def _membership_attrs(
-    classes: list[ClassFacts], config: Config, knowledge: Knowledge, tenant_models: frozenset[str]
+    classes: list[ClassFacts],
+    config: Config,
+    knowledge: Knowledge,
+    tenant_models: frozenset[str],
+    tenant_paths: Iterable[str] = (),
 ) -> frozenset[str]:
     """Relations from the user to tenants: configured names, the tenant's plural, and related_names
     declared on the tenant (``members = ManyToManyField(User, related_name="teams")``) and on the
-    membership model (``user = ForeignKey(User, related_name="memberships")``)."""
+    membership model (``user = ForeignKey(User, related_name="memberships")``).
+
+    And the lookups that join a row's tenant to its members (``organisation__users``: the tenant path, then the
+    tenant's relation to users, a field of the tenant or the related_name of the user model's relation to
+    it): ``Project.objects.filter(id=pk, organisation__users=user)`` finds the row only for a member."""
     attrs = set(knowledge["guards.membership_attrs"])
     for tenant in tenant_models:
         low = tenant.lower()
@@ -598,9 +625,16 @@ def _membership_attrs(
     membership = set(config.membership_models)
     # Django's reverse accessor of a foreign key with no related_name: request.user.workspacemember_set
     attrs.update(f"{name.lower()}_set" for name in membership)
+    users = knowledge["models.user_models"]
+    members: set[str] = set()
     for raw in classes:
         if raw.name in tenant_models or raw.name in membership:
             attrs.update(name for target, name in raw.related if target == "User" and name != "+")
+        if raw.name in tenant_models:
+            members.update(field for field, target in raw.relations if target in users)
+        if raw.name in users or any(_short(b) in users for b in raw.bases):
+            members.update(name for target, name in raw.related if target in tenant_models and name != "+")
+    attrs.update(f"{path}__{member}" for path in tenant_paths for member in members)
     return frozenset(attrs)
 
 
@@ -708,6 +742,7 @@ class _Join:
         self.files = files
         self.path_modules = {f.path: f.module for f in files}  # a file's path -> its module
         self.sym = Symbols(files)
+        self.sym.user_classes = _user_classes(self.sym, knowledge["models.user_models"])
         self._hooks: dict[str, list[str]] | None = None
         self._router_deps: dict[str, list[str]] | None = None
         self._exempt: dict[str, bool] = {}
@@ -965,7 +1000,7 @@ class _Join:
                     or any(vocab.matches_any(dec, k["admin.decorators"]) for dec in self.class_decorators(qual)),
                 )
             )
-        self.membership_attrs = _membership_attrs(classes, config, k, tenant_models)
+        self.membership_attrs = _membership_attrs(classes, config, k, tenant_models, prefixes)
         self.tenant_properties = frozenset(
             column
             for name in tenant_models
@@ -1462,6 +1497,8 @@ class _Join:
 
     def _check_verifies(self, fn: _Fn, check: Check) -> bool:
         attrs = self.membership_attrs
+        if check.user_self and fn.klass not in self.sym.user_classes:
+            return False  # `self` is no user here
         if check.direct:
             return True
         if attrs.intersection(check.user_attrs) or attrs.intersection(check.user_kwargs):
@@ -1486,10 +1523,7 @@ class _Join:
         (of ``fns``: every function, or functions that call none and that none calls)."""
         capability: dict[str, frozenset[str]] = {}
         for fn in fns.values():
-            fn.verifies = bool(
-                (fn.d.user_attrs and self.membership_attrs.intersection(fn.d.user_attrs))
-                or (fn.d.user_kwargs and self.membership_attrs.intersection(fn.d.user_kwargs))
-            )
+            fn.verifies = False
             granted = self._capability_params(fn)
             if granted:
                 capability[fn.qual] = granted

@@ -743,9 +743,17 @@ class QueryModel:
         return out
 
     def _builder_kwargs(self, expr: cst.BaseExpression) -> list[tuple[str, cst.BaseExpression]]:
-        """Keyword lookups inside ``Q(...) & Q(...)`` predicate builders."""
+        """Keyword lookups inside ``Q(...) & Q(...)`` predicate builders; of ``Q(...) | Q(...)``, those every
+        disjunct makes alike (``Q(user=self, team=a) | Q(user=self, team=b)``: every row is ``user=self``'s)."""
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitAnd):
             return self._builder_kwargs(expr.left) + self._builder_kwargs(expr.right)
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.BitOr):
+            right = {(key, dotted_name(value)) for key, value in self._builder_kwargs(expr.right)}
+            return [
+                (key, value)
+                for key, value in self._builder_kwargs(expr.left)
+                if dotted_name(value) and (key, dotted_name(value)) in right
+            ]
         if isinstance(expr, cst.Call) and (
             self.ctx.resolve(dotted_name(expr.func).rsplit(".", 1)[-1]) in self.k["queries.predicate_builders"]
         ):

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -136,6 +136,7 @@ class Check(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_default
     args: tuple[tuple[str, tuple[str, ...]], ...] = ()
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``view.kwargs["project_pk"]``)
     top: bool = False  # on the function's main path (not inside a branch or a loop): it runs on every path
+    user_self: bool = False  # `self` is the user in it: a check only in a method of the project's user model
 
 
 class Lookup(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

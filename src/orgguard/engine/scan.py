@@ -722,6 +722,9 @@ class ModuleScan:
         if not isinstance(node, ast.Name):
             return None
         name = node.id
+        user = _user_method(name, attrs)
+        if user is not None:
+            return user  # request.user.is_organisation_admin(org): a method of the project's user model
         if klass and name in ("self", "cls"):
             return Ref("self", f"{self.module_name}.{klass}", tuple(attrs))
         if klass and name == "super" and attrs[:1] == ["()"] and len(attrs) > 1:
@@ -1250,6 +1253,24 @@ _INDEXED = frozenset(
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
 
 
+def _user_method(name: str, attrs: Sequence[str]) -> Ref | None:
+    """``request.user.belongs_to`` (``self.request.user...``, ``current_user...``): a method called on the
+    signed-in user, an instance of the project's user model (``Ref("user", "", ("belongs_to", "()"))``); None
+    for anything else: the user itself, and another user (``target_user.belongs_to(org)`` checks not the
+    requester)."""
+    for i, attr in enumerate(attrs):
+        if attr in ("()", "id", "pk"):
+            return None
+        if vocab.is_signed_in_user(".".join([name, *attrs[:i]])):
+            return Ref("user", "", tuple(attrs[i:]))
+    return None
+
+
+def _self_userish(text: str) -> bool:
+    """The user as a user model's own method names it: ``self`` (``self.id``, ``self.pk``)."""
+    return text in ("self", "self.id", "self.pk")
+
+
 def _collection(call: ast.Call, annotation: ast.AST | None) -> bool:
     """Whether a relation attribute holds many rows: annotated as a collection (SQLAlchemy's
     ``Mapped[list["UserPermission"]]``), or a ``relationship()`` through a ``secondary`` table, with
@@ -1304,6 +1325,8 @@ class FunctionScan:
         self.node = node
         self.qualname = qualname
         self.klass = klass
+        # a method: its `self` is the signed-in user when the class is the user model (the join knows)
+        self.user_self = bool(klass) and bool(node.args.args) and node.args.args[0].arg == "self"
         self.local_imports: dict[str, str] = {}
         self.keys: dict[int, str] = {}
         self.texts: dict[int, tuple[str, str]] = {}  # id of a call of the body -> (dotted text, qualified)
@@ -2508,6 +2531,10 @@ class FunctionScan:
             return None  # `f()` names nothing it could verify
         text, qualified = self._texts(call)
         name = vocab.short(text) if text else ""
+        if isinstance(call.func, ast.Name) and call.func.id in ("filter", "any", "next", "all"):
+            searched = self._row_search(call, env)
+            if searched is not None:
+                return searched
 
         def names() -> tuple[str, ...]:
             return tuple(sorted(names_in(call) - {"self", "cls", "request"}))
@@ -2524,16 +2551,25 @@ class FunctionScan:
         ):
             return Check(names=names(), direct=True)
         membership = self._membership(call)
-        if membership is not None:
+        if membership is None and self.user_self and "self" in names_in(call):
+            # a method of a class that may be the user model: `self` is the user (the join decides)
+            found = self._membership(call, user_self=True)
+            on_self = isinstance(call.func, ast.Attribute) and dotted(call.func.value) == "self"
+            if found is not None and (found[0] or not on_self):  # self.is_admin(org): the method's summary says
+                direct, attrs, kws = found
+                return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws, user_self=True)
+        if membership is not None and (membership[0] or not self._user_method_call(call)):
             direct, attrs, kws = membership
             return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws)
-        if not call.args and not call.keywords:
-            return None
         key = self.keys.get(id(call), "")
-        if not key or self._is_query(call):
-            return None
-        ref = self.mod.ref_of(call.func, env.types, self.local_imports, self.klass)
+        ref = (
+            self.mod.ref_of(call.func, env.types, self.local_imports, self.klass)
+            if key and (call.args or call.keywords) and not self._is_query(call)
+            else None
+        )
         if ref is None:
+            if membership is not None:  # user.teams.get(...) on an untyped user: a relation of that name verifies
+                return Check(names=names(), user_attrs=membership[1], user_kwargs=membership[2])
             return None
         args: list[tuple[str, tuple[str, ...]]] = []
         for i, arg in enumerate(call.args):
@@ -2541,11 +2577,60 @@ class FunctionScan:
         for kw in call.keywords:
             if kw.arg:
                 args.append((kw.arg, tuple(sorted(names_in(kw.value)))))
+        # request.user.has_project_permission(perm, project): a membership relation of that name verifies, else
+        # the user model's method does when its summary does
+        attrs, kws = (membership[1], membership[2]) if membership is not None else ((), ())
         return Check(
             names=tuple(sorted({n for _, found in args for n in found} - {"self", "cls", "request"})),
+            user_attrs=attrs,
+            user_kwargs=kws,
             key=key,
             args=tuple(args),
         )
+
+    def _row_search(self, call: ast.Call, env: _Env) -> Check | None:
+        """A membership looked up in Python: the user's membership rows searched for one whose attribute
+        equals a value (``filter(lambda m: m.organisation_id == org_id, user.memberships.all())``,
+        ``any(m.org_id == org_id for m in request.user.memberships.all())``). Checks the value as
+        ``user.memberships.get(organisation_id=org_id)`` does; the join decides whether the relation is one."""
+        pairs: list[tuple[ast.expr, str, ast.expr]] = []  # (rows searched, the row's name, the condition)
+        first = call.args[0] if call.args else None
+        if isinstance(first, ast.Lambda) and len(call.args) == 2 and len(first.args.args) == 1:
+            pairs.append((call.args[1], first.args.args[0].arg, first.body))
+        elif isinstance(first, ast.GeneratorExp) and len(first.generators) == 1:
+            gen = first.generators[0]
+            if isinstance(gen.target, ast.Name):
+                for cond in [first.elt, *gen.ifs]:
+                    pairs.append((gen.iter, gen.target.id, cond))
+        for searched, row, cond in pairs:
+            rows = searched
+            if isinstance(rows, ast.Call) and isinstance(rows.func, ast.Attribute) and rows.func.attr == "all":
+                rows = rows.func.value
+            if not isinstance(rows, ast.Attribute) or not isinstance(cond, ast.Compare) or len(cond.ops) != 1:
+                continue
+            if not isinstance(cond.ops[0], ast.Eq):
+                continue
+            owner = dotted(rows.value)
+            user_self = not vocab.is_userish(owner)
+            if user_self and not (self.user_self and _self_userish(owner)):
+                continue
+            sides = [cond.left, cond.comparators[0]]
+            mine = [x for x in sides if isinstance(x, ast.Attribute) and dotted(x.value) == row]
+            other = [x for x in sides if row not in names_in(x)]
+            # m.role == "ADMIN": a flag of some membership, of no tenant in particular
+            if len(mine) == 1 and len(other) == 1 and names_in(other[0]):
+                return Check(
+                    names=self._closure(names_in(other[0]) - {"self", "cls", "request"}, env),
+                    user_attrs=(rows.attr,),
+                    user_self=user_self,
+                )
+        return None
+
+    @staticmethod
+    def _user_method_call(call: ast.Call) -> bool:
+        """``request.user.belongs_to(org_id)``, ``user.get_membership(org)``: a method called on a user."""
+        func = call.func
+        return isinstance(func, ast.Attribute) and vocab.is_userish(dotted(func.value))
 
     def _kwargs_in(self, nodes: Iterable[ast.AST]) -> Iterator[str]:
         """URL kwargs read: ``view.kwargs["pk"]``, ``self.kwargs.get("pk")``, ``request.view_args["pk"]``."""
@@ -2565,13 +2650,17 @@ class FunctionScan:
                 if key:
                     yield key
 
-    def _membership(self, call: ast.Call) -> tuple[bool, tuple[str, ...], tuple[str, ...]] | None:
+    def _membership(
+        self, call: ast.Call, *, user_self: bool = False
+    ) -> tuple[bool, tuple[str, ...], tuple[str, ...]] | None:
         """A lookup joined to the signed-in user's memberships: (direct, user relations, user keywords).
 
         ``Membership.objects.filter(user=request.user, ...)`` and ``Organization.objects.get(pk=...,
         members=request.user)`` verify by themselves; ``request.user.teams.get(...)`` and
-        ``filter(teams=user)`` verify when ``teams`` is a membership relation of the project.
+        ``filter(teams=user)`` verify when ``teams`` is a membership relation of the project. ``user_self``:
+        ``self`` is the user (``self.userorganisation_set.get(organisation=org)`` in the user model's method).
         """
+        userish = _self_userish if user_self else vocab.is_userish
         membership = self.mod.membership
         has_user_lookup = False
         touches = False
@@ -2582,19 +2671,19 @@ class FunctionScan:
         while isinstance(node, ast.Call):
             picks = picks or bool(node.args or node.keywords)
             for arg in [*node.args, *(kw.value for kw in node.keywords)]:
-                if vocab.is_userish(dotted(arg)):
+                if userish(dotted(arg)):
                     has_user_lookup = True
                 for compare in _comparisons(arg):
                     # SQLAlchemy: Membership.user_id == current_user.id
                     operands = [compare.left, *compare.comparators]
-                    if any(vocab.is_userish(dotted(o)) for o in operands):
+                    if any(userish(dotted(o)) for o in operands):
                         has_user_lookup = True
                         for o in operands:
                             if isinstance(o, ast.Attribute) and self._resolve_short(dotted(o.value)) in membership:
                                 touches = True
             for kw in node.keywords:
                 key = kw.arg or ""
-                if vocab.is_userish(dotted(kw.value)):
+                if userish(dotted(kw.value)):
                     if "member" in key:
                         touches = True
                     kws.append(key)
@@ -2602,7 +2691,7 @@ class FunctionScan:
             if isinstance(func, ast.Attribute):
                 if func.attr in membership or vocab.short(dotted(func.value)) in membership:
                     touches = True
-                if vocab.is_userish(dotted(func.value)):
+                if userish(dotted(func.value)):
                     attrs.append(func.attr)
                 node = func.value
             else:
@@ -2610,7 +2699,7 @@ class FunctionScan:
                     touches = True
                 break
         while isinstance(node, ast.Attribute):
-            if vocab.is_userish(dotted(node.value)):
+            if userish(dotted(node.value)):
                 attrs.append(node.attr)
             if node.attr in membership:
                 touches = True
@@ -2897,6 +2986,8 @@ class FunctionScan:
         ):
             return TRUSTED_ORIGIN
         if text and (self._trusted_text(text + "()")):
+            # request.user.belongs_to(org_id): the user's own method, whose summary may verify its argument
+            self._record_call(call, key, env, args, receiver)
             return TRUSTED_ORIGIN
         if isinstance(func, ast.Attribute):
             method = func.attr
