@@ -1253,17 +1253,46 @@ _INDEXED = frozenset(
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
 
 
+# the signed-in user's spellings by their first name: "self" -> ("request", "user") (vocab.SIGNED_IN)
+_SIGNED_IN_HEADS = {text.split(".")[0]: tuple(text.split(".")[1:]) for text in vocab.SIGNED_IN}
+
+
 def _user_method(name: str, attrs: Sequence[str]) -> Ref | None:
     """``request.user.belongs_to`` (``self.request.user...``, ``current_user...``): a method called on the
     signed-in user, an instance of the project's user model (``Ref("user", "", ("belongs_to", "()"))``); None
     for anything else: the user itself, and another user (``target_user.belongs_to(org)`` checks not the
     requester)."""
-    for i, attr in enumerate(attrs):
-        if attr in ("()", "id", "pk"):
-            return None
-        if vocab.is_signed_in_user(".".join([name, *attrs[:i]])):
-            return Ref("user", "", tuple(attrs[i:]))
-    return None
+    rest = _SIGNED_IN_HEADS.get(name)
+    if rest is None:
+        return None
+    n = len(rest)
+    if len(attrs) <= n or tuple(attrs[:n]) != rest or attrs[n] in ("()", "id", "pk"):
+        return None
+    return Ref("user", "", tuple(attrs[n:]))
+
+
+def _self_in_chain(call: ast.Call) -> bool:
+    """Whether a call chain reads a relation of ``self`` (``self.memberships.filter(...)``) or is handed ``self``
+    (``filter(user=self)``); not a method called on ``self`` (``self.is_admin(org)``: its summary says)."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and _is_self(func.value) and not isinstance(func.value, ast.Attribute):
+        return any(map(_is_self, call.args)) or any(_is_self(kw.value) for kw in call.keywords)
+    node: ast.AST = call
+    while True:
+        if isinstance(node, ast.Call):
+            if any(map(_is_self, node.args)) or any(_is_self(kw.value) for kw in node.keywords):
+                return True
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            node = node.value
+        else:
+            return isinstance(node, ast.Name) and node.id == "self"
+
+
+def _is_self(node: ast.AST) -> bool:
+    if isinstance(node, ast.Attribute) and node.attr in ("id", "pk"):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id == "self"
 
 
 def _self_userish(text: str) -> bool:
@@ -2551,11 +2580,10 @@ class FunctionScan:
         ):
             return Check(names=names(), direct=True)
         membership = self._membership(call)
-        if membership is None and self.user_self and "self" in names_in(call):
+        if membership is None and self.user_self and _self_in_chain(call):
             # a method of a class that may be the user model: `self` is the user (the join decides)
             found = self._membership(call, user_self=True)
-            on_self = isinstance(call.func, ast.Attribute) and dotted(call.func.value) == "self"
-            if found is not None and (found[0] or not on_self):  # self.is_admin(org): the method's summary says
+            if found is not None:
                 direct, attrs, kws = found
                 return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws, user_self=True)
         if membership is not None and (membership[0] or not self._user_method_call(call)):
