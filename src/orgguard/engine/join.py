@@ -1972,7 +1972,7 @@ class _Join:
         elif decorators & k["guards.decorators"]:
             guard = f"@{sorted(decorators & k['guards.decorators'])[0]}"
         else:
-            guard = self._decorator_guard(fn)
+            guard = self._decorator_guard(fn) or self._decorated_permissions(fn)
             if not guard and view_class:
                 guard = self.class_guard(fn.klass, bases)
             if not guard and view_class and d.name in k["requests.queryset_hooks"]:
@@ -2049,6 +2049,27 @@ class _Join:
                 if deco.verifies or any(c.verifies for key in deco.edges for c in self.callee(deco, key) if c.d.wraps):
                     return f"@{_short(dec.text)}"
         return ""
+
+    def _permission_decorations(self, fn: _Fn) -> list[str]:
+        """The project classes a function view's ``@permission_classes([...])`` lists (DRF's decorator: the
+        function's own ``permission_classes``)."""
+        out: list[str] = []
+        for dec in fn.d.decorators:
+            if dec.call and _short(dec.text) == "permission_classes":
+                for ref in dec.arg_refs:
+                    out.extend(t.name for t in self.sym.resolve(ref, module_hint=fn.facts.module) if t.kind == "class")
+        return out
+
+    def _decorated_permissions(self, fn: _Fn) -> str:
+        """``@permission_classes([IsAuthenticated, HasOrgPermission])`` naming a class that verifies membership."""
+        hit = {
+            _short(dec_ref.attrs[-1] if dec_ref.attrs else dec_ref.base)
+            for dec in fn.d.decorators
+            if dec.call and _short(dec.text) == "permission_classes"
+            for dec_ref in dec.arg_refs
+        } & self.k["guards.permission_classes"]
+        hit |= {_short(cls) for cls in self._permission_decorations(fn) if self.verifying_permission(cls)}
+        return f"permission class {sorted(hit)[0]}" if hit else ""
 
     def class_guard(self, klass: str, bases: frozenset[str]) -> str:
         """Why every handler of a view class is membership-checked ("" when it is not)."""
@@ -2398,6 +2419,11 @@ class _Join:
                     deco = self.fns.get(target.name) if target.kind == "func" else None
                     if deco is not None:
                         out.update(deco.verified_kwargs)
+        for cls in self._permission_decorations(fn):
+            for method in self.k["guards.permission_hooks"]:
+                found = self.sym.method(cls, method)
+                if found is not None:
+                    out.update(self._permission_kwargs(self.fns[found], fn.klass))
         if not fn.klass:
             return frozenset(out)
         bases = self.class_bases(fn.klass)

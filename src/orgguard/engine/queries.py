@@ -673,7 +673,8 @@ class QueryModel:
         a query is safe depends on where the value came from (a server-known object, or request input).
         """
         paths = self.ctx.index.tenant_paths.get(chain.model, ())
-        hops = {"pk", "id"}
+        info = self.ctx.index.models.get(chain.model)
+        hops = {"pk", "id", *(info.primary_keys if info is not None else ())}  # `uuid = UUIDField(primary_key=True)`
         for path in paths:
             parts = path.split("__")
             for i in range(1, len(parts)):

@@ -740,6 +740,16 @@ class ModuleScan:
 
     # -- classes ------------------------------------------------------------------------------------
 
+    def _permissions_returned(self, method: _Func) -> list[Ref] | None:
+        """The permission classes a DRF view's ``get_permissions`` returns when it returns one list, whatever the
+        action (``return [IsAuthenticated(), IsMember()]``); None when it has another shape (a list per action)."""
+        returns = [n for n in walk(method) if isinstance(n, ast.Return)]
+        if len(returns) != 1 or not isinstance(returns[0].value, (ast.List, ast.Tuple)):
+            return None
+        items = [el for el in returns[0].value.elts if not isinstance(el, ast.Starred)]
+        refs = [self.ref_of(el.func if isinstance(el, ast.Call) else el, {}, {}) for el in items]
+        return [r for r in refs if r is not None]
+
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
         func = vocab.short(dotted(call.func))
@@ -901,6 +911,11 @@ class ModuleScan:
                 methods.append(stmt)
                 if stmt.name == "__init__":
                     attr_types.extend(self._init_types(stmt))
+                listed = self._permissions_returned(stmt) if stmt.name == "get_permissions" else None
+                if listed is not None:
+                    # `def get_permissions(self): return [NestedProjectPermissions(...)]`: what the attribute says
+                    permission_classes[:] = listed
+                    columns.append("permission_classes")
             elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
                 for meta in stmt.body:
                     if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
@@ -2088,7 +2103,10 @@ class FunctionScan:
             for kw in dec.keywords:
                 if kw.arg in ("path", "rule") and _string(kw.value):
                     first = _string(kw.value) or first
-            arg_refs = tuple(r for r in (self.mod.ref_of(a, {}, self.local_imports) for a in dec.args) if r is not None)
+            # @receiver(invoice_paid); @permission_classes([IsAuthenticated, IsMember]): the classes listed
+            given = [el for a in dec.args for el in (a.elts if isinstance(a, (ast.List, ast.Tuple)) else [a])]
+            refs = (self.mod.ref_of(a.func if isinstance(a, ast.Call) else a, {}, self.local_imports) for a in given)
+            arg_refs = tuple(r for r in refs if r is not None)
             if not first and not dec.args:
                 first = ""
         return Decorator(
