@@ -142,12 +142,15 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if not isinstance(built, cst.Call):
             return []
         func = built.func
+        # `Save(**data.model_dump(), group_id=self.group_id)`: the body's fields spread into the row
+        spread = [_copied_name(a.value) for a in built.args if a.star == "**"]
         whole = next(
             (
                 name
                 for name in (
                     _name(built.args[0].value) if built.args and built.args[0].keyword is None else "",
                     _name(func.value) if isinstance(func, cst.Attribute) else "",
+                    *spread,
                 )
                 if name in refs
             ),
@@ -669,6 +672,17 @@ def _create_only(ctx: FileContext, klass: cst.ClassDef) -> bool:
 
 def _name(expr: cst.BaseExpression) -> str:
     return expr.value if isinstance(expr, cst.Name) else ""
+
+
+def _copied_name(expr: cst.BaseExpression) -> str:
+    """The name whose fields a value is: ``data``, or a copy of them (``data.model_dump()``, ``data.dict()``)."""
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in vocab.FIELD_COPIES
+    ):
+        return _name(expr.func.value)
+    return _name(expr)
 
 
 def _string(expr: cst.BaseExpression) -> str | None:
