@@ -19,7 +19,13 @@ from orgguard.checkers.base import Checker
 from orgguard.engine import vocab
 from orgguard.engine.analysis import Unscoped
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.facts import FunctionFacts, Surface, detail_handlers_check_objects
+from orgguard.engine.facts import (
+    FunctionFacts,
+    Surface,
+    detail_branch_checked,
+    detail_handlers_check_objects,
+    detail_only_branch,
+)
 from orgguard.engine.findings import TraceStep
 from orgguard.engine.queries import QueryChain
 from orgguard.engine.records import FunctionInfo, ProjectIndex, Reach
@@ -133,12 +139,17 @@ class SurfaceQueryChecker(Checker):
         """Whether a query picked by request input is another rule's (ORG303 on webhooks)."""
         return False
 
-    def _checked_detail_hook(self) -> bool:
+    def _checked_detail_hook(self, node: cst.BaseExpression) -> bool:
         func = self.ctx.scope.outer_function
         if func is None or func.name.value not in self.ctx.knowledge["requests.queryset_hooks"]:
             return False
         klass = self.ctx.scope.class_of(func)
-        return klass is not None and detail_handlers_check_objects(self.ctx, klass)
+        if klass is None:
+            return False
+        if detail_handlers_check_objects(self.ctx, klass):
+            return True
+        # `if self.action == "list": return <scoped>`, then `Environment.objects.all()` for get_object() alone
+        return detail_only_branch(func, node) and detail_branch_checked(self.ctx, klass)
 
     def _reached_helper(self, facts: FunctionFacts) -> bool:
         """A view's helper method that the project's handlers call is judged by what they do with its
@@ -175,7 +186,7 @@ class SurfaceQueryChecker(Checker):
             return  # handed to a project function that narrows it to a tenant, as the caller could have
         if id(node) in facts.checked_loops:
             return  # each row is checked against the user's tenant inside the loop
-        if self._checked_detail_hook():
+        if self._checked_detail_hook(node):
             return  # a detail-only view's queryset hook: every object it yields is checked by the handler
         if self.analysis.choice_set(node):
             return  # a form or serializer field's choices, judged like a field of a form class

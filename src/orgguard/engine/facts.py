@@ -642,6 +642,98 @@ def detail_handlers_check_objects(ctx: FileContext, klass: cst.ClassDef) -> bool
     return found
 
 
+def detail_branch_checked(ctx: FileContext, klass: cst.ClassDef) -> bool:
+    """A DRF view whose every object read goes through DRF's own ``get_object()``, which runs the view's
+    permission classes' ``has_object_permission`` on the row, and one of them verifies it: no ``get_object``
+    of the project's (it may skip the check), and no other method of the view reading the queryset hook itself
+    (``@action(detail=False)`` returning ``self.filter_queryset(self.get_queryset())`` lists it). The part of
+    its queryset hook that lists never reach serves those object reads only. Read from the index: blanking
+    may have left the other methods as stubs."""
+    hooks = ctx.knowledge["requests.queryset_hooks"]
+    for info in ctx.index.ancestors(klass.name.value):
+        if "get_object" in info.methods:
+            return False
+        for method in info.methods:
+            if method in hooks:
+                continue
+            summary = ctx.index.function(f"{info.qualname}.{method}")
+            if summary is not None and any(callee.rsplit(".", 1)[-1] in hooks for _key, callee in summary.callees):
+                return False
+    return any(_verifying_object_check(ctx, name) for name in permission_classes(ctx, klass))
+
+
+def _verifying_object_check(ctx: FileContext, name: str) -> bool:
+    """A permission class whose ``has_object_permission`` verifies the object's tenant."""
+    for info in ctx.index.ancestors(name):
+        if "has_object_permission" in info.methods:
+            summary = ctx.index.function(f"{info.qualname}.has_object_permission")
+            return summary is not None and summary.verifies
+    return False
+
+
+def detail_only_branch(func: cst.FunctionDef, node: cst.CSTNode) -> bool:
+    """Whether lists never reach ``node`` in a queryset hook: it follows, at the top of the body, an
+    ``if self.action == "list": ... return ...``, or it lies in the body of an ``if`` that only detail routes
+    enter (``if not self.action == "list":``, ``if self.action != "list":``, ``if self.action in ("retrieve",
+    "update"):``, ``if "pk" in self.kwargs:``)."""
+    seen_branch = False
+    for stmt in func.body.body:
+        if seen_branch and any(sub is node for sub in walk.iter_tree(stmt)):
+            return True
+        if isinstance(stmt, cst.If) and _tests_action(stmt.test) is True and _always_leaves(stmt.body):
+            seen_branch = True
+    for sub in walk.iter_tree(func.body):
+        if (
+            isinstance(sub, cst.If)
+            and _tests_action(sub.test) is False
+            and any(inner is node for inner in walk.iter_tree(sub.body))
+        ):
+            return True
+    return False
+
+
+def _tests_action(test: cst.BaseExpression) -> bool | None:
+    """True: the test holds on lists (``self.action == "list"``); False: only detail routes pass it (its
+    negation, an ``in`` of detail actions, ``"pk" in self.kwargs``); None: neither."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = _tests_action(test.expression)
+        return None if inner is None else not inner
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    target = test.comparisons[0]
+    if (
+        isinstance(test.left, cst.SimpleString)
+        and test.left.evaluated_value == "pk"
+        and isinstance(target.operator, cst.In)
+        and dotted_name(target.comparator) == "self.kwargs"
+    ):
+        return False
+    if dotted_name(test.left) != "self.action":
+        return None
+    if isinstance(target.operator, (cst.Equal, cst.NotEqual)) and isinstance(target.comparator, cst.SimpleString):
+        if target.comparator.evaluated_value != "list":
+            return None
+        return isinstance(target.operator, cst.Equal)
+    if isinstance(target.operator, cst.In) and isinstance(target.comparator, (cst.Tuple, cst.List, cst.Set)):
+        values = [el.value for el in target.comparator.elements]
+        if not all(isinstance(v, cst.SimpleString) for v in values):
+            return None
+        names = {v.evaluated_value for v in values if isinstance(v, cst.SimpleString)}
+        return "list" in names
+    return None
+
+
+def _always_leaves(body: cst.BaseSuite) -> bool:
+    """The block ends in ``return`` or ``raise`` (a ``try`` whose every handler does too counts)."""
+    stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+        return any(isinstance(small, (cst.Return, cst.Raise)) for small in last.body)
+    return False
+
+
 def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
     """Whether the view lists its queryset (object permissions are not checked on lists)."""
     return bool(class_bases(ctx, klass) & ctx.knowledge["requests.list_bases"])
