@@ -25,6 +25,7 @@ from orgguard.checkers._names import ModuleConstants, name_tokens, string_value
 from orgguard.checkers.base import Analysis, Checker
 from orgguard.engine import walk
 from orgguard.engine.context import dotted_name
+from orgguard.engine.facts import is_view_class
 from orgguard.engine.records import ProjectIndex
 from orgguard.knowledge import Knowledge
 
@@ -114,13 +115,20 @@ class PermissiveAuthChecker(Checker):
 
     def _assignment(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if isinstance(target, cst.Name):
-            if self.ctx.scope.function is None:  # module or class level: a setting, not a local variable
-                self._check(target.value, value)
+            if self.ctx.scope.function is None and not self._view_attribute():
+                self._check(target.value, value)  # module or class level: a setting, not a local variable
         elif isinstance(target, cst.Subscript) and len(target.slice) == 1:
             index = target.slice[0].slice
             key = string_value(index.value) if isinstance(index, cst.Index) else None
             if key is not None:
                 self._check(key, value)
+
+    def _view_attribute(self) -> bool:
+        """An attribute of a view class or of a mixin views are built from (``login_required = False`` on
+        wger's ``WgerPermissionMixin``): one view's own default, which the views that need it override, not an
+        app-wide switch."""
+        klass = self.ctx.scope.klass
+        return klass is not None and is_view_class(self.ctx, klass)
 
     def visit_Dict(self, node: cst.Dict) -> None:
         if id(node) in self._defaults:
