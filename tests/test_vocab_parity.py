@@ -140,6 +140,17 @@ def guarded(request, org_id, pk):
     ensure_member(request.user, org_id)
     return load_in(request.user, pk)
 """,
+    "rows of a membership read and of a membership written": """
+from app.models import Membership
+
+def joined(request, org_id):
+    member = Membership.objects.get(user=request.user, organization_id=org_id)
+    return load_in(member.organization_id, 1)
+
+def joining(request, org_id):
+    member = Membership.objects.create(user=request.user, organization_id=org_id)
+    return load_in(member.organization_id, 1)
+""",
     "try and with blocks join": """
 def tolerant(request, pk):
     try:
@@ -198,7 +209,7 @@ HEADER = "from app.services import InvoiceService, ensure_member, load, load_in\
 
 def _project(tmp_path: Path, views: str) -> Path:
     files = {
-        "pyproject.toml": '[tool.orgguard]\ntenant-model = "Organization"\n',
+        "pyproject.toml": '[tool.orgguard]\ntenant-model = "Organization"\nmembership-model = "Membership"\n',
         "app/__init__.py": "",
         "app/models.py": MODELS,
         "app/services.py": SERVICES,

@@ -174,6 +174,8 @@ class Analysis:
             return None
         if self.purges_expired(chain):
             return None
+        if self.queries.ownerless(chain):
+            return None  # `user__isnull=True`: rows no tenant owns
         if self._correlated_select(chain) or self._restricts_outer(chain):
             return None  # a subquery tied to, or only restricting, the enclosing query: judged with it
         if any(link.name in self.ctx.knowledge["queries.statement_replacers"] for link in chain.links):

@@ -100,6 +100,16 @@ def value_of_origin(text: str) -> Value:
     return CLEAN
 
 
+def call_methods(call: cst.Call) -> list[str]:
+    """The methods a call chain calls, outermost first: ``X.objects.filter(...).update(...)`` -> update, filter."""
+    out: list[str] = []
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        out.append(node.func.attr.value)
+        node = node.func.value
+    return out
+
+
 def call_keys(body: cst.CSTNode) -> dict[int, str]:
     """Every call of a function body keyed ``"<dotted text>#<n>"`` in source order (as the index scan does)."""
     out: dict[int, str] = {}
@@ -395,6 +405,8 @@ class FunctionFlow:
         """
         membership = set(self.ctx.config.membership_models)
         attrs = self.ctx.index.membership_attrs
+        if vocab.writes_chain(call_methods(call), self.ctx.knowledge["queries.write_methods"]):
+            return False  # Membership.objects.create(user=user, organization=org): joining checks nothing
         node: cst.BaseExpression = call
         has_user_lookup = False
         touches_membership = False

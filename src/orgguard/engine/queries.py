@@ -249,6 +249,17 @@ class QueryModel:
             return None
         return QueryChain(top=node, model=found_model, links=tuple(links), via="manager", manager=base.attr.value)
 
+    def ownerless(self, chain: QueryChain) -> bool:
+        """Rows of no tenant: a step of the tenant path required empty (``filter(id=pk, user__isnull=True)`` on a
+        model whose path is ``user__facility``). No tenant owns them, so they are no other tenant's."""
+        paths = self.ctx.index.tenant_paths.get(chain.model, ())
+        hops = {"__".join(path.split("__")[:i]) for path in paths for i in range(1, path.count("__") + 2)}
+        for key, expr in self.lookups(chain):
+            field, _, transform = key.rpartition("__")
+            if transform == "isnull" and field in hops and isinstance(expr, cst.Name) and expr.value == "True":
+                return True
+        return False
+
     def account_lookup(self, chain: QueryChain) -> bool:
         """Whether a user account is found by its login identity (``username``, ``email``): sign-up, sign-in
         and password reset find accounts before any tenant is known, so such a lookup is global by design (and

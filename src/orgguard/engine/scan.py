@@ -1310,6 +1310,16 @@ def _is_self(node: ast.AST) -> bool:
     return isinstance(node, ast.Name) and node.id == "self"
 
 
+def _chain_methods(call: ast.Call) -> list[str]:
+    """The methods a call chain calls, outermost first: ``X.objects.filter(...).update(...)`` -> update, filter."""
+    out: list[str] = []
+    node: ast.AST = call
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        out.append(node.func.attr)
+        node = node.func.value
+    return out
+
+
 def _self_userish(text: str) -> bool:
     """The user as a user model's own method names it: ``self`` (``self.id``, ``self.pk``)."""
     return text in ("self", "self.id", "self.pk")
@@ -2707,6 +2717,8 @@ class FunctionScan:
         ``self`` is the user (``self.userorganisation_set.get(organisation=org)`` in the user model's method).
         """
         userish = _self_userish if user_self else vocab.is_userish
+        if vocab.writes_chain(_chain_methods(call), self.k["queries.write_methods"]):
+            return None  # Membership.objects.create(user=user, organization=org): joining checks nothing
         membership = self.mod.membership
         has_user_lookup = False
         touches = False

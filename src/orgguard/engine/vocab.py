@@ -251,6 +251,16 @@ def is_saved_key(base: str, key: object) -> bool:
 # the view's position among a permission hook's parameters, ``(self, request, view)`` (``guards.permission_hooks``)
 PERMISSION_VIEW_ARG = 2
 FIELD_COPIES = frozenset({"dict", "copy", "deepcopy", "to_dict", "model_dump", "model_copy"})
+# writes a query chain may end in besides the framework's ``queries.write_methods``
+CHAIN_WRITES = frozenset({"delete", "adelete", "bulk_create", "abulk_create"})
+
+
+def writes_chain(methods: Iterable[str], write_methods: frozenset[str]) -> bool:
+    """Whether a call chain (its methods, in any order) writes: ``create``, ``get_or_create``, ``update``,
+    ``delete``. A membership row it makes or changes proves nothing about who may read the tenant's rows:
+    ``Membership.objects.create(user=request.user, organization=org)`` joins any org it is given."""
+    return any(m in write_methods or m in CHAIN_WRITES for m in methods)
+
 
 AGGREGATES = frozenset(
     {"exists", "count", "aggregate", "aexists", "acount", "aaggregate", "scalar_subquery"}
