@@ -2461,6 +2461,23 @@ class _Join:
                 out.update(self.fns[found].d.kwargs_read)
         return frozenset(out)
 
+    def _hands_back(self, fn: _Fn, depth: int = 0) -> bool:
+        """Whether what a function returns may derive from its arguments, as the reach reads it (``_taints``): its
+        return carries its parameters, or it yields, or it returns a call the join cannot follow (a library's
+        ``simplejson.loads(obj)``) or one of a project function that carries. A function returning rows and values
+        of its own (``entry = Entry(...); entry.save(); return entry``) does not."""
+        if _passes_through(fn):
+            return True
+        for key in fn.d.returns.calls:
+            callees = self.callee(fn, key)
+            if not callees:
+                return True
+            if depth < 3 and any(
+                not c.returns and not c.verifies and not c.resolves and self._hands_back(c, depth + 1) for c in callees
+            ):
+                return True
+        return False
+
     def _provided(self, fn: _Fn, provider: Ref) -> str:
         """What a ``Depends(provider)`` parameter is: the provider's summary says."""
         targets = [t for t in self.sym.resolve(provider, module_hint=fn.facts.module) if t.kind in ("func", "class")]
@@ -2502,6 +2519,7 @@ class _Join:
             trusted_kwargs=tuple(sorted(self._guard_kwargs(fn))),
             resolves_unverified=tuple(sorted(fn.resolves)),
             returns=fn.returns,
+            carries=self._hands_back(fn),
             callees=callees,
             scoped_session=self._scoped_session(fn),
             helper=fn.helper,
@@ -3035,8 +3053,9 @@ def _manages(name: str, marker: str) -> bool:
 
 
 def _passes_through(callee: _Fn) -> bool:
-    """Whether a helper hands back what it was given (``int(x)``-style): its return carries its params."""
-    return bool(callee.d.returns.params)
+    """Whether a helper hands back what it was given (``int(x)``-style): its return carries its params (a
+    generator is read as doing so: what it yields is not among its returns)."""
+    return bool(callee.d.returns.params) or callee.d.generator
 
 
 def _fate(at_call: str, above: str) -> str:

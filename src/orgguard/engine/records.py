@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -184,6 +184,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     checks: tuple[Check, ...] = ()
     lookups: tuple[Lookup, ...] = ()
     returns: Origin = CLEAN_ORIGIN
+    generator: bool = False  # it yields (what it yields is not among ``returns``: read it as handing back its input)
     returns_call: tuple[str, ...] = ()  # keys of calls whose result it returns as is
     called: tuple[str, ...] = ()  # every call's dotted text, head resolved through the imports
     user_attrs: tuple[str, ...] = ()
@@ -441,6 +442,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     trusted_kwargs: tuple[str, ...] = ()  # URL kwargs its view's guard verifies (``self.kwargs["project_pk"]``)
     resolves_unverified: tuple[str, ...] = ()  # params the tenant is looked up by with no membership check
     returns: str = ""  # "trusted" | "resolved" | "<kind>:<source>" (client input) | ""
+    carries: bool = False  # what it returns derives from its parameters (or it yields): a caller's input passes on
     callees: tuple[tuple[str, str], ...] = ()  # call key -> callee qualname (first resolution)
     object_check: bool = False  # a view handler that checks the object it fetched (guards.object_checks on self)
     scoped_session: bool = False  # every session it returns or yields scopes queries at run time (get_db)

@@ -1459,6 +1459,7 @@ class FunctionScan:
             checks=tuple(self.checks),
             lookups=tuple(self.lookups),
             returns=join_origins(self.returns) if self.returns else CLEAN_ORIGIN,
+            generator=any(isinstance(n, ast.Yield) for n in self.nodes),
             returns_call=tuple(dict.fromkeys(self.returns_call)),
             called=tuple(dict.fromkeys(self.called)),
             user_attrs=tuple(dict.fromkeys(self.user_attrs)),
