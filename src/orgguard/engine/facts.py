@@ -724,7 +724,7 @@ def _tests_action(test: cst.BaseExpression) -> bool | None:
 
 
 def _always_leaves(body: cst.BaseSuite) -> bool:
-    """The block ends in ``return`` or ``raise`` (a ``try`` whose every handler does too counts)."""
+    """The block ends in ``return`` or ``raise``."""
     stmts = body.body if isinstance(body, cst.IndentedBlock) else [body]
     if not stmts:
         return False

@@ -564,10 +564,15 @@ def _user_classes(sym: Symbols, names: frozenset[str]) -> frozenset[str]:
     for qual in sym.classes:
         for cls in sym.mro(qual):
             raw = sym.classes.get(cls)
-            if raw is not None and (raw.name in names or any(_short(b) in names for b in raw.bases)):
+            if raw is not None and _names_user_model(raw, names):
                 out.add(qual)
                 break
     return frozenset(out)
+
+
+def _names_user_model(raw: ClassFacts, names: frozenset[str]) -> bool:
+    """A class named as a user model (``models.user_models``) or written on one as a base."""
+    return raw.name in names or any(_short(b) in names for b in raw.bases)
 
 
 def _table_model(tables: Mapping[str, str], table: str) -> str:
@@ -632,7 +637,7 @@ def _membership_attrs(
             attrs.update(name for target, name in raw.related if target == "User" and name != "+")
         if raw.name in tenant_models:
             members.update(field for field, target in raw.relations if target in users)
-        if raw.name in users or any(_short(b) in users for b in raw.bases):
+        if _names_user_model(raw, users):
             members.update(name for target, name in raw.related if target in tenant_models and name != "+")
     attrs.update(f"{path}__{member}" for path in tenant_paths for member in members)
     return frozenset(attrs)
@@ -2050,24 +2055,30 @@ class _Join:
                     return f"@{_short(dec.text)}"
         return ""
 
+    @staticmethod
+    def _permission_refs(fn: _Fn) -> list[Ref]:
+        """What a function view's ``@permission_classes([...])`` lists (DRF's decorator: the function's own
+        ``permission_classes``)."""
+        return [
+            ref
+            for dec in fn.d.decorators
+            if dec.call and _short(dec.text) == "permission_classes"
+            for ref in dec.arg_refs
+        ]
+
     def _permission_decorations(self, fn: _Fn) -> list[str]:
-        """The project classes a function view's ``@permission_classes([...])`` lists (DRF's decorator: the
-        function's own ``permission_classes``)."""
-        out: list[str] = []
-        for dec in fn.d.decorators:
-            if dec.call and _short(dec.text) == "permission_classes":
-                for ref in dec.arg_refs:
-                    out.extend(t.name for t in self.sym.resolve(ref, module_hint=fn.facts.module) if t.kind == "class")
-        return out
+        """The project classes of :meth:`_permission_refs`."""
+        return [
+            t.name
+            for ref in self._permission_refs(fn)
+            for t in self.sym.resolve(ref, module_hint=fn.facts.module)
+            if t.kind == "class"
+        ]
 
     def _decorated_permissions(self, fn: _Fn) -> str:
         """``@permission_classes([IsAuthenticated, HasOrgPermission])`` naming a class that verifies membership."""
-        hit = {
-            _short(dec_ref.attrs[-1] if dec_ref.attrs else dec_ref.base)
-            for dec in fn.d.decorators
-            if dec.call and _short(dec.text) == "permission_classes"
-            for dec_ref in dec.arg_refs
-        } & self.k["guards.permission_classes"]
+        hit = {_short(ref.attrs[-1] if ref.attrs else ref.base) for ref in self._permission_refs(fn)}
+        hit &= self.k["guards.permission_classes"]
         hit |= {_short(cls) for cls in self._permission_decorations(fn) if self.verifying_permission(cls)}
         return f"permission class {sorted(hit)[0]}" if hit else ""
 

@@ -1290,7 +1290,7 @@ def _self_in_chain(call: ast.Call) -> bool:
     """Whether a call chain reads a relation of ``self`` (``self.memberships.filter(...)``) or is handed ``self``
     (``filter(user=self)``); not a method called on ``self`` (``self.is_admin(org)``: its summary says)."""
     func = call.func
-    if isinstance(func, ast.Attribute) and _is_self(func.value) and not isinstance(func.value, ast.Attribute):
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
         return any(map(_is_self, call.args)) or any(_is_self(kw.value) for kw in call.keywords)
     node: ast.AST = call
     while True:
@@ -1305,9 +1305,7 @@ def _self_in_chain(call: ast.Call) -> bool:
 
 
 def _is_self(node: ast.AST) -> bool:
-    if isinstance(node, ast.Attribute) and node.attr in ("id", "pk"):
-        node = node.value
-    return isinstance(node, ast.Name) and node.id == "self"
+    return _self_userish(dotted(node))
 
 
 def _chain_methods(call: ast.Call) -> list[str]:
