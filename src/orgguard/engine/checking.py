@@ -19,7 +19,7 @@ from libcst.metadata import CodePosition, CodeRange
 from orgguard.engine import blank, syntax, walk
 from orgguard.engine.analysis import Analysis
 from orgguard.engine.budget import FileTimeout
-from orgguard.engine.context import FileContext, Report, collect_imports
+from orgguard.engine.context import FileContext, Report, collect_imports, file_module
 from orgguard.engine.findings import (
     PARSE_ERROR,
     FileResult,
@@ -462,7 +462,7 @@ def _check_source(
             index=project.index,
             knowledge=project.knowledge,
             rules=project.rules,
-            imports=collect_imports(module),
+            imports=collect_imports(module, file_module(project.index, relpath), relpath.endswith("__init__.py")),
         )
         analysis = Analysis.for_file(ctx)
         checkers = [load_checker(spec)(analysis) for spec in checker_specs]

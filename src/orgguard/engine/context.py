@@ -184,7 +184,7 @@ class FileContext:
 
     @property
     def module_name(self) -> str:
-        return self.index.modules.get(self.relpath) or vocab.module_name(self.relpath)
+        return file_module(self.index, self.relpath)
 
     def qualname(self, func: cst.FunctionDef) -> str:
         """The project-wide qualified name of a module function or method (what the index knows it by)."""
@@ -280,11 +280,28 @@ class FileContext:
         elif isinstance(node, cst.Call) or not text:
             return None
         candidate = self.resolve(text) if "." not in text else text.rsplit(".", 1)[-1]
-        return candidate if candidate in self.index.models else None
+        if candidate not in self.index.models:
+            return None
+        if candidate in self.index.homonyms and self.index.foreign_homonym(candidate, self._origin_module(text)):
+            return None  # the same-named class of another module, which no tenant owns
+        return candidate
+
+    def _origin_module(self, text: str) -> str:
+        """The module a model name written as ``text`` comes from: its import, or this file's own module."""
+        head = text.partition(".")[0]
+        if head not in self.imports:
+            return self.module_name if "." not in text else ""
+        return self.qualified(text).rpartition(".")[0]
 
 
-def collect_imports(module: cst.Module) -> dict[str, str]:
-    """Local name -> dotted origin, from module-level imports (no metadata providers needed)."""
+def file_module(index: ProjectIndex, relpath: str) -> str:
+    """The module a file is (the index's name for it, or the one its path gives)."""
+    return index.modules.get(relpath) or vocab.module_name(relpath)
+
+
+def collect_imports(module: cst.Module, module_name: str = "", is_package: bool = False) -> dict[str, str]:
+    """Local name -> dotted origin, from module-level imports (no metadata providers needed); a relative
+    import is made absolute when the file's ``module_name`` is given (as the index scan reads it)."""
     out: dict[str, str] = {}
     for stmt in module.body:
         if not isinstance(stmt, cst.SimpleStatementLine):
@@ -292,6 +309,8 @@ def collect_imports(module: cst.Module) -> dict[str, str]:
         for small in stmt.body:
             if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
                 base = dotted_name(small.module) if small.module else ""
+                if small.relative and module_name:
+                    base = vocab.absolute_module(module_name, is_package, len(small.relative), base or None)
                 for alias in small.names:
                     name = dotted_name(alias.name)
                     local = (

@@ -771,6 +771,9 @@ class _Join:
         self.has_urlconf = False
         self.dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...)
         self.named_by_path: set[str] = set()  # functions settings name as dotted strings (loaded and called)
+        # the project imports a GraphQL framework somewhere: its resolvers are request handlers
+        resolver_modules = knowledge["requests.resolver_modules"]
+        self.graphql = any(origin.partition(".")[0] in resolver_modules for f in files for _local, origin in f.imports)
         self.fns: dict[str, _Fn] = {}
         for qual, (facts, d) in self.sym.functions.items():
             klass = f"{facts.module}.{d.klass}" if d.klass else ""
@@ -1018,6 +1021,7 @@ class _Join:
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(config.tenant_fields, paths_of.values())
         self.reference_targets = _reference_targets(models, tables, paths_of, tenant_models, k["models.user_models"])
+        self.homonyms = _homonyms(by_name, paths_of, self.path_modules, self._tenant_bases(config))
         self.tenant_models = tenant_models
         self.paths_of = paths_of
         self.model_infos = models
@@ -1071,6 +1075,7 @@ class _Join:
             param_reach=param_reach,
             modules=self.path_modules,
             installed_sessions=self.installed,
+            homonyms=self.homonyms,
         )
 
     def _bound_models(self, models: Mapping[str, ModelInfo]) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:
@@ -1938,10 +1943,29 @@ class _Join:
             return dec.first
         return None
 
+    def _resolver(self, fn: _Fn) -> bool:
+        """A GraphQL resolver, in a project that imports a GraphQL framework: a function decorated as one
+        (Ariadne's ``@mutation.field("renameWebapp")``, Strawberry's ``@strawberry.field``), or a resolver
+        method of a class deriving from a GraphQL type (Graphene's ``resolve_*`` and ``mutate``)."""
+        if not self.graphql:
+            return False
+        k = self.k
+        if any(
+            (dec.call or "." in dec.text) and _short(dec.text) in k["requests.resolver_decorators"]
+            for dec in fn.d.decorators
+        ):
+            return True
+        return (
+            bool(fn.klass)
+            and vocab.matches_any(fn.d.name, k["requests.resolver_methods"])
+            and bool(self.class_bases(fn.klass) & k["requests.resolver_bases"])
+        )
+
     def _surface(self, fn: _Fn) -> None:
         k = self.k
         d = fn.d
         route = self._route(fn)
+        resolver = self._resolver(fn)
         bases = self.class_bases(fn.klass) if fn.klass else frozenset()
         klass_short = _short(fn.klass) if fn.klass else ""
         view_class = bool(fn.klass) and (klass_short in self.view_mixins or bool(bases & k["requests.view_bases"]))
@@ -1959,6 +1983,7 @@ class _Join:
         dependency = not fn.klass and fn.qual in self.dependencies
         if (
             view_class
+            or resolver
             or route is not None
             or (decorators & k["requests.view_decorators"] and (bool(fn.klass) or self._routable(fn)))
             or markers
@@ -2008,7 +2033,10 @@ class _Join:
         fn.view = view
         fn.dependency = dependency
         fn.command = surface == JOB and self._is_command(fn, bases)
-        fn.initial = self._initial(fn, routed=route is not None or dependency, view=view, kind=kind)
+        if resolver:
+            fn.initial = self._resolver_arguments(fn)
+        else:
+            fn.initial = self._initial(fn, routed=route is not None or dependency, view=view, kind=kind)
 
     def _routable(self, fn: _Fn) -> bool:
         """A module function taking ``request``: a view unless the project's URLconfs, which orgguard reads,
@@ -2368,6 +2396,17 @@ class _Join:
                 out[name] = f"request:{kind} parameter {name}"
         return out
 
+    def _resolver_arguments(self, fn: _Fn) -> dict[str, str]:
+        """A GraphQL resolver's parameters: the first is the parent object (``root``, ``self``, ``_``), ``info``
+        is the execution context; every other one, ``**kwargs`` included, is an argument the client sent."""
+        out: dict[str, str] = {}
+        neutral = self.k["sources.neutral_param_types"]
+        for index, spec in enumerate(p for p in fn.d.params if p.star != "*"):
+            if (index == 0 and not spec.star) or spec.name == "info" or _short(spec.annotation) in neutral:
+                continue
+            out[spec.name] = f"request:GraphQL argument {spec.name}"
+        return out
+
     def request_hooks(self, fn: _Fn) -> list[_Fn]:
         """``before_request`` hooks that run before a route: its blueprint's, and the application's."""
         if not fn.d.decorators:
@@ -2663,6 +2702,39 @@ def _ref_text(ref: Ref) -> str:
 
 def _ref_key(ref: Ref) -> str:
     return f"{ref.kind}:{ref.base}" + "".join(f".{a}" for a in ref.attrs)
+
+
+def _homonyms(
+    by_name: Mapping[str, list[ClassFacts]],
+    paths_of: Mapping[str, list[str]],
+    path_modules: Mapping[str, str],
+    tenant_bases: Mapping[str, list[tuple[str, str]]],
+) -> dict[str, tuple[tuple[str, bool], ...]]:
+    """Tenant-owned models whose short name several project classes have: each definition's module, and
+    whether that definition itself declares (or inherits) the first step of a tenant path. Models are keyed by
+    short name, so the fields of every same-named class were merged; a file that imports the one without a
+    tenant path queries a model no tenant owns (see :meth:`ProjectIndex.foreign_homonym`)."""
+    out: dict[str, tuple[tuple[str, bool], ...]] = {}
+    for name, paths in paths_of.items():
+        defs = by_name.get(name, [])
+        if len(defs) < 2:
+            continue
+        heads = {p.split("__", 1)[0] for p in paths}
+        homes: dict[str, bool] = {}
+        for raw in defs:
+            fields = {f for f, _t in raw.relations} | set(raw.columns)
+            for base in map(_short, raw.bases):
+                fields.update(f for f, _t in tenant_bases.get(base, ()))
+                if base != name:
+                    for _current, ancestor in _lineage(base, by_name):
+                        fields.update(f for f, _t in ancestor.relations)
+                        fields.update(ancestor.columns)
+            module = path_modules.get(raw.path, "")
+            if module:
+                homes[module] = homes.get(module, False) or bool(fields & heads)
+        if any(homes.values()) and not all(homes.values()):
+            out[name] = tuple(sorted(homes.items()))
+    return out
 
 
 def _reference_targets(

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 18
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -487,6 +487,9 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
     # sessions, session factories and Flask-SQLAlchemy ``db.session`` objects some module install()s, by
     # qualified name as every importer writes it (``app.db.SessionLocal``, ``app.extensions.db.session``)
     installed_sessions: frozenset[str] = frozenset()
+    # tenant-owned models whose short name another model class of the project also has (``gallery.Image`` and
+    # ``nutrition.Image``): name -> (module of each definition, whether that definition is tenant-owned)
+    homonyms: dict[str, tuple[tuple[str, bool], ...]] = {}
 
     def class_alias(self, klass: str, name: str) -> str | None:
         """What ``self.<name>`` (or ``self.<name>()`` with name ending in ``()``) names in a class."""
@@ -559,6 +562,16 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
 
     def is_tenant_owned(self, model: str) -> bool:
         return model in self.tenant_paths
+
+    def foreign_homonym(self, model: str, origin: str) -> bool:
+        """Whether ``origin`` (the dotted module a file takes the name ``model`` from) holds a same-named model
+        that is not tenant-owned, and no tenant-owned one: ``from wger.nutrition.models import Image`` is the
+        ingredient catalog's ``Image``, not the user's gallery ``Image``."""
+        homes = self.homonyms.get(model)
+        if not homes or not origin:
+            return False
+        under = [owned for module, owned in homes if module == origin or module.startswith(origin + ".")]
+        return bool(under) and not any(under)
 
     def primary_path(self, model: str) -> str:
         paths = self.tenant_paths.get(model, ())

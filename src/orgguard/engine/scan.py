@@ -274,28 +274,13 @@ def _module_statements(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
             yield from _module_statements(stmt.body)
 
 
-def _absolute(module: str, is_package: bool, level: int, name: str | None) -> str:
-    """The absolute module of ``from <level dots><name> import ...`` written in ``module``."""
-    if level == 0:
-        return name or ""
-    parts = module.split(".") if module != "__init__" else []
-    if not is_package:
-        parts = parts[:-1]
-    if level > 1:
-        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
-    base = ".".join(parts)
-    if name:
-        return f"{base}.{name}" if base else name
-    return base
-
-
 def import_table(stmts: Iterable[ast.stmt], module: str, is_package: bool) -> tuple[dict[str, str], list[str]]:
     """Local name -> absolute dotted origin, and star-imported modules, from import statements."""
     table: dict[str, str] = {}
     stars: list[str] = []
     for stmt in stmts:
         if isinstance(stmt, ast.ImportFrom):
-            base = _absolute(module, is_package, stmt.level or 0, stmt.module)
+            base = vocab.absolute_module(module, is_package, stmt.level or 0, stmt.module)
             for alias in stmt.names:
                 if alias.name == "*":
                     stars.append(base)
@@ -1268,8 +1253,16 @@ _INDEXED = frozenset(
 COLLECTIONS = frozenset({"list", "List", "Sequence", "set", "Set", "Iterable", "tuple", "Tuple"})
 
 
-# the signed-in user's spellings by their first name: "self" -> ("request", "user") (vocab.SIGNED_IN)
-_SIGNED_IN_HEADS = {text.split(".")[0]: tuple(text.split(".")[1:]) for text in vocab.SIGNED_IN}
+def _signed_in_heads() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The signed-in user's spellings by their first name: "self" -> (("request", "user"),) (vocab.SIGNED_IN)."""
+    out: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for text in vocab.SIGNED_IN:
+        head, *rest = text.split(".")
+        out[head] = (*out.get(head, ()), tuple(rest))
+    return out
+
+
+_SIGNED_IN_HEADS = _signed_in_heads()
 
 
 def _user_method(name: str, attrs: Sequence[str]) -> Ref | None:
@@ -1277,13 +1270,11 @@ def _user_method(name: str, attrs: Sequence[str]) -> Ref | None:
     signed-in user, an instance of the project's user model (``Ref("user", "", ("belongs_to", "()"))``); None
     for anything else: the user itself, and another user (``target_user.belongs_to(org)`` checks not the
     requester)."""
-    rest = _SIGNED_IN_HEADS.get(name)
-    if rest is None:
-        return None
-    n = len(rest)
-    if len(attrs) <= n or tuple(attrs[:n]) != rest or attrs[n] in ("()", "id", "pk"):
-        return None
-    return Ref("user", "", tuple(attrs[n:]))
+    for rest in _SIGNED_IN_HEADS.get(name, ()):
+        n = len(rest)
+        if len(attrs) > n and tuple(attrs[:n]) == rest:
+            return None if attrs[n] in ("()", "id", "pk") else Ref("user", "", tuple(attrs[n:]))
+    return None
 
 
 def _self_in_chain(call: ast.Call) -> bool:

@@ -54,8 +54,15 @@ def _tenant_writes(ctx: FileContext, chain: QueryChain) -> list[tuple[str, cst.B
 
 def _own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
     """A query that pins an ownership relation (``models.owner_fields``: ``user``, ``actor_id``) to the signed-in
-    user: it reads that user's own rows, whatever tenant value narrows them further."""
+    user, or runs through a scoping method of the project handed that user: it reads that user's own rows (or
+    their tenants'), whatever tenant value narrows them further."""
     owners = ctx.knowledge["models.owner_fields"]
+    for link in chain.links:
+        # `Pipeline.objects.filter_for_user(request.user).get(workspace__slug=slug)`: a scoping method of the
+        # project's managers narrowed the query to the signed-in user's tenants before the slug picks one
+        if link.call is not None and link.name in ctx.index.scoping_methods:
+            if any(vocab.is_signed_in_user(dotted_name(arg.value)) for arg in link.call.args):
+                return True
     for key, expr in queries.lookups(chain):
         field = key.removesuffix("__exact")
         if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):

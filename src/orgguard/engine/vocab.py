@@ -21,7 +21,16 @@ REQUEST = "request"
 SESSION = "session"
 
 # the signed-in user, strictly
-SIGNED_IN = ("request.user", "self.request.user", "current_user", "g.user", "flask_login.current_user")
+SIGNED_IN = (
+    "request.user",
+    "self.request.user",
+    "current_user",
+    "g.user",
+    "flask_login.current_user",
+    # a GraphQL resolver's: Graphene-Django's context is the request, Strawberry-Django's holds it
+    "info.context.user",
+    "info.context.request.user",
+)
 SIGNED_IN_CALLS = ("get_user_id", "current_user_id", "get_current_user")
 # the signed-in user in a helper's own words (a parameter named user, an actor)
 USERISH = ("user", "current_user", "request.user", "self.request.user", "g.user", "actor", "user_id")
@@ -195,6 +204,22 @@ def module_name(relpath: str) -> str:
     if path.endswith("/__init__") or path == "__init__":
         path = path[: -len("__init__")].rstrip("/")
     return path.replace("/", ".") if path else "__init__"
+
+
+def absolute_module(module: str, is_package: bool, level: int, name: str | None) -> str:
+    """The absolute module of ``from <level dots><name> import ...`` written in ``module`` (both passes read
+    imports with it)."""
+    if level == 0:
+        return name or ""
+    parts = module.split(".") if module != "__init__" else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    base = ".".join(parts)
+    if name:
+        return f"{base}.{name}" if base else name
+    return base
 
 
 def tenant_attrs(tenant_fields: Iterable[str], tenant_paths: Iterable[Iterable[str]]) -> frozenset[str]:
