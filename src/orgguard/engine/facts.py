@@ -228,6 +228,16 @@ class _VarScan(cst.CSTVisitor):
                     root = root.value  # ensure_member(user, doc.organization_id): doc is checked
                 if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
                     self._check(root.value)
+            # pipeline.delete_if_has_perm(principal=request.user): a method that checks the row it runs on
+            summary = self._summary(node)
+            if (
+                summary is not None
+                and "self" in summary.verified_params
+                and isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value not in ("self", "request", "user")
+            ):
+                self._check(func.value.value)
         # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
         summary = self._summary(node) if node.args else None
         if summary is not None and summary.narrows:

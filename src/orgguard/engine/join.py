@@ -1423,6 +1423,17 @@ class _Join:
                     self.jobs.update(targets)
                 if targets:
                     fn.edges[call.key] = targets
+            for check in fn.d.checks:
+                # `colleague = User.objects.get(pk=...)`, then `colleague.is_member_of(org)`: a user model's method
+                # on a fetched user checks that user, and nothing about the one signed in
+                if check.on_row and check.key in fn.edges:
+                    kept = [
+                        t for t in fn.edges[check.key] if t not in self.fns or self.fns[t].klass not in sym.user_classes
+                    ]
+                    if kept:
+                        fn.edges[check.key] = kept
+                    else:
+                        del fn.edges[check.key]
 
     def _targets(
         self, fn: _Fn, call: CallFacts, registries: Mapping[str, set[str]], receivers: Mapping[str, set[str]]
@@ -1509,6 +1520,8 @@ class _Join:
         attrs = self.membership_attrs
         if check.user_self and fn.klass not in self.sym.user_classes:
             return False  # `self` is no user here
+        if check.row_self and _short(fn.klass) not in self.model_infos:
+            return False  # `self` is no row here (a view's `self.parent_model`)
         if check.direct:
             return True
         if attrs.intersection(check.user_attrs) or attrs.intersection(check.user_kwargs):

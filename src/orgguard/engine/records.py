@@ -137,6 +137,12 @@ class Check(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_default
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``view.kwargs["project_pk"]``)
     top: bool = False  # on the function's main path (not inside a branch or a loop): it runs on every path
     user_self: bool = False  # `self` is the user in it: a check only in a method of the project's user model
+    # a method called on a row a query fetched (``colleague = User.objects.get(pk=...)``, then
+    # ``colleague.is_member_of(org)``): a user model's method there checks that user, not the requester
+    on_row: bool = False
+    # `principal.has_perm(perm, self)`: the method's own row checked against the user handed in (a check only in
+    # a method of a model: on a view, `self.parent_model` is no row)
+    row_self: bool = False
 
 
 class Lookup(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

@@ -1138,6 +1138,7 @@ class _Env:
     from_call: dict[str, str] = field(default_factory=dict)  # thing = svc.get(...): thing <- the call's key
     secrets: set[str] = field(default_factory=set)  # names holding a row's secret (``config.get("secret")``)
     exited: bool = False
+    rows: set[str] = field(default_factory=set)  # names typed by the row a query fetched (``Pipeline.objects.get``)
 
     def copy(self) -> _Env:
         return _Env(
@@ -1149,6 +1150,7 @@ class _Env:
             dict(self.from_call),
             set(self.secrets),
             self.exited,
+            set(self.rows),
         )
 
 
@@ -1169,6 +1171,7 @@ def _join_envs(envs: list[_Env]) -> _Env:
         out.dispatch.update(e.dispatch)
         out.getattrs.update(e.getattrs)
         out.from_call.update(e.from_call)
+        out.rows.update(e.rows)
         for k, v in e.deps.items():
             out.deps.setdefault(k, set()).update(v)
     out.secrets = set.intersection(*(e.secrets for e in live))
@@ -2299,6 +2302,7 @@ class FunctionScan:
                 env.secrets.discard(name)
             raw = source.value if isinstance(source, ast.Await) else source
             env.types.pop(name, None)
+            env.rows.discard(name)
             env.dispatch.pop(name, None)
             env.getattrs.pop(name, None)
             env.from_call.pop(name, None)
@@ -2307,6 +2311,8 @@ class FunctionScan:
             type_ref = self._type_of(raw, env)
             if type_ref is not None:
                 env.types[name] = type_ref
+                if isinstance(raw, ast.Call) and self._fetched_model(raw) is not None:
+                    env.rows.add(name)
             table = self._table_lookup(raw, env)
             if table is not None:
                 env.dispatch[name] = table
@@ -2320,8 +2326,13 @@ class FunctionScan:
             self._bind(target.value, value, source, env)
 
     def _type_of(self, value: ast.expr, env: _Env) -> Ref | None:
-        """The instance a value is, when it names one: ``Service()``, ``self.repo``, ``svc`` (typed)."""
+        """The instance a value is, when it names one: ``Service()``, ``self.repo``, ``svc`` (typed), a row a
+        query fetches (``Pipeline.objects.get(pk=pk)``, ``get_object_or_404(Pipeline, pk=pk)``)."""
         if isinstance(value, ast.Call):
+            model = self._fetched_model(value)
+            if model is not None:
+                ref = self.mod.ref_of(model, env.types, self.local_imports, self.klass)
+                return Ref(ref.kind, ref.base, (*ref.attrs, "()")) if ref is not None else None
             ref = self.mod.ref_of(value.func, env.types, self.local_imports, self.klass)
             if ref is not None:
                 if vocab.short(dotted(value.func)) == "partial" and value.args:
@@ -2336,6 +2347,31 @@ class FunctionScan:
                 return ref
             if ref is not None and isinstance(value, ast.Name):
                 return ref  # an alias of a module-level function or class
+        return None
+
+    def _fetched_model(self, call: ast.Call) -> ast.expr | None:
+        """The model class a query fetching one row names (``Pipeline`` in ``Pipeline.objects.filter(...).first()``
+        and ``get_object_or_404(Pipeline, ...)``), as written; None for anything else."""
+        k = self.k
+        func = call.func
+        if isinstance(func, ast.Name):
+            if self._resolve_short(func.id) not in k["queries.shortcuts"] or not call.args:
+                return None
+            first = call.args[0]
+            return first if isinstance(first, (ast.Name, ast.Attribute)) else None
+        if not isinstance(func, ast.Attribute) or func.attr not in vocab.ROW_FETCHES:
+            return None
+        node: ast.expr = func.value
+        while (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in k["queries.methods"]
+        ):
+            node = node.func.value
+        if isinstance(node, ast.Attribute) and node.attr in k["models.managers"]:
+            base = node.value
+            if isinstance(base, (ast.Name, ast.Attribute)) and dotted(base) not in ("self", "cls"):
+                return base
         return None
 
     def _table_lookup(self, value: ast.expr, env: _Env) -> Ref | None:
@@ -2572,6 +2608,25 @@ class FunctionScan:
                 )
             todo.extend(env.deps.get(name, ()))
 
+    def _own_row_check(self, call: ast.Call) -> Check | None:
+        """``principal.has_perm("pipelines.delete_pipeline", self)`` (or ``self.workspace``) in a method: the
+        user the caller hands in (a parameter, or the signed-in user) checked against the method's own row; the
+        row is ``self``, which the join then counts among the verified parameters (a caller's
+        ``pipeline.delete_if_has_perm(principal=request.user)`` checks ``pipeline``) when the class is a model."""
+        if not self.klass or not isinstance(call.func, ast.Attribute):
+            return None
+        params = self.param_names - {"self", "cls"}
+        receiver = dotted(call.func.value)
+        users = [receiver, *(dotted(x) for x in [*call.args, *(kw.value for kw in call.keywords)])]
+        if not any(u in params or vocab.is_userish(u) for u in users if u):
+            return None
+        for target in (*call.args, *(kw.value for kw in call.keywords)):
+            text = dotted(target)
+            if text == "self" or (text.startswith("self.") and text.count(".") == 1):
+                names = {n for n in names_in(call) if n in params}
+                return Check(names=tuple(sorted({"self", *names})), direct=True, row_self=True)
+        return None
+
     def _check_of(self, call: ast.Call, env: _Env) -> Check | None:
         k = self.k
         if not call.args and not call.keywords and not isinstance(call.func, ast.Attribute):
@@ -2597,6 +2652,9 @@ class FunctionScan:
             vocab.is_userish(dotted(x)) for x in [*call.args, *(kw.value for kw in call.keywords)]
         ):
             return Check(names=names(), direct=True)
+        own = self._own_row_check(call) if name in k["guards.object_checks"] else None
+        if own is not None:
+            return own
         membership = self._membership(call)
         if membership is None and self.user_self and _self_in_chain(call):
             # a method of a class that may be the user model: `self` is the user (the join decides)
@@ -2604,7 +2662,8 @@ class FunctionScan:
             if found is not None:
                 direct, attrs, kws = found
                 return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws, user_self=True)
-        if membership is not None and (membership[0] or not self._user_method_call(call)):
+        receiver = self._row_receiver(call, env)
+        if membership is not None and (membership[0] or not (self._user_method_call(call) or receiver)):
             direct, attrs, kws = membership
             return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws)
         key = self.keys.get(id(call), "")
@@ -2626,12 +2685,15 @@ class FunctionScan:
         # request.user.has_project_permission(perm, project): a membership relation of that name verifies, else
         # the user model's method does when its summary does
         attrs, kws = (membership[1], membership[2]) if membership is not None else ((), ())
+        # pipeline.delete_if_has_perm(principal=request.user): the method checks the row it runs on
+        held = {n for _, found in args for n in found} | ({receiver} if receiver else set())
         return Check(
-            names=tuple(sorted({n for _, found in args for n in found} - {"self", "cls", "request"})),
+            names=tuple(sorted(held - {"self", "cls", "request"})),
             user_attrs=attrs,
             user_kwargs=kws,
             key=key,
             args=tuple(args),
+            on_row=receiver in env.rows,
         )
 
     def _row_search(self, call: ast.Call, env: _Env) -> Check | None:
@@ -2671,6 +2733,15 @@ class FunctionScan:
                     user_self=user_self,
                 )
         return None
+
+    @staticmethod
+    def _row_receiver(call: ast.Call, env: _Env) -> str:
+        """The variable a method is called on when it holds an instance of a project class (a row a query
+        fetched, a service): ``pipeline`` in ``pipeline.delete_if_has_perm(principal=request.user)``."""
+        func = call.func
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in env.types:
+            return func.value.id
+        return ""
 
     @staticmethod
     def _user_method_call(call: ast.Call) -> bool:

@@ -60,9 +60,12 @@ def _own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
     for link in chain.links:
         # `Pipeline.objects.filter_for_user(request.user).get(workspace__slug=slug)`: a scoping method of the
         # project's managers narrowed the query to the signed-in user's tenants before the slug picks one
-        if link.call is not None and link.name in ctx.index.scoping_methods:
-            if any(vocab.is_signed_in_user(dotted_name(arg.value)) for arg in link.call.args):
-                return True
+        if (
+            link.call is not None
+            and link.name in ctx.index.scoping_methods
+            and any(vocab.is_signed_in_user(dotted_name(arg.value)) for arg in link.call.args)
+        ):
+            return True
     for key, expr in queries.lookups(chain):
         field = key.removesuffix("__exact")
         if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):

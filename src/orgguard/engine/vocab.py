@@ -287,6 +287,27 @@ def writes_chain(methods: Iterable[str], write_methods: frozenset[str]) -> bool:
     return any(m in write_methods or m in CHAIN_WRITES for m in methods)
 
 
+# the last call of a query that hands back one row of the model queried (Django, SQLAlchemy, Flask-SQLAlchemy)
+ROW_FETCHES = frozenset(
+    {
+        "get",
+        "first",
+        "last",
+        "latest",
+        "earliest",
+        "aget",
+        "afirst",
+        "alast",
+        "alatest",
+        "aearliest",
+        "one",
+        "one_or_none",
+        "get_or_404",
+        "first_or_404",
+        "one_or_404",
+    }
+)
+
 AGGREGATES = frozenset(
     {"exists", "count", "aggregate", "aexists", "acount", "aaggregate", "scalar_subquery"}
 )  # a query that ends in one of these reads no row: a count, a yes or no
