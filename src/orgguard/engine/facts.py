@@ -119,7 +119,9 @@ class _VarScan(cst.CSTVisitor):
         self.handoffs: dict[str, list[cst.Call]] = {}  # var -> the calls handing it to a callee that narrows it
         # var -> (value, call) of what it holds through a callee that returns it: `v = filter_queryset(u, op, q)`
         self.through: dict[str, list[tuple[cst.BaseExpression, cst.Call]]] = {}
-        self.handed: set[int] = set()  # ids of query expressions handed to a callee that narrows them
+        # ids of query expressions handed to a callee that narrows them, or fetching the row a method that checks
+        # its own row runs on
+        self.handed: set[int] = set()
         self._all_keys: dict[int, str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -230,14 +232,11 @@ class _VarScan(cst.CSTVisitor):
                     self._check(root.value)
             # pipeline.delete_if_has_perm(principal=request.user): a method that checks the row it runs on
             summary = self._summary(node)
-            if (
-                summary is not None
-                and "self" in summary.verified_params
-                and isinstance(func, cst.Attribute)
-                and isinstance(func.value, cst.Name)
-                and func.value.value not in ("self", "request", "user")
-            ):
-                self._check(func.value.value)
+            if summary is not None and "self" in summary.verified_params and isinstance(func, cst.Attribute):
+                if isinstance(func.value, cst.Name) and func.value.value not in ("self", "request", "user"):
+                    self._check(func.value.value)
+                elif isinstance(func.value, cst.Call) and self.queries.chain(func.value) is not None:
+                    self.handed.add(id(func.value))  # `Version.objects.get(id=...).delete_if_has_perm(...)`
         # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
         summary = self._summary(node) if node.args else None
         if summary is not None and summary.narrows:

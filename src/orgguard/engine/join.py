@@ -95,7 +95,7 @@ def _lineage(
 class Target:
     """What a reference resolves to: a function, a class, an instance of a class, a table, a module."""
 
-    kind: str  # "func", "class", "inst", "table", "module", "container", "signal"
+    kind: str  # "func", "class", "inst", "table", "module", "container", "signal", "rows" (a model's query), "fetch"
     name: str  # qualname (function/class), module name, container id
     exact: bool = True  # an instance of exactly this class (``Service()``), not of any subclass (``self``)
 
@@ -121,6 +121,10 @@ class Symbols:
     _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
     _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
     user_classes: frozenset[str] = frozenset()  # the project's user models: what ``request.user`` is
+    # ``Pipeline.objects.filter(...).get(...)``: the managers a model is queried through, and the query methods that
+    # continue a chain; a chain ending in a row fetch (vocab.ROW_FETCHES) hands back an instance of the model
+    managers: frozenset[str] = frozenset()
+    chain_methods: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for facts in self.files:
@@ -279,7 +283,15 @@ class Symbols:
                 return [Target("inst", t.name)]
             if t.kind == "func":
                 return self.returns(t.name, depth)
+            if t.kind == "fetch":
+                return [Target("inst", t.name)]  # the row a query fetched
+            if t.kind == "rows":
+                return [t]
             return []
+        if t.kind == "rows":
+            if attr in vocab.ROW_FETCHES:
+                return [Target("fetch", t.name)]
+            return [t] if attr in self.chain_methods else []
         if t.kind == "module":
             return self._in_module(t.name, [attr], depth + 1)
         if t.kind in ("class", "inst"):
@@ -298,7 +310,10 @@ class Symbols:
                     return [Target("class", nested)]
                 attr_type = dict(self.classes[cls].attr_types).get(attr)
                 if attr_type is not None:
-                    return self.resolve(attr_type, depth=depth + 1)
+                    found = self.resolve(attr_type, depth=depth + 1)
+                    if found or attr not in self.managers:
+                        return found
+                    break  # `objects = PipelineQuerySet.as_manager()`: the model's rows all the same
             if t.kind == "inst" and not t.exact:
                 # a mixin's `self.serialize()`: what the classes that mix it in inherit from their other bases
                 mixed = self.mixed_in(t.name, attr)
@@ -308,6 +323,8 @@ class Symbols:
                     return [Target("func", m) for m in mixed]
             if t.kind == "inst":
                 return [Target("container", f"{t.name}.{attr}")]
+            if attr in self.managers:
+                return [Target("rows", t.name)]  # `Pipeline.objects`: the model's rows, queried
             return []
         return []
 
@@ -748,6 +765,8 @@ class _Join:
         self.path_modules = {f.path: f.module for f in files}  # a file's path -> its module
         self.sym = Symbols(files)
         self.sym.user_classes = _user_classes(self.sym, knowledge["models.user_models"])
+        self.sym.managers = knowledge["models.managers"]
+        self.sym.chain_methods = knowledge["queries.methods"]
         self._hooks: dict[str, list[str]] | None = None
         self._router_deps: dict[str, list[str]] | None = None
         self._exempt: dict[str, bool] = {}

@@ -2663,7 +2663,14 @@ class FunctionScan:
                 direct, attrs, kws = found
                 return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws, user_self=True)
         receiver = self._row_receiver(call, env)
-        if membership is not None and (membership[0] or not (self._user_method_call(call) or receiver)):
+        func = call.func
+        # Version.objects.get(id=x).delete_if_has_perm(principal=user): a method on the row fetched right there
+        inline = (
+            isinstance(func, ast.Attribute)
+            and isinstance(func.value, ast.Call)
+            and self._fetched_model(func.value) is not None
+        )
+        if membership is not None and (membership[0] or not (self._user_method_call(call) or receiver or inline)):
             direct, attrs, kws = membership
             return Check(names=names(), direct=direct, user_attrs=attrs, user_kwargs=kws)
         key = self.keys.get(id(call), "")
@@ -2693,7 +2700,7 @@ class FunctionScan:
             user_kwargs=kws,
             key=key,
             args=tuple(args),
-            on_row=receiver in env.rows,
+            on_row=receiver in env.rows or inline,
         )
 
     def _row_search(self, call: ast.Call, env: _Env) -> Check | None:
@@ -2985,9 +2992,11 @@ class FunctionScan:
         return found
 
     def _is_query(self, call: ast.Call) -> bool:
-        """A database query: a manager chain, a session call, a statement builder or a shortcut."""
+        """A database query: a manager chain, a session call, a statement builder or a shortcut (not a method
+        called on the row a manager chain fetched: ``Version.objects.get(id=x).delete_if_has_perm(user)``)."""
         k = self.k
         node: ast.AST = call
+        outer: list[str] = []  # the methods called on what the inner calls return, outermost first
         while isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name):
@@ -2999,6 +3008,9 @@ class FunctionScan:
                 return True
             if func.attr in k["queries.shortcuts"]:
                 return True
+            if func.attr in vocab.ROW_FETCHES and any(m not in k["queries.methods"] for m in outer):
+                return False
+            outer.append(func.attr)
             node = func.value
         while isinstance(node, ast.Attribute):
             if node.attr in k["models.managers"] and isinstance(node.value, (ast.Name, ast.Attribute)):
