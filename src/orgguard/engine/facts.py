@@ -138,7 +138,10 @@ class _VarScan(cst.CSTVisitor):
         for sub in walk.iter_tree(expr):
             if isinstance(sub, cst.Call) and (self._is_guard(sub) or self.membership(sub)):
                 return True
-            if isinstance(sub, cst.Comparison) and self._tenant_comparison(sub):
+            if isinstance(sub, cst.Comparison) and (
+                self._tenant_comparison(sub)
+                or next(self._owned_rows([sub.left, *(c.comparator for c in sub.comparisons)]), None) is not None
+            ):
                 return True
         return False
 
@@ -171,6 +174,17 @@ class _VarScan(cst.CSTVisitor):
             )
         operands = [node.left, *(c.comparator for c in node.comparisons)]
         return next(self._tenant_operands(operands), None) is not None
+
+    def _owned_rows(self, operands: Sequence[cst.BaseExpression]) -> Iterator[str]:
+        """The variables whose row the comparison ties to the signed-in user (see ``vocab.owned_row``)."""
+        k = self.ctx.knowledge
+        texts = [dotted_name(op) for op in operands]
+        for i, text in enumerate(texts):
+            for j, other in enumerate(texts):
+                if i != j and text and other:
+                    owned = vocab.owned_row(text, other, k["models.owner_fields"], k["models.login_fields"])
+                    if owned:
+                        yield owned
 
     def _tenant_operands(self, operands: Sequence[cst.BaseExpression]) -> Iterator[str]:
         """The names whose tenant attribute (``ticket.organization_id``) is compared with something else:
@@ -487,6 +501,9 @@ class _VarScan(cst.CSTVisitor):
             if isinstance(operand, cst.Name) and operand.value in self.secret_of:
                 self._check(self.secret_of[operand.value])  # signature == calculated (from user.api_key)
         for name in self._tenant_operands(operands):
+            self._check(name)
+        # `if note.created_by != request.user: raise`, `invitation.email != request.user.email`: the user's own row
+        for name in self._owned_rows(operands):
             self._check(name)
 
 

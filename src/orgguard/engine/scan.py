@@ -2058,8 +2058,16 @@ class FunctionScan:
         out: set[str] = set()
         object_checks = self.k["guards.object_checks"]
         words = self.mod.tenant_words
+        owners, logins = self.k["models.owner_fields"], self.k["models.login_fields"]
         for sub in self.nodes:
             if isinstance(sub, ast.Compare):
+                if all(isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)) for op in sub.ops):
+                    texts = [dotted(o) for o in (sub.left, *sub.comparators)]
+                    for i, text in enumerate(texts):
+                        for j, other in enumerate(texts):
+                            owned = vocab.owned_row(text, other, owners, logins) if i != j and text and other else ""
+                            if owned:
+                                out.add(owned)  # the signed-in user's own row (vocab.owned_row)
                 for operand in (sub.left, *sub.comparators):
                     attrs: list[str] = []
                     base: ast.AST = operand

@@ -55,6 +55,21 @@ def is_signed_in_user(text: str) -> bool:
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
+def owned_row(row_text: str, other_text: str, owner_fields: Iterable[str], login_fields: Iterable[str]) -> str:
+    """The variable whose own row a comparison ties to the signed-in user, or "": ``note.created_by`` against
+    ``request.user`` (``note.created_by_id`` against ``request.user.id``: an owner field), or
+    ``invitation.email`` against ``request.user.email`` (a login field against the same field of the user)."""
+    head, _, attr = row_text.rpartition(".")
+    if not head or "." in head or head in ("self", "request", "cls"):
+        return ""
+    if attr.removesuffix("_id") in owner_fields and is_signed_in_user(other_text):
+        return head
+    user, _, same = other_text.rpartition(".")
+    if attr in login_fields and same == attr and is_signed_in_user(user):
+        return head
+    return ""
+
+
 def is_userish(text: str) -> bool:
     """The signed-in user or its id, as helpers name it: ``user``, ``request.user``, ``self.user.pk``."""
     text = _bare(text)
