@@ -70,6 +70,22 @@ def test_a_misspelt_membership_model_is_an_error(project: Path) -> None:
     assert 'membership-model "Membrship" names no class in the project; did you mean "Membership"?' in line
 
 
+def test_a_misspelt_shared_model_is_an_error_naming_the_tenant_owned_models(project: Path) -> None:
+    _app(project, 'shared-models = ["Invoices"]\n')
+    line = _error(project)
+    assert 'shared-models "Invoices" names no class in the project; did you mean "Invoice"?' in line
+
+
+def test_a_shared_model_is_read_by_every_tenant(project: Path) -> None:
+    # Invoice is tenant-owned (detail() is reported) until the settings declare it shared
+    _app(project, "")
+    before = run_cli("check", "--no-cache", "--format", "json", cwd=project)
+    assert any(f["code"] == "ORG101" for f in json.loads(before.stdout)["findings"]), before.stdout
+    _app(project, 'shared-models = ["Invoice"]\n')
+    after = run_cli("check", "--no-cache", "--format", "json", cwd=project)
+    assert not [f for f in json.loads(after.stdout)["findings"] if f["code"] == "ORG101"], after.stdout
+
+
 def test_the_error_stays_on_a_cached_run_and_goes_when_fixed(project: Path) -> None:
     _app(project, 'tenant-model = "Organisation"\n')
     _error(project)

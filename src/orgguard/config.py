@@ -101,6 +101,15 @@ SCHEMA: tuple[Setting, ...] = (
         ["Membership", "OrganizationMembership", "OrganizationUser"],
         "Class name(s) of the model linking users to tenants. A name the project does not have is an error.",
     ),
+    Setting(
+        "shared-models",
+        "strlist",
+        [],
+        "Class names of models that point at a tenant but that every tenant reads by design (a public template "
+        "catalog its authors' workspaces publish to, a marketplace listing): they are not tenant-owned, and no "
+        "tenant path passes through them (a template's versions are not owned through the template). A name "
+        "the project does not have is an error.",
+    ),
     Setting("select", "codes", ["ORG"], "Rule codes or prefixes to enable."),
     Setting("ignore", "codes", [], "Rule codes or prefixes to disable."),
     Setting(
@@ -174,6 +183,7 @@ class Config:
     tenant_models: tuple[str, ...] = ("Organization",)
     tenant_fields: tuple[str, ...] = ()
     membership_models: tuple[str, ...] = ("Membership", "OrganizationMembership", "OrganizationUser")
+    shared_models: tuple[str, ...] = ()
     select: tuple[str, ...] = ("ORG",)
     ignore: tuple[str, ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
@@ -373,6 +383,7 @@ def parse_settings(
         tenant_models=tuple(get("tenant-model")),
         tenant_fields=tuple(get("tenant-fields")),
         membership_models=tuple(get("membership-model")),
+        shared_models=tuple(get("shared-models")),
         select=tuple(get("select")),
         ignore=tuple(get("ignore")),
         exclude=tuple(get("exclude")),

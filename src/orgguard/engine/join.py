@@ -538,8 +538,9 @@ def _tenant_paths(
     paths_of: dict[str, list[str]] = {}
     named = set(user_model_names)
     user_models = named | {name for name, info in models.items() if {_short(b) for b in info.bases} & named}
+    shared = set(config.shared_models)  # read by every tenant by design: no path starts or passes there
     for name, info in models.items():
-        if name in tenant_models:
+        if name in tenant_models or name in shared:
             continue
         # a pointer such as `active_organization` (the tenant a user is looking at) is a selection, not
         # ownership; users usually span tenants through memberships, but a user row that belongs to one
@@ -555,7 +556,7 @@ def _tenant_paths(
     for _ in range(MAX_TENANT_DEPTH - 1):
         grew = False
         for name, info in models.items():
-            if name in tenant_models or (name in user_models and name not in paths_of):
+            if name in tenant_models or name in shared or (name in user_models and name not in paths_of):
                 continue
             known = list(paths_of.get(name, []))
             for f, t in info.relations:

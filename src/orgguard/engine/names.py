@@ -272,6 +272,7 @@ def check_names(config: Config, index: ProjectIndex, sources: Iterable[bytes], u
     for key, values, kind in (
         ("tenant-model", config.tenant_models, "tenant"),
         ("membership-model", config.membership_models, "membership"),
+        ("shared-models", config.shared_models, "shared"),
     ):
         if key not in config.explicit_keys:
             continue
@@ -282,8 +283,10 @@ def check_names(config: Config, index: ProjectIndex, sources: Iterable[bytes], u
             candidates = tenant_candidates(index)
             if kind == "tenant":
                 fallback = [m for m, _n in candidates]
-            else:
+            elif kind == "membership":
                 fallback = [m for t in config.tenant_models for m in membership_candidates(index, t)]
+            else:
+                fallback = sorted(index.tenant_paths)
             pool = [*index.models, *index.classes, *fallback]
             raise ConfigError(
                 f'{where}: [tool.orgguard] {key} "{value}" names no class in the project'
