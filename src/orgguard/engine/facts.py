@@ -271,6 +271,11 @@ class _VarScan(cst.CSTVisitor):
                 owner, path = _root(value)
                 if owner and set(path) & self.tenant_attrs:
                     self._check(owner)
+            # ...and Membership.objects.filter(user=user, tenant=tenant): the tenant row (or its id) itself
+            for key, value in _lookup_items(node):
+                owner, path = _root(value)
+                if owner and key.removesuffix("__exact") in self.tenant_attrs and set(path) <= {"pk", "id"}:
+                    self._check(owner)
         # qs.filter(organization=org) / qs = qs.filter(...) / qs.select_related(...).filter(...)
         holder = _chain_root(func.value) if isinstance(func, cst.Attribute) else None
         if isinstance(func, cst.Attribute) and holder is not None:
@@ -574,6 +579,16 @@ def bound_values(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[cst.Ba
             yield arg.value, arg.keyword.value
         elif i < len(params):
             yield arg.value, params[i]
+
+
+def _lookup_items(call: cst.Call) -> list[tuple[str, cst.BaseExpression]]:
+    """The keyword lookups along a query chain (``filter(a=x).filter(b=y).exists()``: (a, x), (b, y))."""
+    out: list[tuple[str, cst.BaseExpression]] = []
+    node: cst.BaseExpression = call
+    while isinstance(node, cst.Call):
+        out.extend((a.keyword.value, a.value) for a in node.args if a.keyword is not None)
+        node = node.func.value if isinstance(node.func, cst.Attribute) else node.func
+    return out
 
 
 def _lookup_values(call: cst.Call) -> list[cst.BaseExpression]:
