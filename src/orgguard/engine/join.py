@@ -2119,13 +2119,13 @@ class _Join:
     @staticmethod
     def _permission_refs(fn: _Fn) -> list[Ref]:
         """What a function view's ``@permission_classes([...])`` lists (DRF's decorator: the function's own
-        ``permission_classes``)."""
-        return [
-            ref
-            for dec in fn.d.decorators
-            if dec.call and _short(dec.text) == "permission_classes"
-            for ref in dec.arg_refs
-        ]
+        ``permission_classes``), and what a resolver's ``@strawberry.field(permission_classes=[...])`` does."""
+        out: list[Ref] = []
+        for dec in fn.d.decorators:
+            if dec.call and _short(dec.text) == "permission_classes":
+                out.extend(dec.arg_refs)
+            out.extend(dec.permissions)
+        return out
 
     def _permission_decorations(self, fn: _Fn) -> list[str]:
         """The project classes of :meth:`_permission_refs`."""
@@ -2434,10 +2434,11 @@ class _Join:
         is the execution context; every other one, ``**kwargs`` included, is an argument the client sent."""
         out: dict[str, str] = {}
         neutral = self.k["sources.neutral_param_types"]
+        guarded = self._guard_kwargs(fn)  # the arguments its permission classes verify
         for index, spec in enumerate(p for p in fn.d.params if p.star != "*"):
             if (index == 0 and not spec.star) or spec.name == "info" or _short(spec.annotation) in neutral:
                 continue
-            out[spec.name] = f"request:GraphQL argument {spec.name}"
+            out[spec.name] = "trusted" if spec.name in guarded else f"request:GraphQL argument {spec.name}"
         return out
 
     def request_hooks(self, fn: _Fn) -> list[_Fn]:

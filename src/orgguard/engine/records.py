@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 18
+SCHEMA_VERSION = 19
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -174,6 +174,7 @@ class Decorator(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     call: bool = False
     first: str = ""  # first string argument (a route path, an event name)
     arg_refs: tuple[Ref, ...] = ()  # names given to it (``@receiver(invoice_paid)``)
+    permissions: tuple[Ref, ...] = ()  # ``permission_classes=[IsMember]`` (Strawberry's field decorators)
 
 
 class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

@@ -2127,7 +2127,22 @@ class FunctionScan:
             call=isinstance(dec, ast.Call),
             first=first,
             arg_refs=arg_refs,
+            permissions=self._permission_keyword(dec),
         )
+
+    def _permission_keyword(self, dec: ast.expr) -> tuple[Ref, ...]:
+        """The classes a decorator is handed as ``permission_classes=[...]`` (Strawberry's
+        ``@strawberry.field(permission_classes=[IsMember])``)."""
+        if not isinstance(dec, ast.Call):
+            return ()
+        out: list[Ref] = []
+        for kw in dec.keywords:
+            if kw.arg == "permission_classes" and isinstance(kw.value, (ast.List, ast.Tuple)):
+                for el in kw.value.elts:
+                    ref = self.mod.ref_of(el.func if isinstance(el, ast.Call) else el, {}, self.local_imports)
+                    if ref is not None:
+                        out.append(ref)
+        return tuple(out)
 
     # -- statements ---------------------------------------------------------------------------------
 
