@@ -215,12 +215,20 @@ class SurfaceQueryChecker(Checker):
         return self.ctx.phrase(self.codes[0], part, traits, **values)
 
     def own_traits(self, facts: FunctionFacts) -> set[str]:
-        """Message traits of a query in an entry point of this rule's surface (``command``: an operator command)."""
-        return {"command"} if facts.command else set()
+        """Message traits of a query in an entry point of this rule's surface (``command``: an operator command;
+        ``graphql``: a GraphQL resolver)."""
+        traits = {"command"} if facts.command else set()
+        if facts.info is not None and facts.info.resolver:
+            traits.add("graphql")
+        return traits
 
     def reach_traits(self, reach: Reach, entry: FunctionInfo | None) -> set[str]:
-        """Message traits of a query reached from entry points: ``command`` when they are operator commands."""
-        return {"command"} if reach.command else set()
+        """Message traits of a query reached from entry points: ``command`` when they are operator commands,
+        ``graphql`` when the first is a GraphQL resolver."""
+        traits = {"command"} if reach.command else set()
+        if entry is not None and entry.resolver:
+            traits.add("graphql")
+        return traits
 
     def reach_phrase(
         self, reaches: list[Reach], function: str, param: str = ""

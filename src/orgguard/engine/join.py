@@ -681,6 +681,7 @@ class _Fn:
     command: bool = False
     route: str | None = None
     view: bool = False
+    resolver: bool = False  # a GraphQL resolver
     helper: bool = False  # a view class's own helper method (not a handler): reached through its handlers
     dependency: bool = False
     initial: dict[str, str] = field(default_factory=dict)
@@ -2066,6 +2067,7 @@ class _Join:
         fn.view = view
         fn.dependency = dependency
         fn.command = surface == JOB and self._is_command(fn, bases)
+        fn.resolver = resolver
         if resolver:
             fn.initial = self._resolver_arguments(fn)
         else:
@@ -2595,6 +2597,7 @@ class _Join:
             route=fn.route or "",
             routed=fn.route is not None,
             view=fn.view,
+            resolver=fn.resolver,
             dependency=fn.dependency,
             initial=tuple(sorted(fn.initial.items())),
             verifies=fn.verifies,

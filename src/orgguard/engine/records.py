@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 19
+SCHEMA_VERSION = 20
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -439,6 +439,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     route: str = ""
     routed: bool = False
     view: bool = False  # URL kwargs reach its parameters (a view handler)
+    resolver: bool = False  # a GraphQL resolver (its arguments are the client's)
     dependency: bool = False  # injected with Depends(...) somewhere
     initial: tuple[
         tuple[str, str], ...
