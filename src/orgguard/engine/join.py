@@ -510,6 +510,9 @@ def _models(
     return models, tables
 
 
+# what a resolver calls the object whose field it resolves
+_PARENT_NAMES = frozenset({"self", "cls", "root", "parent", "obj", "source", "_"})
+
 _SNAKE = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 # a user's pointer to "the tenant they are looking at", not the tenant that owns the row
@@ -788,6 +791,7 @@ class _Join:
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
         self.jobs: set[str] = set()
         self.url_routed: set[str] = set()  # module functions a URLconf routes to
+        self.resolver_fns: set[str] = set()  # functions handed to a GraphQL field as ``resolver=``
         self.view_actions: dict[str, set[str]] = {}  # view class -> the actions its routes name (as_view({...}))
         self.has_urlconf = False
         self.dependencies: frozenset[str] = frozenset()  # functions injected with Depends(...)
@@ -1424,6 +1428,8 @@ class _Join:
                 self.jobs.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
             for ref in facts.url_views:
                 self.url_routed.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
+            for ref in facts.resolvers if self.graphql else ():
+                self.resolver_fns.update(t.name for t in sym.resolve(ref, module_hint=facts.module) if t.kind == "func")
             for ref, actions in facts.view_actions:
                 for t in sym.resolve(ref, module_hint=facts.module):
                     if t.kind == "class":
@@ -1983,6 +1989,8 @@ class _Join:
         method of a class deriving from a GraphQL type (Graphene's ``resolve_*`` and ``mutate``)."""
         if not self.graphql:
             return False
+        if fn.qual in self.resolver_fns:
+            return True  # `strawberry.field(resolver=get_webapp)`
         k = self.k
         if any(
             (dec.call or "." in dec.text) and _short(dec.text) in k["requests.resolver_decorators"]
@@ -2433,12 +2441,16 @@ class _Join:
 
     def _resolver_arguments(self, fn: _Fn) -> dict[str, str]:
         """A GraphQL resolver's parameters: the first is the parent object (``root``, ``self``, ``_``), ``info``
-        is the execution context; every other one, ``**kwargs`` included, is an argument the client sent."""
+        is the execution context; every other one, ``**kwargs`` included, is an argument the client sent. A
+        function handed as ``resolver=`` takes the parent only when it names one (Strawberry passes by name:
+        ``def get_webapp(id: strawberry.ID)`` takes just the argument)."""
         out: dict[str, str] = {}
         neutral = self.k["sources.neutral_param_types"]
         guarded = self._guard_kwargs(fn)  # the arguments its permission classes verify
+        by_name = fn.qual in self.resolver_fns
         for index, spec in enumerate(p for p in fn.d.params if p.star != "*"):
-            if (index == 0 and not spec.star) or spec.name == "info" or _short(spec.annotation) in neutral:
+            parent = index == 0 and not spec.star and (not by_name or spec.name in _PARENT_NAMES)
+            if parent or spec.name == "info" or _short(spec.annotation) in neutral:
                 continue
             out[spec.name] = "trusted" if spec.name in guarded else f"request:GraphQL argument {spec.name}"
         return out

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 20
+SCHEMA_VERSION = 21
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -336,6 +336,7 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
     url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
+    resolvers: tuple[Ref, ...] = ()  # functions handed as ``resolver=`` (``strawberry.field(resolver=get_webapp)``)
     # ``IssueViewSet.as_view({"get": "list", "post": "create"})``: (the view class, the actions it routes)
     view_actions: tuple[tuple[Ref, tuple[str, ...]], ...] = ()
     urlconf: bool = False  # it assigns ``urlpatterns``

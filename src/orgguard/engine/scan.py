@@ -439,6 +439,7 @@ class ModuleScan:
         registrations: list[tuple[str, Ref]] = []
         scheduled: list[Ref] = []
         url_views: list[Ref] = []
+        resolvers: list[Ref] = []
         view_actions: list[tuple[Ref, tuple[str, ...]]] = []
         schedule_keys = self.k["jobs.schedule_keys"]
         installs = list(self._installed_names(stmts))
@@ -479,6 +480,12 @@ class ModuleScan:
                         ref = self.ref_of(sub, {}, {})
                         if ref is not None:
                             url_views.append(ref)
+            for kw in node.keywords:
+                # `strawberry.field(resolver=get_webapp)`, `graphene.Field(WebappType, resolver=get_webapp)`
+                if kw.arg == "resolver":
+                    ref = self.ref_of(kw.value, {}, {})
+                    if ref is not None:
+                        resolvers.append(ref)
             if isinstance(node.func, ast.Attribute) and node.func.attr in schedule_calls:
                 # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
                 for kw in node.keywords:
@@ -543,6 +550,7 @@ class ModuleScan:
             registrations=tuple(dict.fromkeys(registrations)),
             scheduled=tuple(scheduled),
             url_views=tuple(dict.fromkeys(url_views)),
+            resolvers=tuple(dict.fromkeys(resolvers)),
             view_actions=tuple(dict.fromkeys(view_actions)),
             urlconf=bool(patterns),
             named_paths=tuple(self._named_paths(tree.body)),
