@@ -480,12 +480,7 @@ class ModuleScan:
                         ref = self.ref_of(sub, {}, {})
                         if ref is not None:
                             url_views.append(ref)
-            for kw in node.keywords:
-                # `strawberry.field(resolver=get_webapp)`, `graphene.Field(WebappType, resolver=get_webapp)`
-                if kw.arg == "resolver":
-                    ref = self.ref_of(kw.value, {}, {})
-                    if ref is not None:
-                        resolvers.append(ref)
+            resolvers.extend(self._resolvers_handed(node))
             if isinstance(node.func, ast.Attribute) and node.func.attr in schedule_calls:
                 # `scheduler.cron("0 * * * *", func=purge)`, `scheduler.add_job(func=purge, ...)`
                 for kw in node.keywords:
@@ -557,6 +552,18 @@ class ModuleScan:
             hooks=tuple(hooks),
             installs=tuple(dict.fromkeys(installs)),
         )
+
+    def _resolvers_handed(self, call: ast.Call) -> Iterator[Ref]:
+        """Functions a call makes GraphQL resolvers of (the join counts them only in a project that imports a
+        GraphQL framework): ``strawberry.field(resolver=get_webapp)``, ``graphene.Field(T, resolver=...)`` and
+        Ariadne's ``query.set_field("webapp", resolve_webapp)``."""
+        values: list[ast.expr] = [kw.value for kw in call.keywords if kw.arg == "resolver"]
+        if isinstance(call.func, ast.Attribute) and call.func.attr == "set_field" and len(call.args) >= 2:
+            values.append(call.args[1])
+        for value in values:
+            ref = self.ref_of(value, {}, {})
+            if ref is not None:
+                yield ref
 
     def _definitions(
         self, stmts: Sequence[ast.stmt], part: tuple[int, int] | None
