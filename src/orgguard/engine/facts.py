@@ -179,12 +179,7 @@ class _VarScan(cst.CSTVisitor):
         """The variables whose row the comparison ties to the signed-in user (see ``vocab.owned_row``)."""
         k = self.ctx.knowledge
         texts = [dotted_name(op) for op in operands]
-        for i, text in enumerate(texts):
-            for j, other in enumerate(texts):
-                if i != j and text and other:
-                    owned = vocab.owned_row(text, other, k["models.owner_fields"], k["models.login_fields"])
-                    if owned:
-                        yield owned
+        yield from vocab.owned_rows(texts, k["models.owner_fields"], k["models.login_fields"])
 
     def _tenant_operands(self, operands: Sequence[cst.BaseExpression]) -> Iterator[str]:
         """The names whose tenant attribute (``ticket.organization_id``) is compared with something else:
@@ -236,6 +231,7 @@ class _VarScan(cst.CSTVisitor):
             self._continuation(node)
         if id(node) in self.weak:
             return  # `if user.is_admin or can_edit(user, project)`: the other disjunct lets anyone past
+        summary = self._summary(node)  # the project function called, if any
         # check_access(request, ticket): a guard, or a project function whose summary verifies, checks its arguments
         if self._is_guard(node):
             for arg in node.args:
@@ -245,14 +241,14 @@ class _VarScan(cst.CSTVisitor):
                 if isinstance(root, cst.Name) and root.value not in ("self", "request", "user"):
                     self._check(root.value)
             # pipeline.delete_if_has_perm(principal=request.user): a method that checks the row it runs on
-            summary = self._summary(node)
             if summary is not None and "self" in summary.verified_params and isinstance(func, cst.Attribute):
                 if isinstance(func.value, cst.Name) and func.value.value not in ("self", "request", "user"):
                     self._check(func.value.value)
                 elif isinstance(func.value, cst.Call) and self.queries.chain(func.value) is not None:
                     self.handed.add(id(func.value))  # `Version.objects.get(id=...).delete_if_has_perm(...)`
         # query = cls._apply_base_filter(query): a project function returning its parameter narrowed
-        summary = self._summary(node) if node.args else None
+        if not node.args:
+            summary = None  # handed nothing it could narrow
         if summary is not None and summary.narrows:
             for var, param in bound_args(node, summary):
                 if param in summary.narrows:

@@ -121,10 +121,11 @@ class Symbols:
     _resolved: dict[Ref, tuple[Target, ...]] = field(default_factory=dict)  # references resolved from the top
     _built: bool = False  # the class hierarchy is complete (it is being built while bases are resolved)
     user_classes: frozenset[str] = frozenset()  # the project's user models: what ``request.user`` is
-    # ``Pipeline.objects.filter(...).get(...)``: the managers a model is queried through, and the query methods that
-    # continue a chain; a chain ending in a row fetch (vocab.ROW_FETCHES) hands back an instance of the model
+    # ``Pipeline.objects.filter(...).get(...)``: the managers a model is queried through, the query methods that
+    # continue a chain, and those ending one with a row (``queries.row_fetches``): an instance of the model
     managers: frozenset[str] = frozenset()
     chain_methods: frozenset[str] = frozenset()
+    row_fetches: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         for facts in self.files:
@@ -289,7 +290,7 @@ class Symbols:
                 return [t]
             return []
         if t.kind == "rows":
-            if attr in vocab.ROW_FETCHES:
+            if attr in self.row_fetches:
                 return [Target("fetch", t.name)]
             return [t] if attr in self.chain_methods else []
         if t.kind == "module":
@@ -772,6 +773,7 @@ class _Join:
         self.sym.user_classes = _user_classes(self.sym, knowledge["models.user_models"])
         self.sym.managers = knowledge["models.managers"]
         self.sym.chain_methods = knowledge["queries.methods"]
+        self.sym.row_fetches = knowledge["queries.row_fetches"]
         self._hooks: dict[str, list[str]] | None = None
         self._router_deps: dict[str, list[str]] | None = None
         self._exempt: dict[str, bool] = {}
@@ -947,7 +949,8 @@ class _Join:
                     model_names.add(raw.name)
                     changed = True
         tenant_models = frozenset(config.tenant_models)
-        models, tables = _models(model_names, by_name, self._tenant_bases(config))
+        tenant_bases = self._tenant_bases(config)
+        models, tables = _models(model_names, by_name, tenant_bases)
         models = {name: self._managers(info, by_name) for name, info in models.items()}
         models = {name: self._random_defaults(info, by_name) for name, info in models.items()}
         self.installed = self._installed_sessions()
@@ -1046,7 +1049,7 @@ class _Join:
         self.tenant_attrs = vocab.tenant_attrs(config.tenant_fields, paths_of.values())
         self.own_tenant_fields = _own_tenant_fields(config.tenant_fields, paths_of.values())
         self.reference_targets = _reference_targets(models, tables, paths_of, tenant_models, k["models.user_models"])
-        self.homonyms = _homonyms(by_name, paths_of, self.path_modules, self._tenant_bases(config))
+        homonyms = _homonyms(by_name, paths_of, self.path_modules, tenant_bases)
         self.tenant_models = tenant_models
         self.paths_of = paths_of
         self.model_infos = models
@@ -1100,7 +1103,7 @@ class _Join:
             param_reach=param_reach,
             modules=self.path_modules,
             installed_sessions=self.installed,
-            homonyms=self.homonyms,
+            homonyms=homonyms,
         )
 
     def _bound_models(self, models: Mapping[str, ModelInfo]) -> dict[str, tuple[tuple[str, tuple[str, ...]], ...]]:

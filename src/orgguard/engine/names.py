@@ -112,6 +112,7 @@ OTHER_KEYS = frozenset(
         "queries.in_operators",
         "queries.statement_replacers",
         "queries.raising_fetches",
+        "queries.row_fetches",
         "queries.join_methods",
         "guards.permission_hooks",
         "requests.handler_params",

@@ -44,11 +44,6 @@ class Pred:
     value: cst.BaseExpression | None
 
 
-ROW_FETCHES = frozenset(
-    {"get", "first", "last", "earliest", "latest", "one", "one_or_none", "scalar", "scalar_one", "scalar_one_or_none"}
-)  # the calls that end a query with one row (or a value), not another query
-
-
 @dataclass(frozen=True)
 class QueryChain:
     """A query on one model, from its base (manager, shortcut, session call, statement) to its top."""
@@ -337,7 +332,7 @@ class QueryModel:
     def _fetches_row(self, chain: QueryChain) -> bool:
         """Whether a chain ends in fetching one row (``.get()``, ``.first()``, ``.one()``) rather than a query."""
         last = next((link.name for link in reversed(chain.links) if link.call is not None), "")
-        return last in ROW_FETCHES or last in self.k["queries.raising_fetches"]
+        return last in self.k["queries.row_fetches"] or last in self.k["queries.raising_fetches"]
 
     def _shortcut(self, call: cst.Call) -> QueryChain | None:
         name = self._shortcut_name(call)

@@ -2077,12 +2077,8 @@ class FunctionScan:
         for sub in self.nodes:
             if isinstance(sub, ast.Compare):
                 if all(isinstance(op, (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)) for op in sub.ops):
-                    texts = [dotted(o) for o in (sub.left, *sub.comparators)]
-                    for i, text in enumerate(texts):
-                        for j, other in enumerate(texts):
-                            owned = vocab.owned_row(text, other, owners, logins) if i != j and text and other else ""
-                            if owned:
-                                out.add(owned)  # the signed-in user's own row (vocab.owned_row)
+                    # the signed-in user's own row (vocab.owned_row)
+                    out.update(vocab.owned_rows([dotted(o) for o in (sub.left, *sub.comparators)], owners, logins))
                 for operand in (sub.left, *sub.comparators):
                     attrs: list[str] = []
                     base: ast.AST = operand
@@ -2131,8 +2127,7 @@ class FunctionScan:
                     first = _string(kw.value) or first
             # @receiver(invoice_paid); @permission_classes([IsAuthenticated, IsMember]): the classes listed
             given = [el for a in dec.args for el in (a.elts if isinstance(a, (ast.List, ast.Tuple)) else [a])]
-            refs = (self.mod.ref_of(a.func if isinstance(a, ast.Call) else a, {}, self.local_imports) for a in given)
-            arg_refs = tuple(r for r in refs if r is not None)
+            arg_refs = self._class_refs(given)
             if not first and not dec.args:
                 first = ""
         return Decorator(
@@ -2150,14 +2145,18 @@ class FunctionScan:
         ``@strawberry.field(permission_classes=[IsMember])``)."""
         if not isinstance(dec, ast.Call):
             return ()
-        out: list[Ref] = []
-        for kw in dec.keywords:
-            if kw.arg == "permission_classes" and isinstance(kw.value, (ast.List, ast.Tuple)):
-                for el in kw.value.elts:
-                    ref = self.mod.ref_of(el.func if isinstance(el, ast.Call) else el, {}, self.local_imports)
-                    if ref is not None:
-                        out.append(ref)
-        return tuple(out)
+        listed = [
+            el
+            for kw in dec.keywords
+            if kw.arg == "permission_classes" and isinstance(kw.value, (ast.List, ast.Tuple))
+            for el in kw.value.elts
+        ]
+        return self._class_refs(listed)
+
+    def _class_refs(self, exprs: Iterable[ast.expr]) -> tuple[Ref, ...]:
+        """References to what a decorator is handed: names, or classes instantiated there (``IsMember()``)."""
+        refs = (self.mod.ref_of(e.func if isinstance(e, ast.Call) else e, {}, self.local_imports) for e in exprs)
+        return tuple(r for r in refs if r is not None)
 
     # -- statements ---------------------------------------------------------------------------------
 
@@ -2397,7 +2396,7 @@ class FunctionScan:
                 return None
             first = call.args[0]
             return first if isinstance(first, (ast.Name, ast.Attribute)) else None
-        if not isinstance(func, ast.Attribute) or func.attr not in vocab.ROW_FETCHES:
+        if not isinstance(func, ast.Attribute) or func.attr not in k["queries.row_fetches"]:
             return None
         node: ast.expr = func.value
         while (
@@ -3046,7 +3045,7 @@ class FunctionScan:
                 return True
             if func.attr in k["queries.shortcuts"]:
                 return True
-            if func.attr in vocab.ROW_FETCHES and any(m not in k["queries.methods"] for m in outer):
+            if func.attr in k["queries.row_fetches"] and any(m not in k["queries.methods"] for m in outer):
                 return False
             outer.append(func.attr)
             node = func.value

@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from orgguard.knowledge import Knowledge
@@ -54,7 +54,16 @@ def is_signed_in_user(text: str) -> bool:
     return text in SIGNED_IN or text.rsplit(".", 1)[-1] in SIGNED_IN_CALLS
 
 
-@functools.lru_cache(maxsize=MEMO_SIZE)
+def owned_rows(texts: Sequence[str], owner_fields: Iterable[str], login_fields: Iterable[str]) -> Iterator[str]:
+    """The variables whose own row a comparison of ``texts`` (its operands, dotted) ties to the signed-in user."""
+    for i, text in enumerate(texts):
+        for j, other in enumerate(texts):
+            if i != j and text and other:
+                owned = owned_row(text, other, owner_fields, login_fields)
+                if owned:
+                    yield owned
+
+
 def owned_row(row_text: str, other_text: str, owner_fields: Iterable[str], login_fields: Iterable[str]) -> str:
     """The variable whose own row a comparison ties to the signed-in user, or "": ``note.created_by`` against
     ``request.user`` (``note.created_by_id`` against ``request.user.id``: an owner field), or
@@ -70,6 +79,7 @@ def owned_row(row_text: str, other_text: str, owner_fields: Iterable[str], login
     return ""
 
 
+@functools.lru_cache(maxsize=MEMO_SIZE)
 def is_userish(text: str) -> bool:
     """The signed-in user or its id, as helpers name it: ``user``, ``request.user``, ``self.user.pk``."""
     text = _bare(text)
@@ -301,27 +311,6 @@ def writes_chain(methods: Iterable[str], write_methods: frozenset[str]) -> bool:
     ``Membership.objects.create(user=request.user, organization=org)`` joins any org it is given."""
     return any(m in write_methods or m in CHAIN_WRITES for m in methods)
 
-
-# the last call of a query that hands back one row of the model queried (Django, SQLAlchemy, Flask-SQLAlchemy)
-ROW_FETCHES = frozenset(
-    {
-        "get",
-        "first",
-        "last",
-        "latest",
-        "earliest",
-        "aget",
-        "afirst",
-        "alast",
-        "alatest",
-        "aearliest",
-        "one",
-        "one_or_none",
-        "get_or_404",
-        "first_or_404",
-        "one_or_404",
-    }
-)
 
 AGGREGATES = frozenset(
     {"exists", "count", "aggregate", "aexists", "acount", "aaggregate", "scalar_subquery"}
