@@ -306,3 +306,23 @@ def test_jobs_zero_is_documented() -> None:
     help_text = run_cli("check", "--help").stdout
     assert "-j N, --jobs N" in help_text and "0 (the default): one per core" in " ".join(help_text.split())
     assert "-j 0" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_reader_that_leaves_early_is_no_internal_error(project: Path) -> None:
+    """`orgguard check . | head -1`: the pipe closes before the report is written; the run stops quietly with
+    the status a shell gives a tool that SIGPIPE stopped (141), no "internal error" and no traceback."""
+    app(project, UNSCOPED)
+    reader, writer = os.pipe()
+    os.close(reader)  # nobody will read: the first write fails with EPIPE
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "orgguard", "check", "--no-cache", "app"],
+            cwd=project,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        os.close(writer)
+    assert (proc.returncode, proc.stderr) == (141, "")

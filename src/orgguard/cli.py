@@ -12,6 +12,7 @@ terminal (``NO_COLOR``/``FORCE_COLOR`` honoured); the other formats keep stdout 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import gc
 import json
@@ -42,6 +43,7 @@ from orgguard.reporters import FORMATS, ReportContext, render
 from orgguard.reporters.text import colour_wanted, statistics, summary
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a tool the closed pipe stopped
 PROGRESS_DELAY = 1.0  # seconds before a run counts as long enough to show progress
 PROGRESS_FILES = 2000  # or this many files: show progress at once
 
@@ -423,6 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("orgguard: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader left (`orgguard check . | head`): stop quietly, as a C tool would
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit's flush cannot fail
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # last resort: one line, not a traceback (ORGGUARD_DEBUG=1 shows it)
         if os.environ.get("ORGGUARD_DEBUG"):
             raise
