@@ -183,7 +183,8 @@ class _VarScan(cst.CSTVisitor):
 
     def _tenant_operands(self, operands: Sequence[cst.BaseExpression]) -> Iterator[str]:
         """The names whose tenant attribute (``ticket.organization_id``) is compared with something else:
-        ``us.space.created_by == us.user`` compares a row with itself, and verifies nothing."""
+        ``us.space.created_by == us.user`` compares a row with itself, and verifies nothing. One operand: the
+        argument of an object check (``user.has_perm(p, ticket.organization)``)."""
         roots = [_root(op)[0] for op in operands]
         for operand, root in zip(operands, roots, strict=True):
             attrs: list[str] = []
@@ -195,7 +196,7 @@ class _VarScan(cst.CSTVisitor):
                 isinstance(base, cst.Name)
                 and len(attrs) <= 3
                 and set(attrs[-2:]) & self.tenant_attrs
-                and any(other != root for other in roots)
+                and (len(roots) == 1 or any(other != root for other in roots))
             ):
                 yield base.value
 
@@ -311,6 +312,11 @@ class _VarScan(cst.CSTVisitor):
                 name = dotted_name(target) if isinstance(target, (cst.Name, cst.Attribute)) else ""
                 if name and name not in ("self", "request", "user") and name.count(".") <= 1:
                     self._check(name)
+            # `user.has_perm(p, invitation.workspace)`: the row's tenant checked is the row checked
+            for arg in node.args:
+                for row in self._tenant_operands([arg.value]):
+                    if row not in ("self", "request"):
+                        self._check(row)
 
     def _passed(self, value: cst.BaseExpression) -> list[tuple[cst.BaseExpression, cst.Call]] | None:
         """(argument, call) of what a call of a project function that returns its parameter passes through

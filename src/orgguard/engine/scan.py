@@ -1372,6 +1372,18 @@ def _makes_random(node: _Func) -> bool:
     )
 
 
+def _tenant_root(node: ast.AST, words: frozenset[str]) -> str:
+    """``ticket.organization`` or ``ticket.project.organization_id`` (one of the last two attributes a tenant
+    word): the name of the row whose tenant it is; else ""."""
+    attrs: list[str] = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name) and 0 < len(attrs) <= 3 and not words.isdisjoint(attrs[-2:]):
+        return node.id
+    return ""
+
+
 def names_in(node: ast.AST) -> set[str]:
     """Variable names an expression mentions (``org.id`` names ``org``, not ``id``)."""
     return {n.id for n in walk(node) if isinstance(n, ast.Name)}
@@ -2098,6 +2110,11 @@ class FunctionScan:
                     ):
                         if isinstance(target, ast.Name):
                             out.add(target.id)
+                    # `user.has_perm(p, invitation.workspace)`: the row's tenant checked is the row checked
+                    for target in sub.args:
+                        row = _tenant_root(target, words)
+                        if row and row not in ("self", "request"):
+                            out.add(row)
                 if (
                     isinstance(sub.func, ast.Attribute)
                     and isinstance(sub.func.value, ast.Name)
