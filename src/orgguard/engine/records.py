@@ -153,7 +153,7 @@ class Lookup(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaul
     key: str
     origin: Origin
     line: int = 0
-    aggregate: bool = False  # the query ends in exists()/count(): it resolves no row
+    aggregate: bool = False  # ends in exists()/count(), or its statement throws its row away: it resolves no row
 
 
 class ParamSpec(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):

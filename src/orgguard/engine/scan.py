@@ -1426,6 +1426,7 @@ class FunctionScan:
         self._assigned_values: dict[str, list[ast.expr]] | None = None
         self.nested_defs: set[str] = set()
         self.depth = 0  # how many branches, loops and nested functions deep the walk is
+        self.discarded = 0  # id of the call whose result the statement being read throws away
 
     # -- setup --------------------------------------------------------------------------------------
 
@@ -2204,7 +2205,10 @@ class FunctionScan:
             self._guards(stmt.value, env)
             return env
         if isinstance(stmt, ast.Expr):
+            thrown = stmt.value.value if isinstance(stmt.value, ast.Await) else stmt.value
+            self.discarded = id(thrown)  # a row this statement fetches is thrown away (see _lookups)
             self.eval(stmt.value, env)
+            self.discarded = 0
             self._guards(stmt.value, env)
             call = stmt.value
             if (
@@ -3102,7 +3106,11 @@ class FunctionScan:
         model = self._query_model(call)
         if not model:
             return
-        aggregate = isinstance(call.func, ast.Attribute) and call.func.attr in vocab.AGGREGATES
+        aggregate = isinstance(call.func, ast.Attribute) and (
+            call.func.attr in vocab.AGGREGATES
+            # `Workspace.objects.get(slug=slug)` as a statement of its own: whether such a row exists, no more
+            or (id(call) == self.discarded and call.func.attr in self.k["queries.row_fetches"])
+        )
         node: ast.AST = call
         while isinstance(node, ast.Call):
             func = node.func

@@ -88,6 +88,23 @@ def _users_tenants(ctx: FileContext, expr: cst.BaseExpression) -> bool:
     )
 
 
+def _discarded_fetch(ctx: FileContext, chain: QueryChain, stmt: cst.CSTNode | None) -> bool:
+    """A fetch of one row whose statement throws the row away (``Workspace.objects.get(slug=slug)`` as a
+    statement of its own, in a ``try`` that answers "not found" or "not a member"): it tells whether such a row
+    exists, as ``exists()`` does, and hands nothing of it on. A write (``delete()``, ``update()``) is no fetch."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1 or not isinstance(stmt.body[0], cst.Expr):
+        return False
+    value = stmt.body[0].value
+    if isinstance(value, cst.Await):
+        value = value.expression
+    if value is not chain.top:
+        return False
+    last = next((link.name for link in reversed(chain.links) if link.call is not None), "")
+    if chain.via == "shortcut":
+        return "list" not in chain.base_name  # get_object_or_404(Workspace, slug=slug): one row, or a 404
+    return last in ctx.knowledge["queries.row_fetches"] or (chain.via == "manager" and last == "get")
+
+
 def find_tenant_sinks(
     ctx: FileContext, queries: QueryModel, facts: FunctionFacts | None, call: cst.Call
 ) -> list[TenantSink]:
@@ -103,6 +120,8 @@ def find_tenant_sinks(
     chain = queries.chain(call)
     if chain is not None and chain.links and chain.links[-1].name in vocab.AGGREGATES:
         return out  # `Organization.objects.filter(slug=slug).exists()`: a yes or no, no tenant resolved
+    if chain is not None and _discarded_fetch(ctx, chain, stmt):
+        return out  # `Workspace.objects.get(slug=slug)` alone, to pick an error message: a yes or no too
     if chain is not None:
         written = _tenant_writes(ctx, chain)
         for key, expr in written:
