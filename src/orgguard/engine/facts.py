@@ -29,7 +29,7 @@ from orgguard.engine.flow import (
     value_of_origin,
     weak_checks,
 )
-from orgguard.engine.queries import QueryModel
+from orgguard.engine.queries import QueryModel, Scoping
 from orgguard.engine.records import FunctionInfo
 
 
@@ -434,6 +434,31 @@ class _VarScan(cst.CSTVisitor):
             if passed:
                 self.through.setdefault(original_node.targets[0].target.value, []).extend(passed)
 
+    def _scoped_keys(self, value: cst.BaseExpression) -> bool:
+        """``qs.order_by("user_id").distinct("user_id").values("id")`` where ``qs`` holds a query scoped to the
+        tenant (where it was built, or narrowed after): the keys of rows the tenant owns, so rows picked by
+        them (``filter(id__in=...)``) are among those rows."""
+        if not (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in ("values_list", "values")
+            and len(value.args) >= 1
+            and isinstance(value.args[0].value, cst.SimpleString)
+            and value.args[0].value.evaluated_value in ("id", "pk")
+        ):
+            return False
+        receiver = value.func.value
+        root: cst.BaseExpression = receiver
+        while isinstance(root, (cst.Call, cst.Attribute)):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        if isinstance(root, cst.Name) and root.value in self.query_defs:
+            if root.value in self.scoped:
+                return True
+            chain = self.queries.chain(self.query_defs[root.value])
+        else:
+            chain = self.queries.chain(receiver)
+        return chain is not None and self.queries.scoping(chain) is Scoping.SCOPED
+
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
@@ -453,7 +478,7 @@ class _VarScan(cst.CSTVisitor):
         if (
             len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Name)
-            and descendant_keys(self.ctx, value, self.descendant_keys)
+            and (descendant_keys(self.ctx, value, self.descendant_keys) or self._scoped_keys(value))
         ):
             self.descendant_keys.add(node.targets[0].target.value)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
