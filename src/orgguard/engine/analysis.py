@@ -29,6 +29,7 @@ class Unscoped:
 
 _RETURN = walk.Kinds(cst.Return)
 _CALL = walk.Kinds(cst.Call)
+_STATEMENTS = walk.Kinds(cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 
 def _returned_names(func: cst.FunctionDef) -> set[str]:
@@ -415,18 +416,26 @@ class Analysis:
         body = func.body.body if isinstance(func.body, cst.IndentedBlock) else ()
         found = _Fetches()
         info = self.ctx.function_info(func)
-        keys = call_keys(func.body) if info is not None and body else {}
+        facts = self.current_facts() if info is not None and body else None
+        # the calls' keys the facts scan numbered (the same numbering), else numbered here when one is missing
+        keys = facts.keys if facts is not None and facts.func is func else {}
+        numbered = False
+        statements, calls = _STATEMENTS, _CALL
         for index, top in enumerate(body):
+            simple = isinstance(top, cst.SimpleStatementLine)
+            found_calls: list[cst.Call] = []
             for node in walk.iter_tree(top):
-                if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+                kind = type(node)
+                if statements[kind]:
                     found.tops[id(node)] = index
-            if not isinstance(top, cst.SimpleStatementLine):
-                continue  # a fetch under a condition or in a try may not run, or may not stop the request
-            for node in walk.iter_tree(top):
-                if not isinstance(node, cst.Call):
-                    continue
+                elif simple and calls[kind]:
+                    found_calls.append(cast("cst.Call", node))
+            # a fetch under a condition or in a try may not run, or may not stop the request: only simple ones
+            for node in found_calls:
                 chain = self.queries.chain(node)
                 if chain is None and info is not None:
+                    if id(node) not in keys and not numbered:
+                        keys, numbered = call_keys(func.body), True
                     # `await self._get_case(case_id)`: a project function that fetches the row with its tenant
                     found.by_name.extend((index, name, None) for name in self._vouched_args(node, info.qualname, keys))
                 if chain is None or not self._raises_when_missing(chain):
