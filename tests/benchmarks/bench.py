@@ -92,6 +92,11 @@ def prepare(fixit_every: int) -> tuple[Path, list[Path], dict[str, Path]]:
             sh([sys.executable, "-m", "venv", str(venv)])
             sh([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", spec])
         tools[name] = venv / "bin" / name
+    # orgguard's own bytecode, as a wheel install leaves it (pip compiles what it installs; the tools' virtualenvs
+    # have theirs): an editable install under PYTHONDONTWRITEBYTECODE=1 would recompile every module on each run
+    import orgguard
+
+    sh([sys.executable, "-m", "compileall", "-q", str(Path(orgguard.__file__).parent)])
     return tree, subset, tools
 
 
