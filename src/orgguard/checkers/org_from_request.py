@@ -8,11 +8,12 @@ from typing import ClassVar
 import libcst as cst
 
 from orgguard.checkers.base import Checker
-from orgguard.engine.context import FileContext
+from orgguard.engine import walk
+from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FunctionFacts, Surface
 from orgguard.engine.flow import REQUEST
 from orgguard.engine.records import ProjectIndex
-from orgguard.engine.sinks import TenantSink
+from orgguard.engine.sinks import TenantSink, own_rows
 from orgguard.knowledge import Knowledge
 
 
@@ -89,7 +90,96 @@ class OrgFromRequestChecker(TenantSinkChecker):
         var = self.analysis.assigned_name(node)
         if var is not None and var in facts.scoped_vars:
             return True
+        if var is not None and self._only_narrows(var, facts):
+            return True
         if facts.info is None or not self.analysis.returned(node):
             return False
         reaches = self.ctx.index.reaches(facts.info.qualname)
         return bool(reaches) and all(r.fate == "checked" for r in reaches)
+
+    def _only_narrows(self, var: str, facts: FunctionFacts) -> bool:
+        """The tenant the client picked is only tested (``if not workspace``) and handed as a lookup value
+        (``workspace``, ``workspace.organization``, ``workspace.id``) to queries that read the signed-in user's
+        own rows (``user_links.filter(dataset__workspace__organization=workspace.organization)`` with
+        ``user_links = DatasetLink.objects.filter_for_user(request.user)``), or whose row is checked once
+        fetched (``webapp = Webapp.objects.get(workspace=workspace, slug=slug)``, then ``webapp``'s tenant):
+        it narrows what the user may read anyway, and nothing of it goes anywhere else."""
+        parents: dict[int, cst.CSTNode] = {}
+        uses: list[cst.Name] = []
+        for node in walk.iter_tree(facts.func.body):
+            for child in walk.children(node):
+                parents[id(child)] = node
+                if (
+                    isinstance(child, cst.Name)
+                    and child.value == var
+                    and not (isinstance(node, cst.Attribute) and node.attr is child)  # org.workspace: an attribute
+                    and not (isinstance(node, cst.Arg) and node.keyword is child)  # filter(workspace=...): a keyword
+                ):
+                    uses.append(child)
+        assigned = 0
+        for name in uses:
+            use: cst.CSTNode = name
+            parent = parents.get(id(use))
+            if isinstance(parent, cst.AssignTarget) or (isinstance(parent, cst.AnnAssign) and parent.target is use):
+                assigned += 1
+                continue
+            while isinstance(parent, cst.Attribute) and parent.value is use:
+                use = parent
+                parent = parents.get(id(use))  # workspace.organization
+            # a test of the row itself says only that it exists (one of its fields, `if workspace.is_public:`, is data)
+            if (use is name and self._tested(use, parents)) or self._narrowing(use, parent, parents, facts):
+                continue
+            return False
+        return assigned == 1
+
+    @staticmethod
+    def _tested(use: cst.CSTNode, parents: dict[int, cst.CSTNode]) -> bool:
+        """``if not workspace:``, ``if workspace is None:``: whether it exists, nothing of it."""
+        node, parent = use, parents.get(id(use))
+        while True:
+            if isinstance(parent, (cst.If, cst.While)) and parent.test is node:
+                return True
+            negated = isinstance(parent, cst.UnaryOperation) and isinstance(parent.operator, cst.Not)
+            none_test = (
+                isinstance(parent, cst.Comparison)
+                and len(parent.comparisons) == 1
+                and isinstance(parent.comparisons[0].operator, (cst.Is, cst.IsNot))
+                and dotted_name(parent.comparisons[0].comparator) == "None"
+            )
+            if parent is None or not (negated or none_test or isinstance(parent, cst.BooleanOperation)):
+                return False
+            node, parent = parent, parents.get(id(parent))
+
+    def _narrowing(
+        self, use: cst.CSTNode, parent: cst.CSTNode | None, parents: dict[int, cst.CSTNode], facts: FunctionFacts
+    ) -> bool:
+        """``use`` is a lookup value of a query that reads the user's own rows, or whose row is checked after."""
+        if not isinstance(parent, cst.Arg) or parent.keyword is None or parent.value is not use:
+            return False
+        call = parents.get(id(parent))
+        if not isinstance(call, cst.Call):
+            return False
+        top: cst.CSTNode = call
+        while True:  # up to the outermost call of the chain: `user_links.filter(...).first()`
+            attr = parents.get(id(top))
+            outer = parents.get(id(attr)) if isinstance(attr, cst.Attribute) and attr.value is top else None
+            if not isinstance(outer, cst.Call) or outer.func is not attr:
+                break
+            top = outer
+        queries = self.analysis.queries
+        chain = queries.chain(top) if isinstance(top, cst.BaseExpression) else None
+        if chain is None:
+            root: cst.CSTNode = call
+            while isinstance(root, (cst.Call, cst.Attribute)):
+                root = root.func if isinstance(root, cst.Call) else root.value
+            base = facts.query_defs.get(root.value) if isinstance(root, cst.Name) else None
+            chain = queries.chain(base) if base is not None else None
+            # a variable holding the user's own rows, narrowed further
+            return chain is not None and own_rows(self.ctx, queries, chain)
+        if own_rows(self.ctx, queries, chain):
+            return True
+        statement = parents.get(id(top))
+        if not isinstance(statement, cst.Assign) or len(statement.targets) != 1:
+            return False
+        target = statement.targets[0].target
+        return isinstance(target, cst.Name) and target.value in facts.scoped_vars

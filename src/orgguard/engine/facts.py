@@ -68,6 +68,7 @@ class FunctionFacts:
     # ids of queries handed to a project function that narrows them (``get_elements(page, base_queryset=
     # Element.objects.all())`` with ``base_queryset.filter(page=page)`` there): judged like ``qs.filter(page=page)``
     handed: frozenset[int] = frozenset()
+    query_defs: dict[str, cst.BaseExpression] = field(default_factory=dict)  # var -> the query first assigned to it
     _flow: FunctionFlow | None = None
 
     def reached_from(self, ctx: FileContext, surface: Surface) -> bool:
@@ -865,6 +866,7 @@ def compute_facts(
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)
     facts.descendant_keys = scan.descendant_keys
+    facts.query_defs = scan.query_defs
     facts.deferred = scan.deferred()
     return facts
 

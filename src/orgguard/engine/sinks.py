@@ -52,7 +52,7 @@ def _tenant_writes(ctx: FileContext, chain: QueryChain) -> list[tuple[str, cst.B
     return out
 
 
-def _own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
+def own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
     """A query that pins an ownership relation (``models.owner_fields``: ``user``, ``actor_id``) to the signed-in
     user, or runs through a scoping method of the project handed that user: it reads that user's own rows (or
     their tenants'), whatever tenant value narrows them further."""
@@ -132,7 +132,7 @@ def find_tenant_sinks(
         if queries.account_lookup(chain):
             return out  # sign-in finds the account by its login first: the tenant is the one it signs in to
         owned = ctx.index.is_tenant_owned(chain.model)
-        if owned and _own_rows(ctx, queries, chain):
+        if owned and own_rows(ctx, queries, chain):
             return out  # `UserFavorite.objects.filter(user=request.user, workspace__slug=slug)`: the user's own rows
         if (owned or chain.model in ctx.index.tenant_models) and not flow.is_membership_query(call):
             for key, expr in queries.tenant_lookups(chain):
