@@ -13,7 +13,7 @@ from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.facts import FunctionFacts, Surface
 from orgguard.engine.flow import REQUEST
 from orgguard.engine.records import ProjectIndex
-from orgguard.engine.sinks import TenantSink, own_rows
+from orgguard.engine.sinks import TenantSink
 from orgguard.knowledge import Knowledge
 
 
@@ -175,8 +175,8 @@ class OrgFromRequestChecker(TenantSinkChecker):
             base = facts.query_defs.get(root.value) if isinstance(root, cst.Name) else None
             chain = queries.chain(base) if base is not None else None
             # a variable holding the user's own rows, narrowed further
-            return chain is not None and own_rows(self.ctx, queries, chain)
-        if own_rows(self.ctx, queries, chain):
+            return chain is not None and queries.own_rows(chain)
+        if queries.own_rows(chain):
             return True
         statement = parents.get(id(top))
         if not isinstance(statement, cst.Assign) or len(statement.targets) != 1:

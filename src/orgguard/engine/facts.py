@@ -135,9 +135,18 @@ class _VarScan(cst.CSTVisitor):
         self.weak |= weak_checks(node.test, refusing=refuses(node.body, strict=True), verifies=self._verifies)
 
     def _verifies(self, expr: cst.BaseExpression) -> bool:
-        """Whether a condition checks the tenant: a guard call, a membership query, a tenant comparison."""
+        """Whether a condition checks the tenant: a guard call, a membership query, a tenant comparison. Or the
+        row's own public flag (``webapp.is_public or <visible to the user>``): its owners published it to
+        everyone, which is no way around the check beside it."""
+        if (
+            isinstance(expr, cst.Attribute)
+            and expr.attr.value in self.ctx.knowledge["models.public_flags"]
+            and isinstance(expr.value, cst.Name)
+            and expr.value.value not in ("self", "request", "settings", "user")
+        ):
+            return True
         for sub in walk.iter_tree(expr):
-            if isinstance(sub, cst.Call) and (self._is_guard(sub) or self.membership(sub)):
+            if isinstance(sub, cst.Call) and (self._is_guard(sub) or self.membership(sub) or self._refound(sub)):
                 return True
             if isinstance(sub, cst.Comparison) and (
                 self._tenant_comparison(sub)
@@ -145,6 +154,23 @@ class _VarScan(cst.CSTVisitor):
             ):
                 return True
         return False
+
+    def _refound(self, node: cst.Call) -> str:
+        """``row`` when ``node`` looks ``row`` up again by its key among the signed-in user's own rows
+        (``Webapp.objects.filter_for_user(request.user).filter(pk=webapp.pk).exists()``), else ""."""
+        func = node.func
+        if not isinstance(func, cst.Attribute) or not (
+            func.attr.value in vocab.AGGREGATES or func.attr.value in self.ctx.knowledge["queries.row_fetches"]
+        ):
+            return ""
+        found = self.queries.chain(node)
+        if found is None or not self.queries.own_rows(found):
+            return ""
+        for key, value in self.queries.lookups(found):
+            owner, path = _root(value)
+            if key in ("pk", "id", "pk__exact", "id__exact") and set(path) <= {"pk", "id"}:
+                return owner if owner not in ("self", "request") else ""
+        return ""
 
     def _is_guard(self, node: cst.Call) -> bool:
         """``check_access(request, ticket)``: a declared guard, or a project function whose summary verifies."""
@@ -274,6 +300,11 @@ class _VarScan(cst.CSTVisitor):
                 owner, path = _root(value)
                 if owner and key.removesuffix("__exact") in self.tenant_attrs and set(path) <= {"pk", "id"}:
                     self._check(owner)
+        # Webapp.objects.filter_for_user(request.user).filter(pk=webapp.pk).exists(): the row found again among the
+        # signed-in user's own rows is checked
+        refound = self._refound(node)
+        if refound:
+            self._check(refound)
         # qs.filter(organization=org) / qs = qs.filter(...) / qs.select_related(...).filter(...)
         holder = _chain_root(func.value) if isinstance(func, cst.Attribute) else None
         if isinstance(func, cst.Attribute) and holder is not None:

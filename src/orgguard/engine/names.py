@@ -100,6 +100,7 @@ OTHER_KEYS = frozenset(
         "models.secret_fields",
         "models.login_fields",
         "models.owner_fields",
+        "models.public_flags",
         "models.time_fields",
         "models.tenant_bases",
         "queries.methods",

@@ -17,7 +17,7 @@ from typing import cast
 
 import libcst as cst
 
-from orgguard.engine import walk
+from orgguard.engine import vocab, walk
 from orgguard.engine.context import FileContext, dotted_name
 from orgguard.engine.sessions import SessionModel
 from orgguard.engine.vocab import identifies_tenant, is_trusted_expr, lookup_key_scopes
@@ -766,6 +766,41 @@ class QueryModel:
         ):
             return [(a.keyword.value, a.value) for a in expr.args if a.keyword is not None]
         return []
+
+    def own_rows(self, chain: QueryChain) -> bool:
+        """A query that pins an ownership relation (``models.owner_fields``: ``user``, ``actor_id``) to the signed-in
+        user, or runs through a scoping method of the project handed that user: it reads that user's own rows (or
+        their tenants'), whatever tenant value narrows them further."""
+        ctx = self.ctx
+        owners = ctx.knowledge["models.owner_fields"]
+        for link in chain.links:
+            # `Pipeline.objects.filter_for_user(request.user).get(workspace__slug=slug)`: a scoping method of the
+            # project's managers narrowed the query to the signed-in user's tenants before the slug picks one
+            if (
+                link.call is not None
+                and link.name in ctx.index.scoping_methods
+                and any(vocab.is_signed_in_user(dotted_name(arg.value)) for arg in link.call.args)
+            ):
+                return True
+        for key, expr in self.lookups(chain):
+            field = key.removesuffix("__exact")
+            if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):
+                return True
+            if key.endswith("__in") and self._users_tenants(expr):
+                return True  # `organisation__in=user.organisations.all()`: the user's own tenants' rows
+        return False
+
+    def _users_tenants(self, expr: cst.BaseExpression) -> bool:
+        """``user.organisations.all()``, ``request.user.teams.values("id")``: the tenants the user belongs to, read
+        through a membership relation of the user."""
+        node = expr
+        while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            node = node.func.value
+        return (
+            isinstance(node, cst.Attribute)
+            and node.attr.value in self.ctx.index.membership_attrs
+            and vocab.is_userish(dotted_name(node.value))
+        )
 
     def lookups(self, chain: QueryChain) -> list[tuple[str, cst.BaseExpression]]:
         """Every (field, value) the chain matches on: keyword lookups and ``Model.col == value`` comparisons."""

@@ -52,42 +52,6 @@ def _tenant_writes(ctx: FileContext, chain: QueryChain) -> list[tuple[str, cst.B
     return out
 
 
-def own_rows(ctx: FileContext, queries: QueryModel, chain: QueryChain) -> bool:
-    """A query that pins an ownership relation (``models.owner_fields``: ``user``, ``actor_id``) to the signed-in
-    user, or runs through a scoping method of the project handed that user: it reads that user's own rows (or
-    their tenants'), whatever tenant value narrows them further."""
-    owners = ctx.knowledge["models.owner_fields"]
-    for link in chain.links:
-        # `Pipeline.objects.filter_for_user(request.user).get(workspace__slug=slug)`: a scoping method of the
-        # project's managers narrowed the query to the signed-in user's tenants before the slug picks one
-        if (
-            link.call is not None
-            and link.name in ctx.index.scoping_methods
-            and any(vocab.is_signed_in_user(dotted_name(arg.value)) for arg in link.call.args)
-        ):
-            return True
-    for key, expr in queries.lookups(chain):
-        field = key.removesuffix("__exact")
-        if field.removesuffix("_id") in owners and "__" not in field and vocab.is_signed_in_user(dotted_name(expr)):
-            return True
-        if key.endswith("__in") and _users_tenants(ctx, expr):
-            return True  # `organisation__in=user.organisations.all()`: the user's own tenants' rows
-    return False
-
-
-def _users_tenants(ctx: FileContext, expr: cst.BaseExpression) -> bool:
-    """``user.organisations.all()``, ``request.user.teams.values("id")``: the tenants the user belongs to, read
-    through a membership relation of the user."""
-    node = expr
-    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-        node = node.func.value
-    return (
-        isinstance(node, cst.Attribute)
-        and node.attr.value in ctx.index.membership_attrs
-        and vocab.is_userish(dotted_name(node.value))
-    )
-
-
 def _discarded_fetch(ctx: FileContext, chain: QueryChain, stmt: cst.CSTNode | None) -> bool:
     """A fetch of one row whose statement throws the row away (``Workspace.objects.get(slug=slug)`` as a
     statement of its own, in a ``try`` that answers "not found" or "not a member"): it tells whether such a row
@@ -132,7 +96,7 @@ def find_tenant_sinks(
         if queries.account_lookup(chain):
             return out  # sign-in finds the account by its login first: the tenant is the one it signs in to
         owned = ctx.index.is_tenant_owned(chain.model)
-        if owned and own_rows(ctx, queries, chain):
+        if owned and queries.own_rows(chain):
             return out  # `UserFavorite.objects.filter(user=request.user, workspace__slug=slug)`: the user's own rows
         if (owned or chain.model in ctx.index.tenant_models) and not flow.is_membership_query(call):
             for key, expr in queries.tenant_lookups(chain):
