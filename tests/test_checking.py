@@ -353,6 +353,39 @@ def test_a_file_scanned_in_parts_has_the_facts_of_the_whole(app: Path) -> None:
     assert compared
 
 
+def test_a_few_files_are_scanned_aside_while_the_checkers_load(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The files a commit touched (over ``SCAN_ASIDE`` bytes, fewer than a chunk) are scanned by one worker while
+    this process imports the checkers; the index is the one an in-process scan builds, and so are the findings."""
+    write_tree(
+        project,
+        {
+            "app/models.py": "from django.db import models\n\nclass Organization(models.Model):\n    pass\n\n"
+            "class Invoice(models.Model):\n"
+            "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n",
+            "app/views.py": "from app.models import Invoice\n\ndef detail(request, pk):\n"
+            "    return Invoice.objects.get(pk=pk)\n",
+        },
+    )
+    alone = load_project(project, cache=False, jobs=1)
+    expected = INDEX.encode(alone.index)
+    findings = run(alone, [project], jobs=1, cwd=project).findings
+    assert findings
+    pooled: list[int] = []
+    scan_pool = runner._scan_pool
+
+    def spy(scanner: object, jobs: int) -> object:
+        pooled.append(jobs)
+        return scan_pool(scanner, jobs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_scan_pool", spy)
+    monkeypatch.setattr(runner, "_checks_unprepared", lambda: True)  # as in a fresh process
+    monkeypatch.setattr(runner, "SCAN_ASIDE", 1)
+    aside = load_project(project, cache=False, jobs=2)
+    assert pooled == [1]
+    assert INDEX.encode(aside.index) == expected
+    assert run(aside, [project], jobs=2, cwd=project).findings == findings
+
+
 def test_a_run_shares_one_big_files_scan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The index of a project of one big file, scanned by two processes, is the index of one scan; so are
     its findings."""
