@@ -353,6 +353,30 @@ def test_a_file_scanned_in_parts_has_the_facts_of_the_whole(app: Path) -> None:
     assert compared
 
 
+def _scanned_by_workers(project: Path, monkeypatch: pytest.MonkeyPatch, scanner: str, threshold: str) -> list[int]:
+    """Loads the project as a fresh process would (the checkers not imported yet), with ``threshold`` at 1 byte,
+    and checks that the index and the findings are those of a scan in this process. Returns the ``jobs`` each
+    call of ``runner.<scanner>`` was given."""
+    alone = load_project(project, cache=False, jobs=1)
+    expected = INDEX.encode(alone.index)
+    findings = run(alone, [project], jobs=1, cwd=project).findings
+    assert findings
+    calls: list[int] = []
+    scan = getattr(runner, scanner)
+
+    def spy(what: object, jobs: int) -> object:
+        calls.append(jobs)
+        return scan(what, jobs)
+
+    monkeypatch.setattr(runner, scanner, spy)
+    monkeypatch.setattr(runner, "_checks_unprepared", lambda: True)  # as in a fresh process
+    monkeypatch.setattr(runner, threshold, 1)
+    loaded = load_project(project, cache=False, jobs=2)
+    assert INDEX.encode(loaded.index) == expected
+    assert run(loaded, [project], jobs=2, cwd=project).findings == findings
+    return calls
+
+
 def test_a_few_files_are_scanned_aside_while_the_checkers_load(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The files a commit touched (over ``SCAN_ASIDE`` bytes, fewer than a chunk) are scanned by one worker while
     this process imports the checkers; the index is the one an in-process scan builds, and so are the findings."""
@@ -366,24 +390,7 @@ def test_a_few_files_are_scanned_aside_while_the_checkers_load(project: Path, mo
             "    return Invoice.objects.get(pk=pk)\n",
         },
     )
-    alone = load_project(project, cache=False, jobs=1)
-    expected = INDEX.encode(alone.index)
-    findings = run(alone, [project], jobs=1, cwd=project).findings
-    assert findings
-    pooled: list[int] = []
-    scan_pool = runner._scan_pool
-
-    def spy(scanner: object, jobs: int) -> object:
-        pooled.append(jobs)
-        return scan_pool(scanner, jobs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(runner, "_scan_pool", spy)
-    monkeypatch.setattr(runner, "_checks_unprepared", lambda: True)  # as in a fresh process
-    monkeypatch.setattr(runner, "SCAN_ASIDE", 1)
-    aside = load_project(project, cache=False, jobs=2)
-    assert pooled == [1]
-    assert INDEX.encode(aside.index) == expected
-    assert run(aside, [project], jobs=2, cwd=project).findings == findings
+    assert _scanned_by_workers(project, monkeypatch, "_scan_pool", "SCAN_ASIDE") == [1]
 
 
 def test_a_run_shares_one_big_files_scan(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -403,21 +410,4 @@ def test_a_run_shares_one_big_files_scan(project: Path, monkeypatch: pytest.Monk
             "    organization = models.ForeignKey(Organization, on_delete=models.CASCADE)\n" + units
         },
     )
-    alone = load_project(project, cache=False, jobs=1)
-    expected = INDEX.encode(alone.index)
-    findings = run(alone, [project], jobs=1, cwd=project).findings
-    assert findings
-    split: list[int] = []
-    scan_split = runner._scan_split
-
-    def spy(scanner: object, jobs: int) -> object:
-        split.append(jobs)
-        return scan_split(scanner, jobs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(runner, "_scan_split", spy)
-    monkeypatch.setattr(runner, "_checks_unprepared", lambda: True)  # as in a fresh process
-    monkeypatch.setattr(runner, "SCAN_ALONE", 1)
-    shared = load_project(project, cache=False, jobs=2)
-    assert split == [2]
-    assert INDEX.encode(shared.index) == expected
-    assert run(shared, [project], jobs=2, cwd=project).findings == findings
+    assert _scanned_by_workers(project, monkeypatch, "_scan_split", "SCAN_ALONE") == [2]

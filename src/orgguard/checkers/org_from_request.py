@@ -10,7 +10,7 @@ import libcst as cst
 from orgguard.checkers.base import Checker
 from orgguard.engine import walk
 from orgguard.engine.context import FileContext, dotted_name
-from orgguard.engine.facts import FunctionFacts, Surface
+from orgguard.engine.facts import FunctionFacts, Surface, chain_root
 from orgguard.engine.flow import REQUEST
 from orgguard.engine.records import ProjectIndex
 from orgguard.engine.sinks import TenantSink
@@ -169,10 +169,8 @@ class OrgFromRequestChecker(TenantSinkChecker):
         queries = self.analysis.queries
         chain = queries.chain(top) if isinstance(top, cst.BaseExpression) else None
         if chain is None:
-            root: cst.CSTNode = call
-            while isinstance(root, (cst.Call, cst.Attribute)):
-                root = root.func if isinstance(root, cst.Call) else root.value
-            base = facts.query_defs.get(root.value) if isinstance(root, cst.Name) else None
+            root = chain_root(call)
+            base = facts.query_defs.get(root) if root is not None else None
             chain = queries.chain(base) if base is not None else None
             # a variable holding the user's own rows, narrowed further
             return chain is not None and queries.own_rows(chain)

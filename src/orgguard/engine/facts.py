@@ -306,7 +306,7 @@ class _VarScan(cst.CSTVisitor):
         if refound:
             self._check(refound)
         # qs.filter(organization=org) / qs = qs.filter(...) / qs.select_related(...).filter(...)
-        holder = _chain_root(func.value) if isinstance(func, cst.Attribute) else None
+        holder = chain_root(func.value) if isinstance(func, cst.Attribute) else None
         if isinstance(func, cst.Attribute) and holder is not None:
             var = holder
             if func.attr.value in k["queries.scoping_methods"]:
@@ -470,23 +470,14 @@ class _VarScan(cst.CSTVisitor):
         """``qs.order_by("user_id").distinct("user_id").values("id")`` where ``qs`` holds a query scoped to the
         tenant (where it was built, or narrowed after): the keys of rows the tenant owns, so rows picked by
         them (``filter(id__in=...)``) are among those rows."""
-        if not (
-            isinstance(value, cst.Call)
-            and isinstance(value.func, cst.Attribute)
-            and value.func.attr.value in ("values_list", "values")
-            and len(value.args) >= 1
-            and isinstance(value.args[0].value, cst.SimpleString)
-            and value.args[0].value.evaluated_value in ("id", "pk")
-        ):
+        receiver = _id_projection(value)
+        if receiver is None:
             return False
-        receiver = value.func.value
-        root: cst.BaseExpression = receiver
-        while isinstance(root, (cst.Call, cst.Attribute)):
-            root = root.func if isinstance(root, cst.Call) else root.value
-        if isinstance(root, cst.Name) and root.value in self.query_defs:
-            if root.value in self.scoped:
+        root = chain_root(receiver)
+        if root is not None and root in self.query_defs:
+            if root in self.scoped:
                 return True
-            chain = self.queries.chain(self.query_defs[root.value])
+            chain = self.queries.chain(self.query_defs[root])
         else:
             chain = self.queries.chain(receiver)
         return chain is not None and self.queries.scoping(chain) is Scoping.SCOPED
@@ -591,15 +582,8 @@ def descendant_keys(ctx: FileContext, expr: cst.BaseExpression, names: set[str])
         return descendant_keys(ctx, expr.for_in.iter, names)
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.BitOr)):
         return descendant_keys(ctx, expr.left, names) and descendant_keys(ctx, expr.right, names)
-    if (
-        isinstance(expr, cst.Call)
-        and isinstance(expr.func, cst.Attribute)
-        and expr.func.attr.value in ("values_list", "values")
-        and bool(expr.args)
-        and isinstance(expr.args[0].value, cst.SimpleString)
-        and expr.args[0].value.evaluated_value in ("id", "pk")
-    ):
-        manager = expr.func.value
+    manager = _id_projection(expr)
+    if manager is not None:
         if not isinstance(manager, cst.Attribute) or not isinstance(manager.value, cst.Name):
             return False
         row, relation = manager.value.value, manager.attr.value
@@ -618,7 +602,21 @@ def bound_args(call: cst.Call, summary: FunctionInfo) -> Iterator[tuple[str, str
             yield value.value, param
 
 
-def _chain_root(node: cst.BaseExpression) -> str | None:
+def _id_projection(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """What ``<x>.values_list("id", flat=True)`` or ``<x>.values("pk")`` projects the keys of: ``<x>``; else None."""
+    if (
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Attribute)
+        and expr.func.attr.value in ("values_list", "values")
+        and bool(expr.args)
+        and isinstance(expr.args[0].value, cst.SimpleString)
+        and expr.args[0].value.evaluated_value in ("id", "pk")
+    ):
+        return expr.func.value
+    return None
+
+
+def chain_root(node: cst.BaseExpression) -> str | None:
     """The variable a chain of method calls starts at (``qs`` in ``qs.select_related("page").order_by("id")``)."""
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
         node = node.func.value
