@@ -192,6 +192,21 @@ def edit(request, pk):
     load([r.pk for r in rows])
     return load(form.cleaned_data["pk"])
 """,
+    "a row fetched through a query held in a name": """
+from app.models import Invoice, Membership
+
+def detail(request, pk):
+    qs = Invoice.objects.select_related("organization")
+    row = qs.filter(pk=pk).get(number=request.GET["number"])
+    load(row.pk)
+    if request.GET.get("all"):
+        other = Invoice.objects.all()
+    else:
+        other = request.GET["rows"]
+    load(other.get(pk=pk))
+    mine = Membership.objects.filter(user=request.user)
+    return load(mine.get(organization_id=request.GET["org"]))
+""",
     "kwargs of a class-based view": """
 from django.views import View
 

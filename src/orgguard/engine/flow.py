@@ -49,6 +49,9 @@ class Value:
     # a row the server builds (`Invitation(email=params.email, ...)`): its fields are what it was given, but its
     # key (`.id`, `.pk`) is the one the database assigns
     built: bool = False
+    # a query of this model, or a row it fetched, read from the database (``qs = Model.objects.filter(...)``): what
+    # runs on it (``qs.get(slug=slug)``) is a database row too, whose lookups the query rules judge where it runs
+    query: str = ""
 
     @property
     def tainted(self) -> bool:
@@ -73,11 +76,12 @@ def union(values: Iterable[Value]) -> Value:
     event = next((v.event for v in vals if v.event), "")
     if event:
         return Value(event=event)
+    query = vals[0].query if vals and all(v.query == vals[0].query for v in vals) else ""
     if any(v.resolved for v in vals):
-        return RESOLVED
+        return Value(resolved=True, query=query) if query else RESOLVED
     if vals and all(v.trusted for v in vals):
         return TRUSTED
-    return Value(params=params, built=built) if params else CLEAN
+    return Value(params=params, built=built, query=query) if params or query else CLEAN
 
 
 def _literal_key(node: cst.BaseExpression | None) -> str | int | None:
@@ -217,7 +221,7 @@ class FunctionFlow:
                 if taint.source.endswith((f"parameter {expr.value.value}", f"body {expr.value.value}")):
                     # body.organization_id of a pydantic body parameter
                     return Value(taints=frozenset({Taint(f"{taint.source}.{expr.attr.value}", taint.kind)}))
-            return base
+            return replace(base, query="") if base.query else base  # a row's field is no query
         if isinstance(expr, cst.Subscript):
             key = (
                 _literal_key(expr.slice[0].slice.value)
@@ -299,11 +303,10 @@ class FunctionFlow:
             # a database row: not client input, whatever its lookups were (their rules report those)
             if self.is_membership_query(call, env):
                 return TRUSTED
-            if chain.model in self.ctx.index.tenant_models:
-                return RESOLVED
-            return CLEAN
-        if self._from_manager(call):
-            return CLEAN  # a custom manager/queryset method: still rows from the database
+            return self._rows_of(chain.model)
+        model = self._manager_model(call)
+        if model:
+            return Value(query=model)  # a custom manager/queryset method: still rows from the database
         if func_text and self.ctx.resolve(vocab.short(func_text)) in k["queries.shortcuts"]:
             # get_object_or_404(self.get_queryset(), pk=pk): a row, fetched through whatever queryset the
             # view scoped; the lookup itself is judged where it happens
@@ -330,6 +333,12 @@ class FunctionFlow:
             if recv.event and not recv.taints and method in ("get", "__getitem__", "to_dict", "copy"):
                 key = _literal_key(call.args[0].value) if call.args else None
                 return Value(event=f"{recv.event}.{key}" if key is not None else recv.event)
+            if recv.query and not recv.taints and method in k["queries.methods"]:
+                # `qs.get(slug=slug)` with `qs` holding a query: a database row, as the chain written out is; a query
+                # narrowed further by input (`qs.filter(group=group_id)`) carries that input to the keys it projects
+                fetch = method in k["queries.row_fetches"] or method in k["queries.raising_fetches"]
+                if fetch or not any((v := self._eval(a.value, env)).tainted or v.params for a in call.args):
+                    return Value(resolved=recv.resolved, query=recv.query)
             key = _literal_key(call.args[0].value) if call.args else None
             if method == "get" and vocab.is_saved_key(dotted_name(receiver), key):
                 return CLEAN  # serializer.data.get("id")
@@ -356,12 +365,18 @@ class FunctionFlow:
             return self._summary_value(summary, call, env)
         return union(self._eval(a.value, env) for a in call.args)
 
+    def _rows_of(self, model: str) -> Value:
+        """A query of ``model`` or a row it fetched: not client input, whatever its lookups were (their rules report
+        those); a tenant so found is resolved, its missing check reported where it is looked up."""
+        return Value(resolved=model in self.ctx.index.tenant_models, query=model)
+
     def is_verify_call(self, func_text: str) -> bool:
         """``stripe.Webhook.construct_event(...)`` / ``verify_event(...)``: the result is a verified event."""
         entries = self.ctx.knowledge["stripe.verify_calls"]
         return vocab.matches_any(self.ctx.qualified(func_text), entries) or vocab.matches_any(func_text, entries)
 
-    def _from_manager(self, call: cst.Call) -> bool:
+    def _manager_model(self, call: cst.Call) -> str:
+        """The model whose manager a call chain starts from (``Model.objects.custom(...)``), or ""."""
         node: cst.BaseExpression = call
         while isinstance(node, cst.Call):
             if isinstance(node.func, cst.Attribute):
@@ -369,18 +384,19 @@ class FunctionFlow:
             elif node.args:  # get_object_or_404(Model.objects.custom(...), ...)
                 node = node.args[0].value
             else:
-                return False
-        return (
-            isinstance(node, cst.Attribute)
-            and node.attr.value in self.ctx.knowledge["models.managers"]
-            and self.ctx.model_of(node.value) is not None
-        )
+                return ""
+        if isinstance(node, cst.Attribute) and node.attr.value in self.ctx.knowledge["models.managers"]:
+            return self.ctx.model_of(node.value) or ""
+        return ""
 
     def _summary_value(self, summary: FunctionInfo, call: cst.Call, env: Mapping[str, Value]) -> Value:
         if summary.verifies or summary.returns == "trusted":
             return TRUSTED
         if summary.returns == "event":
             return Value(event="event")  # a helper that verifies the webhook's signature and returns the event
+        if summary.returns_scoped:
+            # `_visible_saved_queries(request)`: the user's own rows, as the chain written out here would be
+            return Value(query=summary.returns_scoped)
         args = [self._eval(a.value, env) for a in call.args]
         if summary.resolves_unverified and any(a.tainted for a in args):
             return RESOLVED

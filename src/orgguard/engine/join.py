@@ -788,6 +788,7 @@ class _Join:
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
         self._writes_memo: dict[tuple[str, str], bool] = {}
         self._writers: frozenset[str] | None = None
+        self.scoping_methods: frozenset[str] = frozenset()  # the project's managers' methods that narrow to a tenant
         self.bound_slots: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}  # class -> self.<attr> -> models
         self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
@@ -896,6 +897,7 @@ class _Join:
         )
         self.model_infos = index.models
         self.view_mixins = index.view_mixins
+        self.scoping_methods = index.scoping_methods
         self.class_infos = index.classes
         self.bound_slots = {i.qualname: i.bound for v in index.classes.values() for i in v if i.bound}
         self.dependency_aliases = index.dependency_aliases
@@ -963,6 +965,7 @@ class _Join:
             for method, kwargs in raw.manager_methods
             if any(kw == p or kw.startswith((f"{p}__", f"{p}_id")) for kw in kwargs for p in prefixes)
         )
+        self.scoping_methods = scoping_methods
         view_bases = k["requests.view_bases"]
         view_mixins: set[str] = set()
         views = set(view_bases)  # short names: the framework's views and the project classes that derive from one
@@ -2633,7 +2636,16 @@ class _Join:
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
+            returns_scoped=self._returns_scoped(fn),
         )
+
+    def _returns_scoped(self, fn: _Fn) -> str:
+        """The model of the query ``fn`` returns, when a trusted source or a scoping method narrows it (the
+        signed-in user's own rows, the verified tenant's), as a queryset hook's narrowing is read; else ""."""
+        hook = fn.d.returned_query
+        if hook is None or not (hook.scopes or set(hook.calls) & self.scoping_methods):
+            return ""
+        return fn.d.returned_model
 
     def _writes_whole(self, fn: _Fn, param: str, depth: int) -> bool:
         """Whether ``fn`` writes every field of ``param`` onto a row, itself or through a function it hands

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 21
+SCHEMA_VERSION = 22
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -234,6 +234,10 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # a permission hook's reads of its view's attributes (``view.project_id``): the URL kwargs the view's own
     # properties of those names read are what the hook verifies
     view_attrs: tuple[str, ...] = ()
+    # every value it returns is a query (not a row it fetched) of this model, as written (``return SavedQuery.objects
+    # .filter_for_user(request.user)``), and what that query filters on, read as a queryset hook's is
+    returned_model: str = ""
+    returned_query: HookFacts | None = None
 
 
 class HookFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -468,6 +472,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # params it looks one row up by, together with the tenant it holds (``Case.workspace_id == self.workspace_id``),
     # refusing when none matches: after ``self._get_case(case_id)`` the caller's ``case_id`` is the tenant's
     vouches: tuple[str, ...] = ()
+    # it returns a query of this model that a trusted source or a scoping method narrows (the signed-in user's own
+    # rows, the verified tenant's): what its callers fetch through it is a database row of those
+    returns_scoped: str = ""
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

@@ -1154,6 +1154,7 @@ class _Env:
     secrets: set[str] = field(default_factory=set)  # names holding a row's secret (``config.get("secret")``)
     exited: bool = False
     rows: set[str] = field(default_factory=set)  # names typed by the row a query fetched (``Pipeline.objects.get``)
+    queries: set[str] = field(default_factory=set)  # names holding a query, or a row it fetched, on every path
 
     def copy(self) -> _Env:
         return _Env(
@@ -1166,6 +1167,7 @@ class _Env:
             set(self.secrets),
             self.exited,
             set(self.rows),
+            set(self.queries),
         )
 
 
@@ -1190,6 +1192,7 @@ def _join_envs(envs: list[_Env]) -> _Env:
         for k, v in e.deps.items():
             out.deps.setdefault(k, set()).update(v)
     out.secrets = set.intersection(*(e.secrets for e in live))
+    out.queries = set.intersection(*(e.queries for e in live))
     return out
 
 
@@ -1415,6 +1418,7 @@ class FunctionScan:
         self.user_kwargs: list[str] = []
         self.registers: list[str] = []
         self.kwargs_read: list[str] = []
+        self.query_calls: set[int] = set()  # ids of calls that continue a query held in a name (``qs.get(...)``)
         self.staff_gate = False
         self.secret_gate = False
         self.params: list[ParamSpec] = []
@@ -1460,6 +1464,7 @@ class FunctionScan:
         self._register_into(self.nodes, {a.arg for a in (*node.args.posonlyargs, *node.args.args)})
         decorators = tuple(self._decorator(d) for d in node.decorator_list)
         narrowed_in, passes = self._param_queries()
+        returned = self._returned_query()
         return DefFacts(
             name=node.name,
             qualname=self.qualname,
@@ -1556,6 +1561,8 @@ class FunctionScan:
             ),
             session_sources=tuple(dict.fromkeys(self._session_sources())),
             view_attrs=self._view_attrs(),
+            returned_model=returned[0],
+            returned_query=returned[1],
         )
 
     def _view_attrs(self) -> tuple[str, ...]:
@@ -1769,6 +1776,25 @@ class FunctionScan:
             for value in self._assigned().get(node.id, ()):
                 out |= self._roots(value, seen | {node.id})
         return out
+
+    def _returned_query(self) -> tuple[str, HookFacts | None]:
+        """The model of the query every ``return`` hands back (not a row it fetched), and what that query filters
+        on, read as a queryset hook's is (``ModuleScan._hook``); ("", None) when it returns anything else."""
+        if self.nested_defs or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.nodes):
+            return "", None
+        returned = [n.value for n in self.nodes if isinstance(n, ast.Return)]
+        models: set[str] = set()
+        fetches = self.k["queries.row_fetches"] | self.k["queries.raising_fetches"]
+        for value in returned:
+            raw = value.value if isinstance(value, ast.Await) else value
+            if not isinstance(raw, ast.Call) or not self._is_query(raw):
+                return "", None
+            if isinstance(raw.func, ast.Attribute) and raw.func.attr in fetches:
+                return "", None  # a row, not a query
+            models.add(self._query_model(raw))
+        if len(models) != 1 or "" in models:
+            return "", None
+        return models.pop(), self.mod._hook(self.node)
 
     def _narrows(self) -> tuple[str, ...]:
         """Parameters the function returns narrowed to a tenant: ``return q.filter(organization=org)``, a query
@@ -2361,6 +2387,14 @@ class FunctionScan:
             raw = source.value if isinstance(source, ast.Await) else source
             env.types.pop(name, None)
             env.rows.discard(name)
+            if (
+                isinstance(raw, ast.Call)
+                and not value.trusted  # a membership query's rows are the user's: trusted, not a query to go on
+                and (self._is_query(raw) or id(raw) in self.query_calls)
+            ):
+                env.queries.add(name)
+            else:
+                env.queries.discard(name)
             env.dispatch.pop(name, None)
             env.getattrs.pop(name, None)
             env.from_call.pop(name, None)
@@ -3076,6 +3110,22 @@ class FunctionScan:
             node = node.value
         return False
 
+    def _continues_query(self, call: ast.Call, env: _Env, args: list[tuple[str, Origin]]) -> bool:
+        """A query method called on a name holding a query (or on such a call): a row it fetches (``qs.get(slug=
+        slug)``), or the query narrowed by nothing from input or parameters, which is still a query (the check pass's
+        ``Value.query``). A query narrowed by input carries it (``qs.filter(group=group_id).values("id")``)."""
+        func = call.func
+        if not isinstance(func, ast.Attribute) or func.attr not in self.k["queries.methods"]:
+            return False
+        receiver = func.value
+        if not (
+            (isinstance(receiver, ast.Name) and receiver.id in env.queries)
+            or (isinstance(receiver, ast.Call) and id(receiver) in self.query_calls)
+        ):
+            return False
+        fetch = func.attr in self.k["queries.row_fetches"] or func.attr in self.k["queries.raising_fetches"]
+        return fetch or all(o.trusted or not (o.params or o.sources or o.calls) for _, o in args)
+
     def _query_model(self, call: ast.Call) -> str:
         """The model a query names at its base, as written (``Invoice``), or ""."""
         k = self.k
@@ -3174,6 +3224,9 @@ class FunctionScan:
             if self._membership(call) == (True, (), ()):
                 return TRUSTED_ORIGIN
             return CLEAN_ORIGIN  # a database row: not client input, whatever its lookups were
+        if self._continues_query(call, env, args):
+            self.query_calls.add(id(call))
+            return CLEAN_ORIGIN  # `qs.get(slug=slug)` with `qs` holding a query: a database row too
         if text and (
             vocab.matches_any(qualified, k["guards.functions"]) or vocab.matches_any(qualified, k["trusted.resolvers"])
         ):
