@@ -3156,10 +3156,19 @@ class FunctionScan:
         model = self._query_model(call)
         if not model:
             return
-        aggregate = isinstance(call.func, ast.Attribute) and (
-            call.func.attr in vocab.AGGREGATES
-            # `Workspace.objects.get(slug=slug)` as a statement of its own: whether such a row exists, no more
-            or (id(call) == self.discarded and call.func.attr in self.k["queries.row_fetches"])
+        aggregate = (
+            isinstance(call.func, ast.Attribute)
+            and (
+                call.func.attr in vocab.AGGREGATES
+                # `Workspace.objects.get(slug=slug)` as a statement of its own: whether such a row exists, no more
+                or (id(call) == self.discarded and call.func.attr in self.k["queries.row_fetches"])
+            )
+        ) or (
+            # `get_object_or_404(Workspace, slug=slug)` thrown away: one row or a 404, as the check pass reads it
+            isinstance(call.func, ast.Name)
+            and id(call) == self.discarded
+            and self._resolve_short(call.func.id) in self.k["queries.shortcuts"]
+            and "list" not in call.func.id
         )
         node: ast.AST = call
         while isinstance(node, ast.Call):
