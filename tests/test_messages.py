@@ -334,7 +334,9 @@ def test_every_tenant_is_said_only_of_a_query_that_picks_no_particular_rows(proj
     assert "not narrowed to the tenant" in said[13] and "every tenant" not in said[13], said[13]
 
 
-GENERIC_MODELS = SA_MODELS + '''
+GENERIC_MODELS = (
+    SA_MODELS
+    + """
 
 class Project(Base):
     __tablename__ = "project"
@@ -346,7 +348,8 @@ class Note(Base):
     __tablename__ = "note"
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"))
-'''
+"""
+)
 GENERIC_REPO = """\
 from fastapi import Depends, FastAPI
 from sqlalchemy import select

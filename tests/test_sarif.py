@@ -208,16 +208,8 @@ def test_with_a_baseline_only_new_results_are_left_and_marked_new(project: Path)
     ]
 
 
-SERVICE = (
-    "from app.models import Invoice\n\n"
-    "def load(pk):\n"
-    "    return Invoice.objects.get(pk=pk)\n"
-)
-VIEWS_THROUGH_SERVICE = (
-    "from app.services import load\n\n"
-    "def detail(request, pk):\n"
-    "    return load(pk)\n"
-)
+SERVICE = "from app.models import Invoice\n\ndef load(pk):\n    return Invoice.objects.get(pk=pk)\n"
+VIEWS_THROUGH_SERVICE = "from app.services import load\n\ndef detail(request, pk):\n    return load(pk)\n"
 
 
 def test_a_finding_reached_through_calls_carries_its_path_as_a_code_flow(tmp_path: Path) -> None:

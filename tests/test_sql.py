@@ -557,8 +557,7 @@ def test_containment_operators_are_one_token() -> None:
             [],
         ),
         (
-            "SELECT i.number FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id "
-            "WHERE li.id = %s",
+            "SELECT i.number FROM billing_invoice i JOIN billing_lineitem li ON li.invoice_id = i.id WHERE li.id = %s",
             [],
             ["billing_invoice", "billing_lineitem"],
         ),

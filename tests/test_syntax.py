@@ -400,4 +400,6 @@ def test_target_version_setting() -> None:
         _settings({"target-versions": "py312"})
     # the cached index and results are keyed by every setting: the grammar changes the facts
     assert "target_version" in _config_key(_settings({}, ">=3.12"), selection=False)
-    assert _config_key(_settings({}, ">=3.12"), selection=False) != _config_key(_settings({}, ">=3.10"), selection=False)
+    assert _config_key(_settings({}, ">=3.12"), selection=False) != _config_key(
+        _settings({}, ">=3.10"), selection=False
+    )

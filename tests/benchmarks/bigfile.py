@@ -143,7 +143,9 @@ def main() -> int:
             cpus.append(cpu)
             rss.append(peak)
         runs = ", ".join(f"{w:.2f}" for w in walls)
-        print(f"| {name} | {statistics.median(walls):.2f} | {runs} | {statistics.median(cpus):.2f} | {max(rss) / 1024:.0f} |")
+        print(
+            f"| {name} | {statistics.median(walls):.2f} | {runs} | {statistics.median(cpus):.2f} | {max(rss) / 1024:.0f} |"
+        )
     print(f"load average at the end: {os.getloadavg()}")
     return 0
 
