@@ -717,9 +717,33 @@ class _FlowBuilder:
         ):
             return True
         summary = self.flow.summary_for(call)
-        if summary is not None and summary.verifies:
+        if summary is not None and (summary.verifies or (summary.fetches_object and self._inherited_fetch(call))):
             return True
         return self.flow.is_membership_query(call, self.env)
+
+    def _inherited_fetch(self, call: cst.Call) -> bool:
+        """``response = super().post(request, *args, **kwargs)`` in a view's own ``post``, whose inherited handler
+        fetches the view's object by those URL kwargs through the view's queryset, and the view narrows that
+        queryset to what the user may reach (a scoping call reassigning it, a scoping ``get_queryset``): the
+        inherited handler answered 404 for any other row, so what runs after it works on a row the user reaches."""
+        func, own = call.func, self.flow.func
+        if not (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Call)
+            and dotted_name(func.value.func) == "super"
+            and func.attr.value == own.name.value
+        ):
+            return False
+        star = own.params.star_kwarg
+        if star is None or not any(
+            a.star == "**" and isinstance(a.value, cst.Name) and a.value.value == star.name.value for a in call.args
+        ):
+            return False
+        info = self.flow.info
+        if info is None or not info.klass:
+            return False
+        ancestors = self.flow.ctx.index.ancestors(info.klass.rsplit(".", 1)[-1])
+        return any(a.narrows_queryset or "get_queryset" in a.scoping_hooks for a in ancestors)
 
 
 def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:

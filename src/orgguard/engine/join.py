@@ -2637,6 +2637,7 @@ class _Join:
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
             returns_scoped=self._returns_scoped(fn),
+            fetches_object=fn.d.fetches_object,
         )
 
     def _returns_scoped(self, fn: _Fn) -> str:

@@ -238,6 +238,9 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # .filter_for_user(request.user)``), and what that query filters on, read as a queryset hook's is
     returned_model: str = ""
     returned_query: HookFacts | None = None
+    # a statement of its body (not a branch) fetches the view's object by its URL kwargs (``obj = self.get_object(
+    # **kwargs)``): it answers 404 for a row the view's queryset does not hold
+    fetches_object: bool = False
 
 
 class HookFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
@@ -475,6 +478,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # it returns a query of this model that a trusted source or a scoping method narrows (the signed-in user's own
     # rows, the verified tenant's): what its callers fetch through it is a database row of those
     returns_scoped: str = ""
+    fetches_object: bool = False  # fetches the view's object by its URL kwargs first thing, whatever the branch
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

@@ -1563,6 +1563,7 @@ class FunctionScan:
             view_attrs=self._view_attrs(),
             returned_model=returned[0],
             returned_query=returned[1],
+            fetches_object=self._fetches_object(),
         )
 
     def _view_attrs(self) -> tuple[str, ...]:
@@ -1776,6 +1777,29 @@ class FunctionScan:
             for value in self._assigned().get(node.id, ()):
                 out |= self._roots(value, seen | {node.id})
         return out
+
+    def _fetches_object(self) -> bool:
+        """A statement of the body itself (not a branch) fetches the view's object by the URL kwargs it was given:
+        ``obj = self.get_object(**kwargs)`` (NetBox's, Django's ``SingleObjectMixin``), ``self.get_object()``
+        (DRF's, which reads ``self.kwargs``). A row the view's queryset does not hold is a 404 there."""
+        star = self.node.args.kwarg.arg if self.node.args.kwarg is not None else ""
+        for stmt in self.node.body:
+            value = stmt.value if isinstance(stmt, (ast.Assign, ast.Expr, ast.AnnAssign)) else None
+            if isinstance(value, ast.Await):
+                value = value.value
+            if not (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Attribute)
+                and value.func.attr == "get_object"
+                and isinstance(value.func.value, ast.Name)
+                and value.func.value.id == "self"
+            ):
+                continue
+            if not value.args and not value.keywords:
+                return True
+            if not value.args and [(kw.arg, dotted(kw.value)) for kw in value.keywords] == [(None, star)] and star:
+                return True
+        return False
 
     def _returned_query(self) -> tuple[str, HookFacts | None]:
         """The model of the query every ``return`` hands back (not a row it fetched), and what that query filters
