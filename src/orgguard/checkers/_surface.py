@@ -217,7 +217,8 @@ class SurfaceQueryChecker(Checker):
     def own_traits(self, facts: FunctionFacts) -> set[str]:
         """Message traits of a query in an entry point of this rule's surface (``command``: an operator command;
         ``graphql``: a GraphQL resolver)."""
-        traits = {"command"} if facts.command else set()
+        # a job a periodic schedule runs is judged as a command, and named a job
+        traits = {"command"} if facts.command and not (facts.info is not None and facts.info.periodic) else set()
         if facts.info is not None and facts.info.resolver:
             traits.add("graphql")
         return traits
@@ -225,7 +226,7 @@ class SurfaceQueryChecker(Checker):
     def reach_traits(self, reach: Reach, entry: FunctionInfo | None) -> set[str]:
         """Message traits of a query reached from entry points: ``command`` when they are operator commands,
         ``graphql`` when the first is a GraphQL resolver."""
-        traits = {"command"} if reach.command else set()
+        traits = {"command"} if reach.command and not (entry is not None and entry.periodic) else set()
         if entry is not None and entry.resolver:
             traits.add("graphql")
         return traits

@@ -789,6 +789,8 @@ class _Join:
         self._writes_memo: dict[tuple[str, str], bool] = {}
         self._writers: frozenset[str] | None = None
         self.scoping_methods: frozenset[str] = frozenset()  # the project's managers' methods that narrow to a tenant
+        # import paths of the jobs a periodic schedule runs with no arguments: they work for the whole service
+        self.periodic = frozenset(path for facts in files for path in facts.periodic)
         self.bound_slots: Mapping[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}  # class -> self.<attr> -> models
         self._matched: dict[tuple[str, int], bool] = {}  # (text, id of a knowledge set) -> whether it names it
         self.registries: dict[str, set[str]] = {}  # a registry's identity -> the functions registered in it
@@ -2374,6 +2376,8 @@ class _Join:
     def _is_command(self, fn: _Fn, bases: frozenset[str]) -> bool:
         if fn.klass and self._command_class(fn.klass, bases):
             return True
+        if not fn.klass and fn.qual in self.periodic:
+            return True  # a periodic schedule runs it with no arguments: it works for the whole service
         return any(
             _short(dec.qualified) in self.k["jobs.command_decorators"] and "." in dec.qualified
             for dec in fn.d.decorators
@@ -2638,6 +2642,7 @@ class _Join:
             vouches=tuple(sorted(self.vouches(fn))),
             returns_scoped=self._returns_scoped(fn),
             fetches_object=fn.d.fetches_object,
+            periodic=not fn.klass and fn.qual in self.periodic,
         )
 
     def _returns_scoped(self, fn: _Fn) -> str:

@@ -145,6 +145,7 @@ OTHER_KEYS = frozenset(
         "webhooks.name_markers",
         "jobs.command_modules",
         "jobs.schedule_keys",
+        "jobs.schedule_task_keys",
         "exports.name_prefixes",
         "admin.shared_secrets",
         "admin.path_prefixes",

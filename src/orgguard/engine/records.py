@@ -342,6 +342,8 @@ class FileFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     registrations: tuple[tuple[str, Ref], ...] = ()
     hooks: tuple[tuple[Ref, Ref], ...] = ()  # (app or blueprint, hook) of ``bp.before_request(hook)``
     scheduled: tuple[Ref, ...] = ()  # functions a scheduler table or call names (``{"func": f, ...}``): jobs
+    # import paths of the jobs a periodic schedule runs with no arguments (``{"task": "app.tasks.purge", ...}``)
+    periodic: tuple[str, ...] = ()
     url_views: tuple[Ref, ...] = ()  # what its URLconf routes to (``path("x/", views.detail)``)
     resolvers: tuple[Ref, ...] = ()  # functions handed as ``resolver=`` (``strawberry.field(resolver=get_webapp)``)
     # ``IssueViewSet.as_view({"get": "list", "post": "create"})``: (the view class, the actions it routes)
@@ -479,6 +481,7 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # rows, the verified tenant's): what its callers fetch through it is a database row of those
     returns_scoped: str = ""
     fetches_object: bool = False  # fetches the view's object by its URL kwargs first thing, whatever the branch
+    periodic: bool = False  # a periodic schedule runs it with no arguments (``command`` too: it works for the service)
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

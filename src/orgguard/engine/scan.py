@@ -248,6 +248,28 @@ def walk(node: ast.AST) -> list[ast.AST]:
     return todo
 
 
+def _empty_literal(node: ast.expr) -> bool:
+    if isinstance(node, (ast.Tuple, ast.List)):
+        return not node.elts
+    return isinstance(node, ast.Dict) and not node.keys
+
+
+def _periodic_task(table: ast.Dict, task_keys: frozenset[str]) -> list[str]:
+    """The import path a periodic schedule's entry names its job by (Celery beat: ``{"task": "app.tasks.purge",
+    "schedule": crontab(...)}``), when the entry hands the job no arguments (no ``args``/``kwargs``, or empty
+    literals): such a job works for the whole service."""
+    path = ""
+    for key, value in zip(table.keys, table.values, strict=True):
+        name = _string(key) if key is not None else None
+        if name in task_keys:
+            path = _string(value) or ""
+        elif name in ("args", "kwargs") and not _empty_literal(value):
+            return []  # arguments: the job may work for whoever they name
+        elif key is None:
+            return []  # `**extra`: what it holds is unknown
+    return [path] if path and "." in path else []
+
+
 def _calls_of(node: ast.AST) -> Iterator[ast.Call]:
     for sub in walk(node):
         if isinstance(sub, ast.Call):
@@ -438,10 +460,11 @@ class ModuleScan:
         hooks: list[tuple[Ref, Ref]] = []
         registrations: list[tuple[str, Ref]] = []
         scheduled: list[Ref] = []
+        periodic: list[str] = []
         url_views: list[Ref] = []
         resolvers: list[Ref] = []
         view_actions: list[tuple[Ref, tuple[str, ...]]] = []
-        schedule_keys = self.k["jobs.schedule_keys"]
+        schedule_keys, task_keys = self.k["jobs.schedule_keys"], self.k["jobs.schedule_task_keys"]
         installs = list(self._installed_names(stmts))
         for value in patterns:
             for sub in walk(value):
@@ -458,6 +481,7 @@ class ModuleScan:
                         ref = self.ref_of(value, {}, {})
                         if ref is not None:
                             scheduled.append(ref)
+                periodic.extend(_periodic_task(node, task_keys))
                 continue
             if not isinstance(node, ast.Call):
                 continue
@@ -544,6 +568,7 @@ class ModuleScan:
             connects=tuple(connects),
             registrations=tuple(dict.fromkeys(registrations)),
             scheduled=tuple(scheduled),
+            periodic=tuple(dict.fromkeys(periodic)),
             url_views=tuple(dict.fromkeys(url_views)),
             resolvers=tuple(dict.fromkeys(resolvers)),
             view_actions=tuple(dict.fromkeys(view_actions)),
