@@ -1829,9 +1829,9 @@ class FunctionScan:
     def _returned_query(self) -> tuple[str, HookFacts | None]:
         """The model of the query every ``return`` hands back (not a row it fetched), and what that query filters
         on, read as a queryset hook's is (``ModuleScan._hook``); ("", None) when it returns anything else."""
-        if self.nested_defs or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.nodes):
+        returned = [n.value for n in self.nodes if n.__class__ is ast.Return]
+        if not returned or self.nested_defs:
             return "", None
-        returned = [n.value for n in self.nodes if isinstance(n, ast.Return)]
         models: set[str] = set()
         fetches = self.k["queries.row_fetches"] | self.k["queries.raising_fetches"]
         for value in returned:
@@ -1841,7 +1841,7 @@ class FunctionScan:
             if isinstance(raw.func, ast.Attribute) and raw.func.attr in fetches:
                 return "", None  # a row, not a query
             models.add(self._query_model(raw))
-        if len(models) != 1 or "" in models:
+        if len(models) != 1 or "" in models or any(isinstance(n, (ast.Yield, ast.YieldFrom)) for n in self.nodes):
             return "", None
         return models.pop(), self.mod._hook(self.node)
 
