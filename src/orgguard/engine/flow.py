@@ -717,15 +717,20 @@ class _FlowBuilder:
         ):
             return True
         summary = self.flow.summary_for(call)
-        if summary is not None and (summary.verifies or (summary.fetches_object and self._inherited_fetch(call))):
+        if summary is not None and summary.verifies:
+            return True
+        if self._inherited_fetch(call, summary):
             return True
         return self.flow.is_membership_query(call, self.env)
 
-    def _inherited_fetch(self, call: cst.Call) -> bool:
+    def _inherited_fetch(self, call: cst.Call, summary: FunctionInfo | None) -> bool:
         """``response = super().post(request, *args, **kwargs)`` in a view's own ``post``, whose inherited handler
-        fetches the view's object by those URL kwargs through the view's queryset, and the view narrows that
-        queryset to what the user may reach (a scoping call reassigning it, a scoping ``get_queryset``): the
-        inherited handler answered 404 for any other row, so what runs after it works on a row the user reaches."""
+        fetches the view's object by those URL kwargs through the view's queryset (a project handler whose summary
+        says so, or a framework handler that does: DRF's ``update``, ``requests.fetching_handlers`` of a view deriving
+        from ``requests.fetching_bases``), and the view narrows that queryset to what the user may reach (a scoping
+        call reassigning it, a scoping ``get_queryset``), with no ``get_object`` of the project's own in the
+        framework's case: the inherited handler answered 404 for any other row, so what runs after it works on a
+        row the user reaches."""
         func, own = call.func, self.flow.func
         if not (
             isinstance(func, cst.Attribute)
@@ -742,8 +747,18 @@ class _FlowBuilder:
         info = self.flow.info
         if info is None or not info.klass:
             return False
-        ancestors = self.flow.ctx.index.ancestors(info.klass.rsplit(".", 1)[-1])
-        return any(a.narrows_queryset or "get_queryset" in a.scoping_hooks for a in ancestors)
+        index, k = self.flow.ctx.index, self.flow.ctx.knowledge
+        short = info.klass.rsplit(".", 1)[-1]
+        ancestors = index.ancestors(short)
+        if summary is not None:
+            fetches = summary.fetches_object
+        else:  # the framework's own handler
+            fetches = (
+                own.name.value in k["requests.fetching_handlers"]
+                and bool(index.base_names(short) & k["requests.fetching_bases"])
+                and not any("get_object" in a.methods for a in ancestors)
+            )
+        return fetches and any(a.narrows_queryset or "get_queryset" in a.scoping_hooks for a in ancestors)
 
 
 def refuses(body: cst.BaseSuite, *, strict: bool = False) -> bool:

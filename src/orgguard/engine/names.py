@@ -146,6 +146,7 @@ OTHER_KEYS = frozenset(
         "jobs.command_modules",
         "jobs.schedule_keys",
         "jobs.schedule_task_keys",
+        "requests.fetching_handlers",
         "exports.name_prefixes",
         "admin.shared_secrets",
         "admin.path_prefixes",
