@@ -2171,13 +2171,17 @@ class _Join:
         if declared is not None:
             cls, names = declared
             raw = self.sym.classes[cls]
-            hit = names & k["guards.permission_classes"]
+            hit = set(names & k["guards.permission_classes"])
             hit |= {
                 _short(t.name)
                 for ref in raw.permission_classes
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls])
                 if t.kind == "class" and self.verifying_permission(t.name)
             }
+            for composed in raw.permission_alternatives:
+                alternatives = self.permission_alternatives(composed, self.sym.class_module[cls])
+                if self.composed_guard(alternatives):
+                    hit.add(" | ".join(sorted({_short(c) for a in alternatives for c in a})))
             if hit:
                 return f"permission class {sorted(hit)[0]}"
         for cls in self.sym.mro(klass):
@@ -2192,8 +2196,42 @@ class _Join:
         for cls in self.sym.mro(klass):
             raw = self.sym.classes[cls]
             if "permission_classes" in raw.columns:
-                return cls, frozenset(_short(r.base if not r.attrs else r.attrs[-1]) for r in raw.permission_classes)
+                refs = [*raw.permission_classes, *(r for alts in raw.permission_alternatives for a in alts for r in a)]
+                return cls, frozenset(_short(r.base if not r.attrs else r.attrs[-1]) for r in refs)
         return None
+
+    def permission_alternatives(
+        self, alternatives: tuple[tuple[Ref, ...], ...], module: str, depth: int = 0
+    ) -> list[list[str]]:
+        """A composed permission's alternatives as the classes each requires (qualnames), a module variable that
+        composes permissions itself (``IsProjectMember = IsAnnotator | IsAdmin``) expanded in place."""
+        out: list[list[str]] = []
+        for alternative in alternatives:
+            expanded: list[list[str]] = [[]]
+            for ref in alternative:
+                choices = self._permission_choices(ref, module, depth)
+                expanded = [have + more for have in expanded for more in choices][:64]
+            out.extend(expanded)
+        return out
+
+    def _permission_choices(self, ref: Ref, module: str, depth: int) -> list[list[str]]:
+        targets = self.sym.resolve(ref, module_hint=module)
+        classes = [t.name for t in targets if t.kind == "class"]
+        if classes:
+            return [classes]
+        for target in targets:
+            var = self.sym.variables.get(target.name) if target.kind == "container" else None
+            if var is not None and var.permission and depth < 3:
+                return self.permission_alternatives(var.permission, target.name.rsplit(".", 1)[0], depth + 1)
+        return [[]]  # a class of a library, or unknown: it verifies nothing known here
+
+    def composed_guard(self, alternatives: list[list[str]]) -> bool:
+        """Whether a composed permission verifies membership: every alternative requires a class that does."""
+        declared = self.k["guards.permission_classes"]
+        return bool(alternatives) and all(
+            any(_short(c) in declared or self.verifying_permission(c) for c in alternative)
+            for alternative in alternatives
+        )
 
     def verifying_permission(self, cls: str) -> bool:
         for method in self.k["guards.permission_hooks"]:
@@ -2546,14 +2584,28 @@ class _Join:
             for ref in raw.permission_classes:
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
                     if t.kind == "class":
-                        for method in self.k["guards.permission_hooks"]:
-                            found = self.sym.method(t.name, method)
-                            if found is not None:
-                                out.update(self._permission_kwargs(self.fns[found], fn.klass))
+                        out.update(self._class_kwargs(t.name, fn.klass))
+            for composed in raw.permission_alternatives:
+                # each alternative verifies what any class it requires does; the permission, what every one does
+                found_sets = [
+                    set().union(*(self._class_kwargs(c, fn.klass) for c in alternative))
+                    for alternative in self.permission_alternatives(composed, self.sym.class_module[cls])
+                ]
+                if found_sets:
+                    out.update(set.intersection(*found_sets))
             for name in self.k["requests.object_hooks"]:
                 hooked = self.sym.methods.get(cls, {}).get(name)
                 if hooked is not None:
                     out.update(self.fns[hooked].verified_kwargs)
+        return frozenset(out)
+
+    def _class_kwargs(self, permission: str, view: str) -> frozenset[str]:
+        """The URL kwargs a permission class's hooks verify for ``view``."""
+        out: set[str] = set()
+        for method in self.k["guards.permission_hooks"]:
+            found = self.sym.method(permission, method)
+            if found is not None:
+                out.update(self._permission_kwargs(self.fns[found], view))
         return frozenset(out)
 
     def _permission_kwargs(self, hook: _Fn, view: str) -> frozenset[str]:

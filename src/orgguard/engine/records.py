@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 22
+SCHEMA_VERSION = 23
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -287,6 +287,9 @@ class ClassFacts(msgspec.Struct, frozen=True, gc=False, array_like=True):
     collections: tuple[str, ...] = ()  # relations holding many rows (``Mapped[list[X]]``, ``secondary=``)
     # (field, callable) of non-key fields whose default is a function the join resolves (``default=create_hash``)
     default_refs: tuple[tuple[str, Ref], ...] = ()
+    # ``permission_classes`` entries composed with DRF's operators (``IsAuthenticated & (IsAdmin | IsMember)``), each
+    # as its alternatives, each alternative the classes that must all pass on it (``~X`` requires nothing of them)
+    permission_alternatives: tuple[tuple[tuple[Ref, ...], ...], ...] = ()
 
 
 class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -299,6 +302,8 @@ class ModuleVar(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     alias: Ref | None = None  # ``handler = partial(on_event, strict=True)`` / ``f = g``
     dependencies: tuple[Ref, ...] = ()  # ``APIRouter(dependencies=[Depends(get_admin)])``
     signal: bool = False
+    # ``IsProjectMember = IsAnnotator | IsApprover | IsAdmin``: a composed permission, as its alternatives
+    permission: tuple[tuple[Ref, ...], ...] = ()
 
 
 class Layout(msgspec.Struct, frozen=True, gc=False, array_like=True):

@@ -248,6 +248,13 @@ def walk(node: ast.AST) -> list[ast.AST]:
     return todo
 
 
+def _composed(node: ast.expr) -> bool:
+    """An expression composing permissions with DRF's operators (``A & (B | C)``, ``~A``)."""
+    return (isinstance(node, ast.BinOp) and isinstance(node.op, (ast.BitOr, ast.BitAnd))) or (
+        isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Invert)
+    )
+
+
 def _empty_literal(node: ast.expr) -> bool:
     if isinstance(node, (ast.Tuple, ast.List)):
         return not node.elts
@@ -699,6 +706,9 @@ class ModuleScan:
         if isinstance(value, (ast.Name, ast.Attribute)):
             alias = self.ref_of(value, {}, {})
             return ModuleVar(name, alias=alias) if alias is not None else None
+        if _composed(value):
+            composed = self._permission_alternatives(value)
+            return ModuleVar(name, permission=composed) if composed else None
         if isinstance(value, ast.Call):
             func = dotted(value.func)
             short = self._marker_name(value.func)
@@ -720,6 +730,24 @@ class ModuleScan:
                 return ModuleVar(
                     name, type=Ref(type_ref.kind, type_ref.base, (*type_ref.attrs, "()")), dependencies=tuple(deps)
                 )
+        return None
+
+    def _permission_alternatives(self, expr: ast.expr, budget: int = 16) -> tuple[tuple[Ref, ...], ...] | None:
+        """A permission composed with DRF's operators, as its alternatives (``A | B``: either; ``A & B``: both, one
+        alternative; ``~A``: an alternative that requires nothing), each the classes that must all pass on it.
+        None for anything else, or past ``budget`` alternatives."""
+        if isinstance(expr, (ast.Name, ast.Attribute)):
+            ref = self.ref_of(expr, {}, {})
+            return ((ref,),) if ref is not None else None
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.Invert):
+            return ((),)
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.BitOr, ast.BitAnd)):
+            left = self._permission_alternatives(expr.left, budget)
+            right = self._permission_alternatives(expr.right, budget)
+            if left is None or right is None:
+                return None
+            out = (*left, *right) if isinstance(expr.op, ast.BitOr) else tuple((*a, *b) for a in left for b in right)
+            return out if len(out) <= budget else None
         return None
 
     def ref_of(
@@ -880,6 +908,7 @@ class ModuleScan:
         methods: list[_Func] = []
         attr_types: list[tuple[str, Ref]] = []
         permission_classes: list[Ref] = []
+        permission_alternatives: list[tuple[tuple[Ref, ...], ...]] = []
         attr_refs: list[tuple[str, tuple[Ref, ...]]] = []
         secret: list[str] = []
         default_refs: list[tuple[str, Ref]] = []  # (field, the function its default calls), resolved by the join
@@ -911,6 +940,10 @@ class ModuleScan:
                             attr_refs.append((target.id, refs))
                         if target.id == "permission_classes":
                             permission_classes.extend(refs)
+                            for el in value.elts:
+                                composed = self._permission_alternatives(el) if _composed(el) else None
+                                if composed is not None:
+                                    permission_alternatives.append(composed)
                     if isinstance(value, ast.Call):
                         rel_target = self._relation_target(value, node.name)
                         if rel_target:
@@ -982,6 +1015,7 @@ class ModuleScan:
             narrow_kwargs=narrow_kwargs,
             attr_types=tuple(dict.fromkeys(attr_types)),
             permission_classes=tuple(permission_classes),
+            permission_alternatives=tuple(permission_alternatives),
             secret_fields=tuple(secret),
             default_refs=tuple(default_refs),
             primary_keys=tuple(primary),
