@@ -705,11 +705,29 @@ def permission_classes(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
 
 
 def object_permission_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
-    """A permission class that checks every object get_object() returns against the user's tenant."""
+    """A permission class that checks every object get_object() returns against the user's tenant: a declared one,
+    one whose ``has_object_permission`` verifies, or one whose ``has_permission`` verifies the URL kwarg the view
+    looks its object up by (or kwargs it does not say). One that verifies only another kwarg (the URL's
+    ``project_id``, the object found by ``label_id``) says nothing about the object."""
+    lookup = _lookup_kwarg(klass)
     for name in sorted(permission_classes(ctx, klass)):
-        if name in ctx.knowledge["guards.permission_classes"] or _verifying_permission(ctx, name):
+        if name in ctx.knowledge["guards.permission_classes"] or _verifying_permission(ctx, name, lookup):
             return name
     return ""
+
+
+def _lookup_kwarg(klass: cst.ClassDef) -> str:
+    """The URL kwarg a DRF view finds its object by: ``lookup_url_kwarg``, else ``lookup_field``, else ``pk``."""
+    found: dict[str, str] = {}
+    for stmt in klass.body.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Assign) and isinstance(small.value, cst.SimpleString):
+                    for t in small.targets:
+                        value = small.value.evaluated_value
+                        if isinstance(t.target, cst.Name) and isinstance(value, str):
+                            found[t.target.value] = value
+    return found.get("lookup_url_kwarg") or found.get("lookup_field") or "pk"
 
 
 DETAIL_HANDLERS = ("retrieve", "update", "partial_update", "destroy")
@@ -837,13 +855,23 @@ def is_list_view(ctx: FileContext, klass: cst.ClassDef) -> bool:
     return bool(class_bases(ctx, klass) & ctx.knowledge["requests.list_bases"])
 
 
-def _verifying_permission(ctx: FileContext, name: str) -> bool:
+def _verifying_permission(ctx: FileContext, name: str, lookup: str = "") -> bool:
+    """Whether a permission class's hooks verify membership; with ``lookup`` (the URL kwarg a detail view finds its
+    object by), a ``has_permission`` that verifies only other URL kwargs does not count."""
     for info in ctx.index.ancestors(name):
         for method in ctx.knowledge["guards.permission_hooks"]:
             if method in info.methods:
                 summary = ctx.index.function(f"{info.qualname}.{method}")
-                if summary is not None and summary.verifies:
-                    return True
+                if summary is None or not summary.verifies:
+                    continue
+                if (
+                    lookup
+                    and method == "has_permission"
+                    and summary.verified_kwargs
+                    and lookup not in summary.verified_kwargs
+                ):
+                    continue  # it checks the URL's project, not the object looked up by another kwarg
+                return True
     return False
 
 

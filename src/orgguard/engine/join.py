@@ -1570,6 +1570,18 @@ class _Join:
         """Names a verifying check of the function takes (``check_access(user, ticket)``: ``ticket``)."""
         return {n for check, good in zip(fn.d.checks, fn.check_ok, strict=False) if good for n in check.names}
 
+    def _helper_kwargs(self, fn: _Fn) -> frozenset[str]:
+        """URL kwargs its own helper methods read for it (``project_id = self.get_project_id(request, view)``, the
+        helper returning ``view.kwargs.get("project_id")``)."""
+        out: set[str] = set()
+        for key, targets in fn.edges.items():
+            if key.startswith(("self.", "cls.")):
+                for target in targets:
+                    callee = self.fns.get(target)
+                    if callee is not None and callee.klass:
+                        out.update(callee.d.kwargs_read)
+        return frozenset(out)
+
     def origin_verified(self, fn: _Fn, origin: Origin) -> bool:
         """Whether a value was verified on every path: trusted, or guarded by a check that verifies."""
         if origin.trusted:
@@ -1613,7 +1625,7 @@ class _Join:
                     # a permission class reads them from view.kwargs; a decorator's wrapper takes them as parameters
                     wrapper = {n for c, good in zip(fn.d.checks, ok, strict=True) if good for n in c.names}
                     wrapper &= set(fn.d.inner_params) - {"request", "args", "kwargs", "self", "cls"}
-                    kwargs = frozenset(fn.d.kwargs_read) | frozenset(wrapper)
+                    kwargs = frozenset(fn.d.kwargs_read) | frozenset(wrapper) | self._helper_kwargs(fn)
                 resolves = frozenset(self._resolves(fn, ok))
                 returns = self._returns(fn, ok)
                 if (
