@@ -574,9 +574,12 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         if not is_list_view(self.ctx, node) and object_permission_guard(self.ctx, node):
             # a detail view: get_object() runs a permission class that checks the tenant of the object
             return
-        if not is_list_view(self.ctx, node) and _own_get_object(node):
-            # a detail view whose get_object() builds its own query: the class queryset is read only
-            # there, and that query is judged where it is
+        if not is_list_view(self.ctx, node) and (
+            _own_get_object(node)
+            or any(self._own_fetch(f"{info.qualname}.get_object") for info in infos if "get_object" in info.methods)
+        ):
+            # a detail view whose get_object() builds its own query (its own, or a project mixin's): the class
+            # queryset is read only there, and that query is judged where it is
             return
         for stmt in node.body.body:
             if not isinstance(stmt, cst.SimpleStatementLine):
@@ -588,6 +591,10 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
                 if not isinstance(target, cst.Name) or target.value not in attrs:
                     continue
                 self._class_attr(node, stmt, small.value, target.value, bool(defined))
+
+    def _own_fetch(self, qualname: str) -> bool:
+        summary = self.ctx.index.function(qualname)
+        return summary is not None and summary.own_fetch
 
     def _capability_lookup(self, klass: cst.ClassDef) -> bool:
         markers = self.ctx.knowledge["models.secret_fields"]

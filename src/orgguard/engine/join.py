@@ -2707,6 +2707,8 @@ class _Join:
             returns_scoped=self._returns_scoped(fn),
             fetches_object=fn.d.fetches_object,
             periodic=not fn.klass and fn.qual in self.periodic,
+            own_fetch=fn.d.name == "get_object"
+            and not any(t.startswith("super(") or t.rsplit(".", 1)[-1] == "get_queryset" for t in fn.d.called),
         )
 
     def _returns_scoped(self, fn: _Fn) -> str:

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 23
+SCHEMA_VERSION = 24
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -487,6 +487,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     returns_scoped: str = ""
     fetches_object: bool = False  # fetches the view's object by its URL kwargs first thing, whatever the branch
     periodic: bool = False  # a periodic schedule runs it with no arguments (``command`` too: it works for the service)
+    # a ``get_object`` that finds the object itself, calling neither the inherited one nor ``get_queryset()``
+    # (``return self.project``, set by the mixin's ``dispatch`` from a scoped lookup)
+    own_fetch: bool = False
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
