@@ -1752,8 +1752,13 @@ class _Join:
         def unguarded(origin: Origin) -> bool:
             return not origin.trusted and not any(i < len(ok) and ok[i] for i in origin.guards)
 
+        pinned = {  # queries pinned by key to a verified tenant (`id=request.org.id`): that tenant, or none
+            (lk.model, lk.line)
+            for lk in fn.d.lookups
+            if lk.origin.trusted and lk.model in self.tenant_models and lk.key.removesuffix("__exact") in ("id", "pk")
+        }
         for lookup in fn.d.lookups:
-            if not unguarded(lookup.origin) or lookup.aggregate:
+            if not unguarded(lookup.origin) or lookup.aggregate or (lookup.model, lookup.line) in pinned:
                 continue
             model = lookup.model
             on_tenant = model in self.tenant_models and vocab.identifies_tenant(lookup.key)

@@ -3285,7 +3285,9 @@ class FunctionScan:
                     values.append((f"{arg.func.value.attr}__in", arg.args[0]))
             for key, value in values:
                 origin = self.eval(value, env)
-                if origin.params or origin.sources or origin.calls:
+                # and the key pinned to a verified tenant (`id=request.org.id`): the query finds that tenant or none
+                pinned = origin.trusted and key.removesuffix("__exact") in ("id", "pk")
+                if origin.params or origin.sources or origin.calls or pinned:
                     self.lookups.append(Lookup(model, key, origin, node.lineno, aggregate))
             node = func.value if isinstance(func, ast.Attribute) else func
 
