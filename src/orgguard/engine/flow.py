@@ -76,7 +76,8 @@ def union(values: Iterable[Value]) -> Value:
     event = next((v.event for v in vals if v.event), "")
     if event:
         return Value(event=event)
-    query = vals[0].query if vals and all(v.query == vals[0].query for v in vals) else ""
+    first = vals[0].query if vals else ""
+    query = first if first and all(v.query == first for v in vals) else ""
     if any(v.resolved for v in vals):
         return Value(resolved=True, query=query) if query else RESOLVED
     if vals and all(v.trusted for v in vals):
