@@ -14,6 +14,7 @@ from orgguard.engine.facts import (
     Surface,
     bound_args,
     class_bases,
+    class_strings,
     is_list_view,
     is_view_class,
     object_permission_guard,
@@ -597,20 +598,8 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         return summary is not None and summary.own_fetch
 
     def _capability_lookup(self, klass: cst.ClassDef) -> bool:
-        markers = self.ctx.knowledge["models.secret_fields"]
-        for stmt in klass.body.body:
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if (
-                    isinstance(small, cst.Assign)
-                    and any(isinstance(t.target, cst.Name) and t.target.value == "lookup_field" for t in small.targets)
-                    and isinstance(small.value, cst.SimpleString)
-                    and isinstance(small.value.evaluated_value, str)
-                    and vocab.is_secret_field(small.value.evaluated_value, markers)
-                ):
-                    return True
-        return False
+        field = class_strings(klass).get("lookup_field")
+        return field is not None and vocab.is_secret_field(field, self.ctx.knowledge["models.secret_fields"])
 
     def _class_attr(
         self, klass: cst.ClassDef, stmt: cst.SimpleStatementLine, value: cst.BaseExpression, attr: str, hooked: bool

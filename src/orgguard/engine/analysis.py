@@ -441,7 +441,7 @@ class Analysis:
                 if chain is None or not self._raises_when_missing(chain):
                     continue
                 for key, value in self.queries.lookups(chain):
-                    if key in ("pk", "id", "pk__exact", "id__exact") and isinstance(value, cst.Name):
+                    if vocab.is_key_lookup(key) and isinstance(value, cst.Name):
                         found.by_name.append((index, value.value, chain))
         return found
 

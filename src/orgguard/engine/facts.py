@@ -168,7 +168,7 @@ class _VarScan(cst.CSTVisitor):
             return ""
         for key, value in self.queries.lookups(found):
             owner, path = _root(value)
-            if key in ("pk", "id", "pk__exact", "id__exact") and set(path) <= {"pk", "id"}:
+            if vocab.is_key_lookup(key) and set(path) <= {"pk", "id"}:
                 return owner if owner not in ("self", "request") else ""
         return ""
 
@@ -716,17 +716,23 @@ def object_permission_guard(ctx: FileContext, klass: cst.ClassDef) -> str:
     return ""
 
 
-def _lookup_kwarg(klass: cst.ClassDef) -> str:
-    """The URL kwarg a DRF view finds its object by: ``lookup_url_kwarg``, else ``lookup_field``, else ``pk``."""
+def class_strings(klass: cst.ClassDef) -> dict[str, str]:
+    """The class's own attributes assigned a string literal (``lookup_field = "token"``)."""
     found: dict[str, str] = {}
     for stmt in klass.body.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
                 if isinstance(small, cst.Assign) and isinstance(small.value, cst.SimpleString):
+                    value = small.value.evaluated_value
                     for t in small.targets:
-                        value = small.value.evaluated_value
                         if isinstance(t.target, cst.Name) and isinstance(value, str):
                             found[t.target.value] = value
+    return found
+
+
+def _lookup_kwarg(klass: cst.ClassDef) -> str:
+    """The URL kwarg a DRF view finds its object by: ``lookup_url_kwarg``, else ``lookup_field``, else ``pk``."""
+    found = class_strings(klass)
     return found.get("lookup_url_kwarg") or found.get("lookup_field") or "pk"
 
 

@@ -1694,7 +1694,7 @@ class _Join:
         return frozenset(
             p
             for lk in fn.d.lookups
-            if (lk.model, lk.line) in pinned and lk.key.removesuffix("__exact") in ("id", "pk")
+            if (lk.model, lk.line) in pinned and vocab.is_key_lookup(lk.key)
             for p in lk.origin.params
             if p in fn.params and p not in ("self", "cls")
         )
@@ -1755,7 +1755,7 @@ class _Join:
         pinned = {  # queries pinned by key to a verified tenant (`id=request.org.id`): that tenant, or none
             (lk.model, lk.line)
             for lk in fn.d.lookups
-            if lk.origin.trusted and lk.model in self.tenant_models and lk.key.removesuffix("__exact") in ("id", "pk")
+            if lk.origin.trusted and lk.model in self.tenant_models and vocab.is_key_lookup(lk.key)
         }
         for lookup in fn.d.lookups:
             if not unguarded(lookup.origin) or lookup.aggregate or (lookup.model, lookup.line) in pinned:

@@ -3286,7 +3286,7 @@ class FunctionScan:
             for key, value in values:
                 origin = self.eval(value, env)
                 # and the key pinned to a verified tenant (`id=request.org.id`): the query finds that tenant or none
-                pinned = origin.trusted and key.removesuffix("__exact") in ("id", "pk")
+                pinned = origin.trusted and vocab.is_key_lookup(key)
                 if origin.params or origin.sources or origin.calls or pinned:
                     self.lookups.append(Lookup(model, key, origin, node.lineno, aggregate))
             node = func.value if isinstance(func, ast.Attribute) else func

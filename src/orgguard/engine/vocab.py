@@ -321,6 +321,11 @@ IDENTIFYING = frozenset(
 )
 
 
+def is_key_lookup(key: str) -> bool:
+    """Whether a lookup picks a row by its own key (``pk=``, ``id__exact=``)."""
+    return key.removesuffix("__exact") in ("id", "pk")
+
+
 def identifies_tenant(key: str) -> bool:
     """Whether a lookup on the tenant model picks one tenant (``pk=``, ``slug__iexact=``, ``stripe_customer_id=``)
     rather than filtering by a property (``is_private=``, ``created__gt=``)."""
