@@ -14,7 +14,7 @@ input, looks the tenant up without a check — is the one the whole-program join
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -429,12 +429,19 @@ class FunctionFlow:
         node: cst.BaseExpression = call
         has_user_lookup = False
         touches_membership = False
+        paths: Sequence[str] | None = None  # the tenant paths of the query's model, once a lookup asks
         while isinstance(node, cst.Call):
             for arg in node.args:
                 key = arg.keyword.value if arg.keyword else ""
                 value_text = dotted_name(arg.value)
                 if vocab.is_userish(value_text) and (not key or "user" in key or "member" in key or key in attrs):
                     has_user_lookup = True
+                if "__" in key and vocab.is_userish(value_text):
+                    if paths is None:
+                        chain = self.queries.recognize(call)
+                        paths = self.ctx.index.tenant_paths.get(chain.model, ()) if chain is not None else ()
+                    if vocab.joins_members(key, paths, self.ctx.index.tenant_properties):
+                        return True
                 for compare in _comparisons(arg.value):
                     # SQLAlchemy: Membership.user_id == current_user.id
                     operands = [compare.left, *(c.comparator for c in compare.comparisons)]

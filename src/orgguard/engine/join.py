@@ -47,6 +47,7 @@ from orgguard.engine.records import (
     ModelInfo,
     ModuleVar,
     Origin,
+    ParamSpec,
     ProjectIndex,
     Reach,
     Ref,
@@ -1551,6 +1552,11 @@ class _Join:
 
     # -- summaries ----------------------------------------------------------------------------------
 
+    @functools.cached_property
+    def tenant_prefixes(self) -> tuple[str, ...]:
+        """Every model's tenant paths (``organization``, ``project__organization``), longest first."""
+        return tuple(sorted({p for paths in self.paths_of.values() for p in paths}, key=lambda p: (-len(p), p)))
+
     def _check_verifies(self, fn: _Fn, check: Check) -> bool:
         attrs = self.membership_attrs
         if check.user_self and fn.klass not in self.sym.user_classes:
@@ -1561,6 +1567,8 @@ class _Join:
             return True
         if attrs.intersection(check.user_attrs) or attrs.intersection(check.user_kwargs):
             return True
+        if any(vocab.joins_members(kw, self.tenant_prefixes, self.tenant_properties) for kw in check.user_kwargs):
+            return True  # `organization__users=user`: the row's tenant joined to the user
         if check.key:
             callees = self.callee(fn, check.key)
             return bool(callees) and all(c.verifies for c in callees)
@@ -2335,6 +2343,17 @@ class _Join:
     def _staff_dependency(self, fn: _Fn) -> bool:
         """A route whose injected providers (its own, its controller class's, its router's and the routers
         it is mounted under) include one that refuses anyone but staff (``Depends(get_admin_user)``)."""
+        for ref, module in self._route_providers(fn):
+            for target in self.sym.resolve(ref, module_hint=module):
+                provider = self.fns.get(target.name) if target.kind == "func" else None
+                if provider is not None and self._staff_provider(provider):
+                    return True
+        return False
+
+    def _route_providers(self, fn: _Fn) -> list[tuple[Ref, str]]:
+        """The dependency providers injected into a route (or provider): its parameters' (``Depends(p)``, an alias
+        of ``Annotated[..., Depends(p)]``), its controller class's, its router's and the routers it is mounted
+        under; each with the module that names it."""
         providers: list[tuple[Ref, str]] = [
             (p.provider, fn.facts.module)
             for p in fn.d.params
@@ -2349,12 +2368,58 @@ class _Join:
             if dec.ref is not None and dec.call and dec.ref.attrs:
                 owner = Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1])
                 providers.extend(self._router_dependencies(owner, fn.facts.module))
-        for ref, module in providers:
+        return providers
+
+    def _provider_params(self, fn: _Fn) -> frozenset[str]:
+        """The route's parameters that one of its dependency providers verifies (directly, or through its own
+        sub-dependencies): FastAPI hands every provider in a request's dependency tree the same path and query
+        parameters by name, so ``get_current_org(org_id: int, ...)``, which checks membership of ``org_id``,
+        vouches for the route's own ``org_id``. Only a parameter read from the same place counts: the same
+        marker (``Path()``, ``Query()``, or none on both), or none on one side and ``Path()`` on the other where
+        the route's path names it; a provider's ``workspace_id: UUID = Query(...)`` does not vouch for the
+        route's ``{workspace_id}``."""
+        markers = self.k["sources.param_markers"]
+
+        def place(spec: ParamSpec) -> str | None:
+            """Where FastAPI reads a parameter from: its marker, "" for none; None for an injected one."""
+            if spec.star or spec.provider is not None or spec.marker in self.alias_providers:
+                return None
+            if spec.marker in self.dependency_aliases or spec.marker in self.k["trusted.dependency_markers"]:
+                return None
+            return spec.marker if spec.marker in markers else ""  # the annotation's name stands in for none
+
+        own = {p.name: found for p in fn.d.params if (found := place(p)) is not None}
+        if not own:
+            return frozenset()
+        route = fn.route or ""
+        out: set[str] = set()
+        seen: set[str] = {fn.qual}
+        todo = [(ref, module, 0) for ref, module in self._route_providers(fn)]
+        while todo:
+            ref, module, depth = todo.pop()
             for target in self.sym.resolve(ref, module_hint=module):
                 provider = self.fns.get(target.name) if target.kind == "func" else None
-                if provider is not None and self._staff_provider(provider):
-                    return True
-        return False
+                if provider is None or provider.qual in seen:
+                    continue
+                seen.add(provider.qual)
+                for p in provider.d.params:
+                    mine, theirs = own.get(p.name), place(p)
+                    if mine is None or theirs is None or p.name not in provider.verified_params:
+                        continue
+                    if theirs == mine or ({theirs, mine} == {"", "Path"} and f"{{{p.name}}}" in route):
+                        out.add(p.name)
+                if depth < 3:
+                    todo.extend(
+                        (p.provider, provider.facts.module, depth + 1)
+                        for p in provider.d.params
+                        if p.provider is not None and p.marker in self.k["trusted.dependency_markers"]
+                    )
+                    todo.extend(
+                        (ref, mod, depth + 1)
+                        for p in provider.d.params
+                        for ref, mod in self.alias_providers.get(p.marker, ())
+                    )
+        return frozenset(out)
 
     def _staff_provider(self, provider: _Fn, depth: int = 0) -> bool:
         if provider.d.staff_gate or self.matches(provider.qual, self.k["admin.dependencies"]):
@@ -2573,7 +2638,7 @@ class _Join:
         return found
 
     def _guard_kwargs_of(self, fn: _Fn) -> frozenset[str]:
-        out: set[str] = set()
+        out: set[str] = set(self._provider_params(fn))
         for before in self.request_hooks(fn):
             out.update(before.verified_kwargs)
         for dec in fn.d.decorators:

@@ -99,8 +99,7 @@ def find_tenant_sinks(
         if owned and queries.own_rows(chain):
             return out  # `UserFavorite.objects.filter(user=request.user, workspace__slug=slug)`: the user's own rows
         if chain.model in ctx.index.tenant_models and any(
-            vocab.is_key_lookup(key) and flow.value(expr, stmt).trusted
-            for key, expr in queries.lookups(chain)
+            vocab.is_key_lookup(key) and flow.value(expr, stmt).trusted for key, expr in queries.lookups(chain)
         ):
             return out  # `Organization.objects.get(id=request.org.id, name=name)`: the verified tenant, or none
         if (owned or chain.model in ctx.index.tenant_models) and not flow.is_membership_query(call):

@@ -335,6 +335,20 @@ def identifies_tenant(key: str) -> bool:
     return field in IDENTIFYING or field.endswith(("_id", "_slug", "_uuid", "_key", "_code"))
 
 
+def joins_members(key: str, paths: Iterable[str], properties: Iterable[str] = ()) -> bool:
+    """Whether a lookup keyword given the signed-in user (``organization__users=request.user``) joins a row's
+    tenant, reached through one of ``paths``, to that user: a relation of the tenant the user is compared with
+    (its members, its memberships, its owner; declared in the project or by an installed base, such as
+    django-organizations' ``users``), so the query finds rows only in a tenant the user belongs to. A property
+    (``properties``) or an identifier of the tenant is none (``organization__id=request.user.id`` compares two
+    kinds of id)."""
+    for path in paths:
+        if key.startswith(f"{path}__"):
+            field = key[len(path) + 2 :].split("__", 1)[0]
+            return field not in properties and not identifies_tenant(field)
+    return False
+
+
 def matches_field(name: str, markers: Iterable[str]) -> bool:
     """Whether a field name matches one of a pack's field-name globs (case-insensitive)."""
     if isinstance(markers, frozenset):
