@@ -686,7 +686,9 @@ def class_bases(ctx: FileContext, klass: cst.ClassDef) -> set[str]:
 
 
 def is_view_class(ctx: FileContext, klass: cst.ClassDef) -> bool:
-    """A view, or a project mixin that views are built from."""
+    """A view, or a project mixin that views are built from (not a class no request is routed to)."""
+    if klass.name.value in ctx.index.unroutable:
+        return False
     if klass.name.value in ctx.index.view_mixins:
         return True
     return bool(class_bases(ctx, klass) & ctx.knowledge["requests.view_bases"])

@@ -623,6 +623,42 @@ def _collections(models: Mapping[str, ModelInfo], target_model: Callable[[str], 
     return out
 
 
+def _unroutable(
+    classes: Sequence[ClassFacts],
+    by_name: Mapping[str, Sequence[ClassFacts]],
+    views: set[str],
+    view_bases: Iterable[str],
+) -> frozenset[str]:
+    """The project classes in ``views`` (short names) built on mixins alone, that no other class derives from: in
+    their whole project ancestry every base from outside the project is a mixin (``SingleObjectMixin``,
+    ``ContextMixin``: its name ends in ``Mixin``), and no class with another base from outside (``View``,
+    ``APIView``, django-filter's ``FilterView``) derives from them. Nothing routes a request to such a class
+    (``class MonitorEmail(DetailEmail)``, where ``DetailEmail(SingleObjectMixin, ...)`` renders one object in an
+    e-mail a job sends); a mixin that some view is built from still runs as that view."""
+    neutral = {"object", "ABC", "Generic", "Protocol"}
+    dispatching = {b for b in view_bases if not b.endswith("Mixin")}  # a project class may share the name
+
+    def dispatches(base: str) -> bool:
+        short = _short(base).split("[", 1)[0]
+        return short in dispatching or (short not in by_name and not short.endswith("Mixin") and short not in neutral)
+
+    routable = {raw.name for raw in classes if any(dispatches(b) for b in raw.bases)}
+    grew = True
+    while grew:
+        grew = False
+        for raw in classes:
+            if raw.name not in routable and any(_short(b) in routable for b in raw.bases):
+                routable.add(raw.name)
+                grew = True
+    todo = [_short(b) for name in routable for raw in by_name.get(name, ()) for b in raw.bases]
+    while todo:  # the project bases of a routable class run as it
+        name = todo.pop()
+        if name in by_name and name not in routable:
+            routable.add(name)
+            todo.extend(_short(b) for raw in by_name[name] for b in raw.bases)
+    return frozenset(name for name in views if name in by_name and name not in routable)
+
+
 def _hops(tenant_prefixes: set[str]) -> set[str]:
     """Proper prefixes of tenant paths: the parents a row reaches its tenant through (``project``)."""
     hops: set[str] = set()
@@ -900,6 +936,7 @@ class _Join:
         )
         self.model_infos = index.models
         self.view_mixins = index.view_mixins
+        self.unroutable = index.unroutable
         self.scoping_methods = index.scoping_methods
         self.class_infos = index.classes
         self.bound_slots = {i.qualname: i.bound for v in index.classes.values() for i in v if i.bound}
@@ -979,6 +1016,8 @@ class _Join:
                 if raw.name not in views and any(_short(b) in views for b in raw.bases):
                     views.add(raw.name)
                     grew = True
+        unroutable = _unroutable(classes, by_name, views, view_bases)
+        views -= unroutable
         for raw in classes:
             base_shorts = [_short(b) for b in raw.bases]
             if set(base_shorts) & views:
@@ -1060,6 +1099,7 @@ class _Join:
         self.paths_of = paths_of
         self.model_infos = models
         self.view_mixins = frozenset(view_mixins)
+        self.unroutable = unroutable
         self.class_infos = {name: tuple(v) for name, v in infos.items()}
         tenant_admins = self._tenant_admins(infos)
         self.class_infos = {
@@ -1104,6 +1144,7 @@ class _Join:
             scoping_methods=scoping_methods,
             shortcuts=frozenset(fn.qual for fn in self.fns.values() if fn.d.shortcut),
             view_mixins=self.view_mixins,
+            unroutable=self.unroutable,
             functions=functions,
             reach=reach,
             param_reach=param_reach,
@@ -2043,7 +2084,11 @@ class _Join:
         resolver = self._resolver(fn)
         bases = self.class_bases(fn.klass) if fn.klass else frozenset()
         klass_short = _short(fn.klass) if fn.klass else ""
-        view_class = bool(fn.klass) and (klass_short in self.view_mixins or bool(bases & k["requests.view_bases"]))
+        view_class = (
+            bool(fn.klass)
+            and klass_short not in self.unroutable
+            and (klass_short in self.view_mixins or bool(bases & k["requests.view_bases"]))
+        )
         decorators = {_short(dec.text) for dec in d.decorators if dec.text}
         params = fn.params
         has_request_param = bool(set(params[:2]) & k["requests.handler_params"])

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 25
+SCHEMA_VERSION = 26
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -511,6 +511,9 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
     scoping_methods: frozenset[str] = frozenset()  # custom manager/queryset methods that filter by tenant
     shortcuts: frozenset[str] = frozenset()  # qualnames of project functions that wrap a query shortcut
     view_mixins: frozenset[str] = frozenset()  # project classes mixed into views (their methods serve requests)
+    # project classes built on the framework's view mixins alone (SingleObjectMixin) that no view derives from: no
+    # request is ever dispatched to them (an e-mail class that renders one object)
+    unroutable: frozenset[str] = frozenset()
     functions: dict[str, FunctionInfo] = {}  # by qualname
     reach: dict[str, tuple[Reach, ...]] = {}  # qualname -> entry points that reach the function
     param_reach: dict[str, tuple[tuple[str, tuple[Reach, ...]], ...]] = {}  # qualname -> param -> client input
