@@ -281,17 +281,43 @@ class Analysis:
     def capability(self, chain: QueryChain) -> bool:
         """Whether the row is looked up by a bearer secret (an invitation token, an API key, a share link's
         random key): holding it is the authorization. Primary keys never are, UUID ones included."""
-        info = self.ctx.index.models.get(chain.model)
-        markers = self.ctx.knowledge["models.secret_fields"]
         for key, _expr in self.queries.lookups(chain):
             field, _, transform = key.partition("__")
-            if transform not in ("", "exact", "iexact"):
-                continue
-            if info is not None and (field in info.primary_keys or field in ("pk", "id")):
-                continue
-            if (info is not None and field in info.secret_fields) or vocab.is_secret_field(field, markers):
+            if self._secret_lookup(chain.model, field, transform):
                 return True
+            related = self._related_model(chain.model, field)
+            if related and transform:
+                # `Project.objects.filter(id=project_id, projectkey__public_key=key)`: a related row's secret (the
+                # project's ingest key) finds the rows it was issued for, and holding it is the authorization
+                inner, _, rest = transform.partition("__")
+                if self._secret_lookup(related, inner, rest):
+                    return True
         return False
+
+    def _secret_lookup(self, model: str, field: str, transform: str) -> bool:
+        """Whether ``<field>[__<transform>]`` on ``model`` matches a bearer secret exactly."""
+        if transform not in ("", "exact", "iexact"):
+            return False
+        info = self.ctx.index.models.get(model)
+        if info is not None and (field in info.primary_keys or field in ("pk", "id")):
+            return False
+        markers = self.ctx.knowledge["models.secret_fields"]
+        return (info is not None and field in info.secret_fields) or vocab.is_secret_field(field, markers)
+
+    def _related_model(self, model: str, field: str) -> str:
+        """The model a lookup's first step reaches: a relation of ``model``, or a model relating to it under its
+        default reverse name (``projectkey`` for ``ProjectKey.project``); "" when neither."""
+        models = self.ctx.index.models
+        info = models.get(model)
+        if info is None:
+            return ""
+        for name, target in info.relations:
+            if name == field and target in models:
+                return target
+        for other in models.values():
+            if other.name.lower() == field and any(target == model for _name, target in other.relations):
+                return other.name
+        return ""
 
     def account_lookup(self, chain: QueryChain) -> bool:
         """Whether a user account is found by its login identity (``username``, ``email``): sign-up, sign-in
