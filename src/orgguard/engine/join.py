@@ -2124,7 +2124,8 @@ class _Join:
         else:
             guard = self._decorator_guard(fn) or self._decorated_permissions(fn)
             if not guard and view_class:
-                guard = self.class_guard(fn.klass, bases)
+                # the permission classes are checked once `get_permissions` picked them, not before it returns
+                guard = self.class_guard(fn.klass, bases, permissions=d.name != "get_permissions")
             if not guard and view_class and d.name in k["requests.queryset_hooks"]:
                 guard = self._actions_guard(fn.klass)
             if not guard:
@@ -2231,13 +2232,14 @@ class _Join:
         hit |= {_short(cls) for cls in self._permission_decorations(fn) if self.verifying_permission(cls)}
         return f"permission class {sorted(hit)[0]}" if hit else ""
 
-    def class_guard(self, klass: str, bases: frozenset[str]) -> str:
-        """Why every handler of a view class is membership-checked ("" when it is not)."""
+    def class_guard(self, klass: str, bases: frozenset[str], *, permissions: bool = True) -> str:
+        """Why every handler of a view class is membership-checked ("" when it is not); ``permissions``: whether its
+        permission classes count (not for ``get_permissions``, which picks them)."""
         k = self.k
         mixin = bases & k["guards.mixins"]
         if mixin:
             return f"mixin {sorted(mixin)[0]}"
-        declared = self.permission_classes(klass)
+        declared = self.permission_classes(klass) if permissions else None
         if declared is not None:
             cls, names = declared
             raw = self.sym.classes[cls]
@@ -2706,13 +2708,15 @@ class _Join:
             found = self.sym.method(fn.klass, hook) if _short(mixin) in bases else None
             if found is not None:
                 out.update(self.fns[found].d.kwargs_read)
+        # the view's permission classes are checked once `get_permissions` has picked them: not before or inside it
+        picking = fn.d.name == "get_permissions"
         for cls in self.sym.mro(fn.klass):
             raw = self.sym.classes[cls]
-            for ref in raw.permission_classes:
+            for ref in () if picking else raw.permission_classes:
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
                     if t.kind == "class":
                         out.update(self._class_kwargs(t.name, fn.klass))
-            for composed in raw.permission_alternatives:
+            for composed in () if picking else raw.permission_alternatives:
                 # each alternative verifies what any class it requires does; the permission, what every one does
                 found_sets = [
                     set().union(*(self._class_kwargs(c, fn.klass) for c in alternative))

@@ -255,6 +255,38 @@ def _composed(node: ast.expr) -> bool:
     )
 
 
+def _all_of(entries: Sequence[tuple[tuple[Ref, ...], ...]], budget: int = 16) -> tuple[tuple[Ref, ...], ...] | None:
+    """Entries that must all pass, each any one of its alternatives, as alternatives (None past ``budget``)."""
+    out: list[tuple[Ref, ...]] = [()]
+    for entry in entries:
+        out = [(*have, *more) for have in out for more in entry]
+        if len(out) > budget:
+            return None
+    return tuple(out)
+
+
+def _super_call(node: ast.expr, method: str) -> bool:
+    """``super().<method>()``."""
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == method
+        and isinstance(node.func.value, ast.Call)
+        and dotted(node.func.value.func) == "super"
+    )
+
+
+def _always_assigns(body: Sequence[ast.stmt]) -> bool:
+    """Whether every path through ``body`` assigns ``self.permission_classes`` (an ``if`` counts when both of its
+    branches do)."""
+    for stmt in body:
+        if isinstance(stmt, ast.Assign) and any(dotted(t) == "self.permission_classes" for t in stmt.targets):
+            return True
+        if isinstance(stmt, ast.If) and stmt.orelse and _always_assigns(stmt.body) and _always_assigns(stmt.orelse):
+            return True
+    return False
+
+
 def _empty_literal(node: ast.expr) -> bool:
     if isinstance(node, (ast.Tuple, ast.List)):
         return not node.elts
@@ -803,6 +835,54 @@ class ModuleScan:
         refs = [self.ref_of(el.func if isinstance(el, ast.Call) else el, {}, {}) for el in items]
         return [r for r in refs if r is not None]
 
+    def _permission_branches(self, method: _Func) -> tuple[tuple[tuple[Ref, ...], ...], bool] | None:
+        """The permission lists a DRF view's ``get_permissions`` picks among (``self.permission_classes = [...]`` or
+        ``return [...]`` in each branch), as one composed permission's alternatives, and whether some path may keep
+        the class's own list (a ``return super().get_permissions()`` not preceded, on every path, by an assignment).
+        None for any other shape, or past the alternatives' budget."""
+        lists: list[ast.expr] = []
+        others = False
+        for node in walk(method):
+            if isinstance(node, ast.Assign) and any(dotted(t) == "self.permission_classes" for t in node.targets):
+                lists.append(node.value)
+            elif isinstance(node, ast.Return) and node.value is not None:
+                if isinstance(node.value, (ast.List, ast.Tuple)):
+                    lists.append(node.value)
+                elif _super_call(node.value, "get_permissions"):
+                    others = True
+                else:
+                    return None
+        if not lists:
+            return None
+        alternatives: list[tuple[Ref, ...]] = []
+        for listed in lists:
+            if not isinstance(listed, (ast.List, ast.Tuple)):
+                return None
+            entries: list[tuple[tuple[Ref, ...], ...]] = []
+            for el in listed.elts:
+                item = el.func if isinstance(el, ast.Call) else el  # `IsMember()`: an instance of the class
+                composed = self._permission_alternatives(item)
+                if composed is None:
+                    return None
+                entries.append(composed)
+            combined = _all_of(entries)
+            if combined is None:
+                return None
+            alternatives.extend(combined)
+        if len(alternatives) > 16:
+            return None
+        return tuple(alternatives), others and not _always_assigns(method.body)
+
+    @staticmethod
+    def _permission_lists(
+        classes: Sequence[Ref], composed: Sequence[tuple[tuple[Ref, ...], ...]]
+    ) -> tuple[tuple[Ref, ...], ...] | None:
+        """The class's own ``permission_classes`` as alternatives (every plain class and one alternative of each
+        composed entry); None when the class declares none here (its bases' list applies, unknown in this file)."""
+        if not classes and not composed:
+            return None
+        return _all_of([(tuple(classes),), *composed])
+
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
         func = vocab.short(dotted(call.func))
@@ -909,6 +989,7 @@ class ModuleScan:
         attr_types: list[tuple[str, Ref]] = []
         permission_classes: list[Ref] = []
         permission_alternatives: list[tuple[tuple[Ref, ...], ...]] = []
+        per_method: tuple[tuple[tuple[Ref, ...], ...], bool] | None = None  # get_permissions' lists (see below)
         attr_refs: list[tuple[str, tuple[Ref, ...]]] = []
         secret: list[str] = []
         default_refs: list[tuple[str, Ref]] = []  # (field, the function its default calls), resolved by the join
@@ -974,6 +1055,8 @@ class ModuleScan:
                     # `def get_permissions(self): return [NestedProjectPermissions(...)]`: what the attribute says
                     permission_classes[:] = listed
                     columns.append("permission_classes")
+                elif stmt.name == "get_permissions":
+                    per_method = self._permission_branches(stmt) or per_method
             elif isinstance(stmt, ast.ClassDef) and stmt.name == "Meta":
                 for meta in stmt.body:
                     if isinstance(meta, ast.Assign) and isinstance(meta.value, ast.Constant):
@@ -982,6 +1065,15 @@ class ModuleScan:
                                 table = str(meta.value.value)
                             if isinstance(t, ast.Name) and t.id == "abstract":
                                 abstract = bool(meta.value.value)
+        if per_method is not None:
+            # `get_permissions` picks a list per action or condition: the view's permission is any one of them, as a
+            # composed permission is any one of its alternatives (a path that keeps the class's own list adds it)
+            picked, keeps_own = per_method
+            own = self._permission_lists(permission_classes, permission_alternatives)
+            if not keeps_own or own is not None:
+                permission_classes[:] = []
+                permission_alternatives[:] = [(*picked, *(own if keeps_own and own else ()))]
+                columns.append("permission_classes")
         hooks: dict[str, HookFacts] = {}
         for m in methods:
             if m.name in self.k["requests.queryset_hooks"]:
