@@ -821,8 +821,12 @@ class _Join:
         self._command_classes: dict[str, bool] = {}
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
+        self._called_matching: dict[int, frozenset[str]] = {}
+        self._class_deps: dict[str, tuple[tuple[Ref, str], ...]] = {}
+        self._router_deps_of: dict[tuple[str, str], tuple[tuple[Ref, str], ...]] = {}
         self._vouches_of: dict[str, frozenset[str]] = {}
         self._guarded_kwargs: dict[str, frozenset[str]] = {}
+        self._class_guarded: dict[tuple[str, bool], frozenset[str]] = {}
         self._writes_memo: dict[tuple[str, str], bool] = {}
         self._writers: frozenset[str] | None = None
         self.scoping_methods: frozenset[str] = frozenset()  # the project's managers' methods that narrow to a tenant
@@ -1570,6 +1574,35 @@ class _Join:
         if found is None:
             found = self._matched[key] = vocab.matches_any(text, entries)
         return found
+
+    def called_matching(self, entries: frozenset[str]) -> frozenset[str]:
+        """The call texts any function of the project makes (``DefFacts.called``) that ``entries`` name, found once
+        per knowledge set: a function calls one when its texts are not disjoint from them."""
+        found = self._called_matching.get(id(entries))
+        if found is None:
+            texts = {c for fn in self.fns.values() for c in fn.d.called if c}
+            found = self._called_matching[id(entries)] = frozenset(t for t in texts if self.matches(t, entries))
+        return found
+
+    @functools.cached_property
+    def _webhook_names(self) -> re.Pattern[str]:
+        """Any of the webhook name markers, in a function's lowered name (what the markers' own test reads)."""
+        markers = sorted(self.k["webhooks.name_markers"])
+        return re.compile("|".join(re.escape(m) for m in markers) if markers else "(?!)")
+
+    @functools.cached_property
+    def _export_prefixes(self) -> tuple[str, ...]:
+        return tuple(sorted(self.k["exports.name_prefixes"]))
+
+    @functools.cached_property
+    def _admin_bases(self) -> frozenset[str]:
+        """The admin bases that mark a staff surface (Flask-Admin's ``BaseView`` and ``ModelView`` need a check)."""
+        return frozenset(b for b in self.k["admin.bases"] if b not in ("BaseView", "ModelView"))
+
+    @functools.cached_property
+    def event_builders(self) -> frozenset[str]:
+        """The functions that verify (or build) a Stripe event and return it (see :meth:`builds_event`)."""
+        return frozenset(q for q, fn in self.fns.items() if fn.d.returns_call and self.builds_event(fn))
 
     def exempt(self, rel: str) -> bool:
         """Whether a file is a test or a seed script (``exempt-files``)."""
@@ -2320,17 +2353,18 @@ class _Join:
         d = fn.d
         qualified = [dec.qualified for dec in d.decorators if dec.qualified]
         name = d.name.lower()
-        called = [c for c in d.called if c]
+        called = d.called
         if (
             any(self.matches(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
             or (
-                any(m in name and not _manages(name, m) for m in k["webhooks.name_markers"])
+                self._webhook_names.search(name) is not None
+                and any(m in name and not _manages(name, m) for m in k["webhooks.name_markers"])
                 and not _sends(name)
                 and _receives(d)
             )
-            or any(self.matches(c, self.event_calls) for c in called)
-            or any(self.builds_event(c) for key in fn.edges for c in self.callee(fn, key))
+            or not self.called_matching(self.event_calls).isdisjoint(called)
+            or (bool(self.event_builders) and any(q in self.event_builders for qs in fn.edges.values() for q in qs))
         ):
             return WEBHOOK
         if (
@@ -2341,13 +2375,14 @@ class _Join:
         ):
             return JOB
         module = fn.path.rsplit("/", 1)[-1]
+        prefixes = self._export_prefixes
         if (
-            any(name.startswith(p) for p in k["exports.name_prefixes"])
-            or any(module.startswith(p) for p in k["exports.name_prefixes"])
-            or any(self.matches(c, k["exports.writer_calls"]) for c in called)
+            name.startswith(prefixes)
+            or module.startswith(prefixes)
+            or not self.called_matching(k["exports.writer_calls"]).isdisjoint(called)
         ):
             return EXPORT
-        admin_bases = {b for b in k["admin.bases"] if b not in ("BaseView", "ModelView")}
+        admin_bases = self._admin_bases
         class_decorators = self.class_decorators(fn.klass) if fn.klass else []
         if (
             decorators & k["admin.decorators"]
@@ -2409,13 +2444,27 @@ class _Join:
         # `role: SuperuserRole`, an alias of `Annotated[..., Depends(require_superuser)]`
         providers.extend(item for p in fn.d.params for item in self.alias_providers.get(p.marker, ()))
         if fn.klass:
-            for cls in self.sym.mro(fn.klass):
-                providers.extend((ref, self.sym.class_module[cls]) for ref in self.sym.classes[cls].dependencies)
+            providers.extend(self._class_dependencies(fn.klass))
         for dec in fn.d.decorators:
             if dec.ref is not None and dec.call and dec.ref.attrs:
                 owner = Ref(dec.ref.kind, dec.ref.base, dec.ref.attrs[:-1])
-                providers.extend(self._router_dependencies(owner, fn.facts.module))
+                key = (_ref_key(owner), fn.facts.module)
+                found = self._router_deps_of.get(key)
+                if found is None:
+                    found = self._router_deps_of[key] = tuple(self._router_dependencies(owner, fn.facts.module))
+                providers.extend(found)
         return providers
+
+    def _class_dependencies(self, klass: str) -> tuple[tuple[Ref, str], ...]:
+        """A controller class's dependencies, its bases' included (asked for each of its methods: kept)."""
+        found = self._class_deps.get(klass)
+        if found is None:
+            found = self._class_deps[klass] = tuple(
+                (ref, self.sym.class_module[cls])
+                for cls in self.sym.mro(klass)
+                for ref in self.sym.classes[cls].dependencies
+            )
+        return found
 
     def _provider_params(self, fn: _Fn) -> frozenset[str]:
         """The route's parameters that one of its dependency providers verifies (directly, or through its own
@@ -2425,6 +2474,9 @@ class _Join:
         marker (``Path()``, ``Query()``, or none on both), or none on one side and ``Path()`` on the other where
         the route's path names it; a provider's ``workspace_id: UUID = Query(...)`` does not vouch for the
         route's ``{workspace_id}``."""
+        route = self._route(fn)  # (asked before the function's surface may be known)
+        if route is None and not any(p.provider is not None or p.marker in self.alias_providers for p in fn.d.params):
+            return frozenset()  # neither a route nor a provider with sub-dependencies: no provider runs with it
         markers = self.k["sources.param_markers"]
 
         def place(spec: ParamSpec) -> str | None:
@@ -2438,7 +2490,7 @@ class _Join:
         own = {p.name: found for p in fn.d.params if (found := place(p)) is not None}
         if not own:
             return frozenset()
-        route = fn.route or ""
+        route = route or ""
         out: set[str] = set()
         seen: set[str] = {fn.qual}
         todo = [(ref, module, 0) for ref, module in self._route_providers(fn)]
@@ -2701,33 +2753,45 @@ class _Join:
                     out.update(self._permission_kwargs(self.fns[found], fn.klass))
         if not fn.klass:
             return frozenset(out)
-        bases = self.class_bases(fn.klass)
+        # the view's permission classes are checked once `get_permissions` has picked them: not before or inside it
+        key = (fn.klass, fn.d.name == "get_permissions")
+        found_kwargs = self._class_guarded.get(key)
+        if found_kwargs is None:
+            found_kwargs = self._class_guarded[key] = self._class_guard_kwargs(*key)
+        return frozenset(out | found_kwargs) if out else found_kwargs
+
+    def _class_guard_kwargs(self, klass: str, picking: bool) -> frozenset[str]:
+        """The URL kwargs every method of a view class has verified by the class's guards: its parent hooks, its
+        permission classes (not for ``picking``: ``get_permissions``) and its object hooks."""
+        out: set[str] = set()
+        bases = self.class_bases(klass)
         for entry in self.k["guards.parent_hooks"]:
             # FilterByParentManaged.get_parent_queryset: the mixin refuses a URL parent outside the user's tenants
             mixin, _, hook = entry.rpartition(".")
-            found = self.sym.method(fn.klass, hook) if _short(mixin) in bases else None
+            found = self.sym.method(klass, hook) if _short(mixin) in bases else None
             if found is not None:
                 out.update(self.fns[found].d.kwargs_read)
-        # the view's permission classes are checked once `get_permissions` has picked them: not before or inside it
-        picking = fn.d.name == "get_permissions"
-        for cls in self.sym.mro(fn.klass):
+        object_hooks = self.k["requests.object_hooks"]
+        for cls in self.sym.mro(klass):
             raw = self.sym.classes[cls]
             for ref in () if picking else raw.permission_classes:
                 for t in self.sym.resolve(ref, module_hint=self.sym.class_module[cls]):
                     if t.kind == "class":
-                        out.update(self._class_kwargs(t.name, fn.klass))
+                        out.update(self._class_kwargs(t.name, klass))
             for composed in () if picking else raw.permission_alternatives:
                 # each alternative verifies what any class it requires does; the permission, what every one does
                 found_sets = [
-                    set().union(*(self._class_kwargs(c, fn.klass) for c in alternative))
+                    set().union(*(self._class_kwargs(c, klass) for c in alternative))
                     for alternative in self.permission_alternatives(composed, self.sym.class_module[cls])
                 ]
                 if found_sets:
                     out.update(set.intersection(*found_sets))
-            for name in self.k["requests.object_hooks"]:
-                hooked = self.sym.methods.get(cls, {}).get(name)
-                if hooked is not None:
-                    out.update(self.fns[hooked].verified_kwargs)
+            methods = self.sym.methods.get(cls)
+            if methods:
+                for name in object_hooks:
+                    hooked = methods.get(name)
+                    if hooked is not None:
+                        out.update(self.fns[hooked].verified_kwargs)
         return frozenset(out)
 
     def _class_kwargs(self, permission: str, view: str) -> frozenset[str]:
