@@ -822,6 +822,7 @@ class _Join:
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
         self._called_matching: dict[int, frozenset[str]] = {}
+        self._given: dict[tuple[str, str], bool] = {}
         self._class_deps: dict[str, tuple[tuple[Ref, str], ...]] = {}
         self._router_deps_of: dict[tuple[str, str], tuple[tuple[Ref, str], ...]] = {}
         self._vouches_of: dict[str, frozenset[str]] = {}
@@ -2890,9 +2891,64 @@ class _Join:
             returns_scoped=self._returns_scoped(fn),
             fetches_object=fn.d.fetches_object,
             periodic=not fn.klass and fn.qual in self.periodic,
+            given_params=self._given_params(fn),
             own_fetch=fn.d.name == "get_object"
             and not any(t.startswith("super(") or t.rsplit(".", 1)[-1] == "get_queryset" for t in fn.d.called),
         )
+
+    @functools.cached_property
+    def calls_by_name(self) -> dict[str, list[tuple[_Fn, CallFacts]]]:
+        """Every call of the project by the last name it calls (``app.DATABASE.tasks.get_task(...)``: ``get_task``),
+        resolved or not, with the function making it: a superset of the calls that may run a function of that name."""
+        out: dict[str, list[tuple[_Fn, CallFacts]]] = {}
+        for fn in self.fns.values():
+            for call in fn.d.calls:
+                if call.mode == "call":
+                    text = call.key.rsplit("#", 1)[0]
+                    out.setdefault(text.rsplit(".", 1)[-1], []).append((fn, call))
+        return out
+
+    def _given_params(self, fn: _Fn) -> tuple[str, ...]:
+        """The optional parameters of ``fn`` that every call of its name in the project gives (see :meth:`given`)."""
+        return tuple(name for name in fn.d.optional_params if name in fn.params and self.given(fn, name))
+
+    def given(self, fn: _Fn, name: str) -> bool:
+        """Whether every call of ``fn``'s name in the project gives its parameter ``name`` (by position or by
+        keyword), never as the literal ``None``, and, where the value comes from the caller's own optional
+        parameters, only when those are given in turn. Never for a function nothing calls by name (a route or a
+        job the framework calls, a callback). Every call of that name counts but those the join resolved to
+        other functions, so a caller it cannot resolve (``app.DATABASE.tasks.get_task``, through a proxy) is
+        still asked."""
+        if name not in fn.d.optional_params:
+            return name in fn.params
+        key = (fn.qual, name)
+        found = self._given.get(key)
+        if found is None:
+            self._given[key] = False  # a cycle of calls gives nothing it does not give from outside
+            found = self._given[key] = self._given_of(fn, name)
+        return found
+
+    def _given_of(self, fn: _Fn, name: str) -> bool:
+        if fn.surface in ENTRY_SURFACES:
+            return False
+        calls = self.calls_by_name.get(fn.d.name, ())
+        if not calls:
+            return False
+        params = list(fn.params)
+        index = params.index(name)
+        method = bool(fn.klass) and params[:1] in (["self"], ["cls"])
+        for caller, call in calls:
+            targets = caller.edges.get(call.key)
+            if targets and fn.qual not in targets:
+                continue  # resolved to another function of that name
+            text = call.key.rsplit("#", 1)[0]
+            slot = str(index - 1) if method and "." in text else str(index)
+            origin = next((value for key, value in call.args if key in (name, slot)), None)
+            if origin is None or name in call.nones or slot in call.nones:
+                return False
+            if any(q in caller.d.optional_params and not self.given(caller, q) for q in origin.params):
+                return False
+        return True
 
     def _returns_scoped(self, fn: _Fn) -> str:
         """The model of the query ``fn`` returns, when a trusted source or a scoping method narrows it (the

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 26
+SCHEMA_VERSION = 27
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -115,6 +115,7 @@ class CallFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_def
     # arguments that name a class, of a call that constructs one (``Repo(session, ShoppingItem)``): slot -> the
     # dotted name, head resolved through the imports (what ``self.model = model`` in its ``__init__`` holds)
     class_args: tuple[tuple[str, str], ...] = ()
+    nones: tuple[str, ...] = ()  # the slots given the literal ``None`` (by position or keyword)
 
 
 class Check(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -201,6 +202,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     wraps: bool = False  # returns a function defined inside it (a decorator that keeps the handler)
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
+    optional_params: tuple[str, ...] = ()  # parameters that default to ``None`` or are annotated as optional
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     random_maker: bool = False  # a module function returning a fresh random value (``return shortuuid.uuid()``)
@@ -490,6 +492,10 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # a ``get_object`` that finds the object itself, calling neither the inherited one nor ``get_queryset()``
     # (``return self.project``, set by the mixin's ``dispatch`` from a scoped lookup)
     own_fetch: bool = False
+    # its optional parameters that every call of its name in the project gives, never as ``None`` nor as the
+    # caller's own optional parameter (``get_task(task_id, organization_id=org.id)``): a branch taken when one is
+    # missing is reached by no caller
+    given_params: tuple[str, ...] = ()
 
 
 class ProjectIndex(msgspec.Struct, frozen=True, gc=False):

@@ -287,6 +287,27 @@ def _always_assigns(body: Sequence[ast.stmt]) -> bool:
     return False
 
 
+def _optional_params(node: _Func) -> tuple[str, ...]:
+    """The parameters that default to ``None`` or whose annotation admits it (``str | None``, ``Optional[str]``)."""
+    a = node.args
+    positional = [*a.posonlyargs, *a.args]
+    defaults = dict(zip([x.arg for x in positional[len(positional) - len(a.defaults) :]], a.defaults, strict=True))
+    defaults.update((x.arg, d) for x, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None)
+    out: list[str] = []
+    for arg in (*positional, *a.kwonlyargs):
+        default = defaults.get(arg.arg)
+        if (isinstance(default, ast.Constant) and default.value is None) or (
+            arg.annotation is not None
+            and any(
+                (isinstance(n, ast.Constant) and (n.value is None or (isinstance(n.value, str) and "None" in n.value)))
+                or (isinstance(n, (ast.Name, ast.Attribute)) and dotted(n).rsplit(".", 1)[-1] == "Optional")
+                for n in walk(arg.annotation)
+            )
+        ):
+            out.append(arg.arg)
+    return tuple(out)
+
+
 def _empty_literal(node: ast.expr) -> bool:
     if isinstance(node, (ast.Tuple, ast.List)):
         return not node.elts
@@ -1692,6 +1713,7 @@ class FunctionScan:
                     for a in (*n.args.posonlyargs, *n.args.args, *n.args.kwonlyargs)
                 )
             ),
+            optional_params=_optional_params(node),
             return_type=self._return_type(),
             assigns=self._assigns(),
             narrows=self._narrows(),
@@ -3522,9 +3544,27 @@ class FunctionScan:
                 for i, a in enumerate(call.args)
                 if isinstance(a, (ast.Name, ast.Attribute)) and _last_name(a)[:1].isupper()
             )
+        nones = tuple(
+            [str(i) for i, a in enumerate(call.args) if isinstance(a, ast.Constant) and a.value is None]
+            + [
+                kw.arg
+                for kw in call.keywords
+                if kw.arg and isinstance(kw.value, ast.Constant) and kw.value.value is None
+            ]
+        )
         self.calls.append(
             CallFacts(
-                key, call.lineno, call.col_offset, ref, "call", "", tuple(args), receiver, fate, class_args=class_args
+                key,
+                call.lineno,
+                call.col_offset,
+                ref,
+                "call",
+                "",
+                tuple(args),
+                receiver,
+                fate,
+                class_args=class_args,
+                nones=nones,
             )
         )
         return True
