@@ -56,7 +56,8 @@ class OptionalOrgChecker(Checker):
             return  # a staff console's optional tenant filter lists every tenant's rows by design
         if facts.surface is not Surface.REQUEST and org_var not in optional:
             return
-        if facts.info is not None and org_var in facts.info.given_params:
+        named = facts.conditional_tenant.get(var, org_var)  # the condition of the tenant's own filter, if one
+        if facts.info is not None and named in facts.info.given_params:
             return  # every call of it in the project gives the org: the widening branch is reached by none
         field = self.ctx.index.primary_path(chain.model)
         self.ctx.report(
@@ -65,5 +66,5 @@ class OptionalOrgChecker(Checker):
             query=chain.display,
             model=chain.model,
             field=field,
-            org=org_var,
+            org=named,
         )

@@ -57,6 +57,9 @@ class FunctionFacts:
     scoped_vars: set[str] = field(default_factory=set)
     # variables narrowed to the tenant only under a condition on the org value (ORG104)
     conditional_vars: dict[str, str] = field(default_factory=dict)
+    # of each of them, the condition its narrowing by the tenant's own field depends on (`if organization_id`,
+    # where an earlier `if task_id` narrows by a parent on the path)
+    conditional_tenant: dict[str, str] = field(default_factory=dict)
     info: FunctionInfo | None = None  # what the index knows of the function (its callers, its reach)
     checked_loops: frozenset[int] = frozenset()  # ids of iterated queries whose every row is checked in the loop
     # variables holding keys of a row's related rows (``[f"wiki:{i}" for i in project.pages.values_list("id")]``)
@@ -104,6 +107,7 @@ class _VarScan(cst.CSTVisitor):
         self.tenant_attrs = ctx.tenant_attrs
         self.scoped: set[str] = set()
         self.conditional: dict[str, str] = {}
+        self.conditional_tenant: dict[str, str] = {}  # the condition of its narrowing by the tenant itself, if any
         self.conditions: list[set[str]] = []  # names tested by the enclosing ifs
         self.derived: dict[str, str] = {}  # project = view.project: checking project checks view
         self.loops: dict[int, str] = {}  # id(iterated expression) -> the loop variable
@@ -236,12 +240,23 @@ class _VarScan(cst.CSTVisitor):
     def leave_IfExp(self, original_node: cst.IfExp) -> None:
         self.conditions.pop()
 
+    def _tenantness(self, name: str) -> int:
+        """0: a name of the tenant itself (``organization_id``), 1: of a parent on its path (``task_id``), 2: other."""
+        if any(name in paths for paths in self.ctx.index.tenant_paths.values()):
+            return 0  # a model's whole path to its tenant (`organization_id`), not a step on the way (`task`)
+        return 1 if name in self.tenant_attrs else 2
+
     def _narrowed(self, var: str, values: list[cst.BaseExpression]) -> None:
         used = set().union(*(names_in(v) for v in values)) if values else set()
         tested = set().union(*self.conditions) if self.conditions else set()
         if used & tested:
-            # `if org: qs = qs.filter(organization=org)`: skipped when the org is missing
+            # `if org: qs = qs.filter(organization=org)`: skipped when the org is missing; the condition named is the
+            # tenant's own when one is (`if organization_id`, not an earlier `if task_id` on a parent's path)
             self.conditional.setdefault(var, sorted(used & tested)[0])
+            found = min(used & tested, key=lambda name: (self._tenantness(name), name))
+            named = self.conditional_tenant.get(var)
+            if named is None or self._tenantness(found) < self._tenantness(named):
+                self.conditional_tenant[var] = found
         else:
             self.scoped.add(var)
 
@@ -929,6 +944,7 @@ def compute_facts(
     facts.keys = scan.keys
     facts.scoped_vars = scan.scoped
     facts.conditional_vars = {v: c for v, c in scan.conditional.items() if v not in scan.scoped}
+    facts.conditional_tenant = {v: scan.conditional_tenant.get(v, c) for v, c in facts.conditional_vars.items()}
     facts.checked_loops = frozenset(node for node, var in scan.loops.items() if var in scan.scoped)
     facts.descendant_keys = scan.descendant_keys
     facts.query_defs = scan.query_defs
