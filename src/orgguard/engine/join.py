@@ -2932,9 +2932,9 @@ class _Join:
         if fn.surface in ENTRY_SURFACES:
             return False
         calls = self.calls_by_name.get(fn.d.name, ())
-        if not calls:
-            return False
         params = list(fn.params)
+        if not calls or name not in params:
+            return False
         index = params.index(name)
         method = bool(fn.klass) and params[:1] in (["self"], ["cls"])
         for caller, call in calls:
