@@ -36,6 +36,9 @@ ADDED = {
     ),
     "decorated": "\n\n@login_required\ndef added_{n}(request):\n    return None\n",
     "a common name": "\n\ndef get(value):\n    return value\n",
+    # a call the join cannot resolve, by the name of a method with an optional org (services_fastapi's
+    # ArchiveRepository.find_archived), that leaves the org out
+    "omits an optional org": "\n\ndef _added_{n}(repo, doc_id):\n    return repo.find_archived(doc_id)\n",
 }
 
 
@@ -175,3 +178,16 @@ def _with_new_file(project: Project) -> tuple[ProjectIndex, ProjectIndex]:
     got = index_from_facts(str(project.root), project.config, project.knowledge, facts, previous)
     want = index_from_facts(str(project.root), project.config, project.knowledge, facts)
     return got, want
+
+
+def test_a_call_that_leaves_an_optional_org_out_is_joined_again(extended: list[int]) -> None:
+    """Every call of a method's name counts for the org its callers give (ORG104), resolved or not: an added
+    function that calls it without the org changes the method's entry, so the edit is no isolated one."""
+    project = Project("services_fastapi")
+    qual = "docs_api.optional_org.ArchiveRepository.find_archived"
+    assert project.index.functions[qual].given_params == ("organization_id",)
+    project.edit("omits an optional org", "docs_api/helpers.py", 1)
+    got, want = project.rejoin()
+    assert INDEX.encode(got) == INDEX.encode(want)
+    assert got.functions[qual].given_params == ()
+    assert extended == []

@@ -822,6 +822,7 @@ class _Join:
         self._flask_admin: dict[str, bool] = {}
         self._events: dict[str, bool] = {}
         self._called_matching: dict[int, frozenset[str]] = {}
+        self._optional_names: frozenset[str] | None = None
         self._given: dict[tuple[str, str], bool] = {}
         self._class_deps: dict[str, tuple[tuple[Ref, str], ...]] = {}
         self._router_deps_of: dict[tuple[str, str], tuple[tuple[Ref, str], ...]] = {}
@@ -850,6 +851,7 @@ class _Join:
         for qual, (facts, d) in self.sym.functions.items():
             klass = f"{facts.module}.{d.klass}" if d.klass else ""
             self.fns[qual] = _Fn(qual, facts, d, klass, tuple(p.name for p in d.params if not p.star))
+        self.pool: list[_Fn] = list(self.fns.values())  # the functions the join derives facts for now
 
     # -- an edit of isolated functions --------------------------------------------------------------
 
@@ -891,6 +893,8 @@ class _Join:
             return None
         if any(index.functions.get(qual) is None or index.functions[qual].callees for qual in removed):
             return None
+        if any(self._calls_optional(d) for d in candidates):
+            return None  # a call by the name of a function with an optional org may change what its callers give
         for qual, d in added.items():
             fn = self.fns.get(qual)
             if fn is None or fn.d is not d or not self._calls_nothing(fn):
@@ -913,6 +917,16 @@ class _Join:
             if needle in others or any(needle in body for other, _name, body in encoded if other != qual):
                 return None
         return set(removed), [q for q in self.fns if q in added]
+
+    def _calls_optional(self, d: DefFacts) -> bool:
+        """Whether a function calls, by name, a project function that takes an optional parameter (resolved or not:
+        :meth:`given` asks every call of that name)."""
+        if self._optional_names is None:
+            self._optional_names = frozenset(fn.d.name for fn in self.fns.values() if fn.d.optional_params)
+        names = self._optional_names
+        return not names.isdisjoint(d.blind_calls) or any(
+            call.key.rsplit("#", 1)[0].rsplit(".", 1)[-1] in names for call in d.calls if call.mode == "call"
+        )
 
     def _calls_nothing(self, fn: _Fn) -> bool:
         """Whether no call of a function can reach project code (by what its references resolve to)."""
@@ -950,6 +964,7 @@ class _Join:
         self.installed = index.installed_sessions
         self.has_urlconf = any(facts.urlconf for facts in self.files)
         fns = {qual: self.fns[qual] for qual in added}
+        self.pool = list(fns.values())  # an isolated function is named by no other: its own calls are all there are
         self._summaries(fns)
         self._vouches(fns)
         for fn in fns.values():
@@ -1581,7 +1596,7 @@ class _Join:
         per knowledge set: a function calls one when its texts are not disjoint from them."""
         found = self._called_matching.get(id(entries))
         if found is None:
-            texts = {c for fn in self.fns.values() for c in fn.d.called if c}
+            texts = {c for fn in self.pool for c in fn.d.called if c}
             found = self._called_matching[id(entries)] = frozenset(t for t in texts if self.matches(t, entries))
         return found
 
@@ -2365,7 +2380,7 @@ class _Join:
                 and _receives(d)
             )
             or not self.called_matching(self.event_calls).isdisjoint(called)
-            or (bool(self.event_builders) and any(q in self.event_builders for qs in fn.edges.values() for q in qs))
+            or (bool(fn.edges) and any(q in self.event_builders for qs in fn.edges.values() for q in qs))
         ):
             return WEBHOOK
         if (
@@ -2901,12 +2916,18 @@ class _Join:
         """Every call of the project by the last name it calls (``app.DATABASE.tasks.get_task(...)``: ``get_task``),
         resolved or not, with the function making it: a superset of the calls that may run a function of that name."""
         out: dict[str, list[tuple[_Fn, CallFacts]]] = {}
-        for fn in self.fns.values():
+        for fn in self.pool:
             for call in fn.d.calls:
                 if call.mode == "call":
                     text = call.key.rsplit("#", 1)[0]
                     out.setdefault(text.rsplit(".", 1)[-1], []).append((fn, call))
         return out
+
+    @functools.cached_property
+    def unrecorded_call_names(self) -> frozenset[str]:
+        """The last names of the calls whose arguments the index pass did not record (``repo.find(doc_id)`` on an
+        untyped parameter): what they give is unknown."""
+        return frozenset(name for fn in self.pool for name in fn.d.blind_calls)
 
     def _given_params(self, fn: _Fn) -> tuple[str, ...]:
         """The optional parameters of ``fn`` that every call of its name in the project gives (see :meth:`given`)."""
@@ -2933,7 +2954,7 @@ class _Join:
             return False
         calls = self.calls_by_name.get(fn.d.name, ())
         params = list(fn.params)
-        if not calls or name not in params:
+        if not calls or name not in params or fn.d.name in self.unrecorded_call_names:
             return False
         index = params.index(name)
         method = bool(fn.klass) and params[:1] in (["self"], ["cls"])

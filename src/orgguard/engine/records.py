@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 27
+SCHEMA_VERSION = 28
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -203,6 +203,8 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     kwargs_read: tuple[str, ...] = ()  # URL kwargs it reads (``self.kwargs["pk"]``)
     inner_params: tuple[str, ...] = ()  # parameters of the functions defined in it (a decorator's wrapper)
     optional_params: tuple[str, ...] = ()  # parameters that default to ``None`` or are annotated as optional
+    # the last names of its calls whose arguments ``calls`` does not record (``repo.find(doc_id)``, ``repo`` untyped)
+    blind_calls: tuple[str, ...] = ()
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     random_maker: bool = False  # a module function returning a fresh random value (``return shortuuid.uuid()``)

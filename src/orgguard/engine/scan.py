@@ -1714,6 +1714,7 @@ class FunctionScan:
                 )
             ),
             optional_params=_optional_params(node),
+            blind_calls=self._blind_calls(),
             return_type=self._return_type(),
             assigns=self._assigns(),
             narrows=self._narrows(),
@@ -2206,6 +2207,16 @@ class FunctionScan:
         ):
             items = self.mod.scope.qualified(dotted(collection.slice))  # data: list[UpdateCookBook]
         return ParamSpec(arg.arg, annotation, marker, items=items)
+
+    def _blind_calls(self) -> tuple[str, ...]:
+        """The last names of the calls whose arguments no :class:`CallFacts` records."""
+        recorded = {call.key for call in self.calls}
+        names = {
+            key.rsplit("#", 1)[0].rsplit(".", 1)[-1]
+            for key in self.keys.values()
+            if key not in recorded and not key.startswith("<expr>")
+        }
+        return tuple(sorted(names))
 
     def _number_calls(self) -> None:
         """Key every call of the body (nested functions included) by its text and occurrence, in source order."""
