@@ -297,15 +297,27 @@ def _optional_params(node: _Func) -> tuple[str, ...]:
     for arg in (*positional, *a.kwonlyargs):
         default = defaults.get(arg.arg)
         if (isinstance(default, ast.Constant) and default.value is None) or (
-            arg.annotation is not None
-            and any(
-                (isinstance(n, ast.Constant) and (n.value is None or (isinstance(n.value, str) and "None" in n.value)))
-                or (isinstance(n, (ast.Name, ast.Attribute)) and dotted(n).rsplit(".", 1)[-1] == "Optional")
-                for n in walk(arg.annotation)
-            )
+            arg.annotation is not None and _admits_none(arg.annotation)
         ):
             out.append(arg.arg)
     return tuple(out)
+
+
+def _admits_none(ann: ast.expr) -> bool:
+    """Whether an annotation admits ``None``: ``str | None``, ``Optional[str]``, ``Union[str, None]``, or a string
+    annotation that names it."""
+    if isinstance(ann, ast.Constant):
+        return ann.value is None or (isinstance(ann.value, str) and "None" in ann.value)
+    if isinstance(ann, ast.BinOp):
+        return _admits_none(ann.left) or _admits_none(ann.right)
+    if isinstance(ann, ast.Subscript):
+        name = dotted(ann.value).rsplit(".", 1)[-1]
+        if name == "Optional":
+            return True
+        if name == "Union":
+            items = ann.slice.elts if isinstance(ann.slice, ast.Tuple) else [ann.slice]
+            return any(_admits_none(item) for item in items)
+    return False
 
 
 def _empty_literal(node: ast.expr) -> bool:
