@@ -2915,12 +2915,14 @@ class _Join:
     def calls_by_name(self) -> dict[str, list[tuple[_Fn, CallFacts]]]:
         """Every call of the project by the last name it calls (``app.DATABASE.tasks.get_task(...)``: ``get_task``),
         resolved or not, with the function making it: a superset of the calls that may run a function of that name."""
+        wanted = {fn.d.name for fn in self.fns.values() if fn.d.optional_params}  # the names :meth:`given` asks
         out: dict[str, list[tuple[_Fn, CallFacts]]] = {}
         for fn in self.pool:
             for call in fn.d.calls:
                 if call.mode == "call":
-                    text = call.key.rsplit("#", 1)[0]
-                    out.setdefault(text.rsplit(".", 1)[-1], []).append((fn, call))
+                    name = call.key.rsplit("#", 1)[0].rsplit(".", 1)[-1]
+                    if name in wanted:
+                        out.setdefault(name, []).append((fn, call))
         return out
 
     @functools.cached_property
