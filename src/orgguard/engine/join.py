@@ -623,6 +623,23 @@ def _collections(models: Mapping[str, ModelInfo], target_model: Callable[[str], 
     return out
 
 
+def _derived(classes: Sequence[ClassFacts], names: set[str]) -> set[str]:
+    """``names`` (short names) and every project class that derives from one of them, directly or not."""
+    grew = True
+    while grew:
+        grew = False
+        for raw in classes:
+            if raw.name not in names and any(_short(b) in names for b in raw.bases):
+                names.add(raw.name)
+                grew = True
+    return names
+
+
+def _call_name(call: CallFacts) -> str:
+    """The last name a call calls (``app.DATABASE.tasks.get_task(...)``: ``get_task``)."""
+    return call.key.rsplit("#", 1)[0].rsplit(".", 1)[-1]
+
+
 def _unroutable(
     classes: Sequence[ClassFacts],
     by_name: Mapping[str, Sequence[ClassFacts]],
@@ -642,14 +659,7 @@ def _unroutable(
         short = _short(base).split("[", 1)[0]
         return short in dispatching or (short not in by_name and not short.endswith("Mixin") and short not in neutral)
 
-    routable = {raw.name for raw in classes if any(dispatches(b) for b in raw.bases)}
-    grew = True
-    while grew:
-        grew = False
-        for raw in classes:
-            if raw.name not in routable and any(_short(b) in routable for b in raw.bases):
-                routable.add(raw.name)
-                grew = True
+    routable = _derived(classes, {raw.name for raw in classes if any(dispatches(b) for b in raw.bases)})
     todo = [_short(b) for name in routable for raw in by_name.get(name, ()) for b in raw.bases]
     while todo:  # the project bases of a routable class run as it
         name = todo.pop()
@@ -925,7 +935,7 @@ class _Join:
             self._optional_names = frozenset(fn.d.name for fn in self.fns.values() if fn.d.optional_params)
         names = self._optional_names
         return not names.isdisjoint(d.blind_calls) or any(
-            call.key.rsplit("#", 1)[0].rsplit(".", 1)[-1] in names for call in d.calls if call.mode == "call"
+            _call_name(call) in names for call in d.calls if call.mode == "call"
         )
 
     def _calls_nothing(self, fn: _Fn) -> bool:
@@ -1028,14 +1038,9 @@ class _Join:
         self.scoping_methods = scoping_methods
         view_bases = k["requests.view_bases"]
         view_mixins: set[str] = set()
-        views = set(view_bases)  # short names: the framework's views and the project classes that derive from one
-        grew = True
-        while grew:
-            grew = False
-            for raw in classes:
-                if raw.name not in views and any(_short(b) in views for b in raw.bases):
-                    views.add(raw.name)
-                    grew = True
+        views = _derived(
+            classes, set(view_bases)
+        )  # short names: the framework's views and the classes deriving from one
         unroutable = _unroutable(classes, by_name, views, view_bases)
         views -= unroutable
         for raw in classes:
@@ -1599,12 +1604,6 @@ class _Join:
             texts = {c for fn in self.pool for c in fn.d.called if c}
             found = self._called_matching[id(entries)] = frozenset(t for t in texts if self.matches(t, entries))
         return found
-
-    @functools.cached_property
-    def _webhook_names(self) -> re.Pattern[str]:
-        """Any of the webhook name markers, in a function's lowered name (what the markers' own test reads)."""
-        markers = sorted(self.k["webhooks.name_markers"])
-        return re.compile("|".join(re.escape(m) for m in markers) if markers else "(?!)")
 
     @functools.cached_property
     def _export_prefixes(self) -> tuple[str, ...]:
@@ -2374,8 +2373,7 @@ class _Join:
             any(self.matches(q, k["webhooks.decorators"]) for q in qualified)
             or (route is not None and any(m in route for m in k["webhooks.path_markers"]))
             or (
-                self._webhook_names.search(name) is not None
-                and any(m in name and not _manages(name, m) for m in k["webhooks.name_markers"])
+                any(m in name and not _manages(name, m) for m in k["webhooks.name_markers"])
                 and not _sends(name)
                 and _receives(d)
             )
@@ -2920,7 +2918,7 @@ class _Join:
         for fn in self.pool:
             for call in fn.d.calls:
                 if call.mode == "call":
-                    name = call.key.rsplit("#", 1)[0].rsplit(".", 1)[-1]
+                    name = _call_name(call)
                     if name in wanted:
                         out.setdefault(name, []).append((fn, call))
         return out

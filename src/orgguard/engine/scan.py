@@ -287,14 +287,20 @@ def _always_assigns(body: Sequence[ast.stmt]) -> bool:
     return False
 
 
+def _defaults(a: ast.arguments) -> dict[str, ast.expr]:
+    """Each parameter's default, by name (positional and keyword-only)."""
+    positional = [*a.posonlyargs, *a.args]
+    found = dict(zip([x.arg for x in positional[len(positional) - len(a.defaults) :]], a.defaults, strict=True))
+    found.update((x.arg, d) for x, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None)
+    return found
+
+
 def _optional_params(node: _Func) -> tuple[str, ...]:
     """The parameters that default to ``None`` or whose annotation admits it (``str | None``, ``Optional[str]``)."""
     a = node.args
-    positional = [*a.posonlyargs, *a.args]
-    defaults = dict(zip([x.arg for x in positional[len(positional) - len(a.defaults) :]], a.defaults, strict=True))
-    defaults.update((x.arg, d) for x, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None)
+    defaults = _defaults(a)
     out: list[str] = []
-    for arg in (*positional, *a.kwonlyargs):
+    for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs):
         default = defaults.get(arg.arg)
         if (isinstance(default, ast.Constant) and default.value is None) or (
             arg.annotation is not None and _admits_none(arg.annotation)
@@ -2155,14 +2161,8 @@ class FunctionScan:
 
     def _param_specs(self, node: _Func) -> Iterator[ParamSpec]:
         a = node.args
-        positional = [*a.posonlyargs, *a.args]
-        defaults: dict[str, ast.expr] = {}
-        for arg, default in zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True):
-            defaults[arg.arg] = default
-        for arg, kw_default in zip(a.kwonlyargs, a.kw_defaults, strict=True):
-            if kw_default is not None:
-                defaults[arg.arg] = kw_default
-        for arg in (*positional, *a.kwonlyargs):
+        defaults = _defaults(a)
+        for arg in (*a.posonlyargs, *a.args, *a.kwonlyargs):
             yield self._param_spec(arg, defaults.get(arg.arg))
         if a.vararg is not None:
             yield ParamSpec(a.vararg.arg, star="*")
