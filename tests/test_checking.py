@@ -16,6 +16,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from orgguard.engine import blank, checking, runner, scan, syntax, walk
 from orgguard.engine.codec import FACTS, INDEX
 from orgguard.engine.context import Report
+from orgguard.engine.records import ProjectIndex
 from orgguard.engine.runner import load_project, run
 
 from .conftest import FIXTURES, fixture_apps, write_tree
@@ -243,6 +244,38 @@ def test_methods_are_blanked_in_a_kept_class_whose_outside_holds_no_trigger() ->
     kept = dataclasses.replace(triggers, keep_lines={"app.py": frozenset({10})})
     out = blank.blanked(source, "app.py", kept, blank.layout_of(ast.parse(source)))
     assert out is not None and "    def quiet(self, a):" in out.decode().splitlines()
+
+
+def test_call_and_attribute_triggers_count_only_in_their_shape() -> None:
+    source = (
+        b"# pad\n# pad\n"
+        b"from db import execute as run_sql\n"  # 3: bound to a call trigger, the name stands for it
+        b"from django.contrib import admin\n"
+        b"\n"
+        b"def named(text, extra):\n"  # 6: `execute` and `admin` as plain names: nothing to report
+        b"    execute = text + extra\n"
+        b"    return admin.site, execute\n"
+        b"\n"
+        b"def called(cursor, sql):\n"  # 10
+        b"    return cursor.execute (sql)\n"
+        b"\n"
+        b"def flag(user):\n"  # 13
+        b"    return user.admin\n"
+        b"\n"
+        b"def helper(sql):\n"  # 16
+        b"    return run_sql(sql)\n"
+    )
+    statement_words = [["execute(", "Invoice"], [".admin", "*stripe"]]
+    triggers = blank.triggers_for(statement_words, ProjectIndex(root="."))
+    assert triggers is not None
+    assert triggers.words == {"Invoice"} and triggers.calls == {"execute"} and triggers.attrs == {"admin"}
+    out = blank.blanked(source, "app.py", triggers, blank.layout_of(ast.parse(source)))
+    assert out is not None
+    lines = out.decode().splitlines()
+    assert lines[5:8] == ["def named(): pass", "", ""]
+    assert lines[9:11] == ["def called(cursor, sql):", "    return cursor.execute (sql)"]
+    assert lines[12:14] == ["def flag(user):", "    return user.admin"]
+    assert lines[15:17] == ["def helper(sql):", "    return run_sql(sql)"]
 
 
 def test_resolver_names_count_only_where_a_resolver_is_called(project: Path) -> None:

@@ -44,10 +44,11 @@ class Checker(cst.BatchableCSTVisitor):
         """Words one of which must occur in a module-level statement for this checker to report inside it; in
         a method of a top-level class, in the method or in the class outside its methods.
 
-        Compared case-insensitively as substrings, with what the engine adds (names imports bind to a
-        trigger, class aliases of models, functions that call an unverified resolver). A module-level
-        ``def``/``class`` that holds none of any enabled checker's words is not parsed with LibCST (see
-        engine/blank.py). ``None``: the checker cannot say, and every statement is parsed.
+        Each is a whole name as written (``Invoice``), a call of a name (``execute(``), a name read as an
+        attribute (``.is_staff``) or a fragment found in any case (``*stripe``), with what the engine adds
+        (names imports bind to a trigger, class aliases of models, functions that call an unverified
+        resolver). A module-level ``def``/``class`` that holds none of any enabled checker's words is not
+        parsed with LibCST (see engine/blank.py). ``None``: the checker cannot say, and every statement is parsed.
         """
         return None
 

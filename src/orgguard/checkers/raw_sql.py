@@ -530,7 +530,8 @@ class RawSqlChecker(Checker):
     def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
         if not index.tenant_paths:
             return []
-        return [*knowledge["queries.raw_sql_calls"], "sqlalchemy", "sqlmodel"]  # the call's name, or its import
+        # a call of one of the names (a statement reads SQL only there: `text` alone is a variable), or the import
+        return [*(f"{name}(" for name in knowledge["queries.raw_sql_calls"]), "sqlalchemy", "sqlmodel"]
 
     def __init__(self, analysis: Analysis) -> None:
         super().__init__(analysis)

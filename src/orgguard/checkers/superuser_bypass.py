@@ -33,11 +33,11 @@ class SuperuserBypassChecker(Checker):
 
     @classmethod
     def triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        return knowledge["admin.staff_attrs"]
+        return [f".{attr}" for attr in knowledge["admin.staff_attrs"]]  # read as the user's attribute only
 
     @classmethod
     def statement_triggers(cls, knowledge: Knowledge, index: ProjectIndex) -> Iterable[str]:
-        return knowledge["admin.staff_attrs"]
+        return [f".{attr}" for attr in knowledge["admin.staff_attrs"]]
 
     def visit_If(self, node: cst.If) -> None:
         self._judge(node.test, deny=refuses(node.body, strict=True))

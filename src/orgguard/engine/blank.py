@@ -4,11 +4,14 @@ The LibCST parse is the largest cost of checking a file. Most of a big module's 
 mention nothing any checker reacts to: no tenant(-owned) model, no raw SQL, no Stripe call, no audit
 write, no staff flag. Each checker names, in :meth:`Checker.statement_triggers`, the words one of which
 must occur in a module-level statement for it to report anything inside that statement: whole names
-(``Invoice``, ``execute``, as written) or fragments (``*stripe``, in any case), in the code, its strings and
-comments alike. A module-level ``def``/``class`` that holds none is replaced by a
-one-line stub of the same kind and name (``def name(): pass``) followed by blank lines, so every other line
-keeps its number and column, and the module keeps every name it binds (the checkers read the module's
-imports, constants and function names, and number functions by qualified name).
+(``Invoice``, as written), calls of a name (``execute(``: the name as written, then an opening parenthesis;
+a raw-SQL rule reads a statement only at such a call, and the word alone is a common variable name),
+attributes (``.admin``: a dot, then the name as written; ``user.admin``, not the ``admin`` module) or
+fragments (``*stripe``, in any case), in the code, its strings and comments alike. A module-level
+``def``/``class`` that holds none is replaced by a one-line stub of the same kind and name (``def name():
+pass``) followed by blank lines, so every other line keeps its number and column, and the module keeps every
+name it binds (the checkers read the module's imports, constants and function names, and number functions
+by qualified name).
 
 Inside a kept top-level class, the same holds of its methods: a method that holds no word is replaced by a
 stub at its column, when the class outside its methods (its name, bases, decorators, attributes, nested
@@ -30,6 +33,7 @@ for a method, another definition of its class) reuses (qualified names are numbe
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -50,12 +54,24 @@ class Triggers:
 
     words: frozenset[str]
     fragments: frozenset[str] = frozenset()
+    calls: frozenset[str] = frozenset()  # names that count only where called (``cursor.execute(``, not ``execute``)
+    attrs: frozenset[str] = frozenset()  # names that count only as an attribute (``user.admin``, not ``admin``)
     per_imports: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()  # (imported modules, words) pairs
     keep_lines: Mapping[str, frozenset[int]] | None = None  # path -> lines of functions kept whatever they say
     aliases: tuple[tuple[str, str], ...] = ()  # (attribute, the name it stands for) of every project class
     # a class's own aliases, its bases' included, by class name: what `self.<attribute>` stands for in its methods
     class_aliases: Callable[[str], tuple[tuple[str, str], ...]] | None = None
     hooks: frozenset[str] = frozenset()  # methods a check of their class reads (`get_object`): kept with it
+
+    @functools.cached_property
+    def shapes(self) -> re.Pattern[str] | None:
+        """A call of one of :attr:`calls`, or one of :attr:`attrs` read as an attribute (None: there are none)."""
+        alternatives = []
+        if self.calls:
+            alternatives.append(r"\b(?:" + "|".join(re.escape(c) for c in sorted(self.calls)) + r")\s*\(")
+        if self.attrs:
+            alternatives.append(r"\.\s*(?:" + "|".join(re.escape(a) for a in sorted(self.attrs)) + r")\b")
+        return re.compile("|".join(alternatives)) if alternatives else None
 
 
 @dataclass(frozen=True)
@@ -93,12 +109,18 @@ def triggers_for(
     """The project's blanking words (None when some enabled checker cannot say what it needs)."""
     words: set[str] = set()
     fragments: set[str] = set()
+    calls: set[str] = set()
+    attrs: set[str] = set()
     for found in statement_triggers:
         if found is None:
             return None
         for word in found:
             if word.startswith("*"):
                 fragments.add(word[1:].lower())
+            elif word.endswith("("):
+                calls.add(word[:-1])
+            elif word.startswith("."):
+                attrs.add(word[1:])
             elif word:
                 words.add(word)
     aliases = {
@@ -117,9 +139,13 @@ def triggers_for(
     words.discard("")
     fragments.discard("")
     keep_lines = {p: frozenset(lines) for p, lines in keep.items()}
+    calls.discard("")
+    attrs.discard("")
     return Triggers(
         frozenset(words),
         frozenset(fragments),
+        frozenset(calls - words),
+        frozenset(attrs - words),
         per_imports,
         keep_lines,
         tuple(sorted(aliases)),
@@ -202,9 +228,8 @@ def _blanking(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -
     for wanted, more in triggers.per_imports:
         if any(m.split(".")[0] in wanted for m in modules):
             words |= more
-    fragments = triggers.fragments
     for *_, bound, _, stands in layout.imports:  # a name bound to something that holds a trigger stands for it
-        words.update(name for name, what in zip(bound, stands, strict=True) if _holds(what, words, fragments))
+        words.update(name for name, what in zip(bound, stands, strict=True) if _stands_for(what, words, triggers))
     base = set(words)
     _grow(words, triggers.aliases)  # `self.model` where some class says `model = Invoice`
     keep = (triggers.keep_lines or {}).get(relpath, frozenset())
@@ -219,7 +244,7 @@ def _blanking(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -
         if name in reused or first <= 2:
             continue
         kept = [line for line in keep if first <= line <= last]
-        if not kept and not _holds(_text(lines, first, last), words, fragments):
+        if not kept and not _holds(_text(lines, first, last), words, triggers):
             _stub(out, lines, (stub, name, first, last, 0))
             changed = True
             continue
@@ -228,9 +253,7 @@ def _blanking(source: bytes, relpath: str, triggers: Triggers, layout: Layout) -
             if triggers.class_aliases is not None:  # `self.model` where this class (or a base) says `model = Invoice`
                 own = set(base)
                 _grow(own, triggers.class_aliases(name))
-            blanked = _blank_methods(
-                out, lines, methods[first], (first, last), kept, (own, words), fragments, triggers.hooks
-            )
+            blanked = _blank_methods(out, lines, methods[first], (first, last), kept, (own, words), triggers)
             changed = changed or blanked
         kept_defs.append((rank, first, last, sum(len(out[n - 1]) for n in range(first, last + 1))))
     return _Blanking(lines, out, changed, kept_defs)
@@ -254,33 +277,32 @@ def _blank_methods(  # noqa: PLR0917
     span: tuple[int, int],
     keep: Sequence[int],
     words: tuple[set[str], set[str]],
-    fragments: frozenset[str],
-    hooks: frozenset[str],
+    triggers: Triggers,
 ) -> bool:
     """Blank the methods of a kept class that hold no trigger, when the class outside them holds none either
     (its name, bases, decorators, attributes and anything else but the methods: a checker may read those
     for any method, and reads nothing of one method for another; the index holds what the methods do).
 
     ``words``: the class's own words (its aliases, not every class's), and every word (for a method that
-    defines a class: its aliases are that class's). ``hooks``: methods kept whatever they say (a check of the
-    class reads them: a view's ``get_object``)."""
+    defines a class: its aliases are that class's). The triggers' hooks are kept whatever they say (a check
+    of the class reads them: a view's ``get_object``)."""
     first, last = span
     mine, every = words
     own = [m for m in methods if lines[m[2] - 1][: m[4]].strip() == b""]  # each starts its own line
     outside = list(range(first, last + 1))
     for _, _, start, end, _ in own:
         outside[start - first : end - first + 1] = [0] * (end - start + 1)
-    if _holds(b"".join(lines[n - 1] for n in outside if n).decode("utf-8", "replace"), mine, fragments):
+    if _holds(b"".join(lines[n - 1] for n in outside if n).decode("utf-8", "replace"), mine, triggers):
         return False
     if any(line in outside for line in keep):
         return False
     changed = False
     for method in own:
         start, end = method[2], method[3]
-        if method[1] in hooks:
+        if method[1] in triggers.hooks:
             continue
         text = _text(lines, start, end)
-        if any(start <= line <= end for line in keep) or _holds(text, every if "class " in text else mine, fragments):
+        if any(start <= line <= end for line in keep) or _holds(text, every if "class " in text else mine, triggers):
             continue
         _stub(out, lines, method)
         changed = True
@@ -337,11 +359,24 @@ def _kind(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str:
     return "async def" if isinstance(node, ast.AsyncFunctionDef) else "def"
 
 
-def _holds(text: str, words: set[str], fragments: frozenset[str]) -> bool:
+def _stands_for(imported: str, words: set[str], triggers: Triggers) -> bool:
+    """Whether what an import names (``billing.models.Invoice``, ``db.execute``) is a trigger: it holds a word or
+    a fragment, or it is a call trigger (the name is called where it is used). Its dots read no attribute."""
+    if not words.isdisjoint(_NAME.findall(imported)) or imported.rsplit(".", 1)[-1] in triggers.calls:
+        return True
+    low = imported.lower()
+    return any(f in low for f in triggers.fragments)
+
+
+def _holds(text: str, words: set[str], triggers: Triggers) -> bool:
+    """Whether ``text`` holds one of ``words``, a call or an attribute of the triggers', or one of their fragments."""
     if not words.isdisjoint(_NAME.findall(text)):
         return True
+    shapes = triggers.shapes
+    if shapes is not None and shapes.search(text) is not None:
+        return True
     low = text.lower()
-    return any(f in low for f in fragments)
+    return any(f in low for f in triggers.fragments)
 
 
 def _text(lines: Sequence[bytes], first: int, last: int) -> str:

@@ -564,11 +564,17 @@ class ProjectIndex(msgspec.Struct, frozen=True, gc=False):
 
     def bound_classes(self) -> frozenset[str]:
         """Classes whose methods query a tenant-owned model through ``self.<attr>`` set elsewhere (their
-        name is what a file or statement holding such a query says)."""
+        name is what a file or statement holding such a query says). A class without methods holds no such
+        query: a serializer's ``class Meta: model = Invoice`` is bound, and its name is in every serializer."""
         return frozenset(
             name
             for name, infos in self.classes.items()
-            if any(self.is_tenant_owned(m) for info in infos for _attr, models in info.bound for m in models)
+            if any(
+                info.methods and self.is_tenant_owned(m)
+                for info in infos
+                for _attr, models in info.bound
+                for m in models
+            )
         )
 
     def bound_models(self, klass: str, name: str) -> tuple[str, ...]:
