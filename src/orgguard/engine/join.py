@@ -2164,6 +2164,8 @@ class _Join:
         special = self._special_surface(fn, route=route, decorators=decorators, bases=bases)
         if special is not None:
             surface = special
+        if d.debug_gate:
+            surface = OTHER  # development-only: it refuses first thing unless a debug or test switch is on
         guard = ""
         if any(good and check.top for check, good in zip(d.checks, fn.check_ok, strict=False)):
             guard = f"{d.name}() checks membership"  # on its main path, whichever branch a request takes

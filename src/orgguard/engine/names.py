@@ -149,6 +149,7 @@ OTHER_KEYS = frozenset(
         "requests.fetching_handlers",
         "exports.name_prefixes",
         "admin.shared_secrets",
+        "admin.debug_settings",
         "admin.path_prefixes",
         "admin.object_params",
         "admin.staff_attrs",

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 28
+SCHEMA_VERSION = 29
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -206,6 +206,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # the last names of its calls whose arguments ``calls`` does not record (``repo.find(doc_id)``, ``repo`` untyped)
     blind_calls: tuple[str, ...] = ()
     secret_gate: bool = False  # refuses unless a request header/parameter equals an operator's shared secret
+    debug_gate: bool = False  # refuses, first thing, unless a development switch is on (``not settings.DEBUG``)
     abstract: bool = False  # its body only raises NotImplementedError (or is empty): subclasses implement it
     random_maker: bool = False  # a module function returning a fresh random value (``return shortuuid.uuid()``)
     # it refuses somewhere: a `raise`, or a query ending in a fetch that raises when no row matches (`.one()`)

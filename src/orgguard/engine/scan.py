@@ -1611,6 +1611,11 @@ class FunctionScan:
         self.query_calls: set[int] = set()  # ids of calls that continue a query held in a name (``qs.get(...)``)
         self.staff_gate = False
         self.secret_gate = False
+        self.debug_gate = False
+        # the body's first statement (after a docstring): where a gate must stand to come before anything else
+        self._first = next(
+            (n for n in node.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))), None
+        )
         self.params: list[ParamSpec] = []
         self.fates: dict[str, str] = {}  # call key -> fate, from how its result is used
         self.compared: dict[str, set[str]] = {}  # var -> attributes of it compared somewhere (x.organization_id == ...)
@@ -1681,6 +1686,7 @@ class FunctionScan:
             user_kwargs=tuple(dict.fromkeys(self.user_kwargs)),
             staff_gate=self.staff_gate,
             secret_gate=self.secret_gate,
+            debug_gate=self.debug_gate,
             abstract=_abstract(node),
             random_maker=not self.klass and node.name in self.mod.random_makers,
             raises=any(
@@ -2804,6 +2810,48 @@ class FunctionScan:
             self.staff_gate = True
         if refuses(stmt.body) and self._compares_to_secret(stmt.test, env):
             self.secret_gate = True
+        if stmt is self._first and refuses(stmt.body) and self._switched_off(stmt.test):
+            self.debug_gate = True  # `if not settings.DEBUG: raise Http404`, first thing in the body
+
+    def _switched_off(self, test: ast.expr) -> bool:
+        """A condition that holds when a development switch is off: ``not settings.DEBUG``,
+        ``settings.ENABLE_TEST_API is not True``, ``not app.config.get("TESTING")``, or an ``or`` with one."""
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.Or):
+            return any(self._switched_off(v) for v in test.values)
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = test.operand
+            if isinstance(inner, ast.BoolOp):  # not (DEBUG or TESTING): every one off; not (DEBUG and x): one off
+                reads = [self._dev_switch(v) for v in inner.values]
+                return all(reads) if isinstance(inner.op, ast.Or) else any(reads)
+            return self._dev_switch(inner)
+        if isinstance(test, ast.Compare) and len(test.ops) == 1 and self._dev_switch(test.left):
+            value = test.comparators[0]
+            if isinstance(value, ast.Constant) and isinstance(value.value, bool):
+                negative = isinstance(test.ops[0], (ast.IsNot, ast.NotEq))
+                return negative == value.value  # `is not True`, `!= True`, `is False`, `== False`
+        return False
+
+    def _dev_switch(self, node: ast.expr) -> bool:
+        """A read of a setting that switches on development-only code (``admin.debug_settings``):
+        ``settings.DEBUG``, ``app.config["TESTING"]``, ``current_app.config.get("E2E")``,
+        ``getattr(settings, "ENABLE_TEST_API", False)``."""
+        name, holder = "", None
+        if isinstance(node, ast.Attribute):
+            name, holder = node.attr, node.value
+        elif isinstance(node, ast.Subscript):
+            name, holder = _string(node.slice) or "", node.value
+        elif isinstance(node, ast.Call) and node.args:
+            func = dotted(node.func)
+            if func == "getattr" and len(node.args) >= 2:
+                name, holder = _string(node.args[1]) or "", node.args[0]
+            elif isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                name, holder = _string(node.args[0]) or "", node.func.value
+        if not name or holder is None:
+            return False
+        receiver = dotted(holder.func if isinstance(holder, ast.Call) else holder).rsplit(".", 1)[-1].lower()
+        if not ("settings" in receiver or "config" in receiver or receiver in ("app", "current_app", "conf")):
+            return False
+        return vocab.matches_any(name.upper(), self.k["admin.debug_settings"])
 
     def _compares_to_secret(self, test: ast.expr, env: _Env) -> bool:
         """``request.headers.get("Authorization") != f"Bearer {settings.METRICS_TOKEN}"`` and
