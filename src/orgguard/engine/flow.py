@@ -289,8 +289,16 @@ class FunctionFlow:
 
     def _eval_call(self, call: cst.Call, env: Mapping[str, Value]) -> Value:
         found = self._eval_call_of(call, env)
-        if (found.taints or found.params) and not found.built and self.ctx.builds_row(call.func):
-            return replace(found, built=True)  # `Invitation(email=params.email, ...)`: a new row
+        if (found.taints or found.params) and not found.built:
+            if self.ctx.builds_row(call.func) and not any(
+                arg.keyword is not None and arg.keyword.value in ("id", "pk") for arg in call.args
+            ):
+                return replace(
+                    found, built=True
+                )  # `Invitation(email=params.email, ...)`: a new row, keyed by the database
+            summary = self.summary_for(call)
+            if summary is not None and summary.builds_row:
+                return replace(found, built=True)  # `comment = add_audit(..., change.comment)`: the row it builds
         return found
 
     def _eval_call_of(self, call: cst.Call, env: Mapping[str, Value]) -> Value:

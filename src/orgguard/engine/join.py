@@ -60,6 +60,8 @@ MAX_TENANT_DEPTH = 4
 REACH_CAP = 64  # distinct entry points kept per function and path class (beyond it: "64+ more")
 EXAMPLES = 3  # entry points kept with their paths, per function and path class
 RESOLVE_DEPTH = 12
+MAX_BUILD_DEPTH = 4  # calls followed to the row a function returns (``builds_row``)
+ROW_KEYS = frozenset({"id", "pk"})  # the key of a row, which a constructor given one does not leave to the database
 ADMIN_MODEL_ATTR = "model"  # the attribute a Django ModelAdmin holds the model it is registered for in
 PROPERTY_DECORATORS = frozenset({"property", "cached_property", "cached_classproperty", "classproperty"})
 
@@ -1880,6 +1882,23 @@ class _Join:
         origin = self.sym.imports.get(fn.facts.module, {}).get(head.removesuffix("()"))
         return (origin + dot + rest) if origin else text
 
+    def builds_row(self, fn: _Fn, depth: int = 0) -> bool:
+        """Whether every row ``fn`` returns is one it builds: each ``return`` hands back a project model's
+        constructor call (``audit = AlertAudit(...)``; ``return audit``), or a call of a function that does."""
+        d = fn.d
+        if d.returns_other or not d.returns_call or d.generator or depth > MAX_BUILD_DEPTH:
+            return False
+        for key in d.returns_call:
+            if _short(self._qualified(fn, key).removesuffix("()")) in self.model_infos:
+                call = self.call_facts(fn, key)
+                if call is not None and any(slot in ROW_KEYS for slot, _origin in call.args):
+                    return False  # `Task(id=task_id)`: the caller's key, not one the database assigns
+                continue
+            callees = self.callee(fn, key)
+            if not callees or not all(self.builds_row(c, depth + 1) for c in callees):
+                return False
+        return True
+
     def builds_event(self, fn: _Fn) -> bool:
         """A webhook's own helper: it verifies (or builds) a Stripe event and returns it."""
         found = self._events.get(fn.qual)
@@ -2161,7 +2180,7 @@ class _Join:
             surface = REQUEST
         else:
             surface = OTHER
-        special = self._special_surface(fn, route=route, decorators=decorators, bases=bases)
+        special = self._special_surface(fn, route=route, decorators=decorators, bases=bases, serves=surface == REQUEST)
         if special is not None:
             surface = special
         if d.debug_gate:
@@ -2363,9 +2382,10 @@ class _Join:
         return False
 
     def _special_surface(
-        self, fn: _Fn, *, route: str | None, decorators: set[str], bases: frozenset[str]
+        self, fn: _Fn, *, route: str | None, decorators: set[str], bases: frozenset[str], serves: bool
     ) -> str | None:
-        """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102."""
+        """Webhook, job, export or admin: the surfaces whose own rule replaces ORG101/ORG102. ``serves``: the
+        function serves requests (a route, a view, a dependency)."""
         k = self.k
         d = fn.d
         qualified = [dec.qualified for dec in d.decorators if dec.qualified]
@@ -2392,11 +2412,12 @@ class _Join:
             return JOB
         module = fn.path.rsplit("/", 1)[-1]
         prefixes = self._export_prefixes
-        if (
-            name.startswith(prefixes)
-            or module.startswith(prefixes)
-            or not self.called_matching(k["exports.writer_calls"]).isdisjoint(called)
-        ):
+        # named like an export, it writes for someone: a request, or a caller that says what (a module function
+        # taking nothing, `report_uptime_to_posthog()`, serves the service itself; a method has its instance)
+        named = name.startswith(prefixes) or module.startswith(prefixes)
+        if (named and (serves or bool(fn.klass) or bool(fn.params))) or not self.called_matching(
+            k["exports.writer_calls"]
+        ).isdisjoint(called):
             return EXPORT
         admin_bases = self._admin_bases
         class_decorators = self.class_decorators(fn.klass) if fn.klass else []
@@ -2903,6 +2924,7 @@ class _Join:
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
+            builds_row=self.builds_row(fn),
             returns_scoped=self._returns_scoped(fn),
             fetches_object=fn.d.fetches_object,
             periodic=not fn.klass and fn.qual in self.periodic,

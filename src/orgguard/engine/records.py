@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 29
+SCHEMA_VERSION = 30
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -194,6 +194,7 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     returns: Origin = CLEAN_ORIGIN
     generator: bool = False  # it yields (what it yields is not among ``returns``: read it as handing back its input)
     returns_call: tuple[str, ...] = ()  # keys of calls whose result it returns as is
+    returns_other: bool = False  # some `return` hands back something else than a call's result (or None)
     called: tuple[str, ...] = ()  # every call's dotted text, head resolved through the imports
     user_attrs: tuple[str, ...] = ()
     user_kwargs: tuple[str, ...] = ()
@@ -487,6 +488,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # params it looks one row up by, together with the tenant it holds (``Case.workspace_id == self.workspace_id``),
     # refusing when none matches: after ``self._get_case(case_id)`` the caller's ``case_id`` is the tenant's
     vouches: tuple[str, ...] = ()
+    # every row it returns is one it builds (``audit = AlertAudit(...)``, then ``return audit``), or one a function
+    # that builds one returns: its key (``.id``) is the database's, whatever the caller handed in
+    builds_row: bool = False
     # it returns a query of this model that a trusted source or a scoping method narrows (the signed-in user's own
     # rows, the verified tenant's): what its callers fetch through it is a database row of those
     returns_scoped: str = ""

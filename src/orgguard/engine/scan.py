@@ -925,13 +925,14 @@ class ModuleScan:
     def _relation_target(self, call: ast.Call, owner: str) -> str | None:
         """The model (or ``table:<name>``) a relation call points at, or None."""
         func = vocab.short(dotted(call.func))
+        target: ast.AST | None = None
         if func in self.k["models.foreign_keys"]:
-            target: ast.AST | None = call.args[0] if call.args else None
+            target = call.args[0] if call.args else None
             for kw in call.keywords:
                 if kw.arg in ("to", "foreign_key", "argument"):
                     target = kw.value
-            if target is None:
-                return None
+        # SQLModel's Field(sa_column=Column(ForeignKey("tenant.id"))) names no target itself: its column does
+        if target is not None:
             if isinstance(target, ast.Constant) and isinstance(target.value, str):
                 text = target.value
                 if text == "self":
@@ -1602,6 +1603,7 @@ class FunctionScan:
         self.lookups: list[Lookup] = []
         self.returns: list[Origin] = []
         self.returns_call: list[str] = []
+        self.returns_other = False
         self.returned_refs: list[Ref | None] = []  # what each `return` hands back, as a reference (None: unknown)
         self.called: list[str] = []
         self.user_attrs: list[str] = []
@@ -1681,6 +1683,7 @@ class FunctionScan:
             returns=join_origins(self.returns) if self.returns else CLEAN_ORIGIN,
             generator=any(isinstance(n, ast.Yield) for n in self.nodes),
             returns_call=tuple(dict.fromkeys(self.returns_call)),
+            returns_other=self.returns_other,
             called=tuple(dict.fromkeys(self.called)),
             user_attrs=tuple(dict.fromkeys(self.user_attrs)),
             user_kwargs=tuple(dict.fromkeys(self.user_kwargs)),
@@ -2489,6 +2492,8 @@ class FunctionScan:
                     self.returns_call.append(self.keys[id(inner)])
                 elif isinstance(inner, ast.Name) and inner.id in env.from_call:
                     self.returns_call.append(env.from_call[inner.id])
+                elif not (isinstance(inner, ast.Constant) and inner.value is None):
+                    self.returns_other = True
                 if not (isinstance(inner, ast.Constant) and inner.value is None):
                     self.returned_refs.append(self.mod.ref_of(inner, env.types, self.local_imports, self.klass))
             env.exited = True
