@@ -649,6 +649,20 @@ class QueryModel:
                 elif Scoping.SCOPED in verdicts:
                     return Scoping.SCOPED
                 return Scoping.UNKNOWN if Scoping.UNKNOWN in verdicts else Scoping.UNSCOPED
+            # Dependency.service.has(Service.tenant_id == t), Project.members.any(Member.user_id == me): a
+            # relationship's rows that meet the predicate (an EXISTS on the related rows): what it pins, it pins
+            if (
+                isinstance(expr.func, cst.Attribute)
+                and expr.func.attr.value in ("has", "any")
+                and self._column(expr.func.value) is not None
+                and len(expr.args) == 1
+                and expr.args[0].keyword is None
+                and not expr.args[0].star
+                and self._is_predicate_expr(expr.args[0].value)
+            ):
+                inner = [self._expr_scoping(p.value, paths) for p in self._conjuncts(expr.args[0].value) if p.value]
+                if Scoping.SCOPED in inner:
+                    return Scoping.SCOPED
             # Group.id.in_(current_user.group_ids): the signed-in user's own rows
             if (
                 isinstance(expr.func, cst.Attribute)
@@ -707,9 +721,11 @@ class QueryModel:
                 and pred.value.func.attr.value in ("in_", "any", "contains")
                 and pred.value.args
                 and not _literal(pred.value.args[0].value)
+                and not self._is_predicate_expr(pred.value.args[0].value)
             ):
                 # Document.project_id.in_(ids): the rows of the listed parents; User.group_ids.any(group_id):
-                # the rows whose array of related ids holds one
+                # the rows whose array of related ids holds one (not `Board.cards.any(Card.title == t)`, an EXISTS
+                # on the related rows: a predicate, judged as one)
                 col = self._column(pred.value.func.value)
                 if col is not None and (
                     (col[0] == chain.model and _is_identity_key(col[1], hops))

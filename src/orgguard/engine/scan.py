@@ -3466,13 +3466,20 @@ class FunctionScan:
                 elif (
                     isinstance(arg, ast.Call)
                     and isinstance(arg.func, ast.Attribute)
-                    and arg.func.attr in ("in_", "any", "contains")
+                    and arg.func.attr in ("in_", "any", "contains", "has")
                     and isinstance(arg.func.value, ast.Attribute)
                     and vocab.short(dotted(arg.func.value.value))
                     and arg.args
                 ):
-                    # Document.project_id.in_(ids), User.group_ids.any(group_id)
-                    values.append((f"{arg.func.value.attr}__in", arg.args[0]))
+                    relation = arg.func.value.attr
+                    if arg.func.attr in ("any", "has") and _is_predicate(arg.args[0]):
+                        # Card.board.has(Board.organization_id == org_id): the related row's columns, through it
+                        for cmp in _conjunct_comparisons(arg.args[0]):
+                            if isinstance(cmp.left, ast.Attribute) and vocab.short(dotted(cmp.left.value)):
+                                values.append((f"{relation}__{cmp.left.attr}", cmp.comparators[0]))
+                    elif arg.func.attr != "has":
+                        # Document.project_id.in_(ids), User.group_ids.any(group_id)
+                        values.append((f"{relation}__in", arg.args[0]))
             for key, value in values:
                 origin = self.eval(value, env)
                 # and the key pinned to a verified tenant (`id=request.org.id`): the query finds that tenant or none
@@ -3689,6 +3696,31 @@ def _comparisons(node: ast.AST) -> Iterator[ast.Compare]:
     elif isinstance(node, ast.Call) and vocab.short(dotted(node.func)) in ("and_", "or_"):
         for arg in node.args:
             yield from _comparisons(arg)
+
+
+def _is_predicate(node: ast.AST) -> bool:
+    """A condition on columns (``Card.title == t``, ``and_(...)``, ``a & b``), not a value (``group_id``)."""
+    if isinstance(node, (ast.Compare, ast.BoolOp, ast.UnaryOp)):
+        return True
+    if isinstance(node, ast.BinOp):
+        return isinstance(node.op, (ast.BitAnd, ast.BitOr))
+    return isinstance(node, ast.Call) and vocab.short(dotted(node.func)) in ("and_", "or_", "not_")
+
+
+def _conjunct_comparisons(node: ast.AST) -> Iterator[ast.Compare]:
+    """The single equality comparisons a condition requires all of (``a == b``, ``and_(a == b, c == d)``,
+    ``a & b``); an ``or_`` requires none of its own."""
+    if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.Eq, ast.Is, ast.In)):
+        yield node
+    elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+        for value in node.values:
+            yield from _conjunct_comparisons(value)
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitAnd):
+        yield from _conjunct_comparisons(node.left)
+        yield from _conjunct_comparisons(node.right)
+    elif isinstance(node, ast.Call) and vocab.short(dotted(node.func)) == "and_":
+        for arg in node.args:
+            yield from _conjunct_comparisons(arg)
 
 
 def _session_receiver(text: str) -> bool:
