@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import libcst as cst
 
@@ -25,6 +25,11 @@ from orgguard.knowledge import Knowledge
 
 WRITES = frozenset({"create", "update", "get_or_create", "update_or_create", "values"})
 BODY = frozenset({"data", "POST", "json", "get_json", "form", "payload"})  # a client's whole body: every field
+
+
+def _sets_field(fixed: Sequence[str], field: str) -> bool:
+    """Whether a write that sets ``fixed`` itself sets ``field`` (``organization_id`` through ``organization``)."""
+    return field in fixed or field.removesuffix("_id") in fixed or f"{field}_id" in fixed
 
 
 class UnscopedQueryChecker(SurfaceQueryChecker):
@@ -66,9 +71,15 @@ class UnscopedQueryChecker(SurfaceQueryChecker):
         refs: dict[str, list[tuple[str, str, str]]] = {}
         for param, klass, name, target in info.body_refs:
             refs.setdefault(param, []).append((klass, name, target))
+        fixed_of = dict(summary.writes_fixed)
         for var, param in bound_args(node, summary):
             if param not in summary.writes:
                 continue
+            # the fields the write sets itself beside the body (`Meter(**body, organization=org)`): not the client's
+            fixed = fixed_of.get(param, ())
+            bodies = {p: (b, f) for p, (b, f) in bodies.items() if not _sets_field(fixed, f)}
+            refs = {p: [r for r in rs if not _sets_field(fixed, r[1])] for p, rs in refs.items()}
+            refs = {p: rs for p, rs in refs.items() if rs}
             body = var if var in bodies or var in refs else self._walked_body(var, node, {**bodies, **refs})
             built = self._last_assigned(var, node)
             if built is not None:

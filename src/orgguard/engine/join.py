@@ -2921,6 +2921,9 @@ class _Join:
             narrowed_in=fn.d.narrowed_in,
             passes=fn.d.passes,
             writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
+            writes_fixed=tuple(
+                (p, fixed) for p in fn.params if self._writes_whole(fn, p, 0) and (fixed := self._fixed(fn, p, 0))
+            ),
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
@@ -3013,8 +3016,10 @@ class _Join:
         if found is not None:
             return found
         self._writes_memo[memo] = False  # a cycle writes nothing more
-        found = param in fn.d.writes or any(
-            p == param and self._binds_models(fn.klass, attr) for attr, p in fn.d.constructs
+        found = (
+            param in fn.d.writes
+            or any(p == param and self._binds_models(fn.klass, attr) for attr, p in fn.d.constructs)
+            or any(p == param and self._names_model(fn, text) for text, p, _named in fn.d.builds_from)
         )
         if not found and depth < 5:
             found = any(
@@ -3030,6 +3035,28 @@ class _Join:
         self._writes_memo[memo] = found
         return found
 
+    def _fixed(self, fn: _Fn, param: str, depth: int) -> tuple[str, ...]:
+        """The fields every whole write of ``param`` in ``fn`` sets itself (``Meter(**body, organization=org)``:
+        ``organization``), itself or through the callees it hands the parameter to; () when one sets none."""
+        sets: list[set[str]] = []
+        if param in fn.d.writes or any(p == param and self._binds_models(fn.klass, a) for a, p in fn.d.constructs):
+            return ()
+        sets.extend(set(named) for text, p, named in fn.d.builds_from if p == param and self._names_model(fn, text))
+        if depth < 5:
+            for call in fn.d.calls:
+                if call.mode != "call":
+                    continue
+                for slot, origin in call.args:
+                    if not self._carries(fn, origin, param):
+                        continue
+                    for callee in self.callee(fn, call.key):
+                        target = _param_for(callee, slot, call)
+                        if target and self._writes_whole(callee, target, depth + 1):
+                            sets.append(set(self._fixed(callee, target, depth + 1)))
+        if not sets:
+            return ()
+        return tuple(sorted(set.intersection(*sets)))
+
     def _may_write(self) -> frozenset[str]:
         """Functions that write a row's fields themselves, and those that call them (five calls up): only these
         can write a parameter whole (computed once, from the call graph)."""
@@ -3039,13 +3066,17 @@ class _Join:
                 for targets in fn.edges.values():
                     for target in targets:
                         callers.setdefault(target, set()).add(fn.qual)
-            found = {q for q, fn in self.fns.items() if fn.d.writes or fn.d.constructs}
+            found = {q for q, fn in self.fns.items() if fn.d.writes or fn.d.constructs or fn.d.builds_from}
             frontier = set(found)
             for _ in range(5):
                 frontier = {c for q in frontier for c in callers.get(q, ())} - found
                 found |= frontier
             self._writers = frozenset(found)
         return self._writers
+
+    def _names_model(self, fn: _Fn, text: str) -> bool:
+        """Whether a call's text in ``fn`` names a project model (``TopologyServiceDependency``, ``models.Task``)."""
+        return _short(self._qualified(fn, text)) in self.model_infos
 
     def _binds_models(self, klass: str, attr: str) -> bool:
         """Whether constructions (or subclasses, registrations) bind ``self.<attr>`` of ``klass`` to models."""

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 30
+SCHEMA_VERSION = 31
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -233,6 +233,10 @@ class DefFacts(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defa
     # ``self.<attr>(**data)``: (attr, param) of a row built from every field of a parameter (a write when
     # the constructions bind ``self.<attr>`` to models: a generic repository's ``create``)
     constructs: tuple[tuple[str, str], ...] = ()
+    # (callee text, param, keywords) of ``Model(**data, organization=org)`` with ``data`` a parameter or built from
+    # one (``dep.dict()``): a row of whatever class the text names (the join knows the models), built from every
+    # field the parameter holds but the keywords it is given beside them
+    builds_from: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
     object_check: bool = False  # runs the view's object check on what it fetched (`self.check_permissions(r, a, obj)`)
     # where the sessions it returns or yields come from: ``with SessionLocal() as s: yield s`` gives
     # SessionLocal; ``org_session(SessionLocal, ctx)`` gives org_session (a Depends(get_db) provider)
@@ -481,6 +485,8 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     narrowed_in: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (param, lookup heads its queries on it narrow by)
     passes: tuple[str, ...] = ()  # params it returns as they are or continued: a caller's query passes through
     writes: tuple[str, ...] = ()  # params whose every field it writes onto a row, itself or through callees
+    # the fields each of those writes sets itself, whatever the parameter holds (``Meter(**body, organization=org)``)
+    writes_fixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # request-body params whose model declares the tenant field (``data: ShoppingListUpdate`` with ``group_id``)
     body_tenant: tuple[tuple[str, str, str], ...] = ()  # (param, body class, tenant field)
     # request-body params whose model declares a foreign id of a tenant-owned model (``shopping_list_id``)

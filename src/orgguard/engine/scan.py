@@ -1750,6 +1750,7 @@ class FunctionScan:
             shortcut=self._shortcut(),
             writes=self._writes(),
             constructs=self._constructs(),
+            builds_from=self._builds_from(),
             self_binds=tuple(
                 (t.attr, n.value.id)
                 for n in self.nodes
@@ -1885,6 +1886,30 @@ class FunctionScan:
                     out.update(
                         (call.func.attr, p) for p in roots(kw.value) & self.param_names if p not in ("self", "cls")
                     )
+        return tuple(sorted(out))
+
+    def _builds_from(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+        """(callee text, param, keywords) of ``Dependency(**dep.dict(), tenant_id=t)``: a class called with every
+        field a parameter holds (a parameter, a copy of its fields, or a local built from it), and the keywords it
+        is given beside them. Whether the class is a model is the join's."""
+        calls = [
+            n
+            for n in self.nodes
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, (ast.Name, ast.Attribute))
+            and _last_name(n.func)[:1].isupper()
+            and any(kw.arg is None for kw in n.keywords)
+        ]
+        if not calls or not self.param_names:
+            return ()
+        roots = self._param_roots(self._holders())
+        out: set[tuple[str, str, tuple[str, ...]]] = set()
+        for call in calls:
+            text = dotted(call.func)
+            named = tuple(sorted(kw.arg for kw in call.keywords if kw.arg))
+            for kw in call.keywords:
+                if kw.arg is None:
+                    out.update((text, p, named) for p in roots(kw.value) & self.param_names if p not in ("self", "cls"))
         return tuple(sorted(out))
 
     def _holders(self) -> dict[str, list[ast.expr]]:
