@@ -1836,7 +1836,18 @@ class FunctionScan:
             and n.func.attr in self.k["queries.write_methods"]
             and any(kw.arg is None for kw in n.keywords)
         ]
-        if not params or not writes:
+        loops = [
+            n
+            for n in self.nodes
+            if isinstance(n, (ast.For, ast.AsyncFor))
+            and isinstance(n.target, ast.Tuple)
+            and len(n.target.elts) == 2
+            and all(isinstance(e, ast.Name) for e in n.target.elts)
+            and isinstance(n.iter, ast.Call)
+            and isinstance(n.iter.func, ast.Attribute)
+            and n.iter.func.attr == "items"
+        ]
+        if not params or not (writes or loops):
             return ()
         assigned = self._holders()
         roots = self._param_roots(assigned)
@@ -1861,6 +1872,30 @@ class FunctionScan:
             for kw in call.keywords:
                 if kw.arg is None:
                     out |= roots(kw.value)
+        for loop in loops:
+            # for key, value in data.dict().items(): setattr(incident, key, value), on a row it fetched
+            assert isinstance(loop.target, ast.Tuple) and isinstance(loop.iter, ast.Call)
+            assert isinstance(loop.iter.func, ast.Attribute)
+            key, value = (e.id for e in loop.target.elts if isinstance(e, ast.Name))
+            inside = [n for stmt in loop.body for n in walk(stmt)]
+            if any(
+                isinstance(n, ast.Compare)
+                and any(isinstance(o, ast.Name) and o.id == key for o in (n.left, *n.comparators))
+                for n in inside
+            ):
+                continue  # `if key in EDITABLE:` / `if key == "owner_id": continue`: the loop picks its fields
+            if any(
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id == "setattr"
+                and len(n.args) == 3
+                and isinstance(n.args[1], ast.Name)
+                and n.args[1].id == key
+                and value in names_in(n.args[2])
+                and row(n.args[0], frozenset())
+                for n in inside
+            ):
+                out |= roots(loop.iter.func.value)
         return tuple(sorted((out & params) - {"self", "cls"}))
 
     def _constructs(self) -> tuple[tuple[str, str], ...]:
