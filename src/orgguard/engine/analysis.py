@@ -463,7 +463,9 @@ class Analysis:
                     if id(node) not in keys and not numbered:
                         keys, numbered = call_keys(func.body), True
                     # `await self._get_case(case_id)`: a project function that fetches the row with its tenant
-                    found.by_name.extend((index, name, None) for name in self._vouched_args(node, info.qualname, keys))
+                    found.by_name.extend(
+                        (index, name, None) for name in self._vouched_args(node, info.qualname, keys, top)
+                    )
                 if chain is None or not self._raises_when_missing(chain):
                     continue
                 for key, value in self.queries.lookups(chain):
@@ -471,25 +473,39 @@ class Analysis:
                         found.by_name.append((index, value.value, chain))
         return found
 
-    def _vouched_args(self, call: cst.Call, caller: str, keys: dict[int, str]) -> list[str]:
-        """The names handed to a project function in parameters it vouches for (``FunctionInfo.vouches``)."""
+    def _vouched_args(self, call: cst.Call, caller: str, keys: dict[int, str], stmt: cst.CSTNode) -> list[str]:
+        """The names handed to a project function in parameters it vouches for (``FunctionInfo.vouches``), or
+        vouches for together with the verified tenant handed in beside them (``FunctionInfo.vouches_given``:
+        ``run = get_run(org.id, run_id)``)."""
         key = keys.get(id(call))
         callee = self.ctx.index.callee(caller, key) if key else None
-        if callee is None or not callee.vouches:
+        if callee is None or not (callee.vouches or callee.vouches_given):
             return []
         params = callee.params
         offset = 1 if params[:1] in (("self",), ("cls",)) and isinstance(call.func, cst.Attribute) else 0
-        out: list[str] = []
+        bound: dict[str, cst.BaseExpression] = {}
         for i, arg in enumerate(call.args):
-            if arg.star or not isinstance(arg.value, cst.Name):
+            if arg.star:
                 continue
             name = (
                 arg.keyword.value
                 if arg.keyword is not None
                 else (params[i + offset] if i + offset < len(params) else "")
             )
-            if name in callee.vouches:
-                out.append(arg.value.value)
+            if name:
+                bound[name] = arg.value
+        out = [v.value for n, v in bound.items() if n in callee.vouches and isinstance(v, cst.Name)]
+        if callee.vouches_given:
+            flow = self.flow()
+            for param, tenant in callee.vouches_given:
+                value, given = bound.get(param), bound.get(tenant)
+                if (
+                    isinstance(value, cst.Name)
+                    and given is not None
+                    and flow is not None
+                    and flow.value(given, stmt).trusted
+                ):
+                    out.append(value.value)
         return out
 
     def _raises_when_missing(self, chain: QueryChain) -> bool:

@@ -1798,6 +1798,35 @@ class _Join:
             if p in fn.params and p not in ("self", "cls")
         )
 
+    def _vouches_given(self, fn: _Fn) -> tuple[tuple[str, str], ...]:
+        """(id param, tenant param) of the queries ``fn`` looks one row up by the id in, with the tenant pinned to
+        the other parameter, when it refuses if no row matches (see :attr:`FunctionInfo.vouches_given`)."""
+        if not fn.d.raises:
+            return ()
+        params = set(fn.params) - {"self", "cls"}
+        tenants: dict[tuple[str, int], set[str]] = {}
+        for lk in fn.d.lookups:
+            given = set(lk.origin.params)
+            if (
+                len(given) == 1
+                and given <= params
+                and not lk.origin.sources
+                and _pins_owner(lk.key, self.paths_of.get(lk.model, ()))
+            ):
+                tenants.setdefault((lk.model, lk.line), set()).update(given)
+        return tuple(
+            sorted(
+                {
+                    (p, t)
+                    for lk in fn.d.lookups
+                    if vocab.is_key_lookup(lk.key)
+                    for t in tenants.get((lk.model, lk.line), ())
+                    for p in lk.origin.params
+                    if p in params and p != t
+                }
+            )
+        )
+
     def _fetches_by(self, fn: _Fn, param: str, depth: int) -> bool:
         """Whether ``fn`` looks a row up by ``param`` as its identity (``cls.id == object_id``), itself or
         through a function it hands the parameter to (``super().get_by_id_and_org(object_id, org)``)."""
@@ -2927,6 +2956,7 @@ class _Join:
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
+            vouches_given=self._vouches_given(fn),
             builds_row=self.builds_row(fn),
             returns_scoped=self._returns_scoped(fn),
             fetches_object=fn.d.fetches_object,

@@ -19,7 +19,7 @@ import msgspec
 
 # bump when a record changes shape (here, in engine/findings.py or engine/codec.py): cache entries and
 # worker results of another version are dropped, never misread (engine/codec.py stamps every record)
-SCHEMA_VERSION = 31
+SCHEMA_VERSION = 32
 
 
 class Origin(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_defaults=True):
@@ -494,6 +494,9 @@ class FunctionInfo(msgspec.Struct, frozen=True, gc=False, array_like=True, omit_
     # params it looks one row up by, together with the tenant it holds (``Case.workspace_id == self.workspace_id``),
     # refusing when none matches: after ``self._get_case(case_id)`` the caller's ``case_id`` is the tenant's
     vouches: tuple[str, ...] = ()
+    # (id param, tenant param): it looks one row up by the id in a query that pins the tenant to the other parameter,
+    # refusing when none matches: ``get_run(org.id, run_id)`` with a verified org vouches for the caller's ``run_id``
+    vouches_given: tuple[tuple[str, str], ...] = ()
     # every row it returns is one it builds (``audit = AlertAudit(...)``, then ``return audit``), or one a function
     # that builds one returns: its key (``.id``) is the database's, whatever the caller handed in
     builds_row: bool = False
