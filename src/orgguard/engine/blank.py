@@ -362,17 +362,15 @@ def _kind(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> str:
 def _stands_for(imported: str, words: set[str], triggers: Triggers) -> bool:
     """Whether what an import names (``billing.models.Invoice``, ``db.execute``) is a trigger: it holds a word or
     a fragment, or it is a call trigger (the name is called where it is used). Its dots read no attribute."""
-    if not words.isdisjoint(_NAME.findall(imported)) or imported.rsplit(".", 1)[-1] in triggers.calls:
-        return True
-    low = imported.lower()
-    return any(f in low for f in triggers.fragments)
+    return imported.rsplit(".", 1)[-1] in triggers.calls or _holds(imported, words, triggers, shaped=False)
 
 
-def _holds(text: str, words: set[str], triggers: Triggers) -> bool:
-    """Whether ``text`` holds one of ``words``, a call or an attribute of the triggers', or one of their fragments."""
+def _holds(text: str, words: set[str], triggers: Triggers, *, shaped: bool = True) -> bool:
+    """Whether ``text`` holds one of ``words``, a call or an attribute of the triggers' (unless not ``shaped``: a
+    dotted import path), or one of their fragments."""
     if not words.isdisjoint(_NAME.findall(text)):
         return True
-    shapes = triggers.shapes
+    shapes = triggers.shapes if shaped else None
     if shapes is not None and shapes.search(text) is not None:
         return True
     low = text.lower()

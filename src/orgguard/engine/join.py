@@ -2918,6 +2918,7 @@ class _Join:
 
     def _info(self, fn: _Fn) -> FunctionInfo:
         callees = tuple((key, targets[0]) for key, targets in sorted(fn.edges.items()) if targets)
+        whole = tuple(p for p in fn.params if self._writes_whole(fn, p, 0))
         return FunctionInfo(
             qualname=fn.qual,
             name=fn.d.name,
@@ -2949,10 +2950,8 @@ class _Join:
             narrows=fn.d.narrows,
             narrowed_in=fn.d.narrowed_in,
             passes=fn.d.passes,
-            writes=tuple(p for p in fn.params if self._writes_whole(fn, p, 0)),
-            writes_fixed=tuple(
-                (p, fixed) for p in fn.params if self._writes_whole(fn, p, 0) and (fixed := self._fixed(fn, p, 0))
-            ),
+            writes=whole,
+            writes_fixed=tuple((p, fixed) for p in whole if (fixed := self._fixed(fn, p, 0))),
             body_tenant=self._body_tenant(fn),
             body_refs=self._body_refs(fn),
             vouches=tuple(sorted(self.vouches(fn))),
@@ -3046,11 +3045,7 @@ class _Join:
         if found is not None:
             return found
         self._writes_memo[memo] = False  # a cycle writes nothing more
-        found = (
-            param in fn.d.writes
-            or any(p == param and self._binds_models(fn.klass, attr) for attr, p in fn.d.constructs)
-            or any(p == param and self._names_model(fn, text) for text, p, _named in fn.d.builds_from)
-        )
+        found = bool(self._own_whole_writes(fn, param))
         if not found and depth < 5:
             found = any(
                 self._carries(fn, origin, param)
@@ -3068,10 +3063,9 @@ class _Join:
     def _fixed(self, fn: _Fn, param: str, depth: int) -> tuple[str, ...]:
         """The fields every whole write of ``param`` in ``fn`` sets itself (``Meter(**body, organization=org)``:
         ``organization``), itself or through the callees it hands the parameter to; () when one sets none."""
-        sets: list[set[str]] = []
-        if param in fn.d.writes or any(p == param and self._binds_models(fn.klass, a) for a, p in fn.d.constructs):
+        sets = self._own_whole_writes(fn, param)
+        if any(not fixed for fixed in sets):
             return ()
-        sets.extend(set(named) for text, p, named in fn.d.builds_from if p == param and self._names_model(fn, text))
         if depth < 5:
             for call in fn.d.calls:
                 if call.mode != "call":
@@ -3086,6 +3080,16 @@ class _Join:
         if not sets:
             return ()
         return tuple(sorted(set.intersection(*sets)))
+
+    def _own_whole_writes(self, fn: _Fn, param: str) -> list[set[str]]:
+        """The fields each of ``fn``'s own whole writes of ``param`` sets itself beside it: none for a query's
+        ``update(**data)`` or a repository's ``self.model(**data)``; the keywords of
+        ``Meter(**data, organization=org)``."""
+        sets: list[set[str]] = []
+        if param in fn.d.writes or any(p == param and self._binds_models(fn.klass, a) for a, p in fn.d.constructs):
+            sets.append(set())
+        sets.extend(set(named) for text, p, named in fn.d.builds_from if p == param and self._names_model(fn, text))
+        return sets
 
     def _may_write(self) -> frozenset[str]:
         """Functions that write a row's fields themselves, and those that call them (five calls up): only these

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import re
 import sys
 import warnings
@@ -1604,6 +1605,7 @@ class FunctionScan:
         self.returns: list[Origin] = []
         self.returns_call: list[str] = []
         self.returns_other = False
+        self._spreads: list[tuple[ast.Call, str]] | None = None  # see _spread_params
         self.returned_refs: list[Ref | None] = []  # what each `return` hands back, as a reference (None: unknown)
         self.called: list[str] = []
         self.user_attrs: list[str] = []
@@ -1849,7 +1851,7 @@ class FunctionScan:
         ]
         if not params or not (writes or loops):
             return ()
-        assigned = self._holders()
+        assigned = self._holders
         roots = self._param_roots(assigned)
 
         def row(expr: ast.expr, seen: frozenset[str]) -> bool:
@@ -1901,55 +1903,52 @@ class FunctionScan:
     def _constructs(self) -> tuple[tuple[str, str], ...]:
         """(attr, param) of ``self.<attr>(**data)`` with ``data`` a parameter, its ``model_dump()``, an element
         of it, or a local built from it: a row built from every field the parameter holds."""
-        calls = [
-            n
-            for n in self.nodes
-            if isinstance(n, ast.Call)
-            and isinstance(n.func, ast.Attribute)
-            and isinstance(n.func.value, ast.Name)
-            and n.func.value.id == "self"
-            and any(kw.arg is None for kw in n.keywords)
-        ]
-        if not calls or not self.param_names:
-            return ()
-        roots = self._param_roots(self._holders())
-        out: set[tuple[str, str]] = set()
-        for call in calls:
-            assert isinstance(call.func, ast.Attribute)
-            for kw in call.keywords:
-                if kw.arg is None:
-                    out.update(
-                        (call.func.attr, p) for p in roots(kw.value) & self.param_names if p not in ("self", "cls")
-                    )
-        return tuple(sorted(out))
+        return tuple(
+            sorted(
+                {
+                    (call.func.attr, p)
+                    for call, p in self._spread_params()
+                    if isinstance(call.func, ast.Attribute)
+                    and isinstance(call.func.value, ast.Name)
+                    and call.func.value.id == "self"
+                }
+            )
+        )
 
     def _builds_from(self) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
         """(callee text, param, keywords) of ``Dependency(**dep.dict(), tenant_id=t)``: a class called with every
-        field a parameter holds (a parameter, a copy of its fields, or a local built from it), and the keywords it
-        is given beside them. Whether the class is a model is the join's."""
-        calls = [
-            n
-            for n in self.nodes
-            if isinstance(n, ast.Call)
-            and isinstance(n.func, (ast.Name, ast.Attribute))
-            and _last_name(n.func)[:1].isupper()
-            and any(kw.arg is None for kw in n.keywords)
-        ]
-        if not calls or not self.param_names:
-            return ()
-        roots = self._param_roots(self._holders())
-        out: set[tuple[str, str, tuple[str, ...]]] = set()
-        for call in calls:
-            text = dotted(call.func)
-            named = tuple(sorted(kw.arg for kw in call.keywords if kw.arg))
-            for kw in call.keywords:
-                if kw.arg is None:
-                    out.update((text, p, named) for p in roots(kw.value) & self.param_names if p not in ("self", "cls"))
-        return tuple(sorted(out))
+        field a parameter holds (see :meth:`_spread_params`), and the keywords it is given beside them. Whether
+        the class is a model is the join's."""
+        return tuple(
+            sorted(
+                {
+                    (dotted(call.func), p, tuple(sorted(kw.arg for kw in call.keywords if kw.arg)))
+                    for call, p in self._spread_params()
+                    if isinstance(call.func, (ast.Name, ast.Attribute)) and _last_name(call.func)[:1].isupper()
+                }
+            )
+        )
 
+    def _spread_params(self) -> list[tuple[ast.Call, str]]:
+        """(call, param) of the calls given every field a parameter holds (``f(**data)``; ``data`` a parameter, a
+        copy of its fields, an element of it, or a local built from it), read once for both readers above."""
+        if self._spreads is None:
+            calls = [n for n in self.nodes if isinstance(n, ast.Call) and any(kw.arg is None for kw in n.keywords)]
+            out: list[tuple[ast.Call, str]] = []
+            if calls and self.param_names:
+                roots = self._param_roots(self._holders)
+                for call in calls:
+                    for kw in call.keywords:
+                        if kw.arg is None:
+                            found = roots(kw.value) & self.param_names
+                            out.extend((call, p) for p in sorted(found) if p not in ("self", "cls"))
+            self._spreads = out
+        return self._spreads
+
+    @functools.cached_property
     def _holders(self) -> dict[str, list[ast.expr]]:
         """What each local name holds: its assignments, what a loop over it walks, what is merged or appended
-        into it (``merged.update(data)``, ``items.append(item)``)."""
+        into it (``merged.update(data)``, ``items.append(item)``). Read once the walk has indexed the body."""
         assigned: dict[str, list[ast.expr]] = {}
         for n in self.nodes:
             if isinstance(n, (ast.Assign, ast.AnnAssign)) and n.value is not None:
